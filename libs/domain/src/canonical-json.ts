@@ -1,0 +1,43 @@
+import { DomainError } from './errors.js';
+
+// RFC 8785 JSON Canonicalization Scheme. Numbers use ECMAScript's Number-to-string (which JCS
+// adopts verbatim), strings JSON.stringify's escaping (which matches JCS §3.2.2.2), object keys
+// sorted by UTF-16 code units (JCS §3.2.3, which is what Array.prototype.sort compares).
+
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+export function canonicalize(value: unknown): string {
+  switch (typeof value) {
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'number':
+      if (!Number.isFinite(value)) throw new DomainError('NOT_CANONICAL_JSON', 'JSON numbers must be finite');
+      return JSON.stringify(value);
+    case 'string':
+      if (!value.isWellFormed()) throw new DomainError('NOT_CANONICAL_JSON', 'JSON strings must be valid Unicode (no lone surrogates)');
+      return JSON.stringify(value);
+    case 'object': {
+      if (value === null) return 'null';
+      if (Array.isArray(value)) return `[${value.map(canonicalize).join(',')}]`;
+      const proto = Object.getPrototypeOf(value);
+      if (proto !== Object.prototype && proto !== null) throw new DomainError('NOT_CANONICAL_JSON', 'only plain objects can be canonicalized');
+      const keys = Object.keys(value).sort();
+      const parts: string[] = [];
+      for (const key of keys) {
+        const v = (value as Record<string, unknown>)[key];
+        if (v === undefined) throw new DomainError('NOT_CANONICAL_JSON', `property "${key}" is undefined`);
+        if (!key.isWellFormed()) throw new DomainError('NOT_CANONICAL_JSON', 'JSON keys must be valid Unicode');
+        parts.push(`${JSON.stringify(key)}:${canonicalize(v)}`);
+      }
+      return `{${parts.join(',')}}`;
+    }
+    default:
+      throw new DomainError('NOT_CANONICAL_JSON', `a ${typeof value} is not JSON`);
+  }
+}
+
+const encoder = new TextEncoder();
+
+export function canonicalBytes(value: unknown): Uint8Array {
+  return encoder.encode(canonicalize(value));
+}

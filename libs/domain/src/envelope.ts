@@ -1,0 +1,64 @@
+import { canonicalBytes, canonicalize } from './canonical-json.js';
+import { DomainError } from './errors.js';
+import type { EventDraft, EventEnvelope } from './events.js';
+
+/** Entry bundles carry a uint16 length, so no leaf can be larger (C2SP tlog-tiles). */
+export const MAX_ENTRY_BYTES = 0xffff;
+
+const TYPE = /^[A-Z][A-Za-z0-9]{0,63}$/;
+
+export function checkDraft(draft: EventDraft): void {
+  if (!TYPE.test(draft.type)) throw new DomainError('BAD_EVENT', `event type "${String(draft.type).slice(0, 80)}" must be a PascalCase name`);
+  if (!Number.isInteger(draft.v) || draft.v < 1) throw new DomainError('BAD_EVENT', 'event version must be a positive integer');
+  if (typeof draft.stream !== 'string' || draft.stream.length === 0 || draft.stream.length > 200) throw new DomainError('BAD_EVENT', 'event stream must be 1 to 200 characters');
+  if (typeof draft.actor !== 'string' || draft.actor.length === 0 || draft.actor.length > 200) throw new DomainError('BAD_EVENT', 'event actor must be 1 to 200 characters');
+}
+
+/** Gives a draft its place and time and returns the envelope with its leaf bytes. */
+export function sealEvent(draft: EventDraft, seq: number, recordedAt: Date): { envelope: EventEnvelope; entry: Uint8Array } {
+  checkDraft(draft);
+  const envelope: EventEnvelope = {
+    seq,
+    type: draft.type,
+    v: draft.v,
+    recordedAt: recordedAt.toISOString(),
+    stream: draft.stream,
+    actor: draft.actor,
+    data: draft.data,
+    evidence: draft.evidence,
+  };
+  const entry = canonicalBytes(envelope);
+  if (entry.length > MAX_ENTRY_BYTES) {
+    throw new DomainError('EVENT_TOO_LARGE', `the event is ${entry.length} bytes in canonical form; the log takes at most ${MAX_ENTRY_BYTES}`);
+  }
+  return { envelope, entry };
+}
+
+const FIELDS = ['actor', 'data', 'evidence', 'recordedAt', 'seq', 'stream', 'type', 'v'];
+const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+/**
+ * Reads a leaf back into an envelope, as an auditor must: the bytes must be exactly the
+ * canonical form of a well-shaped envelope, at the expected seq.
+ */
+export function parseEntry(entry: Uint8Array, expectedSeq?: number): EventEnvelope {
+  let value: unknown;
+  const text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+  try {
+    value = JSON.parse(text.decode(entry));
+  } catch {
+    throw new DomainError('BAD_ENTRY', 'the entry is not UTF-8 JSON');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new DomainError('BAD_ENTRY', 'the entry is not a JSON object');
+  const keys = Object.keys(value).sort();
+  if (keys.join() !== FIELDS.join()) throw new DomainError('BAD_ENTRY', `the entry has fields ${keys.join(', ')}; expected ${FIELDS.join(', ')}`);
+  const env = value as EventEnvelope;
+  checkDraft(env);
+  if (!Number.isSafeInteger(env.seq) || env.seq < 0) throw new DomainError('BAD_ENTRY', 'the entry seq is not a non-negative integer');
+  if (expectedSeq !== undefined && env.seq !== expectedSeq) throw new DomainError('BAD_ENTRY', `the entry at leaf ${expectedSeq} says it is seq ${env.seq}`);
+  if (typeof env.recordedAt !== 'string' || !ISO.test(env.recordedAt) || Number.isNaN(Date.parse(env.recordedAt))) {
+    throw new DomainError('BAD_ENTRY', 'the entry recordedAt is not an ISO 8601 UTC time');
+  }
+  if (canonicalize(env) !== text.decode(entry)) throw new DomainError('BAD_ENTRY', 'the entry is not in RFC 8785 canonical form');
+  return env;
+}
