@@ -1,0 +1,45 @@
+import type { ColumnType } from 'kysely';
+
+// The schema, written once (migrations/). bigint comes back as number, bigint or string
+// depending on the driver: the store converts at its boundary (see `toNumber`).
+
+type BigIntColumn = ColumnType<number | bigint | string, number | bigint, never>;
+type Bytes = ColumnType<Uint8Array, Uint8Array, never>;
+
+export interface EventsTable {
+  seq: BigIntColumn;
+  type: string;
+  stream: string;
+  actor: string;
+  recorded_at: ColumnType<Date, Date, never>;
+  entry: Bytes;
+}
+
+export interface TreeNodesTable {
+  level: number;
+  idx: BigIntColumn;
+  hash: Bytes;
+}
+
+export interface CheckpointsTable {
+  tree_size: BigIntColumn;
+  root_hash: Bytes;
+  note: string;
+  recorded_at: ColumnType<Date, Date, never>;
+}
+
+export interface Database {
+  events: EventsTable;
+  tree_nodes: TreeNodesTable;
+  checkpoints: CheckpointsTable;
+}
+
+export function toNumber(value: number | bigint | string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n)) throw new Error(`database integer ${value} is out of range`);
+  return n;
+}
+
+export function toBytes(value: Uint8Array): Uint8Array {
+  return value instanceof Uint8Array ? value : new Uint8Array(value);
+}

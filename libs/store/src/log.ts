@@ -1,0 +1,68 @@
+import { type Clock, DomainError, genesisDraft, systemClock } from '@signet/domain';
+import { type Db, connect, migrateToLatest } from './connect.js';
+import type { SignetConfig } from './config.js';
+import { type LogIdentity, createLogKey, loadLogKey } from './log-key.js';
+import { LogReader } from './reader.js';
+import { type BatchStats, LogWriter } from './writer.js';
+
+/** An open log: the database, its reader and its one writer. */
+export interface SignetLog {
+  readonly db: Db;
+  readonly identity: LogIdentity;
+  readonly reader: LogReader;
+  readonly writer: LogWriter;
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  readonly clock?: Clock;
+  readonly onBatch?: (stats: BatchStats) => void;
+  /** PGlite in memory (tests). */
+  readonly inMemory?: boolean;
+  /** Create the key and the genesis event when missing (`signet init`, `npm start`). */
+  readonly init?: boolean;
+}
+
+/**
+ * Opens the log: connects, migrates, loads the log key and checks it is the key the genesis
+ * event names — a log never silently changes keys.
+ */
+export async function openLog(config: SignetConfig, options: OpenOptions = {}): Promise<SignetLog & { created: boolean }> {
+  let identity = loadLogKey(config.dataDir, config.logKey);
+  if (!identity) {
+    if (!options.init) throw new DomainError('NOT_INITIALIZED', `no log key in ${config.dataDir} and SIGNET_LOG_KEY is unset; run \`signet init\` first`);
+    identity = createLogKey(config.dataDir, config.origin);
+  }
+  const db = await connect({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.poolSize, inMemory: options.inMemory ?? false });
+  try {
+    await migrateToLatest(db.db);
+    const reader = new LogReader(db.db);
+    const writer = new LogWriter({ db: db.db, origin: identity.origin, signer: identity.signer, clock: options.clock ?? systemClock, maxBatch: config.maxBatch, onBatch: options.onBatch });
+    let created = false;
+    const genesis = await reader.event(0);
+    if (genesis) {
+      const data = genesis.data as { origin?: string; verifierKey?: string };
+      if (genesis.type !== 'LogCreated' || data.verifierKey !== identity.verifierKey) {
+        throw new DomainError('LOG_KEY_MISMATCH', `this database holds the log ${data.origin ?? '?'} (key ${data.verifierKey ?? '?'}), not the log of key ${identity.verifierKey}`);
+      }
+    } else {
+      if (!options.init) throw new DomainError('NOT_INITIALIZED', 'the log has no genesis event; run `signet init` first');
+      try {
+        await writer.append([genesisDraft({ origin: identity.origin, verifierKey: identity.verifierKey })], { expectedSize: 0 });
+        created = true;
+      } catch (error) {
+        // Another process initialized it first: check it is ours.
+        if (!(error instanceof DomainError && error.code === 'LOG_SIZE_CHANGED')) throw error;
+        return openLog(config, { ...options, init: false });
+      }
+    }
+    const close = async () => {
+      await writer.close();
+      await db.close();
+    };
+    return { db, identity, reader, writer, created, close };
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+}

@@ -1,0 +1,159 @@
+import { sql, type Kysely } from 'kysely';
+import { DomainError, parseEntry, type EventEnvelope } from '@signet/domain';
+import {
+  EMPTY_ROOT,
+  type Hash,
+  type NodeId,
+  TILE_WIDTH,
+  assembleProof,
+  consistencyProofPlan,
+  encodeEntryBundle,
+  foldRange,
+  inclusionProofPlan,
+  leafHash,
+  planNodes,
+  rootNodes,
+  tileNodes,
+} from '@signet/tlog';
+import { type Database, toBytes, toNumber } from './database.js';
+
+const key = (id: NodeId) => `${id.level}/${id.index}`;
+
+/** One round trip for any set of stored nodes. */
+export async function readNodes(db: Kysely<Database>, ids: readonly NodeId[]): Promise<Map<string, Hash>> {
+  const found = new Map<string, Hash>();
+  if (ids.length === 0) return found;
+  const pairs = sql.join(ids.map((id) => sql`(${id.level}::smallint, ${id.index}::bigint)`));
+  const rows = await db
+    .selectFrom('tree_nodes')
+    .select(['level', 'idx', 'hash'])
+    .where(sql<boolean>`(level, idx) IN (${pairs})`)
+    .execute();
+  for (const r of rows) found.set(`${r.level}/${toNumber(r.idx)}`, toBytes(r.hash));
+  return found;
+}
+
+export interface LogHead {
+  readonly size: number;
+  readonly root: Hash;
+  readonly note: string;
+  readonly recordedAt: Date;
+}
+
+export interface InclusionProof {
+  readonly index: number;
+  readonly treeSize: number;
+  readonly leafHash: Hash;
+  readonly rootHash: Hash;
+  readonly proof: Hash[];
+}
+
+export interface ConsistencyProof {
+  readonly from: number;
+  readonly to: number;
+  readonly fromRoot: Hash;
+  readonly toRoot: Hash;
+  readonly proof: Hash[];
+}
+
+function beyond(what: string): never {
+  throw new DomainError('NOT_IN_LOG', `${what} is beyond the current tree`);
+}
+
+/**
+ * Read side of the log. Everything is served from stored nodes and entries; a node that is
+ * not stored means the request reaches past the tree.
+ */
+export class LogReader {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  /** The latest signed checkpoint, or null before genesis. */
+  async head(): Promise<LogHead | null> {
+    const row = await this.db.selectFrom('checkpoints').selectAll().orderBy('tree_size', 'desc').limit(1).executeTakeFirst();
+    if (!row) return null;
+    return { size: toNumber(row.tree_size), root: toBytes(row.root_hash), note: row.note, recordedAt: new Date(row.recorded_at) };
+  }
+
+  async size(): Promise<number> {
+    return (await this.head())?.size ?? 0;
+  }
+
+  /** Tile (level, index) of the given width; null when the tree does not have it yet. */
+  async tile(level: number, index: number, width: number): Promise<Uint8Array | null> {
+    const ids = tileNodes(level, index, width);
+    const rows = await this.db
+      .selectFrom('tree_nodes')
+      .select('hash')
+      .where('level', '=', level * 8)
+      .where('idx', '>=', ids[0]!.index)
+      .where('idx', '<', ids[0]!.index + width)
+      .orderBy('idx')
+      .execute();
+    if (rows.length < width) return null;
+    return Buffer.concat(rows.map((r) => toBytes(r.hash)));
+  }
+
+  /** Entry bundle `index` of the given width; null when the log does not have it yet. */
+  async entryBundle(index: number, width: number): Promise<Uint8Array | null> {
+    const entries = await this.entries(index * TILE_WIDTH, index * TILE_WIDTH + width);
+    return entries.length < width ? null : encodeEntryBundle(entries);
+  }
+
+  /** Leaf bytes of seqs [from, to). */
+  async entries(from: number, to: number): Promise<Uint8Array[]> {
+    const rows = await this.db.selectFrom('events').select('entry').where('seq', '>=', from).where('seq', '<', to).orderBy('seq').execute();
+    return rows.map((r) => toBytes(r.entry));
+  }
+
+  async entry(seq: number): Promise<Uint8Array | null> {
+    const row = await this.db.selectFrom('events').select('entry').where('seq', '=', seq).executeTakeFirst();
+    return row ? toBytes(row.entry) : null;
+  }
+
+  async event(seq: number): Promise<EventEnvelope | null> {
+    const entry = await this.entry(seq);
+    return entry ? parseEntry(entry, seq) : null;
+  }
+
+  /** RFC 6962 root of the first `size` leaves, from O(log n) stored nodes. */
+  async rootAt(size: number): Promise<Hash> {
+    if (size === 0) return EMPTY_ROOT;
+    const ids = rootNodes(size);
+    const nodes = await readNodes(this.db, ids);
+    return foldRange(ids.map((id) => nodes.get(key(id)) ?? beyond(`size ${size}`)));
+  }
+
+  async inclusionProof(index: number, size: number): Promise<InclusionProof> {
+    if (index >= size) throw new DomainError('BAD_RANGE', `leaf ${index} is not in a tree of size ${size}`);
+    const plan = inclusionProofPlan(index, size);
+    const leafId = { level: 0, index };
+    const rootIds = rootNodes(size);
+    const nodes = await readNodes(this.db, [...planNodes(plan), leafId, ...rootIds]);
+    const lookup = (id: NodeId) => nodes.get(key(id));
+    const leaf = lookup(leafId) ?? beyond(`leaf ${index}`);
+    const rootHash = foldRange(rootIds.map((id) => lookup(id) ?? beyond(`size ${size}`)));
+    return { index, treeSize: size, leafHash: leaf, rootHash, proof: assembleProof(plan, lookup) };
+  }
+
+  async consistencyProof(from: number, to: number): Promise<ConsistencyProof> {
+    if (from > to) throw new DomainError('BAD_RANGE', `size ${from} is larger than size ${to}`);
+    const plan = consistencyProofPlan(from, to);
+    const fromIds = rootNodes(from);
+    const toIds = rootNodes(to);
+    const nodes = await readNodes(this.db, [...planNodes(plan), ...fromIds, ...toIds]);
+    const lookup = (id: NodeId) => nodes.get(key(id));
+    const fold = (ids: NodeId[]) => foldRange(ids.map((id) => lookup(id) ?? beyond(`size ${to}`)));
+    return { from, to, fromRoot: fold(fromIds), toRoot: fold(toIds), proof: assembleProof(plan, lookup) };
+  }
+
+  /** Signed checkpoints stored for sizes in [from, to], oldest first. */
+  async checkpoints(from = 0, to = Number.MAX_SAFE_INTEGER, limit = 1000): Promise<{ size: number; note: string }[]> {
+    const rows = await this.db.selectFrom('checkpoints').select(['tree_size', 'note']).where('tree_size', '>=', from).where('tree_size', '<=', to).orderBy('tree_size').limit(limit).execute();
+    return rows.map((r) => ({ size: toNumber(r.tree_size), note: r.note }));
+  }
+
+  /** Recomputes leaf hashes from stored entries: what an auditor does, for tests and checks. */
+  async leafHashes(from: number, to: number): Promise<Hash[]> {
+    return (await this.entries(from, to)).map(leafHash);
+  }
+}

@@ -1,0 +1,7 @@
+import type { Migration } from 'kysely/migration';
+import * as m0001 from './0001_log.js';
+
+/** Every migration, in order. Names sort as they run. */
+export const migrations: Record<string, Migration> = {
+  '0001_log': m0001,
+};
