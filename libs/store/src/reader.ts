@@ -2,6 +2,8 @@ import { sql, type Kysely } from 'kysely';
 import { DomainError, parseEntry, type EventEnvelope } from '@signet/domain';
 import {
   EMPTY_ROOT,
+  MAX_TILE_LEVEL,
+  type TileCoord,
   type Hash,
   type NodeId,
   TILE_WIDTH,
@@ -155,5 +157,45 @@ export class LogReader {
   /** Recomputes leaf hashes from stored entries: what an auditor does, for tests and checks. */
   async leafHashes(from: number, to: number): Promise<Hash[]> {
     return (await this.entries(from, to)).map(leafHash);
+  }
+}
+
+/**
+ * Full tiles and full entry bundles never change once they exist, so a bounded LRU of them
+ * serves the hot read path without touching the database.
+ */
+export class ImmutableTileCache {
+  private readonly entries = new Map<string, Uint8Array>();
+  private bytes = 0;
+
+  constructor(
+    private readonly reader: LogReader,
+    private readonly maxBytes = 64 * 1024 * 1024,
+  ) {}
+
+  /** The tile's bytes, or null when the log does not have it (yet). */
+  async get(tile: TileCoord): Promise<Uint8Array | null> {
+    const full = tile.width === TILE_WIDTH;
+    const key = `${tile.level}/${tile.index}`;
+    if (full) {
+      const hit = this.entries.get(key);
+      if (hit) {
+        this.entries.delete(key);
+        this.entries.set(key, hit);
+        return hit;
+      }
+    }
+    if (tile.level !== 'entries' && tile.level > MAX_TILE_LEVEL) return null;
+    const bytes = tile.level === 'entries' ? await this.reader.entryBundle(tile.index, tile.width) : await this.reader.tile(tile.level, tile.index, tile.width);
+    if (bytes && full) {
+      this.entries.set(key, bytes);
+      this.bytes += bytes.length;
+      for (const [k, v] of this.entries) {
+        if (this.bytes <= this.maxBytes) break;
+        this.entries.delete(k);
+        this.bytes -= v.length;
+      }
+    }
+    return bytes;
   }
 }

@@ -12,28 +12,13 @@ import {
   verifyInclusion,
 } from '@signet/tlog';
 import { BACKENDS, type Backend, newBackend } from '../../../test/support/backends.js';
+import { checkLogIntegrity } from '../../../test/support/integrity.js';
 
 const draft = (i: number, extra = ''): EventDraft => ({ type: 'TestRecorded', v: 1, stream: `test/${i % 5}`, actor: 'log', data: { i, extra }, evidence: null });
 
 async function countEvents(log: SignetLog): Promise<number> {
   const r = await log.db.db.selectFrom('events').select(sql<number>`count(*)::int`.as('n')).executeTakeFirstOrThrow();
   return Number(r.n);
-}
-
-/** Everything an auditor would check, from the database alone. */
-export async function checkLogIntegrity(log: SignetLog): Promise<number> {
-  const head = (await log.reader.head())!;
-  const rows = await log.db.db.selectFrom('events').select(['seq', 'entry']).orderBy('seq').execute();
-  rows.forEach((r, i) => expect(toNumber(r.seq)).toBe(i));
-  expect(rows.length).toBe(head.size);
-  const leaves = rows.map((r) => leafHash(toBytes(r.entry)));
-  const rebuilt = appendLeaves(0, [], leaves);
-  expect(toHex(rebuilt.root)).toBe(toHex(head.root));
-  const stored = await log.db.db.selectFrom('tree_nodes').select(['level', 'idx', 'hash']).execute();
-  expect(stored.length).toBe(rebuilt.newNodes.length);
-  const byId = new Map(stored.map((n) => [`${n.level}/${toNumber(n.idx)}`, toHex(toBytes(n.hash))]));
-  for (const n of rebuilt.newNodes) expect(byId.get(`${n.level}/${n.index}`)).toBe(toHex(n.hash));
-  return head.size;
 }
 
 describe.each(BACKENDS)('the log on %s', (name) => {

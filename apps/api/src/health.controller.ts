@@ -1,0 +1,39 @@
+import { Controller, Get, Inject, Res } from '@nestjs/common';
+import type { FastifyReply } from 'fastify';
+import { type SignetLog, pendingMigrations, ping } from '@signet/store';
+import { Metrics } from './metrics.js';
+import { SIGNET_LOG } from './tokens.js';
+
+@Controller()
+export class HealthController {
+  constructor(
+    @Inject(SIGNET_LOG) private readonly log: SignetLog,
+    private readonly metrics: Metrics,
+  ) {}
+
+  /** The process is up. */
+  @Get('healthz')
+  healthz() {
+    return { status: 'ok' };
+  }
+
+  /** The database answers and every migration is applied. */
+  @Get('readyz')
+  async readyz(@Res() reply: FastifyReply): Promise<void> {
+    let body: { status: string; database: string; pendingMigrations?: string[] };
+    try {
+      await ping(this.log.db.db);
+      const pending = await pendingMigrations(this.log.db.db);
+      body = pending.length === 0 ? { status: 'ok', database: this.log.db.kind } : { status: 'migrations pending', database: this.log.db.kind, pendingMigrations: pending };
+    } catch {
+      body = { status: 'database unreachable', database: this.log.db.kind };
+    }
+    void reply.status(body.status === 'ok' ? 200 : 503).header('cache-control', 'no-store').send(body);
+  }
+
+  @Get('metrics')
+  async prometheus(@Res() reply: FastifyReply): Promise<void> {
+    this.metrics.treeSize.set(await this.log.reader.size());
+    void reply.header('cache-control', 'no-store').type(this.metrics.registry.contentType).send(await this.metrics.registry.metrics());
+  }
+}

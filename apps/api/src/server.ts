@@ -1,0 +1,51 @@
+import 'reflect-metadata';
+import { Logger, type LogLevel } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { Clock } from '@signet/domain';
+import { type SignetConfig, type SignetLog, openLog } from '@signet/store';
+import { AppModule } from './app.module.js';
+import { Metrics } from './metrics.js';
+
+export interface Server {
+  readonly app: NestFastifyApplication;
+  readonly log: SignetLog;
+  readonly url: string;
+  /** Stops taking appends, commits what is in flight, closes HTTP and the database. */
+  stop(): Promise<void>;
+}
+
+/** Opens (initializing on first run) the log and serves it over HTTP. */
+export async function startServer(config: SignetConfig, options: { clock?: Clock; logLevels?: LogLevel[] } = {}): Promise<Server> {
+  const metrics = new Metrics();
+  const log = await openLog(config, { init: true, clock: options.clock, onBatch: (s) => metrics.recordBatch(s) });
+  const logger = new Logger('signet');
+  if (log.created) logger.log(`created the log ${log.identity.origin}; verifier key ${log.identity.verifierKey}`);
+
+  const adapter = new FastifyAdapter({ bodyLimit: 1024 * 1024 });
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.register(log, metrics), adapter, {
+    logger: options.logLevels ?? ['error', 'warn', 'log'],
+  });
+  const fastify = app.getHttpAdapter().getInstance();
+  fastify.addHook('onResponse', async (request, reply) => {
+    metrics.requestSeconds.observe(
+      { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
+  });
+  await app.listen(config.port, config.host);
+  const address = fastify.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  let stopping: Promise<void> | null = null;
+  return {
+    app,
+    log,
+    url: `http://127.0.0.1:${port}`,
+    stop: () =>
+      (stopping ??= (async () => {
+        await log.writer.close();
+        await app.close();
+        await log.close();
+      })()),
+  };
+}
