@@ -1,0 +1,45 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const API_MAIN = fileURLToPath(new URL('../../dist/apps/api/src/main.js', import.meta.url));
+export const CLI_BIN = fileURLToPath(new URL('../../bin/signet.js', import.meta.url));
+
+export interface RunningApp {
+  readonly url: string;
+  readonly child: ChildProcess;
+  output(): string;
+  /** Sends a signal and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Starts the built server (`npm start`'s entry point) on a free port. */
+export function startApp(env: Record<string, string | undefined>): Promise<RunningApp> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [API_MAIN], {
+      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', NO_COLOR: '1', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    const onData = (chunk: Buffer) => {
+      out += chunk.toString();
+      const m = /serving \S+ on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      if (m) {
+        child.stdout!.off('data', onData);
+        child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+        resolve({
+          url: m[1]!,
+          child,
+          output: () => out,
+          stop: async (signal = 'SIGTERM') => {
+            if (child.exitCode === null) child.kill(signal);
+            return exited;
+          },
+        });
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+    void exited.then((code) => reject(new Error(`the server exited (${code}) before serving:\n${out}`)));
+  });
+}
