@@ -34,6 +34,41 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       recorded_at timestamptz NOT NULL
     )`.execute(db);
 
+  // The sequencer's write, in one round trip and one transaction: take the log lock, check the
+  // head is the one the batch was computed on, then write the events, the tree nodes they
+  // complete and the signed checkpoint. On a stale head nothing is written and the current head
+  // is returned, for the caller to recompute on. (A VOLATILE function takes a new snapshot per
+  // statement, so the head it reads is the one committed before the lock was granted.)
+  await sql`
+    CREATE FUNCTION signet_append(
+      lock_key bigint, expected_size bigint, expected_root bytea, recorded timestamptz,
+      types text[], streams text[], actors text[], entries bytea[],
+      node_levels smallint[], node_idxs bigint[], node_hashes bytea[],
+      new_size bigint, new_root bytea, note text)
+    RETURNS TABLE (appended boolean, tree_size bigint, root_hash bytea, recorded_at timestamptz)
+    LANGUAGE plpgsql VOLATILE AS $$
+    DECLARE
+      head checkpoints%ROWTYPE;
+    BEGIN
+      PERFORM pg_advisory_xact_lock(lock_key);
+      SELECT * INTO head FROM checkpoints c ORDER BY c.tree_size DESC LIMIT 1;
+      IF coalesce(head.tree_size, 0) <> expected_size OR (head.tree_size IS NOT NULL AND head.root_hash <> expected_root) THEN
+        RETURN QUERY SELECT false, head.tree_size, head.root_hash, head.recorded_at;
+        RETURN;
+      END IF;
+      IF new_size <> expected_size + cardinality(entries) THEN
+        RAISE EXCEPTION 'signet_append: % entries do not take size % to %', cardinality(entries), expected_size, new_size;
+      END IF;
+      INSERT INTO events (seq, type, stream, actor, recorded_at, entry)
+        SELECT expected_size + u.ord - 1, u.type, u.stream, u.actor, recorded, u.entry
+        FROM unnest(types, streams, actors, entries) WITH ORDINALITY AS u(type, stream, actor, entry, ord);
+      INSERT INTO tree_nodes (level, idx, hash)
+        SELECT * FROM unnest(node_levels, node_idxs, node_hashes);
+      INSERT INTO checkpoints VALUES (new_size, new_root, note, recorded);
+      RETURN QUERY SELECT true, new_size, new_root, recorded;
+    END
+    $$`.execute(db);
+
   // Append-only in the database itself, whoever connects.
   await sql`
     CREATE FUNCTION signet_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$

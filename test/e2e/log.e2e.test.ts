@@ -149,7 +149,7 @@ describe.each(BACKENDS)('the built app over HTTP, on %s', (name) => {
     ];
     for (const [path, status, code] of cases) {
       const res = await fetch(`${app.url}${path}`);
-      const body = await res.json();
+      const body = (await res.json()) as { code: string; message: string };
       expect({ path, status: res.status, code: body.code }).toEqual({ path, status, code });
       expect(typeof body.message).toBe('string');
     }

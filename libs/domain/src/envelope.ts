@@ -1,4 +1,4 @@
-import { canonicalBytes, canonicalize } from './canonical-json.js';
+import { canonicalize } from './canonical-json.js';
 import { DomainError } from './errors.js';
 import type { EventDraft, EventEnvelope } from './events.js';
 
@@ -14,24 +14,42 @@ export function checkDraft(draft: EventDraft): void {
   if (typeof draft.actor !== 'string' || draft.actor.length === 0 || draft.actor.length > 200) throw new DomainError('BAD_EVENT', 'event actor must be 1 to 200 characters');
 }
 
+export interface PreparedEvent {
+  readonly draft: EventDraft;
+  /** The envelope and its exact leaf bytes at a given place and time. */
+  seal(seq: number, recordedAt: Date): { envelope: EventEnvelope; entry: Uint8Array };
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Checks a draft and canonicalizes everything but its place and time, once: sealing is then a
+ * string join, cheap enough to do inside the sequencer's transaction. The join is the RFC 8785
+ * form because the envelope's keys, sorted, are actor, data, evidence, recordedAt, seq, stream,
+ * type, v (a unit test holds it to `canonicalize`).
+ */
+export function prepareEvent(draft: EventDraft): PreparedEvent {
+  checkDraft(draft);
+  const head = `{"actor":${canonicalize(draft.actor)},"data":${canonicalize(draft.data)},"evidence":${canonicalize(draft.evidence)},"recordedAt":"`;
+  const tail = `,"stream":${canonicalize(draft.stream)},"type":${canonicalize(draft.type)},"v":${draft.v}}`;
+  // recordedAt is always 24 characters; seq at most 16 digits.
+  const longest = encoder.encode(head).length + encoder.encode(tail).length + 24 + '","seq":'.length + 16;
+  if (longest > MAX_ENTRY_BYTES) {
+    throw new DomainError('EVENT_TOO_LARGE', `the event is about ${longest} bytes in canonical form; the log takes at most ${MAX_ENTRY_BYTES}`);
+  }
+  return {
+    draft,
+    seal(seq, recordedAt) {
+      const iso = recordedAt.toISOString();
+      const envelope: EventEnvelope = { seq, type: draft.type, v: draft.v, recordedAt: iso, stream: draft.stream, actor: draft.actor, data: draft.data, evidence: draft.evidence };
+      return { envelope, entry: encoder.encode(`${head}${iso}","seq":${seq}${tail}`) };
+    },
+  };
+}
+
 /** Gives a draft its place and time and returns the envelope with its leaf bytes. */
 export function sealEvent(draft: EventDraft, seq: number, recordedAt: Date): { envelope: EventEnvelope; entry: Uint8Array } {
-  checkDraft(draft);
-  const envelope: EventEnvelope = {
-    seq,
-    type: draft.type,
-    v: draft.v,
-    recordedAt: recordedAt.toISOString(),
-    stream: draft.stream,
-    actor: draft.actor,
-    data: draft.data,
-    evidence: draft.evidence,
-  };
-  const entry = canonicalBytes(envelope);
-  if (entry.length > MAX_ENTRY_BYTES) {
-    throw new DomainError('EVENT_TOO_LARGE', `the event is ${entry.length} bytes in canonical form; the log takes at most ${MAX_ENTRY_BYTES}`);
-  }
-  return { envelope, entry };
+  return prepareEvent(draft).seal(seq, recordedAt);
 }
 
 const FIELDS = ['actor', 'data', 'evidence', 'recordedAt', 'seq', 'stream', 'type', 'v'];

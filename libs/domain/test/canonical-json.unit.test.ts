@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DomainError, canonicalize, genesisDraft, parseEntry, sealEvent } from '@signet/domain';
+import { DomainError, canonicalize, genesisDraft, parseEntry, prepareEvent, sealEvent } from '@signet/domain';
 
 describe('RFC 8785 canonical JSON', () => {
   it('matches the RFC 8785 §3.2.2 example', () => {
@@ -43,6 +43,19 @@ describe('event envelope', () => {
     expect(() => parseEntry(enc(text.replace(',"v":1}', ',"v":1,"x":2}')))).toThrow(expect.objectContaining({ code: 'BAD_ENTRY' }));
     expect(() => parseEntry(enc(text.replace('2026-11-24T10:00:00.000Z', 'yesterday')))).toThrow(expect.objectContaining({ code: 'BAD_ENTRY' }));
     expect(() => parseEntry(Uint8Array.of(0xff, 0xfe))).toThrow(expect.objectContaining({ code: 'BAD_ENTRY' }));
+  });
+  it('seals to exactly the RFC 8785 form of the envelope', () => {
+    const drafts = [
+      draft,
+      { type: 'X', v: 3, stream: 'é/\u2028', actor: 'FEED', data: { z: [1.5, -0, 1e21, 'a"b'], a: { '\u20ac': null, '1': true } }, evidence: { command: '{"id":1}\n', signature: 'sig' } },
+    ];
+    for (const d of drafts) {
+      for (const seq of [0, 9, 10, 123456, Number.MAX_SAFE_INTEGER]) {
+        const { envelope, entry } = prepareEvent(d).seal(seq, new Date(Date.UTC(2026, 0, 2, 3, 4, 5, 6)));
+        expect(new TextDecoder().decode(entry)).toBe(canonicalize(envelope));
+        expect(parseEntry(entry, seq)).toEqual(JSON.parse(canonicalize(envelope)));
+      }
+    }
   });
   it('refuses events too large for an entry bundle', () => {
     const big = { ...draft, data: { blob: 'x'.repeat(70_000) } };

@@ -21,8 +21,12 @@ export interface DbConfig {
 export interface Db {
   readonly db: Kysely<Database>;
   readonly kind: 'postgres' | 'pglite';
+  /** A `bytea[]` query parameter: each driver wants its own form. */
+  byteaArray(values: readonly Uint8Array[]): unknown;
   close(): Promise<void>;
 }
+
+const BYTEA_OID = 17;
 
 export function pgliteDir(dataDir: string): string {
   return join(resolve(dataDir), 'pglite');
@@ -36,7 +40,8 @@ export async function connect(config: DbConfig): Promise<Db> {
       connection: { application_name: 'signet' },
     });
     const db = new Kysely<Database>({ dialect: new PostgresJSDialect({ postgres: client }) });
-    return { db, kind: 'postgres', close: () => db.destroy() };
+    const byteaArray = (values: readonly Uint8Array[]) => client.array(values.map((v) => Buffer.from(v.buffer, v.byteOffset, v.byteLength)), BYTEA_OID);
+    return { db, kind: 'postgres', byteaArray, close: () => db.destroy() };
   }
   let pglite: PGlite;
   if (config.inMemory) {
@@ -47,7 +52,7 @@ export async function connect(config: DbConfig): Promise<Db> {
     pglite = await PGlite.create(dir);
   }
   const db = new Kysely<Database>({ dialect: new PGliteDialect({ pglite }) });
-  return { db, kind: 'pglite', close: () => db.destroy() };
+  return { db, kind: 'pglite', byteaArray: (values) => values, close: () => db.destroy() };
 }
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -37,7 +37,7 @@ export async function openLog(config: SignetConfig, options: OpenOptions = {}): 
   try {
     await migrateToLatest(db.db);
     const reader = new LogReader(db.db);
-    const writer = new LogWriter({ db: db.db, origin: identity.origin, signer: identity.signer, clock: options.clock ?? systemClock, maxBatch: config.maxBatch, onBatch: options.onBatch });
+    const writer = new LogWriter({ db, origin: identity.origin, signer: identity.signer, clock: options.clock ?? systemClock, maxBatch: config.maxBatch, onBatch: options.onBatch });
     let created = false;
     const genesis = await reader.event(0);
     if (genesis) {

@@ -1,13 +1,12 @@
-import { type Insertable, sql, type Kysely } from 'kysely';
-import { type Clock, DomainError, type EventDraft, type EventEnvelope, sealEvent } from '@signet/domain';
+import { sql } from 'kysely';
+import { type Clock, DomainError, type EventDraft, type EventEnvelope, type PreparedEvent, prepareEvent } from '@signet/domain';
 import { type Hash, type NoteSigner, appendLeaves, foldRange, hashesEqual, leafHash, rootNodes, signCheckpoint } from '@signet/tlog';
-import { type Database, toBytes, toNumber } from './database.js';
+import type { Db } from './connect.js';
+import { toBytes, toNumber } from './database.js';
 import { readNodes } from './reader.js';
 
 /** One lock for the whole log: whoever holds it is the sequencer (across processes too). */
 const SEQUENCER_LOCK = 0x5349474e4554; // "SIGNET"
-const EVENT_CHUNK = 1000;
-const NODE_CHUNK = 2000;
 
 export interface AppendOptions {
   /** Append only if the log has exactly this many events when the batch runs. */
@@ -22,7 +21,7 @@ export interface BatchStats {
 }
 
 export interface LogWriterOptions {
-  readonly db: Kysely<Database>;
+  readonly db: Db;
   readonly origin: string;
   readonly signer: NoteSigner;
   readonly clock: Clock;
@@ -32,7 +31,7 @@ export interface LogWriterOptions {
 }
 
 interface Pending {
-  readonly drafts: readonly EventDraft[];
+  readonly events: readonly PreparedEvent[];
   readonly options: AppendOptions;
   readonly resolve: (events: EventEnvelope[]) => void;
   readonly reject: (error: unknown) => void;
@@ -42,18 +41,32 @@ interface Head {
   readonly size: number;
   readonly root: Hash;
   readonly recordedAt: number;
+  /** Hashes of `rootNodes(size)`, left to right. */
+  readonly frontier: readonly Hash[];
 }
+
+interface Outcome {
+  readonly accepted: Pending[];
+  readonly refused: Pending[];
+  readonly events: EventEnvelope[][];
+  readonly head: Head;
+}
+
+/** Tries before giving up when other writers keep moving the head. */
+const MAX_ATTEMPTS = 100;
 
 /**
  * The sequencer. Appends from any number of callers are queued and committed in batches (group
- * commit): each batch is one transaction holding the log lock that writes the events, every
- * tree node they complete and the new signed checkpoint — all of a batch or none of it.
+ * commit): each batch is one statement, one transaction, holding the log lock, that writes the
+ * events, every tree node they complete and the new signed checkpoint — all of a batch or none
+ * of it (migrations/0001_log.ts, signet_append).
  */
 export class LogWriter {
   private readonly queue: Pending[] = [];
   private inflight: Promise<void> | null = null;
   private closed = false;
-  private frontier: { size: number; root: Hash; hashes: Hash[] } | null = null;
+  /** The head as this process last saw or wrote it. */
+  private head: Head | null = null;
   private readonly maxBatch: number;
 
   constructor(private readonly options: LogWriterOptions) {
@@ -65,14 +78,15 @@ export class LogWriter {
     if (this.closed) return Promise.reject(new DomainError('LOG_CLOSED', 'the log is shutting down and takes no more appends; retry against another instance'));
     if (drafts.length === 0) return Promise.resolve([]);
     if (drafts.length > this.maxBatch) return Promise.reject(new DomainError('BATCH_TOO_LARGE', `at most ${this.maxBatch} events can be appended at once`));
+    let events: PreparedEvent[];
     try {
       // Refuse a malformed or oversized event now, so it cannot fail the batch it would join.
-      for (const d of drafts) sealEvent(d, Number.MAX_SAFE_INTEGER, this.options.clock.now());
+      events = drafts.map(prepareEvent);
     } catch (error) {
       return Promise.reject(error);
     }
     return new Promise((resolve, reject) => {
-      this.queue.push({ drafts, options, resolve, reject });
+      this.queue.push({ events, options, resolve, reject });
       this.pump();
     });
   }
@@ -87,10 +101,10 @@ export class LogWriter {
     if (this.inflight || this.queue.length === 0) return;
     const batch: Pending[] = [];
     let events = 0;
-    while (this.queue.length > 0 && (batch.length === 0 || events + this.queue[0]!.drafts.length <= this.maxBatch)) {
+    while (this.queue.length > 0 && (batch.length === 0 || events + this.queue[0]!.events.length <= this.maxBatch)) {
       const next = this.queue.shift()!;
       batch.push(next);
-      events += next.drafts.length;
+      events += next.events.length;
     }
     this.inflight = this.commit(batch).finally(() => {
       this.inflight = null;
@@ -100,11 +114,11 @@ export class LogWriter {
 
   private async commit(batch: Pending[]): Promise<void> {
     const started = performance.now();
-    let outcome: { accepted: Pending[]; refused: Pending[]; events: EventEnvelope[][]; head: Head };
+    let outcome: Outcome;
     try {
-      outcome = await this.options.db.transaction().execute((trx) => this.write(trx, batch));
+      outcome = await this.write(batch);
     } catch (error) {
-      this.frontier = null;
+      this.head = null;
       for (const p of batch) p.reject(error);
       return;
     }
@@ -116,20 +130,46 @@ export class LogWriter {
     this.options.onBatch?.({ events: events.reduce((n, e) => n + e.length, 0), requests: accepted.length, treeSize: head.size, millis: performance.now() - started });
   }
 
-  private async write(trx: Kysely<Database>, batch: Pending[]) {
-    await sql`SELECT pg_advisory_xact_lock(${SEQUENCER_LOCK})`.execute(trx);
-    const row = await trx.selectFrom('checkpoints').select(['tree_size', 'root_hash', 'recorded_at']).orderBy('tree_size', 'desc').limit(1).executeTakeFirst();
-    const head: Head = row
-      ? { size: toNumber(row.tree_size), root: toBytes(row.root_hash), recordedAt: new Date(row.recorded_at).getTime() }
-      : { size: 0, root: foldRange([]), recordedAt: 0 };
-    const frontier = await this.frontierAt(trx, head);
+  /**
+   * Computes the batch on the head this process last saw (the common case: it is the only
+   * writer) and sends it in one statement, which checks that head under the log lock. If
+   * another writer moved the head, nothing was written: re-read and recompute.
+   */
+  private async write(batch: Pending[]): Promise<Outcome> {
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const head = this.head ?? (this.head = await this.readHead());
+      const plan = this.plan(head, batch);
+      if (plan.entries.length === 0) return { ...plan, head };
+      const { grown, recordedAt } = plan;
+      const db = this.options.db;
+      const result = await sql<{ appended: boolean; tree_size: number | string | bigint | null; root_hash: Uint8Array | null; recorded_at: Date | null }>`
+        SELECT * FROM signet_append(
+          ${SEQUENCER_LOCK}::bigint, ${head.size}::bigint, ${head.root}::bytea, ${recordedAt}::timestamptz,
+          ${plan.types}::text[], ${plan.streams}::text[], ${plan.actors}::text[], ${db.byteaArray(plan.entries)}::bytea[],
+          ${grown.newNodes.map((n) => n.level)}::smallint[], ${grown.newNodes.map((n) => String(n.index))}::bigint[], ${db.byteaArray(grown.newNodes.map((n) => n.hash))}::bytea[],
+          ${grown.size}::bigint, ${grown.root}::bytea, ${plan.note}::text)`.execute(db.db);
+      const row = result.rows[0]!;
+      if (row.appended) {
+        const next = { size: grown.size, root: grown.root, recordedAt: recordedAt.getTime(), frontier: grown.frontier };
+        this.head = next;
+        return { accepted: plan.accepted, refused: plan.refused, events: plan.events, head: next };
+      }
+      this.head = null;
+    }
+    throw new DomainError('LOG_BUSY', 'other writers kept moving the log head; retry the append');
+  }
 
+  /** Everything about a batch that can be computed before the database is asked. */
+  private plan(head: Head, batch: Pending[]) {
     // The log's time never runs backwards, even if the host clock does.
     const recordedAt = new Date(Math.max(this.options.clock.now().getTime(), head.recordedAt));
     const accepted: Pending[] = [];
     const refused: Pending[] = [];
     const events: EventEnvelope[][] = [];
-    const rows: Insertable<Database['events']>[] = [];
+    const types: string[] = [];
+    const streams: string[] = [];
+    const actors: string[] = [];
+    const entries: Uint8Array[] = [];
     const leaves: Hash[] = [];
     let size = head.size;
     for (const p of batch) {
@@ -137,40 +177,36 @@ export class LogWriter {
         refused.push(p);
         continue;
       }
-      const sealed = p.drafts.map((d) => sealEvent(d, size++, recordedAt));
+      const sealed = p.events.map((e) => e.seal(size++, recordedAt));
       accepted.push(p);
       events.push(sealed.map((s) => s.envelope));
       for (const { envelope, entry } of sealed) {
-        rows.push({ seq: envelope.seq, type: envelope.type, stream: envelope.stream, actor: envelope.actor, recorded_at: recordedAt, entry });
+        types.push(envelope.type);
+        streams.push(envelope.stream);
+        actors.push(envelope.actor);
+        entries.push(entry);
         leaves.push(leafHash(entry));
       }
     }
-    if (leaves.length === 0) return { accepted, refused, events, head };
-
-    const grown = appendLeaves(head.size, frontier, leaves);
-    const note = signCheckpoint({ origin: this.options.origin, size: grown.size, root: grown.root, extensions: [] }, this.options.signer);
-    for (let i = 0; i < rows.length; i += EVENT_CHUNK) await trx.insertInto('events').values(rows.slice(i, i + EVENT_CHUNK)).execute();
-    const nodes = grown.newNodes.map((n) => ({ level: n.level, idx: n.index, hash: n.hash }));
-    for (let i = 0; i < nodes.length; i += NODE_CHUNK) await trx.insertInto('tree_nodes').values(nodes.slice(i, i + NODE_CHUNK)).execute();
-    await trx.insertInto('checkpoints').values({ tree_size: grown.size, root_hash: grown.root, note, recorded_at: recordedAt }).execute();
-
-    this.frontier = { size: grown.size, root: grown.root, hashes: grown.frontier };
-    return { accepted, refused, events, head: { size: grown.size, root: grown.root, recordedAt: recordedAt.getTime() } };
+    const grown = appendLeaves(head.size, head.frontier, leaves);
+    const note = entries.length === 0 ? '' : signCheckpoint({ origin: this.options.origin, size: grown.size, root: grown.root, extensions: [] }, this.options.signer);
+    return { recordedAt, accepted, refused, events, types, streams, actors, entries, grown, note };
   }
 
-  /** The right frontier of the tree at the head: from memory when this process wrote the head. */
-  private async frontierAt(trx: Kysely<Database>, head: Head): Promise<Hash[]> {
-    const cached = this.frontier;
-    if (cached && cached.size === head.size && hashesEqual(cached.root, head.root)) return cached.hashes;
-    this.frontier = null;
+  /** The head and its right frontier, read from the database (no lock needed: it is checked on write). */
+  private async readHead(): Promise<Head> {
+    const db = this.options.db.db;
+    const row = await db.selectFrom('checkpoints').select(['tree_size', 'root_hash', 'recorded_at']).orderBy('tree_size', 'desc').limit(1).executeTakeFirst();
+    if (!row) return { size: 0, root: foldRange([]), recordedAt: 0, frontier: [] };
+    const head = { size: toNumber(row.tree_size), root: toBytes(row.root_hash), recordedAt: new Date(row.recorded_at).getTime() };
     const ids = rootNodes(head.size);
-    const found = await readNodes(trx, ids);
-    const hashes = ids.map((id) => {
+    const found = await readNodes(db, ids);
+    const frontier = ids.map((id) => {
       const h = found.get(`${id.level}/${id.index}`);
       if (!h) throw new Error(`the stored tree is missing node ${id.level}/${id.index} of size ${head.size}`);
       return h;
     });
-    if (!hashesEqual(foldRange(hashes), head.root)) throw new Error(`the stored tree does not match the checkpoint of size ${head.size}`);
-    return hashes;
+    if (!hashesEqual(foldRange(frontier), head.root)) throw new Error(`the stored tree does not match the checkpoint of size ${head.size}`);
+    return { ...head, frontier };
   }
 }

@@ -1,0 +1,205 @@
+// `npm run bench`: each figure beside a raw baseline measured in the same run, and the ratio.
+//   node dist/bench/run.js [append] [proof] [tiles] [--10m] [--quick]
+import { fork, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import { PGlite } from '@electric-sql/pglite';
+import autocannon from 'autocannon';
+import postgres from 'postgres';
+import { type EventDraft, sealEvent } from '@signet/domain';
+import { type SignetLog, openLog } from '@signet/store';
+import { TILE_WIDTH } from '@signet/tlog';
+import { type BackendName, newBackend } from '../test/support/backends.js';
+import { startApp } from '../test/support/app.js';
+
+const args = new Set(process.argv.slice(2));
+const quick = args.has('--quick');
+const wanted = ['append', 'proof', 'tiles'].filter((b) => args.has(b));
+const run = (name: string) => wanted.length === 0 || wanted.includes(name);
+
+function line(what: string, figure: string, baseline: string, ratio: number, target?: string): void {
+  console.log(`${what.padEnd(48)} ${figure.padStart(16)}   raw: ${baseline.padStart(16)}   ratio ${ratio.toFixed(2)}${target ? `  (target ${target})` : ''}`);
+}
+
+// A realistic event: an evidence-carrying command of ~1.5 KB, like a signed authorization.
+const draft = (i: number): EventDraft => ({
+  type: 'BenchRecorded',
+  v: 1,
+  stream: `signing-key/${(i % 1000).toString(16).padStart(40, '0')}`,
+  actor: 'FEEDDEAFABBABEADBABEFACEDEADBEEFCEDECAFE',
+  data: { i, package: 'example', version: `1.0.${i}` },
+  evidence: { command: JSON.stringify({ id: `cmd-${i}`, type: 'AuthorizeSigningKey', pad: 'x'.repeat(600) }), signature: `-----BEGIN PGP SIGNATURE-----\n\n${'A'.repeat(700)}\n-----END PGP SIGNATURE-----\n` },
+});
+
+async function appendConcurrently(log: SignetLog, total: number, appenders: number): Promise<{ seconds: number; batches: number }> {
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: appenders }, async () => {
+      while (next < total) {
+        const i = next++;
+        await log.writer.append([draft(i)]);
+      }
+    }),
+  );
+  return { seconds: (performance.now() - started) / 1000, batches: 0 };
+}
+
+/** The same rows, sealed the same way, inserted raw into a plain table in batches of `batch`. */
+async function rawInsert(name: BackendName, url: string | undefined, total: number, batch: number): Promise<number> {
+  const rows = Array.from({ length: total }, (_, i) => {
+    const { envelope, entry } = sealEvent(draft(i), i, new Date());
+    return { seq: i, type: envelope.type, stream: envelope.stream, actor: envelope.actor, recorded_at: new Date(envelope.recordedAt), entry };
+  });
+  const ddl = 'CREATE TABLE plain_events (seq bigint PRIMARY KEY, type text NOT NULL, stream text NOT NULL, actor text NOT NULL, recorded_at timestamptz NOT NULL, entry bytea NOT NULL)';
+  if (name === 'postgres') {
+    const sql = postgres(url!, { max: 1, onnotice: () => {} });
+    await sql.unsafe(ddl);
+    const started = performance.now();
+    for (let i = 0; i < total; i += batch) {
+      const chunk = rows.slice(i, i + batch).map((r) => ({ ...r, entry: Buffer.from(r.entry) }));
+      await sql.begin((tx) => tx`INSERT INTO plain_events ${tx(chunk)}`);
+    }
+    const seconds = (performance.now() - started) / 1000;
+    await sql.end();
+    return total / seconds;
+  }
+  const pg = await PGlite.create();
+  await pg.query(ddl);
+  const started = performance.now();
+  for (let i = 0; i < total; i += batch) {
+    const chunk = rows.slice(i, i + batch);
+    const params: unknown[] = [];
+    const values = chunk.map((r) => {
+      params.push(r.seq, r.type, r.stream, r.actor, r.recorded_at, r.entry);
+      const b = params.length - 6;
+      return `($${b + 1},$${b + 2},$${b + 3},$${b + 4},$${b + 5},$${b + 6})`;
+    });
+    await pg.transaction((tx) => tx.query(`INSERT INTO plain_events VALUES ${values.join(',')}`, params));
+  }
+  const seconds = (performance.now() - started) / 1000;
+  await pg.close();
+  return total / seconds;
+}
+
+async function benchAppend(name: BackendName): Promise<void> {
+  const total = name === 'postgres' ? (quick ? 5_000 : 20_000) : quick ? 2_000 : 5_000;
+  const backend = await newBackend(name);
+  let batches = 0;
+  let events = 0;
+  const log = await openLog(backend.config, { init: true, onBatch: (s) => ((batches += 1), (events += s.events)) });
+  try {
+    const { seconds } = await appendConcurrently(log, total, 32);
+    const mean = Math.max(1, Math.round(events / batches));
+    const raw = await rawInsert(name, backend.config.databaseUrl, total, mean);
+    const ours = total / seconds;
+    line(`append, 32 appenders, ${name} (mean batch ${mean})`, `${ours.toFixed(0)} ev/s`, `${raw.toFixed(0)} ev/s`, ours / raw, name === 'postgres' ? '>= 0.5' : undefined);
+  } finally {
+    await log.close();
+    await backend.cleanup();
+  }
+}
+
+async function fill(log: SignetLog, total: number): Promise<void> {
+  let at = await log.reader.size();
+  const inflight: Promise<unknown>[] = [];
+  while (at < total) {
+    const n = Math.min(1000, total - at);
+    const from = at;
+    inflight.push(log.writer.append(Array.from({ length: n }, (_, j) => draft(from + j))));
+    at += n;
+    if (inflight.length >= 4) await Promise.all(inflight.splice(0));
+  }
+  await Promise.all(inflight);
+}
+
+async function proofP50(log: SignetLog, size: number, samples: number): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < samples; i++) {
+    const seq = Math.floor(Math.random() * size);
+    const t = performance.now();
+    await log.reader.inclusionProof(seq, size);
+    times.push(performance.now() - t);
+  }
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)]!;
+}
+
+async function benchProof(): Promise<void> {
+  const big = args.has('--10m') ? 10_000_000 : quick ? 100_000 : 1_000_000;
+  const backend = await newBackend('postgres');
+  const log = await openLog(backend.config, { init: true });
+  try {
+    await fill(log, 10_000);
+    const small = await proofP50(log, 10_000, 2000);
+    const t = performance.now();
+    await fill(log, big);
+    const fillSeconds = (performance.now() - t) / 1000;
+    const large = await proofP50(log, big, 2000);
+    line(`inclusion proof p50, postgres, 10k vs ${big / 1e6}M leaves`, `${large.toFixed(3)} ms`, `${small.toFixed(3)} ms`, large / small, '<= 1.5');
+    console.log(`  (filled ${big - 10_000} events in ${fillSeconds.toFixed(1)} s: ${((big - 10_000) / fillSeconds).toFixed(0)} ev/s in batches of 1000)`);
+  } finally {
+    await log.close();
+    await backend.cleanup();
+  }
+}
+
+async function load(url: string, seconds: number): Promise<number> {
+  const result = await autocannon({ url, connections: 32, pipelining: 1, duration: seconds });
+  if (result.non2xx > 0 || result.errors > 0) throw new Error(`${url}: ${result.non2xx} non-2xx, ${result.errors} errors`);
+  return result.requests.average;
+}
+
+async function benchTiles(): Promise<void> {
+  const backend = await newBackend('postgres');
+  const log = await openLog(backend.config, { init: true });
+  await fill(log, 2 * TILE_WIDTH + 10);
+  await log.close();
+  const app = await startApp({ SIGNET_DATA_DIR: backend.config.dataDir, DATABASE_URL: backend.config.databaseUrl });
+  const tilePath = '/log/tile/0/001';
+  const bytes = Buffer.from(await (await fetch(`${app.url}${tilePath}`)).arrayBuffer());
+  // The raw baseline runs in its own process too, so both servers get a core of their own
+  // and the load generator the other.
+  const raw = await rawTileServer(bytes);
+  try {
+    const seconds = quick ? 3 : 10;
+    await load(`${app.url}${tilePath}`, 1); // warm up
+    await load(`${raw.url}${tilePath}`, 1);
+    const ours = await load(`${app.url}${tilePath}`, seconds);
+    const baseline = await load(`${raw.url}${tilePath}`, seconds);
+    line('tile GET (full tile, 8 KiB), 32 connections', `${ours.toFixed(0)} req/s`, `${baseline.toFixed(0)} req/s`, ours / baseline, '>= 0.8');
+  } finally {
+    raw.child.kill();
+    await app.stop();
+    await backend.cleanup();
+  }
+}
+
+function rawTileServer(bytes: Buffer): Promise<{ url: string; child: ChildProcess }> {
+  return new Promise((resolve, reject) => {
+    const child = fork(fileURLToPath(import.meta.url), ['--raw-tile-server'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    child.once('message', (port) => resolve({ url: `http://127.0.0.1:${port}`, child }));
+    child.once('error', reject);
+    child.send(bytes.toString('base64'));
+  });
+}
+
+if (args.has('--raw-tile-server')) {
+  process.once('message', (b64) => {
+    const body = Buffer.from(String(b64), 'base64');
+    const server = createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'cache-control': 'public, max-age=31536000, immutable', 'content-length': body.length });
+      res.end(body);
+    });
+    server.listen(0, '127.0.0.1', () => process.send!((server.address() as { port: number }).port));
+  });
+} else {
+  console.log(`signet bench — node ${process.version}, ${new Date().toISOString()}${quick ? ' (quick)' : ''}`);
+  if (run('append')) {
+    await benchAppend('postgres');
+    await benchAppend('pglite');
+  }
+  if (run('proof')) await benchProof();
+  if (run('tiles')) await benchTiles();
+  process.exit(0);
+}
