@@ -1,8 +1,17 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const API_MAIN = fileURLToPath(new URL('../../dist/apps/api/src/main.js', import.meta.url));
-export const CLI_BIN = fileURLToPath(new URL('../../bin/signet.js', import.meta.url));
+/** The checkout's root, whether this file runs from test/ (vitest) or from dist/test/ (bench). */
+function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) dir = dirname(dir);
+  return dir;
+}
+
+export const API_MAIN = join(repoRoot(), 'dist/apps/api/src/main.js');
+export const CLI_BIN = join(repoRoot(), 'bin/signet.js');
 
 export interface RunningApp {
   readonly url: string;

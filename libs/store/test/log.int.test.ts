@@ -1,16 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { DomainError, type EventDraft, ManualClock } from '@signet/domain';
-import { type SignetLog, openLog, readNodes, toBytes, toNumber } from '@signet/store';
-import {
-  appendLeaves,
-  leafHash,
-  openCheckpoint,
-  parseVerifierKey,
-  toHex,
-  verifyConsistency,
-  verifyInclusion,
-} from '@signet/tlog';
+import { type SignetLog, openLog, readNodes } from '@signet/store';
+import { leafHash, openCheckpoint, parseVerifierKey, verifyConsistency, verifyInclusion } from '@signet/tlog';
 import { BACKENDS, type Backend, newBackend } from '../../../test/support/backends.js';
 import { checkLogIntegrity } from '../../../test/support/integrity.js';
 
