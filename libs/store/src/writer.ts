@@ -137,8 +137,14 @@ export class LogWriter {
    */
   private async write(batch: Pending[]): Promise<Outcome> {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const cached = this.head !== null;
       const head = this.head ?? (this.head = await this.readHead());
       const plan = this.plan(head, batch);
+      // A refusal must rest on the database's head, not on what this process last saw.
+      if (cached && plan.refused.length > 0) {
+        this.head = null;
+        continue;
+      }
       if (plan.entries.length === 0) return { ...plan, head };
       const { grown, recordedAt } = plan;
       const db = this.options.db;
