@@ -1,20 +1,60 @@
 import type { JsonValue } from './canonical-json.js';
+import type { Policy } from './policy.js';
 
 /**
  * Every fact the log records. Names are past tense; a changed meaning gets a new `v`.
- * Later capabilities add members, signing keys, announcements and signatures here.
+ * Fingerprints are 40 upper-case hex digits; times are ISO 8601 UTC.
  */
-export type DomainEvent = LogCreated;
+export type DomainEvent =
+  | LogCreated
+  | MemberAdded
+  | MemberRoleChanged
+  | MemberRemoved
+  | SigningKeyAdded
+  | SigningKeyCertified
+  | SigningKeyCertificationRevoked
+  | SigningKeyAuthorized
+  | SigningKeyAuthorizationLost
+  | AnnouncementRecorded
+  | SigningKeyRetired
+  | SigningKeyRevoked
+  | PackageSignaturePublished;
 
-/** Seq 0: the log's origin and the verifier key its checkpoints are signed with. */
-export interface LogCreated {
-  readonly type: 'LogCreated';
+export type Role = 'member' | 'leader' | 'management' | 'security';
+export const ROLES: readonly Role[] = ['member', 'leader', 'management', 'security'];
+
+interface E<T extends string, D> {
+  readonly type: T;
   readonly v: 1;
-  readonly data: {
-    readonly origin: string;
-    readonly verifierKey: string;
-  };
+  readonly data: D;
 }
+
+/** Seq 0: the log's origin, the verifier key its checkpoints are signed with, and its policy. */
+export type LogCreated = E<'LogCreated', { readonly origin: string; readonly verifierKey: string; readonly policy: Policy }>;
+export type MemberAdded = E<'MemberAdded', { readonly fingerprint: string; readonly username: string; readonly role: Role; readonly key: string }>;
+export type MemberRoleChanged = E<'MemberRoleChanged', { readonly fingerprint: string; readonly role: Role; readonly previousRole: Role }>;
+export type MemberRemoved = E<'MemberRemoved', { readonly fingerprint: string }>;
+export type SigningKeyAdded = E<'SigningKeyAdded', { readonly fingerprint: string; readonly owner: string; readonly username: string; readonly key: string; readonly algorithm: string; readonly bits: number | null; readonly userIds: readonly string[] }>;
+/** A leader/management certification: an OpenPGP certification in the key block, or a command. */
+export type SigningKeyCertified = E<'SigningKeyCertified', { readonly fingerprint: string; readonly certifier: string; readonly via: 'certification' | 'command'; readonly certifiedAt: string }>;
+export type SigningKeyCertificationRevoked = E<'SigningKeyCertificationRevoked', { readonly fingerprint: string; readonly certifier: string; readonly via: 'certification' | 'command' }>;
+/** The key reached the required number of valid authorizations. */
+export type SigningKeyAuthorized = E<'SigningKeyAuthorized', { readonly fingerprint: string; readonly authorizedBy: readonly string[] }>;
+/** Continuity: the key fell below the required number of valid authorizations. */
+export type SigningKeyAuthorizationLost = E<'SigningKeyAuthorizationLost', { readonly fingerprint: string; readonly valid: number; readonly required: number; readonly reason: string }>;
+export type AnnouncementRecorded = E<'AnnouncementRecorded', { readonly fingerprint: string; readonly kind: 'ADDING' | 'REMOVING'; readonly url: string; readonly text: string }>;
+export type SigningKeyRetired = E<'SigningKeyRetired', { readonly fingerprint: string; readonly reason: string }>;
+/** Compromise: every signature by the key logged from `since` on is invalid. */
+export type SigningKeyRevoked = E<'SigningKeyRevoked', { readonly fingerprint: string; readonly since: string; readonly reason: string }>;
+export type PackageSignaturePublished = E<'PackageSignaturePublished', {
+  readonly package: string;
+  readonly version: string;
+  readonly artifactSha512: string;
+  readonly artifactSize: number;
+  readonly signer: string;
+  readonly signatureCreated: string;
+  readonly signature: string;
+}>;
 
 export type EventType = DomainEvent['type'];
 
@@ -42,3 +82,8 @@ export interface EventEnvelope {
 
 /** An event before the sequencer gives it a place and a time. */
 export type EventDraft = Omit<EventEnvelope, 'seq' | 'recordedAt'>;
+
+/** A draft of a known event type. */
+export function draftOf(event: DomainEvent, stream: string, actor: string, evidence: Evidence | null): EventDraft {
+  return { type: event.type, v: event.v, stream, actor, data: event.data as unknown as JsonValue, evidence };
+}

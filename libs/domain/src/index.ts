@@ -4,3 +4,7 @@ export * from './envelope.js';
 export * from './errors.js';
 export * from './events.js';
 export * from './genesis.js';
+export * from './commands.js';
+export * from './decide.js';
+export * from './policy.js';
+export * from './state.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DomainError, canonicalize, genesisDraft, parseEntry, prepareEvent, sealEvent } from '@signet/domain';
+import { DEFAULT_POLICY, DomainError, canonicalize, genesisDraft, parseEntry, prepareEvent, sealEvent } from '@signet/domain';
 
 describe('RFC 8785 canonical JSON', () => {
   it('matches the RFC 8785 §3.2.2 example', () => {
@@ -26,7 +26,7 @@ describe('RFC 8785 canonical JSON', () => {
 });
 
 describe('event envelope', () => {
-  const draft = genesisDraft({ origin: 'signet.example/log', verifierKey: 'k' });
+  const draft = { ...genesisDraft({ origin: 'signet.example/log', verifierKey: 'k', policy: { ...DEFAULT_POLICY, rootKeys: [] } }), data: { origin: 'signet.example/log', verifierKey: 'k' } };
   it('seals and parses back exactly', () => {
     const { envelope, entry } = sealEvent(draft, 0, new Date('2026-11-24T10:00:00Z'));
     expect(new TextDecoder().decode(entry)).toBe(

@@ -12,6 +12,21 @@ export interface SignetConfig {
   readonly port: number;
   readonly host: string;
   readonly maxBatch: number;
+  /** Genesis policy, used only when a new log is created. */
+  readonly genesis: {
+    /** Paths of armored root (master) public keys. */
+    readonly rootKeyFiles: readonly string[];
+    readonly waitingPeriodDays: number;
+    readonly authorizationsRequired: number;
+    readonly rsaMinBits: number;
+    readonly allowEd25519: boolean;
+    readonly signingKeyComment: string;
+    readonly commandWindowSeconds: number;
+  };
+  /** Test-only: read the log's time from this file (an ISO 8601 instant) instead of the system clock. */
+  readonly clockFile: string | undefined;
+  /** Largest artifact accepted with a package signature, in bytes. */
+  readonly maxArtifactBytes: number;
 }
 
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
@@ -32,5 +47,16 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): SignetConfi
     port: int(env, 'PORT', 3000, 0, 65535),
     host: env.HOST || '0.0.0.0',
     maxBatch: int(env, 'SIGNET_MAX_BATCH', 1000, 1, 5000),
+    genesis: {
+      rootKeyFiles: (env.SIGNET_ROOT_KEYS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+      waitingPeriodDays: int(env, 'SIGNET_WAIT_DAYS', 14, 0, 3650),
+      authorizationsRequired: int(env, 'SIGNET_AUTHORIZATIONS', 1, 1, 100),
+      rsaMinBits: int(env, 'SIGNET_RSA_MIN_BITS', 4096, 2048, 16384),
+      allowEd25519: env.SIGNET_ALLOW_ED25519 === '1' || env.SIGNET_ALLOW_ED25519 === 'true',
+      signingKeyComment: env.SIGNET_SIGNING_KEY_COMMENT ?? 'CODE SIGNING KEY',
+      commandWindowSeconds: int(env, 'SIGNET_COMMAND_WINDOW', 300, 1, 86400),
+    },
+    clockFile: env.SIGNET_CLOCK_FILE || undefined,
+    maxArtifactBytes: int(env, 'SIGNET_MAX_ARTIFACT_BYTES', 512 * 1024 * 1024, 1, 2 ** 40),
   };
 }

@@ -1,4 +1,4 @@
-import { type Clock, DomainError, genesisDraft, systemClock } from '@signet/domain';
+import { type Clock, DEFAULT_POLICY, DomainError, type Policy, genesisDraft, systemClock } from '@signet/domain';
 import { type Db, connect, migrateToLatest } from './connect.js';
 import type { SignetConfig } from './config.js';
 import { type LogIdentity, createLogKey, loadLogKey } from './log-key.js';
@@ -21,6 +21,8 @@ export interface OpenOptions {
   readonly inMemory?: boolean;
   /** Create the key and the genesis event when missing (`signet init`, `npm start`). */
   readonly init?: boolean;
+  /** The policy a new log is created with (genesis). */
+  readonly policy?: Policy;
 }
 
 /**
@@ -48,7 +50,7 @@ export async function openLog(config: SignetConfig, options: OpenOptions = {}): 
     } else {
       if (!options.init) throw new DomainError('NOT_INITIALIZED', 'the log has no genesis event; run `signet init` first');
       try {
-        await writer.append([genesisDraft({ origin: identity.origin, verifierKey: identity.verifierKey })], { expectedSize: 0 });
+        await writer.append([genesisDraft({ origin: identity.origin, verifierKey: identity.verifierKey, policy: options.policy ?? { ...DEFAULT_POLICY, rootKeys: [] } })], { expectedSize: 0 });
         created = true;
       } catch (error) {
         // Another process initialized it first: check it is ours.

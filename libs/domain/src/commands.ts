@@ -1,0 +1,50 @@
+import { z } from 'zod';
+import { DomainError } from './errors.js';
+import { ROLES } from './events.js';
+
+// Commands are JSON documents signed (detached OpenPGP) by the acting key. They are parsed here,
+// once, from the exact bytes the actor signed.
+
+export const MAX_COMMAND_BYTES = 256 * 1024;
+
+const fingerprint = z.string().regex(/^[0-9A-F]{40}$/, 'a fingerprint is 40 upper-case hex digits');
+const username = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'a username is 1-64 letters, digits, ".", "_" or "-"');
+const armoredKey = z.string().min(1).max(200_000);
+const base = {
+  origin: z.string().min(1).max(200),
+  id: z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/, 'an id is 1-128 letters, digits, ".", "_", ":" or "-"'),
+  issuedAt: z.string().datetime({ offset: false }),
+};
+
+export const CommandSchema = z.discriminatedUnion('type', [
+  z.object({ ...base, type: z.literal('AddMember'), key: armoredKey, username, role: z.enum(ROLES as [string, ...string[]]) }).strict(),
+  z.object({ ...base, type: z.literal('ChangeMemberRole'), member: fingerprint, role: z.enum(ROLES as [string, ...string[]]) }).strict(),
+  z.object({ ...base, type: z.literal('RemoveMember'), member: fingerprint }).strict(),
+  z.object({ ...base, type: z.literal('AddSigningKey'), key: armoredKey }).strict(),
+  z.object({ ...base, type: z.literal('UpdateSigningKey'), key: armoredKey }).strict(),
+  z.object({ ...base, type: z.literal('AuthorizeSigningKey'), fingerprint }).strict(),
+  z.object({ ...base, type: z.literal('RevokeAuthorization'), fingerprint, certifier: fingerprint.optional() }).strict(),
+  z.object({ ...base, type: z.literal('RecordAnnouncement'), fingerprint, kind: z.enum(['ADDING', 'REMOVING']), url: z.string().url().max(2048).regex(/^https?:\/\//, 'an http(s) URL') }).strict(),
+  z.object({ ...base, type: z.literal('RetireSigningKey'), fingerprint, reason: z.string().max(500).optional() }).strict(),
+  z.object({ ...base, type: z.literal('RevokeSigningKey'), fingerprint, since: z.string().datetime({ offset: false }).optional(), reason: z.string().min(1).max(500) }).strict(),
+]);
+
+export type Command = z.infer<typeof CommandSchema>;
+export type CommandType = Command['type'];
+
+/** Parses the exact signed bytes of a command (attacker-controlled). */
+export function parseCommand(bytes: string): Command {
+  if (bytes.length > MAX_COMMAND_BYTES) throw new DomainError('TOO_LARGE', `a command is at most ${MAX_COMMAND_BYTES} bytes`);
+  let value: unknown;
+  try {
+    value = JSON.parse(bytes);
+  } catch {
+    throw new DomainError('BAD_COMMAND', 'the command is not valid JSON');
+  }
+  const parsed = CommandSchema.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new DomainError('BAD_COMMAND', `the command is not valid: ${issue.path.join('.') || '(top level)'}: ${issue.message}`);
+  }
+  return parsed.data;
+}

@@ -1,0 +1,304 @@
+import type { Command } from './commands.js';
+import { DomainError } from './errors.js';
+import { type DomainEvent, type EventDraft, type Evidence, type Role, draftOf } from './events.js';
+import { type KeyPolicyFacts, checkKeyStrength, checkSigningKeyUserId } from './policy.js';
+import {
+  AUTHORIZER_ROLES,
+  type SigningKeyState,
+  type TrustState,
+  activeMember,
+  cloneForDecision,
+  evolve,
+  hasRole,
+  keyStatus,
+  usableFrom,
+  validAuthorizers,
+} from './state.js';
+
+// The rules of the package signing protocol (MyBB) with FreePBX-style master keys, as pure
+// decisions: given the trust state, a verified command and the log's time, the events to append
+// — or a DomainError, and nothing is appended. Signature verification happens outside (libs/pgp)
+// and comes in as facts.
+
+/** A key block as libs/pgp reads it, with the certifications made by keys the log knows. */
+export interface KeyInput {
+  readonly facts: Omit<KeyPolicyFacts, 'userIds'> & { readonly armored: string; readonly userIds: readonly { readonly userId: string; readonly comment: string }[]; readonly selfRevoked: boolean };
+  readonly certifications: readonly { readonly certifier: string; readonly created: string; readonly digest: string; readonly revoked: boolean }[];
+}
+
+export interface VerifiedCommand {
+  readonly command: Command;
+  /** Fingerprint of the key whose detached signature over the command verified. */
+  readonly signer: string;
+  readonly evidence: Evidence;
+  /** For commands that carry a key (AddMember, AddSigningKey, UpdateSigningKey). */
+  readonly key?: KeyInput;
+}
+
+export interface VerifiedPackageSignature {
+  readonly package: string;
+  readonly version: string;
+  readonly artifactSha512: string;
+  readonly artifactSize: number;
+  readonly signer: string;
+  readonly signatureCreated: string;
+  readonly signature: string;
+}
+
+const ADMIN: readonly Role[] = ['management'];
+const SECURITY: readonly Role[] = ['security'];
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
+
+export function memberStream(fpr: string): string {
+  return `member/${fpr}`;
+}
+export function signingKeyStream(fpr: string): string {
+  return `signing-key/${fpr}`;
+}
+
+/** FEED DEAF ABBA … */
+export function groupFingerprint(fpr: string): string {
+  return fpr.replace(/(.{4})(?!$)/g, '$1 ');
+}
+
+/** The seed's exact announcement text. */
+export function announcementText(kind: 'ADDING' | 'REMOVING', username: string, fpr: string): string {
+  return `${kind} Package Signing Key of ~${username} (${groupFingerprint(fpr)}).`;
+}
+
+function refuse(code: string, message: string): never {
+  throw new DomainError(code, message);
+}
+
+function requireRole(state: TrustState, actor: string, roles: readonly Role[], what: string): void {
+  if (!hasRole(state, actor, roles)) refuse('NOT_AUTHORIZED_ROLE', `${what} needs the root key or a current ${roles.join(' or ')} member; key ${actor} is neither`);
+}
+
+function signingKey(state: TrustState, fpr: string): SigningKeyState {
+  return state.signingKeys.get(fpr) ?? refuse('UNKNOWN_SIGNING_KEY', `no package signing key ${fpr} is in the log`);
+}
+
+function requireLive(key: SigningKeyState): void {
+  if (key.revokedSince) refuse('KEY_REVOKED', `signing key ${key.fingerprint} was revoked as compromised`);
+  if (key.retiredAt) refuse('KEY_RETIRED', `signing key ${key.fingerprint} was retired`);
+}
+
+/** Checks that hold for every command: origin, freshness, a signer the log knows. */
+export function checkEnvelope(state: TrustState, input: VerifiedCommand, now: Date): void {
+  const { command } = input;
+  if (command.origin !== state.origin) refuse('WRONG_ORIGIN', `the command is for the log "${command.origin}", this is "${state.origin}"`);
+  const skew = Math.abs(Date.parse(command.issuedAt) - now.getTime());
+  if (!(skew <= state.policy.commandWindowSeconds * 1000)) {
+    refuse('STALE_COMMAND', `the command was issued at ${command.issuedAt}, more than ${state.policy.commandWindowSeconds} s from the log's time ${now.toISOString()}; issue it again with a current issuedAt`);
+  }
+  if (!hasRole(state, input.signer, ['member', 'leader', 'management', 'security'])) {
+    refuse('UNKNOWN_SIGNER', `key ${input.signer} is neither a root key nor a current member of this log`);
+  }
+}
+
+/** Decides a verified command. The result includes the continuity events it causes. */
+export function decideCommand(state: TrustState, input: VerifiedCommand, now: Date): EventDraft[] {
+  checkEnvelope(state, input, now);
+  const { command, signer: actor, evidence } = input;
+  const events: { event: DomainEvent; stream: string }[] = [];
+  const emit = (event: DomainEvent, stream: string) => events.push({ event, stream });
+  let cause = '';
+
+  switch (command.type) {
+    case 'AddMember': {
+      requireRole(state, actor, ADMIN, 'adding a team member');
+      const key = input.key ?? refuse('BAD_KEY', 'the command carries no readable key');
+      checkKeyStrength(key.facts, state.policy);
+      const fpr = key.facts.fingerprint;
+      if (key.facts.selfRevoked) refuse('KEY_REVOKED', `key ${fpr} is revoked by its owner`);
+      if (state.members.has(fpr)) refuse('MEMBER_EXISTS', `key ${fpr} is already a team member key`);
+      if (state.signingKeys.has(fpr)) refuse('KEY_IN_USE', `key ${fpr} is a package signing key; a team member key must be another key`);
+      if ([...state.members.values()].some((m) => !m.removedAt && m.username === command.username)) refuse('USERNAME_TAKEN', `a current member is already called ${command.username}`);
+      emit({ type: 'MemberAdded', v: 1, data: { fingerprint: fpr, username: command.username, role: command.role as Role, key: key.facts.armored } }, memberStream(fpr));
+      break;
+    }
+    case 'ChangeMemberRole': {
+      requireRole(state, actor, ADMIN, 'changing a role');
+      const member = activeMember(state, command.member) ?? refuse('UNKNOWN_MEMBER', `no current member has key ${command.member}`);
+      if (member.role === command.role) refuse('NO_CHANGE', `${member.username} already has the role ${member.role}`);
+      emit({ type: 'MemberRoleChanged', v: 1, data: { fingerprint: member.fingerprint, role: command.role as Role, previousRole: member.role } }, memberStream(member.fingerprint));
+      cause = `${member.username} is no longer ${member.role}`;
+      break;
+    }
+    case 'RemoveMember': {
+      requireRole(state, actor, ADMIN, 'removing a member');
+      const member = activeMember(state, command.member) ?? refuse('UNKNOWN_MEMBER', `no current member has key ${command.member}`);
+      emit({ type: 'MemberRemoved', v: 1, data: { fingerprint: member.fingerprint } }, memberStream(member.fingerprint));
+      cause = `${member.username} left the team`;
+      break;
+    }
+    case 'AddSigningKey': {
+      const owner = activeMember(state, actor) ?? refuse('NOT_AUTHORIZED_ROLE', 'only a current team member can add a package signing key (their own)');
+      const key = input.key ?? refuse('BAD_KEY', 'the command carries no readable key');
+      checkKeyStrength(key.facts, state.policy);
+      checkSigningKeyUserId(key.facts, state.policy);
+      const fpr = key.facts.fingerprint;
+      if (key.facts.selfRevoked) refuse('KEY_REVOKED', `key ${fpr} is revoked by its owner`);
+      if (state.signingKeys.has(fpr)) refuse('KEY_EXISTS', `signing key ${fpr} is already in the log`);
+      if (state.members.has(fpr) || state.policy.rootKeys.some((r) => r.fingerprint === fpr)) refuse('KEY_IN_USE', `key ${fpr} is a team member or root key; a package signing key must be its own key`);
+      emit(
+        { type: 'SigningKeyAdded', v: 1, data: { fingerprint: fpr, owner: owner.fingerprint, username: owner.username, key: key.facts.armored, algorithm: key.facts.algorithm, bits: key.facts.bits, userIds: key.facts.userIds.map((u) => u.userId) } },
+        signingKeyStream(fpr),
+      );
+      for (const e of certificationEvents(state, fpr, owner.fingerprint, {}, key)) emit(e, signingKeyStream(fpr));
+      cause = 'certified';
+      break;
+    }
+    case 'UpdateSigningKey': {
+      if (!activeMember(state, actor) && !hasRole(state, actor, ADMIN)) refuse('NOT_AUTHORIZED_ROLE', 'only a current team member can update a signing key');
+      const key = input.key ?? refuse('BAD_KEY', 'the command carries no readable key');
+      const current = signingKey(state, key.facts.fingerprint);
+      requireLive(current);
+      const changes = certificationEvents(state, current.fingerprint, current.owner, current.certifications, key);
+      if (changes.length === 0) refuse('NO_CHANGE', 'the key block carries no new or revoked certification by a leader or management member');
+      for (const e of changes) emit(e, signingKeyStream(current.fingerprint));
+      cause = 'a certification was revoked';
+      break;
+    }
+    case 'AuthorizeSigningKey': {
+      const key = signingKey(state, command.fingerprint);
+      if (actor === key.owner) refuse('SELF_AUTHORIZATION', 'a member cannot authorize their own signing key; ask a leader or management member');
+      requireRole(state, actor, AUTHORIZER_ROLES, 'authorizing a signing key');
+      requireLive(key);
+      const prior = key.certifications[actor];
+      if (prior && !prior.revoked) refuse('ALREADY_AUTHORIZED', `key ${actor} has already authorized ${key.fingerprint}`);
+      emit({ type: 'SigningKeyCertified', v: 1, data: { fingerprint: key.fingerprint, certifier: actor, via: 'command', certifiedAt: now.toISOString() } }, signingKeyStream(key.fingerprint));
+      cause = 'authorized';
+      break;
+    }
+    case 'RevokeAuthorization': {
+      const key = signingKey(state, command.fingerprint);
+      const certifier = command.certifier ?? actor;
+      if (certifier !== actor) requireRole(state, actor, [...ADMIN, ...SECURITY], "revoking another member's authorization");
+      const cert = key.certifications[certifier];
+      if (!cert || cert.revoked) refuse('NOT_AUTHORIZED_BY', `key ${certifier} has no standing authorization of ${key.fingerprint}`);
+      emit({ type: 'SigningKeyCertificationRevoked', v: 1, data: { fingerprint: key.fingerprint, certifier, via: 'command' } }, signingKeyStream(key.fingerprint));
+      cause = 'an authorization was revoked';
+      break;
+    }
+    case 'RecordAnnouncement': {
+      requireRole(state, actor, [...ADMIN, ...SECURITY], 'recording an announcement');
+      const key = signingKey(state, command.fingerprint);
+      if (command.kind === 'ADDING') {
+        requireLive(key);
+        if (!key.authorized) refuse('KEY_NOT_AUTHORIZED', `signing key ${key.fingerprint} is not authorized; it cannot be announced as added`);
+        if (key.adding) refuse('ALREADY_ANNOUNCED', `the addition of ${key.fingerprint} was announced already (${key.adding.url})`);
+      } else {
+        if (!key.retiredAt && !key.revokedSince) refuse('KEY_NOT_REMOVED', `signing key ${key.fingerprint} is neither retired nor revoked; retire or revoke it first`);
+        if (key.removing) refuse('ALREADY_ANNOUNCED', `the removal of ${key.fingerprint} was announced already (${key.removing.url})`);
+      }
+      emit({ type: 'AnnouncementRecorded', v: 1, data: { fingerprint: key.fingerprint, kind: command.kind, url: command.url, text: announcementText(command.kind, key.username, key.fingerprint) } }, signingKeyStream(key.fingerprint));
+      break;
+    }
+    case 'RetireSigningKey': {
+      const key = signingKey(state, command.fingerprint);
+      if (actor !== key.owner) requireRole(state, actor, [...ADMIN, ...SECURITY], "retiring another member's signing key");
+      requireLive(key);
+      emit({ type: 'SigningKeyRetired', v: 1, data: { fingerprint: key.fingerprint, reason: command.reason ?? 'retired' } }, signingKeyStream(key.fingerprint));
+      break;
+    }
+    case 'RevokeSigningKey': {
+      requireRole(state, actor, SECURITY, 'revoking a signing key as compromised');
+      const key = signingKey(state, command.fingerprint);
+      if (key.revokedSince) refuse('KEY_REVOKED', `signing key ${key.fingerprint} is already revoked`);
+      const since = command.since ?? now.toISOString();
+      if (Date.parse(since) > now.getTime()) refuse('BAD_COMMAND', `a revocation cannot start in the future (${since})`);
+      emit({ type: 'SigningKeyRevoked', v: 1, data: { fingerprint: key.fingerprint, since: new Date(since).toISOString(), reason: command.reason } }, signingKeyStream(key.fingerprint));
+      break;
+    }
+  }
+  const drafts = events.map(({ event, stream }) => draftOf(event, stream, actor, evidence));
+  return [...drafts, ...continuity(state, drafts, now, cause)];
+}
+
+/**
+ * The certification changes a key block brings: new, valid certifications by authorizers (not
+ * the owner) and revocations of recorded ones. SHA-1 certifications are refused.
+ */
+function certificationEvents(
+  state: TrustState,
+  fpr: string,
+  owner: string,
+  recorded: SigningKeyState['certifications'],
+  key: KeyInput,
+): DomainEvent[] {
+  const out: DomainEvent[] = [];
+  for (const cert of key.certifications) {
+    if (cert.certifier === owner) continue; // the owner's own signature (MyBB step 2) is not an authorization
+    if (!hasRole(state, cert.certifier, AUTHORIZER_ROLES)) continue; // only leaders/management authorize
+    const known = recorded[cert.certifier];
+    if (cert.revoked) {
+      if (known && !known.revoked && known.via === 'certification') out.push({ type: 'SigningKeyCertificationRevoked', v: 1, data: { fingerprint: fpr, certifier: cert.certifier, via: 'certification' } });
+      continue;
+    }
+    if (cert.digest === 'SHA1' || cert.digest === 'MD5' || cert.digest === 'RIPEMD160') refuse('SHA1_REFUSED', `the certification by ${cert.certifier} uses ${cert.digest}; certify with cert-digest-algo SHA512`);
+    if (known && !known.revoked) continue;
+    out.push({ type: 'SigningKeyCertified', v: 1, data: { fingerprint: fpr, certifier: cert.certifier, via: 'certification', certifiedAt: cert.created } });
+  }
+  return out;
+}
+
+/**
+ * Signature continuity: after the primary events, every live signing key whose count of valid
+ * authorizations crossed the policy's threshold gets SigningKeyAuthorized or
+ * SigningKeyAuthorizationLost, by the log.
+ */
+function continuity(state: TrustState, drafts: EventDraft[], now: Date, cause: string): EventDraft[] {
+  if (!cause) return [];
+  const after = cloneForDecision(state);
+  drafts.forEach((d, i) => evolve(after, { ...d, seq: state.size + i, recordedAt: now.toISOString() }));
+  const out: EventDraft[] = [];
+  const required = state.policy.authorizationsRequired;
+  for (const key of after.signingKeys.values()) {
+    if (key.retiredAt || key.revokedSince) continue;
+    const valid = validAuthorizers(after, key);
+    if (!key.authorized && valid.length >= required) {
+      out.push(draftOf({ type: 'SigningKeyAuthorized', v: 1, data: { fingerprint: key.fingerprint, authorizedBy: valid } }, signingKeyStream(key.fingerprint), 'log', null));
+    } else if (key.authorized && valid.length < required) {
+      out.push(
+        draftOf(
+          { type: 'SigningKeyAuthorizationLost', v: 1, data: { fingerprint: key.fingerprint, valid: valid.length, required, reason: cause } },
+          signingKeyStream(key.fingerprint),
+          'log',
+          null,
+        ),
+      );
+    }
+  }
+  return out;
+}
+
+/** Decides the publication of a detached package signature (already verified, SHA-512). */
+export function decidePackageSignature(state: TrustState, input: VerifiedPackageSignature, now: Date): EventDraft[] {
+  if (!NAME.test(input.package)) refuse('BAD_PACKAGE', 'a package name is 1-128 letters, digits, ".", "_", "+" or "-"');
+  if (!NAME.test(input.version)) refuse('BAD_PACKAGE', 'a version is 1-128 letters, digits, ".", "_", "+" or "-"');
+  const key = signingKey(state, input.signer);
+  const { status, reason } = keyStatus(state, key, now);
+  switch (status) {
+    case 'active':
+      break;
+    case 'revoked':
+      refuse('KEY_REVOKED', `the signing key is ${reason}`);
+    case 'retired':
+      refuse('KEY_RETIRED', `the signing key was retired (${key.retiredAt}); its earlier signatures stay valid, new ones are refused`);
+    case 'pending':
+    case 'insufficient-authorizations':
+      refuse('KEY_NOT_AUTHORIZED', `the signing key is not authorized: ${reason}`);
+    case 'awaiting-announcement':
+    case 'waiting':
+      refuse('KEY_NOT_YET_ACTIVE', `the signing key cannot sign yet: ${reason}`);
+  }
+  const created = Date.parse(input.signatureCreated);
+  if (created > now.getTime() + state.policy.commandWindowSeconds * 1000) refuse('FUTURE_SIGNATURE', `the signature claims to be made at ${input.signatureCreated}, after the log's time ${now.toISOString()}`);
+  const from = usableFrom(state, key)!;
+  if (created < Date.parse(from)) refuse('KEY_NOT_YET_ACTIVE', `the signature was made at ${input.signatureCreated}, before the key became usable at ${from}`);
+  if (state.packageSignatures.some((s) => s.package === input.package && s.version === input.version && s.signer === input.signer && s.artifactSha512 === input.artifactSha512)) {
+    refuse('ALREADY_PUBLISHED', `${input.package} ${input.version} is already published with a signature by this key`);
+  }
+  return [draftOf({ type: 'PackageSignaturePublished', v: 1, data: { ...input } }, `package/${input.package}`, input.signer, null)];
+}

@@ -1,0 +1,275 @@
+import { DomainError } from './errors.js';
+import type { DomainEvent, EventEnvelope, Role } from './events.js';
+import type { Policy } from './policy.js';
+
+// The trust state is the fold of the log's events (`evolve`), so the state at any tree size is
+// the fold of that many events. It is a projection: mutable for speed, rebuilt from the log.
+
+export interface MemberState {
+  readonly fingerprint: string;
+  readonly username: string;
+  role: Role;
+  readonly key: string;
+  readonly addedAt: string;
+  removedAt: string | null;
+}
+
+export interface CertificationState {
+  readonly via: 'certification' | 'command';
+  readonly certifiedAt: string;
+  revoked: boolean;
+}
+
+export interface SigningKeyState {
+  readonly fingerprint: string;
+  readonly owner: string;
+  readonly username: string;
+  readonly key: string;
+  readonly algorithm: string;
+  readonly bits: number | null;
+  readonly userIds: readonly string[];
+  readonly addedAt: string;
+  certifications: Record<string, CertificationState>;
+  /** Has the required number of valid authorizations (as of the last SigningKeyAuthorized/Lost). */
+  authorized: boolean;
+  authorizedAt: string | null;
+  lostReason: string | null;
+  adding: { url: string; text: string; at: string } | null;
+  removing: { url: string; text: string; at: string } | null;
+  retiredAt: string | null;
+  revokedSince: string | null;
+  revokedAt: string | null;
+  revokeReason: string | null;
+}
+
+export interface PackageSignatureState {
+  readonly seq: number;
+  readonly recordedAt: string;
+  readonly package: string;
+  readonly version: string;
+  readonly artifactSha512: string;
+  readonly artifactSize: number;
+  readonly signer: string;
+  readonly signatureCreated: string;
+  readonly signature: string;
+}
+
+export interface TrustState {
+  size: number;
+  origin: string;
+  verifierKey: string;
+  policy: Policy;
+  members: Map<string, MemberState>;
+  signingKeys: Map<string, SigningKeyState>;
+  packageSignatures: PackageSignatureState[];
+  /** Command id → the exact signed bytes and the seqs it produced (idempotency). */
+  commands: Map<string, { command: string; seqs: number[] }>;
+}
+
+export function emptyState(): TrustState {
+  return {
+    size: 0,
+    origin: '',
+    verifierKey: '',
+    policy: { rootKeys: [], waitingPeriodDays: 14, authorizationsRequired: 1, rsaMinBits: 4096, allowEd25519: false, signingKeyComment: '', commandWindowSeconds: 300 },
+    members: new Map(),
+    signingKeys: new Map(),
+    packageSignatures: [],
+    commands: new Map(),
+  };
+}
+
+/** A copy a decision may evolve without touching the projection (packages are shared). */
+export function cloneForDecision(state: TrustState): TrustState {
+  return {
+    ...state,
+    members: new Map([...state.members].map(([k, m]) => [k, { ...m }])),
+    signingKeys: new Map(
+      [...state.signingKeys].map(([k, s]) => [k, { ...s, certifications: Object.fromEntries(Object.entries(s.certifications).map(([c, v]) => [c, { ...v }])) }]),
+    ),
+    commands: new Map(state.commands),
+  };
+}
+
+export function isRoot(state: TrustState, fingerprint: string): boolean {
+  return state.policy.rootKeys.some((k) => k.fingerprint === fingerprint);
+}
+
+export function activeMember(state: TrustState, fingerprint: string): MemberState | undefined {
+  const m = state.members.get(fingerprint);
+  return m && !m.removedAt ? m : undefined;
+}
+
+/** Root, or a current member with one of the roles. */
+export function hasRole(state: TrustState, fingerprint: string, roles: readonly Role[]): boolean {
+  if (isRoot(state, fingerprint)) return true;
+  const m = activeMember(state, fingerprint);
+  return !!m && roles.includes(m.role);
+}
+
+export const AUTHORIZER_ROLES: readonly Role[] = ['leader', 'management'];
+
+/** Certifiers whose authorization counts now: current leaders/management (or root), not the owner. */
+export function validAuthorizers(state: TrustState, key: SigningKeyState): string[] {
+  return Object.entries(key.certifications)
+    .filter(([certifier, c]) => !c.revoked && certifier !== key.owner && hasRole(state, certifier, AUTHORIZER_ROLES))
+    .map(([certifier]) => certifier)
+    .sort();
+}
+
+function mustKey(state: TrustState, fingerprint: string): SigningKeyState {
+  const key = state.signingKeys.get(fingerprint);
+  if (!key) throw new DomainError('CORRUPT_LOG', `an event names signing key ${fingerprint}, which the log never added`);
+  return key;
+}
+
+function mustMember(state: TrustState, fingerprint: string): MemberState {
+  const m = state.members.get(fingerprint);
+  if (!m) throw new DomainError('CORRUPT_LOG', `an event names member ${fingerprint}, whom the log never added`);
+  return m;
+}
+
+function commandId(envelope: EventEnvelope): string | null {
+  if (!envelope.evidence) return null;
+  try {
+    const parsed = JSON.parse(envelope.evidence.command) as { id?: unknown };
+    return typeof parsed.id === 'string' ? parsed.id : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Applies one event (in log order) to the state. */
+export function evolve(state: TrustState, envelope: EventEnvelope): TrustState {
+  const event = { type: envelope.type, v: envelope.v, data: envelope.data } as DomainEvent;
+  const at = envelope.recordedAt;
+  switch (event.type) {
+    case 'LogCreated':
+      state.origin = event.data.origin;
+      state.verifierKey = event.data.verifierKey;
+      state.policy = event.data.policy;
+      break;
+    case 'MemberAdded':
+      state.members.set(event.data.fingerprint, { fingerprint: event.data.fingerprint, username: event.data.username, role: event.data.role, key: event.data.key, addedAt: at, removedAt: null });
+      break;
+    case 'MemberRoleChanged':
+      mustMember(state, event.data.fingerprint).role = event.data.role;
+      break;
+    case 'MemberRemoved':
+      mustMember(state, event.data.fingerprint).removedAt = at;
+      break;
+    case 'SigningKeyAdded':
+      state.signingKeys.set(event.data.fingerprint, {
+        fingerprint: event.data.fingerprint,
+        owner: event.data.owner,
+        username: event.data.username,
+        key: event.data.key,
+        algorithm: event.data.algorithm,
+        bits: event.data.bits,
+        userIds: event.data.userIds,
+        addedAt: at,
+        certifications: {},
+        authorized: false,
+        authorizedAt: null,
+        lostReason: null,
+        adding: null,
+        removing: null,
+        retiredAt: null,
+        revokedSince: null,
+        revokedAt: null,
+        revokeReason: null,
+      });
+      break;
+    case 'SigningKeyCertified':
+      mustKey(state, event.data.fingerprint).certifications[event.data.certifier] = { via: event.data.via, certifiedAt: event.data.certifiedAt, revoked: false };
+      break;
+    case 'SigningKeyCertificationRevoked': {
+      const c = mustKey(state, event.data.fingerprint).certifications[event.data.certifier];
+      if (c) c.revoked = true;
+      break;
+    }
+    case 'SigningKeyAuthorized': {
+      const key = mustKey(state, event.data.fingerprint);
+      key.authorized = true;
+      key.authorizedAt ??= at;
+      key.lostReason = null;
+      break;
+    }
+    case 'SigningKeyAuthorizationLost': {
+      const key = mustKey(state, event.data.fingerprint);
+      key.authorized = false;
+      key.lostReason = event.data.reason;
+      break;
+    }
+    case 'AnnouncementRecorded': {
+      const key = mustKey(state, event.data.fingerprint);
+      const record = { url: event.data.url, text: event.data.text, at };
+      if (event.data.kind === 'ADDING') key.adding ??= record;
+      else key.removing ??= record;
+      break;
+    }
+    case 'SigningKeyRetired':
+      mustKey(state, event.data.fingerprint).retiredAt = at;
+      break;
+    case 'SigningKeyRevoked': {
+      const key = mustKey(state, event.data.fingerprint);
+      key.revokedSince = event.data.since;
+      key.revokedAt = at;
+      key.revokeReason = event.data.reason;
+      break;
+    }
+    case 'PackageSignaturePublished':
+      state.packageSignatures.push({ seq: envelope.seq, recordedAt: at, ...event.data });
+      break;
+    default: {
+      // Compile time: every DomainEvent is handled above. Run time: events of other kinds
+      // (tests, later capabilities) do not change the trust state.
+      const unhandled: never = event;
+      void unhandled;
+    }
+  }
+  const id = commandId(envelope);
+  if (id) {
+    const prior = state.commands.get(id);
+    if (prior) prior.seqs.push(envelope.seq);
+    else state.commands.set(id, { command: envelope.evidence!.command, seqs: [envelope.seq] });
+  }
+  state.size = Math.max(state.size, envelope.seq + 1);
+  return state;
+}
+
+export type KeyStatus = 'pending' | 'awaiting-announcement' | 'waiting' | 'active' | 'insufficient-authorizations' | 'retired' | 'revoked';
+
+const DAY = 24 * 60 * 60 * 1000;
+
+/** When the key may first sign: max(added, ADDING announcement) + waiting period; null before the announcement. */
+export function usableFrom(state: TrustState, key: SigningKeyState): string | null {
+  if (!key.adding) return null;
+  const start = Math.max(Date.parse(key.addedAt), Date.parse(key.adding.at));
+  return new Date(start + state.policy.waitingPeriodDays * DAY).toISOString();
+}
+
+export function keyStatus(state: TrustState, key: SigningKeyState, now: Date): { status: KeyStatus; reason: string; usableFrom: string | null } {
+  const from = usableFrom(state, key);
+  const result = (status: KeyStatus, reason: string) => ({ status, reason, usableFrom: from });
+  if (key.revokedSince) return result('revoked', `revoked as compromised since ${key.revokedSince}: ${key.revokeReason}`);
+  if (key.retiredAt) return result('retired', `retired on ${key.retiredAt}`);
+  const valid = validAuthorizers(state, key).length;
+  const required = state.policy.authorizationsRequired;
+  if (!key.authorized) {
+    if (key.authorizedAt) return result('insufficient-authorizations', `${key.lostReason ?? 'authorizations lost'}: ${valid} of ${required} valid authorizations; needs re-authorization`);
+    return result('pending', `${valid} of ${required} authorizations from leaders or management`);
+  }
+  if (!from) return result('awaiting-announcement', 'authorized; its ADDING announcement is not recorded yet');
+  if (now.getTime() < Date.parse(from)) return result('waiting', `in its waiting period until ${from}`);
+  return result('active', `usable since ${from}`);
+}
+
+/** A published package signature stays good unless its key was revoked as compromised since a time at or before it was logged. */
+export function packageSignatureValid(state: TrustState, sig: PackageSignatureState): { valid: boolean; reason: string } {
+  const key = state.signingKeys.get(sig.signer);
+  if (key?.revokedSince && Date.parse(sig.recordedAt) >= Date.parse(key.revokedSince)) {
+    return { valid: false, reason: `signing key revoked as compromised since ${key.revokedSince}; this signature was logged at ${sig.recordedAt}` };
+  }
+  return { valid: true, reason: `logged at ${sig.recordedAt} while the key was usable` };
+}

@@ -1,0 +1,293 @@
+import { describe, expect, it } from 'vitest';
+import {
+  DEFAULT_POLICY,
+  type EventDraft,
+  type KeyInput,
+  type TrustState,
+  type VerifiedCommand,
+  announcementText,
+  decideCommand,
+  decidePackageSignature,
+  emptyState,
+  evolve,
+  genesisDraft,
+  keyStatus,
+  packageSignatureValid,
+  parseCommand,
+} from '@signet/domain';
+
+// Given these events, when this command, then these events — or this error code.
+
+const ROOT = '1'.repeat(40);
+const ALICE = 'A'.repeat(40);
+const BOB = 'B'.repeat(40);
+const EVE = 'E'.repeat(40);
+const MALLORY = 'F'.repeat(40);
+const SIGN = 'FEEDDEAFABBABEADBABEFACEDEADBEEFCEDECAFE';
+const ORIGIN = 'signet.test/log';
+const DAY0 = Date.parse('2026-01-01T00:00:00.000Z');
+const day = (n: number) => new Date(DAY0 + n * 86_400_000);
+
+/** A log under construction: decisions are applied as the server would apply them. */
+class Story {
+  state: TrustState = emptyState();
+  now = day(0);
+  private n = 0;
+  constructor() {
+    this.apply([genesisDraft({ origin: ORIGIN, verifierKey: 'vk', policy: { ...DEFAULT_POLICY, rootKeys: [{ fingerprint: ROOT, key: 'root key' }] } })]);
+  }
+  apply(drafts: EventDraft[]): EventDraft[] {
+    for (const d of drafts) evolve(this.state, { ...d, seq: this.state.size, recordedAt: this.now.toISOString() });
+    return drafts;
+  }
+  command(signer: string, body: Record<string, unknown>, key?: KeyInput, issuedAt = this.now): VerifiedCommand {
+    const command = parseCommand(JSON.stringify({ origin: ORIGIN, id: `c${++this.n}`, issuedAt: issuedAt.toISOString(), ...body }));
+    return { command, signer, evidence: { command: JSON.stringify(command), signature: 'sig' }, key };
+  }
+  /** Decide and apply; returns the event types. */
+  run(signer: string, body: Record<string, unknown>, key?: KeyInput): string[] {
+    return this.apply(decideCommand(this.state, this.command(signer, body, key), this.now)).map((d) => d.type);
+  }
+  refused(signer: string, body: Record<string, unknown>, key?: KeyInput, issuedAt?: Date): string {
+    const before = this.state.size;
+    try {
+      decideCommand(this.state, this.command(signer, body, key, issuedAt), this.now);
+    } catch (error) {
+      expect(this.state.size).toBe(before);
+      return (error as { code: string }).code;
+    }
+    throw new Error('the command was not refused');
+  }
+  sign(created: Date, signer = SIGN, pkg = 'mybb', version = `1.8.${this.n++}`) {
+    return { package: pkg, version, artifactSha512: 'ab'.repeat(64), artifactSize: 10, signer, signatureCreated: created.toISOString(), signature: 'sig' };
+  }
+  publish(created: Date): string[] {
+    return this.apply(decidePackageSignature(this.state, this.sign(created), this.now)).map((d) => d.type);
+  }
+  publishRefused(created: Date): string {
+    try {
+      decidePackageSignature(this.state, this.sign(created), this.now);
+    } catch (error) {
+      return (error as { code: string }).code;
+    }
+    throw new Error('the signature was not refused');
+  }
+  status(fpr = SIGN) {
+    return keyStatus(this.state, this.state.signingKeys.get(fpr)!, this.now).status;
+  }
+}
+
+function key(fingerprint: string, opts: { algorithm?: string; bits?: number; comment?: string; certs?: { certifier: string; revoked?: boolean; digest?: string }[]; selfDigest?: string } = {}): KeyInput {
+  return {
+    facts: {
+      fingerprint,
+      algorithm: opts.algorithm ?? 'rsa',
+      bits: opts.bits ?? 4096,
+      userIds: [{ userId: `someone (${opts.comment ?? ''}) <x@example.org>`, comment: opts.comment ?? '' }],
+      selfSignatureDigests: [opts.selfDigest ?? 'SHA512'],
+      armored: `armored ${fingerprint}`,
+      selfRevoked: false,
+    },
+    certifications: (opts.certs ?? []).map((c) => ({ certifier: c.certifier, created: day(0).toISOString(), digest: c.digest ?? 'SHA512', revoked: c.revoked ?? false })),
+  };
+}
+
+const signingKey = (certs: { certifier: string; revoked?: boolean; digest?: string }[] = []) => key(SIGN, { comment: 'CODE SIGNING KEY', certs });
+
+function team(): Story {
+  const s = new Story();
+  s.run(ROOT, { type: 'AddMember', key: 'k', username: 'Alice', role: 'leader' }, key(ALICE));
+  s.run(ROOT, { type: 'AddMember', key: 'k', username: 'Eve', role: 'member' }, key(EVE));
+  s.run(ROOT, { type: 'AddMember', key: 'k', username: 'Bob', role: 'management' }, key(BOB));
+  return s;
+}
+
+/** Eve's key, authorized by Alice, announced on day 0. */
+function activeStory(): Story {
+  const s = team();
+  s.run(EVE, { type: 'AddSigningKey', key: 'k' }, signingKey([{ certifier: EVE }, { certifier: ALICE }]));
+  s.run(BOB, { type: 'RecordAnnouncement', fingerprint: SIGN, kind: 'ADDING', url: 'https://social.example/@sec/1' });
+  return s;
+}
+
+describe('members', () => {
+  it('root adds members with roles; management changes roles and removes members', () => {
+    const s = team();
+    expect([...s.state.members.values()].map((m) => `${m.username}:${m.role}`)).toEqual(['Alice:leader', 'Eve:member', 'Bob:management']);
+    expect(s.run(BOB, { type: 'ChangeMemberRole', member: EVE, role: 'security' })).toEqual(['MemberRoleChanged']);
+    expect(s.run(BOB, { type: 'RemoveMember', member: EVE })).toEqual(['MemberRemoved']);
+    expect(s.refused(BOB, { type: 'RemoveMember', member: EVE })).toBe('UNKNOWN_MEMBER');
+  });
+  it('refuses members added by non-administrators, twice, or with weak keys', () => {
+    const s = team();
+    expect(s.refused(EVE, { type: 'AddMember', key: 'k', username: 'Mal', role: 'member' }, key(MALLORY))).toBe('NOT_AUTHORIZED_ROLE');
+    expect(s.refused(ALICE, { type: 'AddMember', key: 'k', username: 'Mal', role: 'member' }, key(MALLORY))).toBe('NOT_AUTHORIZED_ROLE');
+    expect(s.refused(ROOT, { type: 'AddMember', key: 'k', username: 'Eve2', role: 'member' }, key(EVE))).toBe('MEMBER_EXISTS');
+    expect(s.refused(ROOT, { type: 'AddMember', key: 'k', username: 'Eve', role: 'member' }, key(MALLORY))).toBe('USERNAME_TAKEN');
+    expect(s.refused(ROOT, { type: 'AddMember', key: 'k', username: 'Mal', role: 'member' }, key(MALLORY, { bits: 2048 }))).toBe('WEAK_KEY');
+    expect(s.refused(ROOT, { type: 'AddMember', key: 'k', username: 'Mal', role: 'member' }, key(MALLORY, { algorithm: 'ed25519', bits: 256 }))).toBe('WEAK_KEY');
+    expect(s.refused(ROOT, { type: 'AddMember', key: 'k', username: 'Mal', role: 'member' }, key(MALLORY, { algorithm: 'dsa', bits: 3072 }))).toBe('WEAK_KEY');
+    expect(s.refused(ROOT, { type: 'AddMember', key: 'k', username: 'Mal', role: 'member' }, key(MALLORY, { selfDigest: 'SHA1' }))).toBe('SHA1_REFUSED');
+    expect(s.refused(BOB, { type: 'ChangeMemberRole', member: EVE, role: 'member' })).toBe('NO_CHANGE');
+  });
+});
+
+describe('command envelope', () => {
+  it('refuses the wrong origin, stale and future commands, and unknown signers', () => {
+    const s = team();
+    const wrong = { ...s.command(ROOT, { type: 'RemoveMember', member: EVE }) };
+    expect(() => decideCommand(s.state, { ...wrong, command: { ...wrong.command, origin: 'other.log' } }, s.now)).toThrow(expect.objectContaining({ code: 'WRONG_ORIGIN' }));
+    expect(s.refused(ROOT, { type: 'RemoveMember', member: EVE }, undefined, new Date(s.now.getTime() - 301_000))).toBe('STALE_COMMAND');
+    expect(s.refused(ROOT, { type: 'RemoveMember', member: EVE }, undefined, new Date(s.now.getTime() + 301_000))).toBe('STALE_COMMAND');
+    expect(s.refused(MALLORY, { type: 'RemoveMember', member: EVE })).toBe('UNKNOWN_SIGNER');
+    s.run(BOB, { type: 'RemoveMember', member: EVE });
+    expect(s.refused(EVE, { type: 'AddSigningKey', key: 'k' }, signingKey())).toBe('UNKNOWN_SIGNER');
+  });
+  it('parses commands strictly', () => {
+    const ok = { origin: ORIGIN, id: 'x1', issuedAt: day(0).toISOString(), type: 'RemoveMember', member: EVE };
+    expect(parseCommand(JSON.stringify(ok)).type).toBe('RemoveMember');
+    for (const bad of ['{', '[]', 'null', JSON.stringify({ ...ok, extra: 1 }), JSON.stringify({ ...ok, member: 'eve' }), JSON.stringify({ ...ok, type: 'Nope' }), JSON.stringify({ ...ok, issuedAt: 'yesterday' }), JSON.stringify({ ...ok, id: 'a b' })]) {
+      expect(() => parseCommand(bad), bad).toThrow(expect.objectContaining({ code: 'BAD_COMMAND' }));
+    }
+    expect(() => parseCommand('x'.repeat(300_000))).toThrow(expect.objectContaining({ code: 'TOO_LARGE' }));
+  });
+});
+
+describe('signing keys and authorization', () => {
+  it('a key certified by a leader (gpg --quick-sign-key) is authorized on addition', () => {
+    const s = team();
+    expect(s.run(EVE, { type: 'AddSigningKey', key: 'k' }, signingKey([{ certifier: EVE }, { certifier: ALICE }]))).toEqual(['SigningKeyAdded', 'SigningKeyCertified', 'SigningKeyAuthorized']);
+    expect(s.status()).toBe('awaiting-announcement');
+  });
+  it("the owner's own certification is no authorization; self-authorization by command is refused", () => {
+    const s = team();
+    s.run(ROOT, { type: 'ChangeMemberRole', member: EVE, role: 'leader' });
+    expect(s.run(EVE, { type: 'AddSigningKey', key: 'k' }, signingKey([{ certifier: EVE }]))).toEqual(['SigningKeyAdded']);
+    expect(s.status()).toBe('pending');
+    expect(s.refused(EVE, { type: 'AuthorizeSigningKey', fingerprint: SIGN })).toBe('SELF_AUTHORIZATION');
+  });
+  it('only leaders and management authorize; each once', () => {
+    const s = team();
+    s.run(EVE, { type: 'AddSigningKey', key: 'k' }, signingKey());
+    s.run(ROOT, { type: 'AddMember', key: 'k', username: 'Mal', role: 'member' }, key(MALLORY));
+    expect(s.refused(MALLORY, { type: 'AuthorizeSigningKey', fingerprint: SIGN })).toBe('NOT_AUTHORIZED_ROLE');
+    expect(s.run(ALICE, { type: 'AuthorizeSigningKey', fingerprint: SIGN })).toEqual(['SigningKeyCertified', 'SigningKeyAuthorized']);
+    expect(s.refused(ALICE, { type: 'AuthorizeSigningKey', fingerprint: SIGN })).toBe('ALREADY_AUTHORIZED');
+    expect(s.refused(ALICE, { type: 'AuthorizeSigningKey', fingerprint: BOB })).toBe('UNKNOWN_SIGNING_KEY');
+  });
+  it('refuses signing keys that break the policy', () => {
+    const s = team();
+    expect(s.refused(EVE, { type: 'AddSigningKey', key: 'k' }, key(SIGN))).toBe('MISSING_USER_ID');
+    expect(s.refused(EVE, { type: 'AddSigningKey', key: 'k' }, key(SIGN, { comment: 'CODE SIGNING KEY', bits: 2048 }))).toBe('WEAK_KEY');
+    expect(s.refused(EVE, { type: 'AddSigningKey', key: 'k' }, signingKey([{ certifier: ALICE, digest: 'SHA1' }]))).toBe('SHA1_REFUSED');
+    expect(s.refused(EVE, { type: 'AddSigningKey', key: 'k' }, key(ALICE, { comment: 'CODE SIGNING KEY' }))).toBe('KEY_IN_USE');
+    s.run(EVE, { type: 'AddSigningKey', key: 'k' }, signingKey());
+    expect(s.refused(EVE, { type: 'AddSigningKey', key: 'k' }, signingKey())).toBe('KEY_EXISTS');
+  });
+  it('requires the configured number of authorizations', () => {
+    const s = new Story();
+    s.state.policy = { ...s.state.policy, authorizationsRequired: 2 };
+    s.run(ROOT, { type: 'AddMember', key: 'k', username: 'Alice', role: 'leader' }, key(ALICE));
+    s.run(ROOT, { type: 'AddMember', key: 'k', username: 'Bob', role: 'management' }, key(BOB));
+    s.run(ROOT, { type: 'AddMember', key: 'k', username: 'Eve', role: 'member' }, key(EVE));
+    expect(s.run(EVE, { type: 'AddSigningKey', key: 'k' }, signingKey([{ certifier: ALICE }]))).toEqual(['SigningKeyAdded', 'SigningKeyCertified']);
+    expect(s.run(BOB, { type: 'AuthorizeSigningKey', fingerprint: SIGN })).toEqual(['SigningKeyCertified', 'SigningKeyAuthorized']);
+  });
+});
+
+describe('announcements and the waiting period', () => {
+  it('records the exact ADDING text, only for an authorized key, once', () => {
+    const s = team();
+    s.run(EVE, { type: 'AddSigningKey', key: 'k' }, signingKey());
+    expect(s.refused(BOB, { type: 'RecordAnnouncement', fingerprint: SIGN, kind: 'ADDING', url: 'https://x.example/1' })).toBe('KEY_NOT_AUTHORIZED');
+    s.run(ALICE, { type: 'AuthorizeSigningKey', fingerprint: SIGN });
+    expect(s.refused(EVE, { type: 'RecordAnnouncement', fingerprint: SIGN, kind: 'ADDING', url: 'https://x.example/1' })).toBe('NOT_AUTHORIZED_ROLE');
+    s.run(BOB, { type: 'RecordAnnouncement', fingerprint: SIGN, kind: 'ADDING', url: 'https://x.example/1' });
+    expect(s.state.signingKeys.get(SIGN)!.adding!.text).toBe('ADDING Package Signing Key of ~Eve (FEED DEAF ABBA BEAD BABE FACE DEAD BEEF CEDE CAFE).');
+    expect(s.refused(BOB, { type: 'RecordAnnouncement', fingerprint: SIGN, kind: 'ADDING', url: 'https://x.example/2' })).toBe('ALREADY_ANNOUNCED');
+    expect(s.refused(BOB, { type: 'RecordAnnouncement', fingerprint: SIGN, kind: 'REMOVING', url: 'https://x.example/2' })).toBe('KEY_NOT_REMOVED');
+  });
+  it('a key signs only from max(added, announced) + 14 days', () => {
+    const s = team();
+    s.run(EVE, { type: 'AddSigningKey', key: 'k' }, signingKey([{ certifier: ALICE }]));
+    expect(s.publishRefused(s.now)).toBe('KEY_NOT_YET_ACTIVE'); // not announced: not usable at all
+    s.now = day(2);
+    s.run(BOB, { type: 'RecordAnnouncement', fingerprint: SIGN, kind: 'ADDING', url: 'https://x.example/1' });
+    s.now = day(10);
+    expect(s.status()).toBe('waiting');
+    expect(s.publishRefused(day(10))).toBe('KEY_NOT_YET_ACTIVE');
+    s.now = day(16);
+    expect(s.status()).toBe('active');
+    expect(s.publishRefused(day(15))).toBe('KEY_NOT_YET_ACTIVE'); // made before day 2 + 14
+    expect(s.publishRefused(day(17))).toBe('FUTURE_SIGNATURE');
+    expect(s.publish(day(16))).toEqual(['PackageSignaturePublished']);
+  });
+});
+
+describe('continuity', () => {
+  it('a leader leaving leaves the key insufficiently authorized until re-authorized', () => {
+    const s = activeStory();
+    s.now = day(15);
+    expect(s.run(BOB, { type: 'RemoveMember', member: ALICE })).toEqual(['MemberRemoved', 'SigningKeyAuthorizationLost']);
+    expect(s.status()).toBe('insufficient-authorizations');
+    expect(keyStatus(s.state, s.state.signingKeys.get(SIGN)!, s.now).reason).toContain('Alice left the team');
+    expect(s.publishRefused(day(15))).toBe('KEY_NOT_AUTHORIZED');
+    expect(s.run(BOB, { type: 'AuthorizeSigningKey', fingerprint: SIGN })).toEqual(['SigningKeyCertified', 'SigningKeyAuthorized']);
+    expect(s.status()).toBe('active');
+    expect(s.publish(day(15))).toEqual(['PackageSignaturePublished']);
+  });
+  it('losing a role or a revoked certification counts the same', () => {
+    const s = activeStory();
+    expect(s.run(BOB, { type: 'ChangeMemberRole', member: ALICE, role: 'member' })).toEqual(['MemberRoleChanged', 'SigningKeyAuthorizationLost']);
+    expect(s.run(BOB, { type: 'ChangeMemberRole', member: ALICE, role: 'leader' })).toEqual(['MemberRoleChanged', 'SigningKeyAuthorized']);
+    expect(s.run(EVE, { type: 'UpdateSigningKey', key: 'k' }, signingKey([{ certifier: ALICE, revoked: true }]))).toEqual(['SigningKeyCertificationRevoked', 'SigningKeyAuthorizationLost']);
+    expect(s.refused(EVE, { type: 'UpdateSigningKey', key: 'k' }, signingKey([{ certifier: ALICE, revoked: true }]))).toBe('NO_CHANGE');
+    expect(s.run(ALICE, { type: 'AuthorizeSigningKey', fingerprint: SIGN })).toEqual(['SigningKeyCertified', 'SigningKeyAuthorized']);
+    expect(s.run(ALICE, { type: 'RevokeAuthorization', fingerprint: SIGN })).toEqual(['SigningKeyCertificationRevoked', 'SigningKeyAuthorizationLost']);
+    expect(s.refused(ALICE, { type: 'RevokeAuthorization', fingerprint: SIGN })).toBe('NOT_AUTHORIZED_BY');
+    expect(s.refused(EVE, { type: 'RevokeAuthorization', fingerprint: SIGN, certifier: ALICE })).toBe('NOT_AUTHORIZED_ROLE');
+  });
+});
+
+describe('retirement and compromise', () => {
+  it('a compromise revocation from day 20 invalidates what was logged from then on, not before', () => {
+    const s = activeStory();
+    s.now = day(15);
+    s.publish(day(15));
+    s.now = day(21);
+    s.publish(day(21));
+    expect(s.refused(EVE, { type: 'RevokeSigningKey', fingerprint: SIGN, reason: 'stolen' })).toBe('NOT_AUTHORIZED_ROLE');
+    s.run(ROOT, { type: 'ChangeMemberRole', member: BOB, role: 'security' });
+    s.now = day(22);
+    expect(s.refused(BOB, { type: 'RevokeSigningKey', fingerprint: SIGN, since: day(23).toISOString(), reason: 'stolen' })).toBe('BAD_COMMAND');
+    expect(s.run(BOB, { type: 'RevokeSigningKey', fingerprint: SIGN, since: day(20).toISOString(), reason: 'laptop stolen' })).toEqual(['SigningKeyRevoked']);
+    const [d15, d21] = s.state.packageSignatures;
+    expect(packageSignatureValid(s.state, d15!).valid).toBe(true);
+    expect(packageSignatureValid(s.state, d21!).valid).toBe(false);
+    expect(s.status()).toBe('revoked');
+    expect(s.publishRefused(day(22))).toBe('KEY_REVOKED');
+    expect(s.run(BOB, { type: 'RecordAnnouncement', fingerprint: SIGN, kind: 'REMOVING', url: 'https://x.example/rm' })).toEqual(['AnnouncementRecorded']);
+    expect(s.state.signingKeys.get(SIGN)!.removing!.text).toBe(announcementText('REMOVING', 'Eve', SIGN));
+  });
+  it('a retired key keeps its earlier signatures and signs no more', () => {
+    const s = activeStory();
+    s.now = day(15);
+    s.publish(day(15));
+    expect(s.refused(ALICE, { type: 'RetireSigningKey', fingerprint: SIGN })).toBe('NOT_AUTHORIZED_ROLE');
+    expect(s.run(EVE, { type: 'RetireSigningKey', fingerprint: SIGN })).toEqual(['SigningKeyRetired']);
+    expect(s.refused(EVE, { type: 'RetireSigningKey', fingerprint: SIGN })).toBe('KEY_RETIRED');
+    expect(s.status()).toBe('retired');
+    expect(packageSignatureValid(s.state, s.state.packageSignatures[0]!).valid).toBe(true);
+    expect(s.publishRefused(day(15))).toBe('KEY_RETIRED');
+    expect(s.refused(ALICE, { type: 'AuthorizeSigningKey', fingerprint: SIGN })).toBe('KEY_RETIRED');
+  });
+  it('refuses duplicate publications and bad package names', () => {
+    const s = activeStory();
+    s.now = day(15);
+    const sig = s.sign(day(15), SIGN, 'mybb', '1.8.38');
+    s.apply(decidePackageSignature(s.state, sig, s.now));
+    expect(() => decidePackageSignature(s.state, sig, s.now)).toThrow(expect.objectContaining({ code: 'ALREADY_PUBLISHED' }));
+    expect(() => decidePackageSignature(s.state, { ...sig, package: '../x' }, s.now)).toThrow(expect.objectContaining({ code: 'BAD_PACKAGE' }));
+    expect(() => decidePackageSignature(s.state, { ...sig, signer: MALLORY }, s.now)).toThrow(expect.objectContaining({ code: 'UNKNOWN_SIGNING_KEY' }));
+  });
+});
