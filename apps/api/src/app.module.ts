@@ -1,24 +1,35 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { CqrsModule } from '@nestjs/cqrs';
-import type { SignetLog } from '@signet/store';
+import type { Clock } from '@signet/domain';
+import { CommandService, Keyring, PackageService, TrustProjection } from '@signet/service';
+import type { SignetConfig, SignetLog } from '@signet/store';
 import { ErrorFilter } from './errors.js';
 import { HealthController } from './health.controller.js';
 import { LogController } from './log.controller.js';
 import { Metrics } from './metrics.js';
 import { QUERY_HANDLERS } from './queries.js';
-import { SIGNET_LOG } from './tokens.js';
+import { SIGNET_CLOCK, SIGNET_CONFIG, SIGNET_LOG } from './tokens.js';
+import { TrustController } from './trust.controller.js';
+import { TRUST_HANDLERS } from './trust.handlers.js';
 
 @Module({})
 export class AppModule {
   /** The log is opened before Nest starts (it may need initializing) and handed in here. */
-  static register(log: SignetLog, metrics: Metrics): DynamicModule {
+  static register(log: SignetLog, metrics: Metrics, config: SignetConfig, clock: Clock, projection: TrustProjection): DynamicModule {
+    const keyring = new Keyring();
     return {
       module: AppModule,
       imports: [CqrsModule.forRoot()],
-      controllers: [LogController, HealthController],
+      controllers: [LogController, HealthController, TrustController],
       providers: [
         { provide: SIGNET_LOG, useValue: log },
+        { provide: SIGNET_CONFIG, useValue: config },
+        { provide: SIGNET_CLOCK, useValue: clock },
+        { provide: TrustProjection, useValue: projection },
+        { provide: CommandService, useValue: new CommandService(log, projection, keyring, clock) },
+        { provide: PackageService, useValue: new PackageService(log, projection, keyring, clock) },
+        ...TRUST_HANDLERS,
         { provide: Metrics, useValue: metrics },
         { provide: APP_FILTER, useClass: ErrorFilter },
         ...QUERY_HANDLERS,

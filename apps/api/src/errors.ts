@@ -5,13 +5,55 @@ import { TlogError } from '@signet/tlog';
 
 /** The one place error codes become HTTP statuses. Unlisted domain codes are 400. */
 const STATUS: Record<string, number> = {
-  NOT_IN_LOG: 404,
-  NOT_FOUND: 404,
+  // the request cannot be read
   BAD_PARAMETER: 400,
   BAD_RANGE: 400,
   BAD_TILE_PATH: 400,
-  EVENT_TOO_LARGE: 413,
+  BAD_COMMAND: 400,
+  BAD_KEY: 400,
+  BAD_SIGNATURE: 400,
+  BAD_PACKAGE: 400,
+  BAD_REQUEST: 400,
+  // who is asking may not
+  NOT_AUTHORIZED_ROLE: 403,
+  SELF_AUTHORIZATION: 403,
+  UNKNOWN_SIGNER: 403,
+  // nothing there
+  NOT_IN_LOG: 404,
+  NOT_FOUND: 404,
+  // conflicts with what the log holds
+  ID_REUSED: 409,
+  ALREADY_AUTHORIZED: 409,
+  ALREADY_ANNOUNCED: 409,
+  ALREADY_PUBLISHED: 409,
+  MEMBER_EXISTS: 409,
+  KEY_EXISTS: 409,
+  KEY_IN_USE: 409,
+  USERNAME_TAKEN: 409,
+  NO_CHANGE: 409,
   LOG_SIZE_CHANGED: 409,
+  // too large
+  EVENT_TOO_LARGE: 413,
+  TOO_LARGE: 413,
+  FST_REQ_FILE_TOO_LARGE: 413,
+  // well-formed, but the protocol refuses it
+  WRONG_ORIGIN: 422,
+  STALE_COMMAND: 422,
+  WEAK_KEY: 422,
+  WEAK_DIGEST: 422,
+  SHA1_REFUSED: 422,
+  MISSING_USER_ID: 422,
+  UNKNOWN_MEMBER: 422,
+  UNKNOWN_SIGNING_KEY: 422,
+  NOT_AUTHORIZED_BY: 422,
+  KEY_NOT_AUTHORIZED: 422,
+  KEY_NOT_YET_ACTIVE: 422,
+  KEY_NOT_REMOVED: 422,
+  KEY_RETIRED: 422,
+  KEY_REVOKED: 422,
+  FUTURE_SIGNATURE: 422,
+  // try again
+  LOG_BUSY: 503,
   LOG_CLOSED: 503,
   NOT_INITIALIZED: 503,
 };

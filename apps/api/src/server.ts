@@ -2,8 +2,10 @@ import 'reflect-metadata';
 import { Logger, type LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import type { Clock } from '@signet/domain';
-import { type SignetConfig, type SignetLog, openLog } from '@signet/store';
+import multipart from '@fastify/multipart';
+import { type Clock, systemClock } from '@signet/domain';
+import { TrustProjection, policyFromConfig } from '@signet/service';
+import { type SignetConfig, type SignetLog, fileClock, openLog } from '@signet/store';
 import { AppModule } from './app.module.js';
 import { Metrics } from './metrics.js';
 
@@ -18,12 +20,16 @@ export interface Server {
 /** Opens (initializing on first run) the log and serves it over HTTP. */
 export async function startServer(config: SignetConfig, options: { clock?: Clock; logLevels?: LogLevel[] } = {}): Promise<Server> {
   const metrics = new Metrics();
-  const log = await openLog(config, { init: true, clock: options.clock, onBatch: (s) => metrics.recordBatch(s) });
+  const clock = options.clock ?? (config.clockFile ? fileClock(config.clockFile) : systemClock);
+  const log = await openLog(config, { init: true, clock, policy: await policyFromConfig(config.genesis), onBatch: (s) => metrics.recordBatch(s) });
+  const projection = new TrustProjection(log.reader);
+  await projection.catchUp();
   const logger = new Logger('signet');
   if (log.created) logger.log(`created the log ${log.identity.origin}; verifier key ${log.identity.verifierKey}`);
 
   const adapter = new FastifyAdapter({ bodyLimit: 1024 * 1024 });
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule.register(log, metrics), adapter, {
+  await adapter.register(multipart as never, { limits: { fileSize: config.maxArtifactBytes, files: 2, fields: 4, parts: 4, fieldSize: 256 * 1024 } });
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.register(log, metrics, config, clock, projection), adapter, {
     logger: options.logLevels ?? ['error', 'warn', 'log'],
   });
   const fastify = app.getHttpAdapter().getInstance();

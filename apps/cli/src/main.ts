@@ -1,15 +1,21 @@
 import { parseArgs } from 'node:util';
-import { configFromEnv, openLog } from '@signet/store';
+import { policyFromConfig } from '@signet/service';
+import { configFromEnv, fileClock, openLog } from '@signet/store';
 
 // The `signet` command. Exit codes: 0 ok, 1 failure, 2 usage.
 
 const USAGE = `usage: signet <command> [options]
 
 commands:
-  init [--origin NAME] [--data-dir DIR]
+  init [--origin NAME] [--data-dir DIR] [--root-key FILE]... [--wait-days N]
+       [--authorizations N] [--rsa-min-bits N] [--allow-ed25519] [--signing-key-comment TEXT]
+       [--command-window SECONDS]
       create the data directory, the Ed25519 log key (DIR/log.key, mode 0600, unless
-      SIGNET_LOG_KEY is set) and the genesis event; print the origin and the verifier key.
-      Safe to run again: an initialized log is left as it is.
+      SIGNET_LOG_KEY is set) and the genesis event with the policy: root (master) keys from
+      armored files, waiting period (14 days), authorizations required (1), RSA minimum (4096),
+      Ed25519 (off), the signing key user ID comment ("CODE SIGNING KEY"), command window (300 s).
+      Print the origin and the verifier key. Safe to run again: an initialized log is left as
+      it is (the policy of a log is fixed at its creation).
   help
       this text
 
@@ -17,12 +23,35 @@ Configuration comes from the environment (see the README): SIGNET_DATA_DIR, DATA
 SIGNET_LOG_KEY, SIGNET_ORIGIN.`;
 
 async function init(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { origin: { type: 'string' }, 'data-dir': { type: 'string' } }, strict: true });
+  const { values } = parseArgs({
+    args,
+    options: {
+      origin: { type: 'string' },
+      'data-dir': { type: 'string' },
+      'root-key': { type: 'string', multiple: true },
+      'wait-days': { type: 'string' },
+      authorizations: { type: 'string' },
+      'rsa-min-bits': { type: 'string' },
+      'allow-ed25519': { type: 'boolean' },
+      'signing-key-comment': { type: 'string' },
+      'command-window': { type: 'string' },
+    },
+    strict: true,
+  });
   const env = { ...process.env };
-  if (values.origin) env.SIGNET_ORIGIN = values.origin;
-  if (values['data-dir']) env.SIGNET_DATA_DIR = values['data-dir'];
+  const set = (name: string, value: string | undefined) => value !== undefined && (env[name] = value);
+  set('SIGNET_ORIGIN', values.origin);
+  set('SIGNET_DATA_DIR', values['data-dir']);
+  set('SIGNET_ROOT_KEYS', values['root-key']?.join(','));
+  set('SIGNET_WAIT_DAYS', values['wait-days']);
+  set('SIGNET_AUTHORIZATIONS', values.authorizations);
+  set('SIGNET_RSA_MIN_BITS', values['rsa-min-bits']);
+  set('SIGNET_ALLOW_ED25519', values['allow-ed25519'] ? 'true' : undefined);
+  set('SIGNET_SIGNING_KEY_COMMENT', values['signing-key-comment']);
+  set('SIGNET_COMMAND_WINDOW', values['command-window']);
   const config = configFromEnv(env);
-  const log = await openLog(config, { init: true });
+  const clock = config.clockFile ? fileClock(config.clockFile) : undefined;
+  const log = await openLog(config, { init: true, clock, policy: await policyFromConfig(config.genesis) });
   try {
     const head = await log.reader.head();
     process.stdout.write(
@@ -31,6 +60,11 @@ async function init(args: string[]): Promise<number> {
         `verifier key: ${log.identity.verifierKey}\n` +
         `database:     ${log.db.kind === 'postgres' ? 'Postgres (DATABASE_URL)' : `PGlite in ${config.dataDir}`}\n` +
         `tree size:    ${head?.size ?? 0}\n`,
+    );
+    const genesis = await log.reader.event(0);
+    const policy = (genesis?.data as { policy?: { rootKeys: { fingerprint: string }[] } }).policy;
+    process.stdout.write(
+      `root keys:    ${policy?.rootKeys.map((k) => k.fingerprint).join(', ') || '(none: no command can be accepted)'}\n`,
     );
   } finally {
     await log.close();

@@ -273,3 +273,34 @@ export function packageSignatureValid(state: TrustState, sig: PackageSignatureSt
   }
   return { valid: true, reason: `logged at ${sig.recordedAt} while the key was usable` };
 }
+
+/** The trust state as JSON for people and programs (the /trust/state view). */
+export function describeState(state: TrustState, now: Date) {
+  return {
+    treeSize: state.size,
+    origin: state.origin,
+    policy: { ...state.policy, rootKeys: state.policy.rootKeys.map((k) => k.fingerprint) },
+    members: [...state.members.values()].map((m) => ({ fingerprint: m.fingerprint, username: m.username, role: m.role, addedAt: m.addedAt, removedAt: m.removedAt })),
+    signingKeys: [...state.signingKeys.values()].map((k) => {
+      const { status, reason, usableFrom: from } = keyStatus(state, k, now);
+      return {
+        fingerprint: k.fingerprint,
+        owner: k.owner,
+        username: k.username,
+        status,
+        reason,
+        algorithm: k.algorithm,
+        bits: k.bits,
+        userIds: k.userIds,
+        addedAt: k.addedAt,
+        authorizedBy: validAuthorizers(state, k),
+        added: k.adding,
+        usableFrom: from,
+        retiredAt: k.retiredAt,
+        revokedSince: k.revokedSince,
+        removed: k.removing,
+      };
+    }),
+    packageSignatures: state.packageSignatures.length,
+  };
+}

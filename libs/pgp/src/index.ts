@@ -170,7 +170,12 @@ async function readArmoredSignature(armored: string): Promise<openpgp.Signature>
  * Verifies a detached signature over `data` by one of `keys`. Refuses SHA-1 outright, and any
  * other digest than `requireDigest` when one is given.
  */
-export async function verifyDetached(data: Uint8Array, armoredSignature: string, keys: readonly PublicKey[], requireDigest?: 'SHA512'): Promise<SignatureFacts> {
+export async function verifyDetached(
+  data: Uint8Array | ReadableStream<Uint8Array>,
+  armoredSignature: string,
+  keys: readonly PublicKey[],
+  requireDigest?: 'SHA512',
+): Promise<SignatureFacts> {
   const signature = await readArmoredSignature(armoredSignature);
   const packets = signature.packets;
   if (packets.length !== 1) throw new DomainError('BAD_SIGNATURE', `send one signature; this block holds ${packets.length}`);
@@ -182,7 +187,7 @@ export async function verifyDetached(data: Uint8Array, armoredSignature: string,
   if (!signer) throw new DomainError('UNKNOWN_SIGNER', `the signature is by key ${packet.issuerKeyID.toHex().toUpperCase()}, which is not one this log knows for that role`);
   try {
     const result = await openpgp.verify({
-      message: await openpgp.createMessage({ binary: data }),
+      message: await openpgp.createMessage({ binary: data as Uint8Array }),
       signature,
       verificationKeys: [signer],
       expectSigned: true,
@@ -190,6 +195,11 @@ export async function verifyDetached(data: Uint8Array, armoredSignature: string,
       // Judged against the log's own time by the domain, not openpgp.js's clock.
       date: packet.created ?? undefined,
     });
+    // A streamed message is hashed as it is read: drain it before asking for the verdict.
+    if (!(data instanceof Uint8Array)) {
+      const reader = (result.data as unknown as ReadableStream<Uint8Array>).getReader();
+      while (!(await reader.read()).done);
+    }
     await result.signatures[0]!.verified;
   } catch (error) {
     throw new DomainError('BAD_SIGNATURE', `the signature does not verify: ${(error as Error).message}`);

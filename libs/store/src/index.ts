@@ -5,3 +5,4 @@ export * from './log-key.js';
 export * from './log.js';
 export * from './reader.js';
 export * from './writer.js';
+export * from './clock.js';

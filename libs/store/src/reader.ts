@@ -154,6 +154,15 @@ export class LogReader {
     return rows.map((r) => ({ size: toNumber(r.tree_size), note: r.note }));
   }
 
+  /** The events with seq in [from, to), parsed, in order; read in chunks so memory stays flat. */
+  async *scan(from: number, to: number, chunk = 2000): AsyncGenerator<EventEnvelope> {
+    for (let at = from; at < to; at += chunk) {
+      const rows = await this.db.selectFrom('events').select(['seq', 'entry']).where('seq', '>=', at).where('seq', '<', Math.min(to, at + chunk)).orderBy('seq').execute();
+      for (const r of rows) yield parseEntry(toBytes(r.entry), toNumber(r.seq));
+      if (rows.length === 0) break;
+    }
+  }
+
   /** Recomputes leaf hashes from stored entries: what an auditor does, for tests and checks. */
   async leafHashes(from: number, to: number): Promise<Hash[]> {
     return (await this.entries(from, to)).map(leafHash);

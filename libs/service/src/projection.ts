@@ -1,0 +1,41 @@
+import { type EventEnvelope, type TrustState, emptyState, evolve } from '@signet/domain';
+import type { LogReader } from '@signet/store';
+
+/**
+ * The trust state at the head, kept up to date on append (and caught up from the log when
+ * another process appended), plus the state at any earlier size by replay.
+ */
+export class TrustProjection {
+  private current: TrustState = emptyState();
+  private readonly past = new Map<number, TrustState>();
+
+  constructor(private readonly reader: LogReader) {}
+
+  get state(): TrustState {
+    return this.current;
+  }
+
+  /** Folds in whatever the log has beyond what this projection has seen. */
+  async catchUp(): Promise<TrustState> {
+    const size = await this.reader.size();
+    if (size > this.current.size) for await (const e of this.reader.scan(this.current.size, size)) evolve(this.current, e);
+    return this.current;
+  }
+
+  /** Folds in events this process just appended (they directly follow what it has seen). */
+  apply(events: readonly EventEnvelope[]): void {
+    for (const e of events) if (e.seq === this.current.size) evolve(this.current, e);
+  }
+
+  /** The state after the first `size` events. */
+  async stateAt(size: number): Promise<TrustState> {
+    if (size === this.current.size) return this.current;
+    const cached = this.past.get(size);
+    if (cached) return cached;
+    const state = emptyState();
+    for await (const e of this.reader.scan(0, size)) evolve(state, e);
+    if (this.past.size >= 16) this.past.delete(this.past.keys().next().value!);
+    this.past.set(size, state);
+    return state;
+  }
+}

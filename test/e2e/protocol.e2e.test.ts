@@ -1,0 +1,215 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RunningApp, CLI_BIN, startApp } from '../support/app.js';
+import { type Backend, newBackend } from '../support/backends.js';
+import { Gpg } from '../support/gpg.js';
+
+// The whole MyBB story against the built server, with real GnuPG making every key, certification
+// and signature, and the log's clock moved through SIGNET_CLOCK_FILE — never by sleeping.
+
+const DAY0 = Date.parse('2026-01-01T00:00:00.000Z');
+const day = (n: number) => new Date(DAY0 + n * 86_400_000);
+const ORIGIN = 'e2e.signet.test/log';
+
+describe('the signing protocol over HTTP with real GnuPG', () => {
+  const gpg = new Gpg();
+  const work = mkdtempSync(join(tmpdir(), 'signet-e2e-'));
+  const clockFile = join(work, 'clock');
+  let backend: Backend;
+  let app: RunningApp;
+  let now = day(0);
+  let n = 0;
+  const fpr: Record<string, string> = {};
+
+  const setClock = (at: Date) => {
+    now = at;
+    writeFileSync(clockFile, at.toISOString());
+  };
+
+  async function size(): Promise<number> {
+    const cp = await (await fetch(`${app.url}/log/checkpoint`)).text();
+    return Number(cp.split('\n')[1]);
+  }
+
+  /** Signs a command as a person would (gpg --detach-sign --armor) and posts it with curl -F. */
+  function post(signer: string, body: Record<string, unknown>, opts: { id?: string; issuedAt?: Date; origin?: string; raw?: string; digest?: string } = {}) {
+    const bytes = opts.raw ?? JSON.stringify({ origin: opts.origin ?? ORIGIN, id: opts.id ?? `cmd-${++n}`, issuedAt: (opts.issuedAt ?? now).toISOString(), ...body }, null, 2);
+    const dir = mkdtempSync(join(work, 'cmd-'));
+    writeFileSync(join(dir, 'command.json'), bytes);
+    writeFileSync(join(dir, 'command.json.asc'), gpg.detachSign(signer, bytes, now, opts.digest));
+    const out = execFileSync('curl', ['-s', '-w', '\n%{http_code}', '-F', `command=@${join(dir, 'command.json')}`, '-F', `signature=@${join(dir, 'command.json.asc')}`, `${app.url}/commands`], { encoding: 'utf8' });
+    const status = Number(out.slice(out.lastIndexOf('\n') + 1));
+    return { status, body: JSON.parse(out.slice(0, out.lastIndexOf('\n'))), bytes };
+  }
+
+  /** A refusal: its status and code, and the log did not grow. */
+  async function refused(call: () => { status: number; body: { code: string } } | Promise<{ status: number; body: { code: string } }>, status: number, code: string) {
+    const before = await size();
+    const res = await call();
+    expect({ status: res.status, code: res.body.code }).toEqual({ status, code });
+    expect(await size()).toBe(before);
+    expect((await fetch(`${app.url}/healthz`)).status).toBe(200);
+  }
+
+  async function publish(version: string, signedAt: Date, content = `mybb ${version}`) {
+    const form = new FormData();
+    form.append('signature', new Blob([gpg.detachSign(fpr.sign!, content, signedAt)]), 'pkg.zip.asc');
+    form.append('artifact', new Blob([content]), 'pkg.zip');
+    const res = await fetch(`${app.url}/packages/mybb/${version}/signatures`, { method: 'POST', body: form });
+    return { status: res.status, body: (await res.json()) as { code: string } };
+  }
+
+  async function keyStatus(): Promise<string> {
+    const state = (await (await fetch(`${app.url}/trust/state`)).json()) as { signingKeys: { fingerprint: string; status: string }[] };
+    return state.signingKeys.find((k) => k.fingerprint === fpr.sign)!.status;
+  }
+
+  beforeAll(async () => {
+    const made = day(-30);
+    fpr.root = gpg.genKey('Root (master) <root@example.org>', 'rsa4096', made);
+    fpr.alice = gpg.genKey('Alice <alice@example.org>', 'rsa4096', made);
+    fpr.eve = gpg.genKey('Eve <eve@example.org>', 'rsa4096', made);
+    fpr.bob = gpg.genKey('Bob <bob@example.org>', 'rsa4096', made);
+    fpr.mallory = gpg.genKey('Mallory <mallory@example.org>', 'rsa4096', made);
+    fpr.weak = gpg.genKey('Weak <weak@example.org>', 'rsa2048', made);
+    fpr.sign = gpg.genKey('Eve (CODE SIGNING KEY) <eve@mybb.example>', 'rsa4096', made);
+    fpr.nocomment = gpg.genKey('Eve <eve2@mybb.example>', 'rsa4096', made);
+    writeFileSync(join(work, 'root.asc'), gpg.exportKey(fpr.root));
+
+    backend = await newBackend('postgres');
+    setClock(day(0));
+    const env = { SIGNET_DATA_DIR: backend.config.dataDir, DATABASE_URL: backend.config.databaseUrl, SIGNET_CLOCK_FILE: clockFile };
+    execFileSync(process.execPath, [CLI_BIN, 'init', '--origin', ORIGIN, '--root-key', join(work, 'root.asc')], { env: { ...process.env, ...env }, encoding: 'utf8' });
+    app = await startApp(env);
+  }, 300_000);
+
+  afterAll(async () => {
+    await app?.stop('SIGKILL');
+    await backend?.cleanup();
+    gpg.remove();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it('root adds Alice (leader), Eve (member) and Bob (management)', () => {
+    for (const [who, role] of [['alice', 'leader'], ['eve', 'member'], ['bob', 'management']] as const) {
+      const res = post(fpr.root!, { type: 'AddMember', key: gpg.exportKey(fpr[who]!), username: who[0]!.toUpperCase() + who.slice(1), role });
+      expect(res.status, JSON.stringify(res.body)).toBe(201);
+      expect(res.body.events.map((e: { type: string }) => e.type)).toEqual(['MemberAdded']);
+    }
+  });
+
+  it('Eve adds her signing key (signed by her own key): pending', async () => {
+    gpg.certify(fpr.eve!, fpr.sign!, day(0));
+    const res = post(fpr.eve!, { type: 'AddSigningKey', key: gpg.exportKey(fpr.sign!) });
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    expect(res.body.events.map((e: { type: string }) => e.type)).toEqual(['SigningKeyAdded']);
+    expect(await keyStatus()).toBe('pending');
+  });
+
+  it('Eve cannot authorize it herself', async () => {
+    await refused(() => post(fpr.eve!, { type: 'AuthorizeSigningKey', fingerprint: fpr.sign }), 403, 'SELF_AUTHORIZATION');
+  });
+
+  it('Alice certifies it with gpg --quick-sign-key: authorized; the ADDING announcement is recorded', async () => {
+    gpg.certify(fpr.alice!, fpr.sign!, day(0));
+    const res = post(fpr.alice!, { type: 'UpdateSigningKey', key: gpg.exportKey(fpr.sign!) });
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    expect(res.body.events.map((e: { type: string }) => e.type)).toEqual(['SigningKeyCertified', 'SigningKeyAuthorized']);
+    expect(await keyStatus()).toBe('awaiting-announcement');
+    const ann = post(fpr.bob!, { type: 'RecordAnnouncement', fingerprint: fpr.sign, kind: 'ADDING', url: 'https://social.example/@mybbsecurity/1' });
+    expect(ann.status).toBe(201);
+    const grouped = fpr.sign!.replace(/(.{4})(?!$)/g, '$1 ');
+    expect(ann.body.events[0].data.text).toBe(`ADDING Package Signing Key of ~Eve (${grouped}).`);
+    expect(await keyStatus()).toBe('waiting');
+  });
+
+  it("Eve's signature on day 10 is refused, on day 15 accepted", async () => {
+    setClock(day(10));
+    await refused(() => publish('1.8.1', day(10)), 422, 'KEY_NOT_YET_ACTIVE');
+    setClock(day(15));
+    expect(await keyStatus()).toBe('active');
+    const res = await publish('1.8.2', day(15));
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+  });
+
+  it('Alice leaves: the key is insufficiently authorized until Bob re-certifies it', async () => {
+    const res = post(fpr.bob!, { type: 'RemoveMember', member: fpr.alice });
+    expect(res.body.events.map((e: { type: string }) => e.type)).toEqual(['MemberRemoved', 'SigningKeyAuthorizationLost']);
+    expect(await keyStatus()).toBe('insufficient-authorizations');
+    await refused(() => publish('1.8.3', day(15)), 422, 'KEY_NOT_AUTHORIZED');
+    gpg.certify(fpr.bob!, fpr.sign!, day(15));
+    const again = post(fpr.bob!, { type: 'UpdateSigningKey', key: gpg.exportKey(fpr.sign!) });
+    expect(again.body.events.map((e: { type: string }) => e.type)).toEqual(['SigningKeyCertified', 'SigningKeyAuthorized']);
+    expect(await keyStatus()).toBe('active');
+  });
+
+  it('retiring keeps earlier signatures; a compromise revocation from day 20 invalidates the day-21 signature only', async () => {
+    setClock(day(21));
+    expect((await publish('1.8.4', day(21))).status).toBe(201);
+    setClock(day(22));
+    const retire = post(fpr.eve!, { type: 'RetireSigningKey', fingerprint: fpr.sign, reason: 'rotating keys' });
+    expect(retire.status).toBe(201);
+    await refused(() => publish('1.8.5', day(22)), 422, 'KEY_RETIRED');
+    let sigs = (await (await fetch(`${app.url}/packages/mybb/signatures`)).json()) as { signatures: { version: string; valid: boolean }[] };
+    expect(sigs.signatures.map((s) => [s.version, s.valid])).toEqual([['1.8.2', true], ['1.8.4', true]]);
+
+    await refused(() => post(fpr.eve!, { type: 'RevokeSigningKey', fingerprint: fpr.sign, since: day(20).toISOString(), reason: 'stolen' }), 403, 'NOT_AUTHORIZED_ROLE');
+    const revoke = post(fpr.root!, { type: 'RevokeSigningKey', fingerprint: fpr.sign, since: day(20).toISOString(), reason: 'laptop stolen' });
+    expect(revoke.status, JSON.stringify(revoke.body)).toBe(201);
+    sigs = (await (await fetch(`${app.url}/packages/mybb/signatures`)).json()) as { signatures: { version: string; valid: boolean }[] };
+    expect(sigs.signatures.map((s) => [s.version, s.valid])).toEqual([['1.8.2', true], ['1.8.4', false]]);
+    expect(await keyStatus()).toBe('revoked');
+  });
+
+  it('answers every kind of bad input with a typed 4xx, appends nothing and stays up', async () => {
+    const json = (body: unknown) => fetch(`${app.url}/commands`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }).then(async (r) => ({ status: r.status, body: (await r.json()) as { code: string } }));
+    const goodSig = gpg.detachSign(fpr.bob!, 'x', now);
+    await refused(() => json({ command: '{"not json', signature: goodSig }), 400, 'BAD_COMMAND');
+    await refused(() => post(fpr.bob!, { type: 'RemoveMember', member: fpr.eve }, { origin: 'other.example/log' }), 422, 'WRONG_ORIGIN');
+    await refused(() => post(fpr.bob!, { type: 'RemoveMember', member: fpr.eve }, { issuedAt: new Date(now.getTime() - 3_600_000) }), 422, 'STALE_COMMAND');
+    await refused(() => post(fpr.bob!, { type: 'RemoveMember', member: fpr.eve }, { issuedAt: new Date(now.getTime() + 3_600_000) }), 422, 'STALE_COMMAND');
+    // the same id again: same bytes replay the first result, other bytes are refused
+    const first = post(fpr.bob!, { type: 'ChangeMemberRole', member: fpr.eve, role: 'leader' }, { id: 'fixed-id' });
+    expect(first.status).toBe(201);
+    const before = await size();
+    const replay = post(fpr.bob!, {}, { raw: first.bytes });
+    expect(replay.status).toBe(200);
+    expect(replay.body.replayed).toBe(true);
+    expect(await size()).toBe(before);
+    await refused(() => post(fpr.bob!, { type: 'ChangeMemberRole', member: fpr.eve, role: 'member' }, { id: 'fixed-id' }), 409, 'ID_REUSED');
+    // signatures: truncated, garbage, unknown signer, SHA-1
+    const cmd = JSON.stringify({ origin: ORIGIN, id: 'sig-test', issuedAt: now.toISOString(), type: 'RemoveMember', member: fpr.eve });
+    const sig = gpg.detachSign(fpr.bob!, cmd, now);
+    await refused(() => json({ command: cmd, signature: sig.slice(0, sig.length / 2) }), 400, 'BAD_SIGNATURE');
+    await refused(() => json({ command: cmd, signature: '-----BEGIN PGP SIGNATURE-----\n\nAAAA\n-----END PGP SIGNATURE-----\n' }), 400, 'BAD_SIGNATURE');
+    await refused(() => json({ command: cmd, signature: 'garbage' }), 400, 'BAD_SIGNATURE');
+    await refused(() => json({ command: cmd, signature: gpg.detachSign(fpr.bob!, `${cmd} `, now) }), 400, 'BAD_SIGNATURE');
+    await refused(() => post(fpr.mallory!, { type: 'RemoveMember', member: fpr.eve }), 403, 'UNKNOWN_SIGNER');
+    await refused(() => post(fpr.bob!, { type: 'RemoveMember', member: fpr.eve }, { digest: 'SHA1' }), 422, 'SHA1_REFUSED');
+    // keys: RSA-2048, truncated armor, a signing key without the CODE SIGNING KEY comment
+    await refused(() => post(fpr.root!, { type: 'AddMember', key: gpg.exportKey(fpr.weak!), username: 'Weak', role: 'member' }), 422, 'WEAK_KEY');
+    const armored = gpg.exportKey(fpr.mallory!);
+    await refused(() => post(fpr.root!, { type: 'AddMember', key: armored.slice(0, armored.length - 200), username: 'Mal', role: 'member' }), 400, 'BAD_KEY');
+    await refused(() => post(fpr.eve!, { type: 'AddSigningKey', key: gpg.exportKey(fpr.nocomment!) }), 422, 'MISSING_USER_ID');
+    // sizes and shapes
+    await refused(() => json({ command: 'x'.repeat(300_000), signature: goodSig }), 413, 'TOO_LARGE');
+    const big = await fetch(`${app.url}/commands`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ command: 'x'.repeat(2_000_000), signature: goodSig }) });
+    expect(big.status).toBe(413);
+    await refused(() => json({}), 400, 'BAD_REQUEST');
+    await refused(async () => {
+      const r = await fetch(`${app.url}/packages/mybb/1.0/signatures`, { method: 'POST', body: 'x' });
+      return { status: r.status, body: (await r.json()) as { code: string } };
+    }, 400, 'BAD_REQUEST');
+  });
+
+  it('serves the trust state at an older size', async () => {
+    const res = await fetch(`${app.url}/trust/state?size=4`);
+    const state = (await res.json()) as { treeSize: number; members: unknown[] };
+    expect(state.treeSize).toBe(4);
+    expect(state.members).toHaveLength(3);
+    expect((await fetch(`${app.url}/trust/state?size=999999`)).status).toBe(404);
+  });
+});

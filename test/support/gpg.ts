@@ -1,0 +1,56 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** gpg time format for --faked-system-time. */
+function gpgTime(at: Date): string {
+  return `${at.toISOString().replace(/[-:]/g, '').slice(0, 15)}!`;
+}
+
+/** Real GnuPG in a throwaway home directory, with its clock set per call. */
+export class Gpg {
+  readonly home = mkdtempSync(join(tmpdir(), 'signet-gpg-'));
+
+  run(args: string[], at?: Date, input?: string): string {
+    const time = at ? ['--faked-system-time', gpgTime(at)] : [];
+    return execFileSync('gpg', ['--homedir', this.home, '--batch', '--yes', '--no-tty', '--quiet', ...time, ...args], { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] });
+  }
+
+  genKey(userId: string, algo: string, at: Date): string {
+    this.run(['--passphrase', '', '--quick-gen-key', userId, algo, 'sign', 'never'], at);
+    const email = /<([^>]+)>/.exec(userId)![1]!;
+    const colons = this.run(['--with-colons', '--list-keys', `<${email}>`]);
+    return /^fpr:+([0-9A-F]{40}):/m.exec(colons)![1]!;
+  }
+
+  exportKey(fpr: string): string {
+    return this.run(['--armor', '--export', fpr]);
+  }
+
+  /** `gpg -u certifier --quick-sign-key target`: a certification, as a leader would make it. */
+  certify(certifier: string, target: string, at: Date): void {
+    this.run(['-u', certifier, '--quick-sign-key', target], at);
+  }
+
+  /** `gpg -u certifier --quick-revoke-sig target certifier`. */
+  revokeCertification(certifier: string, target: string, at: Date): void {
+    this.run(['-u', certifier, '--quick-revoke-sig', target, certifier], at);
+  }
+
+  /** `gpg --detach-sign --armor` over bytes. */
+  detachSign(signer: string, data: string | Buffer, at: Date, digest = 'SHA512'): string {
+    const dir = mkdtempSync(join(tmpdir(), 'signet-sig-'));
+    try {
+      writeFileSync(join(dir, 'data'), data);
+      this.run(['-u', signer, '--armor', '--digest-algo', digest, '--detach-sign', '-o', join(dir, 'data.asc'), join(dir, 'data')], at);
+      return readFileSync(join(dir, 'data.asc'), 'utf8');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  remove(): void {
+    rmSync(this.home, { recursive: true, force: true });
+  }
+}
