@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningApp, CLI_BIN, startApp } from '../support/app.js';
 import { type Backend, newBackend } from '../support/backends.js';
+import { checkInclusion } from '../support/c2sp-client.js';
 import { Gpg } from '../support/gpg.js';
 
 // The whole MyBB story against the built server, with real GnuPG making every key, certification
@@ -135,6 +136,42 @@ describe('the signing protocol over HTTP with real GnuPG', () => {
     expect(res.status, JSON.stringify(res.body)).toBe(201);
   });
 
+  it('publishes a FreePBX module.sig made with gpg --clearsign; refuses a SHA-1 one', async () => {
+    const body = [';################################################', ';#        FreePBX Module Signature File         #', ';################################################', '', '[config]', 'version=1', 'hash=sha256', `signedwith=${fpr.sign}`, "signedby='sign.php'", 'repo=standard', '[hashes]', `module.xml = ${'a'.repeat(64)}`, `Backup.class.php = ${'b'.repeat(64)}`, ';# End', ''].join('\n');
+    const post = async (sig: string) => {
+      const form = new FormData();
+      form.append('modulesig', new Blob([sig]), 'module.sig');
+      const r = await fetch(`${app.url}/modules/backup/16.0.1/signatures`, { method: 'POST', body: form });
+      return { status: r.status, body: (await r.json()) as { code: string; event: { data: { hashes: Record<string, string> } } } };
+    };
+    const ok = await post(gpg.clearSign(fpr.sign!, body, day(15)));
+    expect(ok.status, JSON.stringify(ok.body)).toBe(201);
+    expect(ok.body.event.data.hashes).toEqual({ 'module.xml': 'a'.repeat(64), 'Backup.class.php': 'b'.repeat(64) });
+    await refused(() => post(gpg.clearSign(fpr.sign!, body.replace('1.', '2.'), day(15), 'SHA1')), 422, 'SHA1_REFUSED');
+    await refused(() => post(gpg.clearSign(fpr.sign!, body.replace('hash=sha256', 'hash=md5'), day(15))), 422, 'UNSUPPORTED_MODULE_SIG');
+    await refused(() => post(gpg.clearSign(fpr.eve!, body, day(15))), 403, 'UNKNOWN_SIGNER');
+    const listed = (await (await fetch(`${app.url}/modules/backup/signatures`)).json()) as { signatures: { version: string; valid: boolean }[] };
+    expect(listed.signatures.map((s) => [s.version, s.valid])).toEqual([['16.0.1', true]]);
+  });
+
+  it('verifies an artifact and signature against the log', async () => {
+    const verify = async (content: string, signedContent = content) => {
+      const form = new FormData();
+      form.append('signature', new Blob([gpg.detachSign(fpr.sign!, signedContent, day(15))]), 'pkg.zip.asc');
+      form.append('artifact', new Blob([content]), 'pkg.zip');
+      const r = await fetch(`${app.url}/verify`, { method: 'POST', body: form });
+      expect(r.status).toBe(200);
+      return (await r.json()) as { valid: boolean; reasons: string[] };
+    };
+    expect((await verify('mybb 1.8.2')).valid).toBe(true);
+    const tampered = await verify('mybb 1.8.2 with a backdoor', 'mybb 1.8.2');
+    expect(tampered.valid).toBe(false);
+    expect(tampered.reasons.join()).toContain('BAD_SIGNATURE');
+    const unpublished = await verify('never published');
+    expect(unpublished.valid).toBe(false);
+    expect(unpublished.reasons.join()).toContain('never published');
+  });
+
   it('Alice leaves: the key is insufficiently authorized until Bob re-certifies it', async () => {
     const res = post(fpr.bob!, { type: 'RemoveMember', member: fpr.alice });
     expect(res.body.events.map((e: { type: string }) => e.type)).toEqual(['MemberRemoved', 'SigningKeyAuthorizationLost']);
@@ -162,6 +199,31 @@ describe('the signing protocol over HTTP with real GnuPG', () => {
     sigs = (await (await fetch(`${app.url}/packages/mybb/signatures`)).json()) as { signatures: { version: string; valid: boolean }[] };
     expect(sigs.signatures.map((s) => [s.version, s.valid])).toEqual([['1.8.2', true], ['1.8.4', false]]);
     expect(await keyStatus()).toBe('revoked');
+  });
+
+  it('lists the keys as raw.txt and serves the key history with inclusion proofs', async () => {
+    const raw = await (await fetch(`${app.url}/keys/raw.txt`)).text();
+    const grouped = fpr.sign!.replace(/(.{4})(?!$)/g, '$1 ');
+    expect(raw).toContain(`## ACTIVE KEYS BEGIN\n## ACTIVE KEYS END\n## REMOVED KEYS BEGIN\nUSER: Eve\nFINGERPRINT: ${grouped}\nADD_DATE: 2026-01-01\nADD_ANNOUNCEMENT: https://social.example/@mybbsecurity/1\nREMOVE_DATE: 2026-01-23\n`);
+    expect(raw).toContain('-----BEGIN PGP PUBLIC KEY BLOCK-----');
+    const earlier = await (await fetch(`${app.url}/keys/raw.txt?size=12`)).text();
+    expect(earlier).toContain(`## ACTIVE KEYS BEGIN\nUSER: Eve\nFINGERPRINT: ${grouped}`);
+
+    const history = (await (await fetch(`${app.url}/keys/${fpr.sign}/history`)).json()) as {
+      treeSize: number;
+      rootHash: string;
+      events: { event: { seq: number; type: string }; leafHash: string; inclusionProof: string[] }[];
+    };
+    expect(history.events.map((e) => e.event.type)).toEqual([
+      'SigningKeyAdded', 'SigningKeyCertified', 'SigningKeyAuthorized', 'AnnouncementRecorded', 'PackageSignaturePublished', 'ModuleSignaturePublished',
+      'SigningKeyAuthorizationLost', 'SigningKeyCertified', 'SigningKeyAuthorized', 'PackageSignaturePublished', 'SigningKeyRetired', 'SigningKeyRevoked',
+    ]);
+    for (const e of history.events) {
+      const proof = e.inclusionProof.map((p) => Buffer.from(p, 'base64'));
+      expect(checkInclusion(e.event.seq, history.treeSize, Buffer.from(e.leafHash, 'base64'), proof, Buffer.from(history.rootHash, 'base64'))).toBe(true);
+    }
+    expect((await fetch(`${app.url}/keys/nothex/history`)).status).toBe(400);
+    expect((await fetch(`${app.url}/keys/${'0'.repeat(40)}/history`)).status).toBe(404);
   });
 
   it('answers every kind of bad input with a typed 4xx, appends nothing and stays up', async () => {

@@ -50,6 +50,11 @@ export class Gpg {
     }
   }
 
+  /** `gpg --clearsign`, as FreePBX signs module.sig. */
+  clearSign(signer: string, text: string, at: Date, digest = 'SHA512'): string {
+    return this.run(['-u', signer, '--digest-algo', digest, '--clearsign'], at, text);
+  }
+
   remove(): void {
     rmSync(this.home, { recursive: true, force: true });
   }

@@ -2,7 +2,7 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { CqrsModule } from '@nestjs/cqrs';
 import type { Clock } from '@signet/domain';
-import { CommandService, Keyring, PackageService, TrustProjection } from '@signet/service';
+import { CommandService, Decider, Keyring, PackageService, TrustProjection } from '@signet/service';
 import type { SignetConfig, SignetLog } from '@signet/store';
 import { ErrorFilter } from './errors.js';
 import { HealthController } from './health.controller.js';
@@ -18,6 +18,7 @@ export class AppModule {
   /** The log is opened before Nest starts (it may need initializing) and handed in here. */
   static register(log: SignetLog, metrics: Metrics, config: SignetConfig, clock: Clock, projection: TrustProjection): DynamicModule {
     const keyring = new Keyring();
+    const decider = new Decider(log, projection);
     return {
       module: AppModule,
       imports: [CqrsModule.forRoot()],
@@ -27,8 +28,8 @@ export class AppModule {
         { provide: SIGNET_CONFIG, useValue: config },
         { provide: SIGNET_CLOCK, useValue: clock },
         { provide: TrustProjection, useValue: projection },
-        { provide: CommandService, useValue: new CommandService(log, projection, keyring, clock) },
-        { provide: PackageService, useValue: new PackageService(log, projection, keyring, clock) },
+        { provide: CommandService, useValue: new CommandService(log, projection, keyring, decider, clock) },
+        { provide: PackageService, useValue: new PackageService(keyring, decider, clock) },
         ...TRUST_HANDLERS,
         { provide: Metrics, useValue: metrics },
         { provide: APP_FILTER, useClass: ErrorFilter },

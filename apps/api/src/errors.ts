@@ -14,6 +14,7 @@ const STATUS: Record<string, number> = {
   BAD_SIGNATURE: 400,
   BAD_PACKAGE: 400,
   BAD_REQUEST: 400,
+  BAD_MODULE_SIG: 400,
   // who is asking may not
   NOT_AUTHORIZED_ROLE: 403,
   SELF_AUTHORIZATION: 403,
@@ -52,6 +53,7 @@ const STATUS: Record<string, number> = {
   KEY_RETIRED: 422,
   KEY_REVOKED: 422,
   FUTURE_SIGNATURE: 422,
+  UNSUPPORTED_MODULE_SIG: 422,
   // try again
   LOG_BUSY: 503,
   LOG_CLOSED: 503,

@@ -1,13 +1,25 @@
 import { join } from 'node:path';
-import { Body, Controller, Get, Inject, Param, Post, Query, Req, Res } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Req, Res } from '@nestjs/common';
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { DomainError, MAX_COMMAND_BYTES } from '@signet/domain';
 import { MAX_ARMORED_SIGNATURE } from '@signet/pgp';
-import { type StoredArtifact, storeArtifact } from '@signet/service';
+
+const MAX_MODULE_SIG = 4 * 1024 * 1024;
+import { type StoredArtifact, discardArtifact, keepArtifact, receiveArtifact } from '@signet/service';
 import type { SignetConfig } from '@signet/store';
 import { parseCount } from './params.js';
-import { GetPackageSignatures, GetTrustState, PublishPackageSignature, SubmitSignedCommand } from './trust.handlers.js';
+import {
+  GetKeyHistory,
+  GetKeyListing,
+  GetModuleSignatures,
+  GetPackageSignatures,
+  GetTrustState,
+  PublishModuleSignature,
+  PublishPackageSignature,
+  SubmitSignedCommand,
+  VerifyPackageSignature,
+} from './trust.handlers.js';
 import { SIGNET_CONFIG } from './tokens.js';
 
 type Multipart = FastifyRequest & { isMultipart(): boolean; parts(): AsyncIterableIterator<MultipartPart> };
@@ -75,21 +87,89 @@ export class TrustController {
   /** A package signature: multipart parts `signature` (armored, SHA-512) and `artifact`. */
   @Post('packages/:name/:version/signatures')
   async publish(@Param('name') name: string, @Param('version') version: string, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
-    let signature: string | undefined;
-    let artifact: StoredArtifact | undefined;
-    for await (const part of requireMultipart(request).parts()) {
-      if (part.fieldname === 'signature') signature = await readPart(part, MAX_ARMORED_SIGNATURE);
-      else if (part.fieldname === 'artifact' && part.type === 'file') artifact = await storeArtifact(join(this.config.dataDir, 'artifacts'), part.file as never, this.config.maxArtifactBytes);
-      else throw new DomainError('BAD_REQUEST', `unexpected part "${part.fieldname}": send "artifact" (a file) and "signature"`);
+    const { artifact, signature } = await this.artifactAndSignature(request);
+    try {
+      const event = await this.commands.execute(new PublishPackageSignature(name, version, artifact, signature));
+      // Published artifacts are kept, content-addressed, so auditors can re-verify them.
+      keepArtifact(artifact, join(this.config.dataDir, 'artifacts'));
+      void reply.status(201).send({ event });
+    } finally {
+      discardArtifact(artifact);
     }
-    if (!signature || !artifact) throw new DomainError('BAD_REQUEST', 'send the artifact and its signature: curl -F artifact=@pkg.zip -F signature=@pkg.zip.asc');
-    const event = await this.commands.execute(new PublishPackageSignature(name, version, artifact, signature));
+  }
+
+  /** A FreePBX module.sig (clear-signed): multipart part `modulesig`. */
+  @Post('modules/:name/:version/signatures')
+  async publishModule(@Param('name') name: string, @Param('version') version: string, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
+    let moduleSig: string | undefined;
+    for await (const part of requireMultipart(request).parts()) {
+      if (part.fieldname === 'modulesig') moduleSig = await readPart(part, MAX_MODULE_SIG);
+      else throw new DomainError('BAD_REQUEST', `unexpected part "${part.fieldname}": send "modulesig"`);
+    }
+    if (!moduleSig) throw new DomainError('BAD_REQUEST', 'send the clear-signed module.sig: curl -F modulesig=@module.sig');
+    const event = await this.commands.execute(new PublishModuleSignature(name, version, moduleSig));
     void reply.status(201).send({ event });
+  }
+
+  @Get('modules/:name/signatures')
+  moduleSignatures(@Param('name') name: string) {
+    return this.queries.execute(new GetModuleSignatures(name));
+  }
+
+  /** Verdict on an artifact and its detached signature, judged by the log (multipart `artifact`, `signature`). */
+  @Post('verify')
+  @HttpCode(200)
+  async verify(@Req() request: FastifyRequest) {
+    const { artifact, signature } = await this.artifactAndSignature(request);
+    try {
+      return await this.queries.execute(new VerifyPackageSignature(artifact, signature));
+    } finally {
+      discardArtifact(artifact);
+    }
+  }
+
+  @Get('keys')
+  async keys(@Query('size') size?: string) {
+    const { treeSize, listing } = await this.queries.execute(new GetKeyListing(size === undefined ? undefined : parseCount('size', size)));
+    return { treeSize, ...listing };
+  }
+
+  @Get('keys/raw.txt')
+  async raw(@Res() reply: FastifyReply, @Query('size') size?: string): Promise<void> {
+    const { raw } = await this.queries.execute(new GetKeyListing(size === undefined ? undefined : parseCount('size', size)));
+    void reply.type('text/plain; charset=utf-8').send(raw);
+  }
+
+  @Get('keys/:fingerprint/history')
+  history(@Param('fingerprint') fingerprint: string) {
+    if (!/^[0-9A-Fa-f]{40}$/.test(fingerprint)) throw new DomainError('BAD_PARAMETER', 'a fingerprint is 40 hex digits');
+    return this.queries.execute(new GetKeyHistory(fingerprint.toUpperCase()));
   }
 
   @Get('packages/:name/signatures')
   signatures(@Param('name') name: string) {
     return this.queries.execute(new GetPackageSignatures(name));
+  }
+
+  /** Reads the parts of an upload; the artifact streams to a temporary file, discarded on any failure. */
+  private async artifactAndSignature(request: FastifyRequest): Promise<{ artifact: StoredArtifact; signature: string }> {
+    let signature: string | undefined;
+    let artifact: StoredArtifact | undefined;
+    try {
+      for await (const part of requireMultipart(request).parts()) {
+        if (part.fieldname === 'signature') signature = await readPart(part, MAX_ARMORED_SIGNATURE);
+        else if (part.fieldname === 'artifact' && part.type === 'file' && !artifact) artifact = await receiveArtifact(join(this.config.dataDir, 'uploads'), part.file as never, this.config.maxArtifactBytes);
+        else throw new DomainError('BAD_REQUEST', `unexpected part "${part.fieldname}": send one "artifact" (a file) and one "signature"`);
+      }
+    } catch (error) {
+      if (artifact) discardArtifact(artifact);
+      throw error;
+    }
+    if (!signature || !artifact) {
+      if (artifact) discardArtifact(artifact);
+      throw new DomainError('BAD_REQUEST', 'send the artifact and its signature: curl -F artifact=@pkg.zip -F signature=@pkg.zip.asc');
+    }
+    return { artifact, signature };
   }
 
   @Get('trust/state')

@@ -1,9 +1,11 @@
 import { Inject } from '@nestjs/common';
 import { Command, CommandHandler, type ICommandHandler, type IQueryHandler, Query, QueryHandler } from '@nestjs/cqrs';
-import { type Clock, DomainError, describeState } from '@signet/domain';
+import { type Clock, DomainError, describeState, keyListing, rawListing } from '@signet/domain';
+import type { SignetLog } from '@signet/store';
+import { toBase64 } from '@signet/tlog';
 import { type CommandResult, CommandService, PackageService, type StoredArtifact, TrustProjection } from '@signet/service';
 import type { EventEnvelope } from '@signet/domain';
-import { SIGNET_CLOCK } from './tokens.js';
+import { SIGNET_CLOCK, SIGNET_LOG } from './tokens.js';
 
 // The write side as CQRS commands and the trust read side as queries; handlers call the
 // services, controllers only translate HTTP.
@@ -63,10 +65,7 @@ export class GetTrustStateHandler implements IQueryHandler<GetTrustState> {
     @Inject(SIGNET_CLOCK) private readonly clock: Clock,
   ) {}
   async execute({ size }: GetTrustState) {
-    const head = await this.projection.catchUp();
-    if (size !== undefined && size > head.size) throw new DomainError('NOT_IN_LOG', `the log has ${head.size} events, not ${size}`);
-    const state = size === undefined ? head : await this.projection.stateAt(size);
-    return describeState(state, this.clock.now());
+    return describeState(await stateAt(this.projection, size), this.clock.now());
   }
 }
 
@@ -81,4 +80,117 @@ export class GetPackageSignaturesHandler implements IQueryHandler<GetPackageSign
   }
 }
 
-export const TRUST_HANDLERS = [SubmitSignedCommandHandler, PublishPackageSignatureHandler, GetTrustStateHandler, GetPackageSignaturesHandler];
+
+
+export class PublishModuleSignature extends Command<EventEnvelope> {
+  constructor(
+    readonly module: string,
+    readonly version: string,
+    readonly moduleSig: string,
+  ) {
+    super();
+  }
+}
+
+@CommandHandler(PublishModuleSignature)
+export class PublishModuleSignatureHandler implements ICommandHandler<PublishModuleSignature> {
+  constructor(private readonly packages: PackageService) {}
+  execute({ module, version, moduleSig }: PublishModuleSignature) {
+    return this.packages.publishModule(module, version, moduleSig);
+  }
+}
+
+export class GetModuleSignatures extends Query<{ module: string; signatures: unknown[] }> {
+  constructor(readonly module: string) {
+    super();
+  }
+}
+
+@QueryHandler(GetModuleSignatures)
+export class GetModuleSignaturesHandler implements IQueryHandler<GetModuleSignatures> {
+  constructor(
+    private readonly projection: TrustProjection,
+    private readonly packages: PackageService,
+  ) {}
+  async execute({ module }: GetModuleSignatures) {
+    return { module, signatures: this.packages.moduleSignatures(await this.projection.catchUp(), module) };
+  }
+}
+
+export class GetKeyListing extends Query<{ treeSize: number; listing: ReturnType<typeof keyListing>; raw: string }> {
+  constructor(readonly size: number | undefined) {
+    super();
+  }
+}
+
+@QueryHandler(GetKeyListing)
+export class GetKeyListingHandler implements IQueryHandler<GetKeyListing> {
+  constructor(
+    private readonly projection: TrustProjection,
+    @Inject(SIGNET_CLOCK) private readonly clock: Clock,
+  ) {}
+  async execute({ size }: GetKeyListing) {
+    const state = await stateAt(this.projection, size);
+    const now = this.clock.now();
+    return { treeSize: state.size, listing: keyListing(state, now), raw: rawListing(state, now) };
+  }
+}
+
+export class GetKeyHistory extends Query<unknown> {
+  constructor(readonly fingerprint: string) {
+    super();
+  }
+}
+
+@QueryHandler(GetKeyHistory)
+export class GetKeyHistoryHandler implements IQueryHandler<GetKeyHistory> {
+  constructor(
+    private readonly projection: TrustProjection,
+    @Inject(SIGNET_LOG) private readonly log: SignetLog,
+  ) {}
+  /** Every event about the key (its stream, and what it signed), each with an inclusion proof in the current tree. */
+  async execute({ fingerprint }: GetKeyHistory) {
+    const state = await this.projection.catchUp();
+    if (!state.signingKeys.has(fingerprint)) throw new DomainError('NOT_FOUND', `no package signing key ${fingerprint} is in the log`);
+    const head = (await this.log.reader.head())!;
+    const signed = [...state.packageSignatures, ...state.moduleSignatures].filter((s) => s.signer === fingerprint).map((s) => s.seq);
+    const seqs = [...new Set([...(await this.log.reader.streamSeqs(`signing-key/${fingerprint}`)), ...signed])].sort((a, b) => a - b).filter((s) => s < head.size);
+    const events = await Promise.all(
+      seqs.map(async (seq) => {
+        const [event, proof] = await Promise.all([this.log.reader.event(seq), this.log.reader.inclusionProof(seq, head.size)]);
+        return { event, leafHash: toBase64(proof.leafHash), inclusionProof: proof.proof.map(toBase64) };
+      }),
+    );
+    return { fingerprint, treeSize: head.size, rootHash: toBase64(head.root), checkpoint: head.note, events };
+  }
+}
+
+export class VerifyPackageSignature extends Query<unknown> {
+  constructor(
+    readonly artifact: StoredArtifact,
+    readonly signature: string,
+  ) {
+    super();
+  }
+}
+
+@QueryHandler(VerifyPackageSignature)
+export class VerifyPackageSignatureHandler implements IQueryHandler<VerifyPackageSignature> {
+  constructor(
+    private readonly projection: TrustProjection,
+    private readonly packages: PackageService,
+  ) {}
+  async execute({ artifact, signature }: VerifyPackageSignature) {
+    return this.packages.verify(artifact, signature, await this.projection.catchUp());
+  }
+}
+
+async function stateAt(projection: TrustProjection, size: number | undefined) {
+  const head = await projection.catchUp();
+  if (size !== undefined && size > head.size) throw new DomainError('NOT_IN_LOG', `the log has ${head.size} events, not ${size}`);
+  return size === undefined ? head : projection.stateAt(size);
+}
+
+export const MORE_TRUST_HANDLERS = [PublishModuleSignatureHandler, GetModuleSignaturesHandler, GetKeyListingHandler, GetKeyHistoryHandler, VerifyPackageSignatureHandler];
+
+export const TRUST_HANDLERS = [SubmitSignedCommandHandler, PublishPackageSignatureHandler, GetTrustStateHandler, GetPackageSignaturesHandler, ...MORE_TRUST_HANDLERS];

@@ -1,5 +1,6 @@
 import type { Command } from './commands.js';
 import { DomainError } from './errors.js';
+import { parseModuleSig } from './module-sig.js';
 import { type DomainEvent, type EventDraft, type Evidence, type Role, draftOf } from './events.js';
 import { type KeyPolicyFacts, checkKeyStrength, checkSigningKeyUserId } from './policy.js';
 import {
@@ -273,11 +274,9 @@ function continuity(state: TrustState, drafts: EventDraft[], now: Date, cause: s
   return out;
 }
 
-/** Decides the publication of a detached package signature (already verified, SHA-512). */
-export function decidePackageSignature(state: TrustState, input: VerifiedPackageSignature, now: Date): EventDraft[] {
-  if (!NAME.test(input.package)) refuse('BAD_PACKAGE', 'a package name is 1-128 letters, digits, ".", "_", "+" or "-"');
-  if (!NAME.test(input.version)) refuse('BAD_PACKAGE', 'a version is 1-128 letters, digits, ".", "_", "+" or "-"');
-  const key = signingKey(state, input.signer);
+/** The signer must be a usable signing key now, and the signature made while it was usable. */
+function requireUsable(state: TrustState, signer: string, signatureCreated: string, now: Date): SigningKeyState {
+  const key = signingKey(state, signer);
   const { status, reason } = keyStatus(state, key, now);
   switch (status) {
     case 'active':
@@ -293,12 +292,53 @@ export function decidePackageSignature(state: TrustState, input: VerifiedPackage
     case 'waiting':
       refuse('KEY_NOT_YET_ACTIVE', `the signing key cannot sign yet: ${reason}`);
   }
-  const created = Date.parse(input.signatureCreated);
-  if (created > now.getTime() + state.policy.commandWindowSeconds * 1000) refuse('FUTURE_SIGNATURE', `the signature claims to be made at ${input.signatureCreated}, after the log's time ${now.toISOString()}`);
+  const created = Date.parse(signatureCreated);
+  if (created > now.getTime() + state.policy.commandWindowSeconds * 1000) refuse('FUTURE_SIGNATURE', `the signature claims to be made at ${signatureCreated}, after the log's time ${now.toISOString()}`);
   const from = usableFrom(state, key)!;
-  if (created < Date.parse(from)) refuse('KEY_NOT_YET_ACTIVE', `the signature was made at ${input.signatureCreated}, before the key became usable at ${from}`);
+  if (created < Date.parse(from)) refuse('KEY_NOT_YET_ACTIVE', `the signature was made at ${signatureCreated}, before the key became usable at ${from}`);
+  return key;
+}
+
+function checkName(what: string, value: string): void {
+  if (!NAME.test(value)) refuse('BAD_PACKAGE', `a ${what} is 1-128 letters, digits, ".", "_", "+" or "-"`);
+}
+
+/** Decides the publication of a detached package signature (already verified, SHA-512). */
+export function decidePackageSignature(state: TrustState, input: VerifiedPackageSignature, now: Date): EventDraft[] {
+  checkName('package name', input.package);
+  checkName('version', input.version);
+  requireUsable(state, input.signer, input.signatureCreated, now);
   if (state.packageSignatures.some((s) => s.package === input.package && s.version === input.version && s.signer === input.signer && s.artifactSha512 === input.artifactSha512)) {
     refuse('ALREADY_PUBLISHED', `${input.package} ${input.version} is already published with a signature by this key`);
   }
   return [draftOf({ type: 'PackageSignaturePublished', v: 1, data: { ...input } }, `package/${input.package}`, input.signer, null)];
+}
+
+export interface VerifiedModuleSignature {
+  readonly module: string;
+  readonly version: string;
+  readonly signer: string;
+  readonly signatureCreated: string;
+  /** The verified clear-signed text (the module.sig body). */
+  readonly text: string;
+  readonly moduleSig: string;
+}
+
+/** Decides the publication of a FreePBX module.sig whose clear signature verified. */
+export function decideModuleSignature(state: TrustState, input: VerifiedModuleSignature, now: Date): EventDraft[] {
+  checkName('module name', input.module);
+  checkName('version', input.version);
+  const { hashes } = parseModuleSig(input.text);
+  requireUsable(state, input.signer, input.signatureCreated, now);
+  if (state.moduleSignatures.some((s) => s.module === input.module && s.version === input.version && s.moduleSig === input.moduleSig)) {
+    refuse('ALREADY_PUBLISHED', `${input.module} ${input.version} is already published with this module.sig`);
+  }
+  return [
+    draftOf(
+      { type: 'ModuleSignaturePublished', v: 1, data: { module: input.module, version: input.version, signer: input.signer, signatureCreated: input.signatureCreated, hashes, moduleSig: input.moduleSig } },
+      `module/${input.module}`,
+      input.signer,
+      null,
+    ),
+  ];
 }

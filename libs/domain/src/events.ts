@@ -18,7 +18,8 @@ export type DomainEvent =
   | AnnouncementRecorded
   | SigningKeyRetired
   | SigningKeyRevoked
-  | PackageSignaturePublished;
+  | PackageSignaturePublished
+  | ModuleSignaturePublished;
 
 export type Role = 'member' | 'leader' | 'management' | 'security';
 export const ROLES: readonly Role[] = ['member', 'leader', 'management', 'security'];
@@ -54,6 +55,17 @@ export type PackageSignaturePublished = E<'PackageSignaturePublished', {
   readonly signer: string;
   readonly signatureCreated: string;
   readonly signature: string;
+}>;
+
+/** A FreePBX module.sig, clear-signed by a usable key: the module's file hashes as signed. */
+export type ModuleSignaturePublished = E<'ModuleSignaturePublished', {
+  readonly module: string;
+  readonly version: string;
+  readonly signer: string;
+  readonly signatureCreated: string;
+  readonly hashes: Readonly<Record<string, string>>;
+  /** The module.sig exactly as clear-signed. */
+  readonly moduleSig: string;
 }>;
 
 export type EventType = DomainEvent['type'];

@@ -8,3 +8,5 @@ export * from './commands.js';
 export * from './decide.js';
 export * from './policy.js';
 export * from './state.js';
+export * from './module-sig.js';
+export * from './listing.js';

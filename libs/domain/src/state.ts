@@ -54,6 +54,17 @@ export interface PackageSignatureState {
   readonly signature: string;
 }
 
+export interface ModuleSignatureState {
+  readonly seq: number;
+  readonly recordedAt: string;
+  readonly module: string;
+  readonly version: string;
+  readonly signer: string;
+  readonly signatureCreated: string;
+  readonly hashes: Readonly<Record<string, string>>;
+  readonly moduleSig: string;
+}
+
 export interface TrustState {
   size: number;
   origin: string;
@@ -62,6 +73,7 @@ export interface TrustState {
   members: Map<string, MemberState>;
   signingKeys: Map<string, SigningKeyState>;
   packageSignatures: PackageSignatureState[];
+  moduleSignatures: ModuleSignatureState[];
   /** Command id → the exact signed bytes and the seqs it produced (idempotency). */
   commands: Map<string, { command: string; seqs: number[] }>;
 }
@@ -75,6 +87,7 @@ export function emptyState(): TrustState {
     members: new Map(),
     signingKeys: new Map(),
     packageSignatures: [],
+    moduleSignatures: [],
     commands: new Map(),
   };
 }
@@ -221,6 +234,9 @@ export function evolve(state: TrustState, envelope: EventEnvelope): TrustState {
     case 'PackageSignaturePublished':
       state.packageSignatures.push({ seq: envelope.seq, recordedAt: at, ...event.data });
       break;
+    case 'ModuleSignaturePublished':
+      state.moduleSignatures.push({ seq: envelope.seq, recordedAt: at, ...event.data });
+      break;
     default: {
       // Compile time: every DomainEvent is handled above. Run time: events of other kinds
       // (tests, later capabilities) do not change the trust state.
@@ -265,8 +281,8 @@ export function keyStatus(state: TrustState, key: SigningKeyState, now: Date): {
   return result('active', `usable since ${from}`);
 }
 
-/** A published package signature stays good unless its key was revoked as compromised since a time at or before it was logged. */
-export function packageSignatureValid(state: TrustState, sig: PackageSignatureState): { valid: boolean; reason: string } {
+/** A published package or module signature stays good unless its key was revoked as compromised since a time at or before it was logged. */
+export function packageSignatureValid(state: TrustState, sig: { readonly signer: string; readonly recordedAt: string }): { valid: boolean; reason: string } {
   const key = state.signingKeys.get(sig.signer);
   if (key?.revokedSince && Date.parse(sig.recordedAt) >= Date.parse(key.revokedSince)) {
     return { valid: false, reason: `signing key revoked as compromised since ${key.revokedSince}; this signature was logged at ${sig.recordedAt}` };
@@ -302,5 +318,24 @@ export function describeState(state: TrustState, now: Date) {
       };
     }),
     packageSignatures: state.packageSignatures.length,
+    moduleSignatures: state.moduleSignatures.length,
   };
+}
+
+/**
+ * The verdict on a package signature that verified cryptographically: good only if it is in the
+ * log (published while its key was usable) and its key was not revoked since before that.
+ */
+export function judgePackageSignature(state: TrustState, artifactSha512: string, signer: string, now: Date): { valid: boolean; reasons: string[]; published: PackageSignatureState[] } {
+  const key = state.signingKeys.get(signer);
+  const published = state.packageSignatures.filter((s) => s.signer === signer && s.artifactSha512 === artifactSha512);
+  const reasons: string[] = [];
+  if (key) reasons.push(`signing key of ~${key.username} is ${keyStatus(state, key, now).status}`);
+  if (published.length === 0) {
+    reasons.push('this artifact was never published in the log with a signature by this key');
+    return { valid: false, reasons, published };
+  }
+  const verdicts = published.map((p) => packageSignatureValid(state, p));
+  reasons.push(...verdicts.map((v) => v.reason));
+  return { valid: verdicts.some((v) => v.valid), reasons, published };
 }

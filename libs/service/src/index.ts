@@ -1,4 +1,5 @@
 export * from './commands.js';
+export * from './decider.js';
 export * from './keyring.js';
 export * from './mutex.js';
 export * from './packages.js';

@@ -3,12 +3,10 @@ import { createReadStream, createWriteStream, mkdirSync, renameSync, rmSync } fr
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { type Clock, DomainError, type EventEnvelope, type TrustState, decidePackageSignature, packageSignatureValid } from '@signet/domain';
-import { verifyDetached } from '@signet/pgp';
-import type { SignetLog } from '@signet/store';
+import { type Clock, DomainError, type EventEnvelope, type TrustState, decideModuleSignature, decidePackageSignature, judgePackageSignature, packageSignatureValid } from '@signet/domain';
+import { verifyCleartext, verifyDetached } from '@signet/pgp';
+import type { Decider } from './decider.js';
 import type { Keyring } from './keyring.js';
-import { Mutex } from './mutex.js';
-import type { TrustProjection } from './projection.js';
 
 /** An artifact received as a stream: hashed on the way to a content-addressed file. */
 export interface StoredArtifact {
@@ -18,12 +16,12 @@ export interface StoredArtifact {
 }
 
 /**
- * Receives an upload into `<dir>/tmp`, hashing it (SHA-512) as it streams, refusing it past
- * `maxBytes`, and moves it to `<dir>/<sha512>` — the content-addressed artifact archive.
+ * Receives an upload into a uniquely named file under `dir`, hashing it (SHA-512) as it streams
+ * and refusing it past `maxBytes`. Nothing is kept unless `keepArtifact` moves it into the archive.
  */
-export async function storeArtifact(dir: string, upload: Readable, maxBytes: number): Promise<StoredArtifact> {
-  mkdirSync(join(dir, 'tmp'), { recursive: true });
-  const tmp = join(dir, 'tmp', randomBytes(12).toString('hex'));
+export async function receiveArtifact(dir: string, upload: Readable, maxBytes: number): Promise<StoredArtifact> {
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, `${randomBytes(12).toString('hex')}.upload`);
   const hash = createHash('sha512');
   let size = 0;
   const meter = new Transform({
@@ -35,58 +33,74 @@ export async function storeArtifact(dir: string, upload: Readable, maxBytes: num
     },
   });
   try {
-    await pipeline(upload, meter, createWriteStream(tmp));
+    await pipeline(upload, meter, createWriteStream(path));
   } catch (error) {
-    rmSync(tmp, { force: true });
+    rmSync(path, { force: true });
     throw error;
   }
-  const sha512 = hash.digest('hex');
-  const path = join(dir, sha512);
-  renameSync(tmp, path);
-  return { sha512, size, path };
+  return { sha512: hash.digest('hex'), size, path };
+}
+
+/** Moves a received artifact into the content-addressed archive `<dir>/<sha512>`. */
+export function keepArtifact(artifact: StoredArtifact, dir: string): string {
+  mkdirSync(dir, { recursive: true });
+  const target = join(dir, artifact.sha512);
+  renameSync(artifact.path, target);
+  return target;
+}
+
+export function discardArtifact(artifact: StoredArtifact): void {
+  rmSync(artifact.path, { force: true });
 }
 
 export class PackageService {
-  private readonly decisions = new Mutex();
-
   constructor(
-    private readonly log: SignetLog,
-    private readonly projection: TrustProjection,
     private readonly keyring: Keyring,
+    private readonly decider: Decider,
     private readonly clock: Clock,
   ) {}
 
   /** Verifies a detached SHA-512 signature over a stored artifact and publishes it. */
   async publish(pkg: string, version: string, artifact: StoredArtifact, armoredSignature: string): Promise<EventEnvelope> {
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const state = await this.projection.catchUp();
+    const [event] = await this.decider.run(async (state) => {
       const keys = await this.keyring.signingKeys(state);
       const stream = Readable.toWeb(createReadStream(artifact.path)) as unknown as ReadableStream<Uint8Array>;
       const sig = await verifyDetached(stream, armoredSignature, keys, 'SHA512');
-      const events = await this.decisions.run(async () => {
-        const current = await this.projection.catchUp();
-        const drafts = decidePackageSignature(
-          current,
-          { package: pkg, version, artifactSha512: artifact.sha512, artifactSize: artifact.size, signer: sig.signer, signatureCreated: sig.created, signature: armoredSignature },
-          this.clock.now(),
-        );
-        try {
-          const appended = await this.log.writer.append(drafts, { expectedSize: current.size });
-          this.projection.apply(appended);
-          return appended;
-        } catch (error) {
-          if (error instanceof DomainError && error.code === 'LOG_SIZE_CHANGED') return null;
-          throw error;
-        }
-      });
-      if (events) return events[0]!;
+      const input = { package: pkg, version, artifactSha512: artifact.sha512, artifactSize: artifact.size, signer: sig.signer, signatureCreated: sig.created, signature: armoredSignature };
+      return (current) => decidePackageSignature(current, input, this.clock.now());
+    });
+    return event!;
+  }
+
+  /** Verifies a clear-signed FreePBX module.sig and publishes its file hashes. */
+  async publishModule(module: string, version: string, moduleSig: string): Promise<EventEnvelope> {
+    const [event] = await this.decider.run(async (state) => {
+      const keys = await this.keyring.signingKeys(state);
+      const sig = await verifyCleartext(moduleSig, keys);
+      const input = { module, version, signer: sig.signer, signatureCreated: sig.created, text: sig.text, moduleSig };
+      return (current) => decideModuleSignature(current, input, this.clock.now());
+    });
+    return event!;
+  }
+
+  /** Checks an artifact and signature against the log: a verdict, never a refusal, for anything readable. */
+  async verify(artifact: StoredArtifact, armoredSignature: string, state: TrustState) {
+    const keys = await this.keyring.signingKeys(state);
+    const stream = Readable.toWeb(createReadStream(artifact.path)) as unknown as ReadableStream<Uint8Array>;
+    try {
+      const sig = await verifyDetached(stream, armoredSignature, keys, 'SHA512');
+      return { artifactSha512: artifact.sha512, signer: sig.signer, signatureCreated: sig.created, ...judgePackageSignature(state, artifact.sha512, sig.signer, this.clock.now()) };
+    } catch (error) {
+      if (!(error instanceof DomainError)) throw error;
+      return { artifactSha512: artifact.sha512, signer: null, signatureCreated: null, valid: false, reasons: [`${error.code}: ${error.message}`], published: [] };
     }
-    throw new DomainError('LOG_BUSY', 'the log kept changing; send the signature again');
   }
 
   signatures(state: TrustState, pkg: string) {
-    return state.packageSignatures
-      .filter((s) => s.package === pkg)
-      .map((s) => ({ ...s, ...packageSignatureValid(state, s) }));
+    return state.packageSignatures.filter((s) => s.package === pkg).map((s) => ({ ...s, ...packageSignatureValid(state, s) }));
+  }
+
+  moduleSignatures(state: TrustState, module: string) {
+    return state.moduleSignatures.filter((s) => s.module === module).map((s) => ({ ...s, ...packageSignatureValid(state, s) }));
   }
 }

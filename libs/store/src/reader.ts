@@ -154,6 +154,12 @@ export class LogReader {
     return rows.map((r) => ({ size: toNumber(r.tree_size), note: r.note }));
   }
 
+  /** Seqs of a stream's events, in order. */
+  async streamSeqs(stream: string, limit = 10_000): Promise<number[]> {
+    const rows = await this.db.selectFrom('events').select('seq').where('stream', '=', stream).orderBy('seq').limit(limit).execute();
+    return rows.map((r) => toNumber(r.seq));
+  }
+
   /** The events with seq in [from, to), parsed, in order; read in chunks so memory stays flat. */
   async *scan(from: number, to: number, chunk = 2000): AsyncGenerator<EventEnvelope> {
     for (let at = from; at < to; at += chunk) {
