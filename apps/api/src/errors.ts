@@ -60,6 +60,11 @@ const STATUS: Record<string, number> = {
   NOT_INITIALIZED: 503,
 };
 
+/** HTTP status of an error code (what the OpenAPI document and the filter both use). */
+export function statusOf(code: string): number {
+  return STATUS[code] ?? 400;
+}
+
 export interface ErrorBody {
   readonly code: string;
   readonly message: string;
@@ -68,7 +73,7 @@ export interface ErrorBody {
 /** Turns anything thrown into `{code, message}`; only a bug becomes a 500. */
 export function toErrorResponse(error: unknown): { status: number; body: ErrorBody } {
   if (error instanceof DomainError || error instanceof TlogError) {
-    return { status: STATUS[error.code] ?? 400, body: { code: error.code, message: error.message } };
+    return { status: statusOf(error.code), body: { code: error.code, message: error.message } };
   }
   if (error instanceof HttpException) {
     const status = error.getStatus();

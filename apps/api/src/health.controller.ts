@@ -1,9 +1,12 @@
 import { Controller, Get, Inject, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
+import { ApiTags } from '@nestjs/swagger';
+import { ApiRoute } from './openapi.js';
 import { type SignetLog, pendingMigrations, ping } from '@signet/store';
 import { Metrics } from './metrics.js';
 import { SIGNET_LOG } from './tokens.js';
 
+@ApiTags('operations')
 @Controller()
 export class HealthController {
   constructor(
@@ -13,12 +16,14 @@ export class HealthController {
 
   /** The process is up. */
   @Get('healthz')
+  @ApiRoute('The process is up', { status: 200, description: '{status: "ok"}' }, [])
   healthz() {
     return { status: 'ok' };
   }
 
   /** The database answers and every migration is applied. */
   @Get('readyz')
+  @ApiRoute('Database reachable and migrations applied (503 otherwise)', { status: 200, description: '{status, database}' }, [])
   async readyz(@Res() reply: FastifyReply): Promise<void> {
     let body: { status: string; database: string; pendingMigrations?: string[] };
     try {
@@ -32,6 +37,7 @@ export class HealthController {
   }
 
   @Get('metrics')
+  @ApiRoute('Prometheus metrics', { status: 200, description: 'Prometheus text format', type: 'text/plain' }, [])
   async prometheus(@Res() reply: FastifyReply): Promise<void> {
     this.metrics.treeSize.set(await this.log.reader.size());
     void reply.header('cache-control', 'no-store').type(this.metrics.registry.contentType).send(await this.metrics.registry.metrics());

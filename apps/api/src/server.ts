@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { Logger, type LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import multipart from '@fastify/multipart';
 import { type Clock, systemClock } from '@signet/domain';
 import { TrustProjection, policyFromConfig } from '@signet/service';
@@ -32,6 +33,15 @@ export async function startServer(config: SignetConfig, options: { clock?: Clock
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.register(log, metrics, config, clock, projection), adapter, {
     logger: options.logLevels ?? ['error', 'warn', 'log'],
   });
+  const document = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('Signet')
+      .setDescription('A key transparency log for package signing. Errors are `{code, message}`; every code is listed on the routes that can answer it.')
+      .setVersion('1')
+      .build(),
+  );
+  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/openapi.json' });
   const fastify = app.getHttpAdapter().getInstance();
   fastify.addHook('onResponse', async (request, reply) => {
     metrics.requestSeconds.observe(

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Req, Res } from '@nestjs/common';
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
+import { ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { DomainError, MAX_COMMAND_BYTES } from '@signet/domain';
 import { MAX_ARMORED_SIGNATURE } from '@signet/pgp';
@@ -8,6 +9,7 @@ import { MAX_ARMORED_SIGNATURE } from '@signet/pgp';
 const MAX_MODULE_SIG = 4 * 1024 * 1024;
 import { type StoredArtifact, discardArtifact, keepArtifact, receiveArtifact } from '@signet/service';
 import type { SignetConfig } from '@signet/store';
+import { ApiParts, ApiRoute, COMMAND_CODES, SIGNATURE_CODES } from './openapi.js';
 import { parseCount } from './params.js';
 import {
   GetKeyHistory,
@@ -52,6 +54,7 @@ function requireMultipart(request: FastifyRequest): Multipart {
 }
 
 /** Signed commands and package signatures in; the trust state out. */
+@ApiTags('trust')
 @Controller()
 export class TrustController {
   constructor(
@@ -65,6 +68,8 @@ export class TrustController {
    * detached signature over them), or JSON `{command, signature}` with both as strings.
    */
   @Post('commands')
+  @ApiRoute('Submit a signed command (multipart `command` + `signature`, or JSON {command, signature})', { status: 201, description: 'the events appended; 200 with `replayed: true` when the id was seen before with the same bytes' }, COMMAND_CODES)
+  @ApiParts({ command: 'the exact JSON bytes of the command', signature: 'gpg --detach-sign --armor over them' })
   async submit(@Req() request: FastifyRequest, @Body() body: unknown, @Res() reply: FastifyReply): Promise<void> {
     let command: string | undefined;
     let signature: string | undefined;
@@ -86,6 +91,8 @@ export class TrustController {
 
   /** A package signature: multipart parts `signature` (armored, SHA-512) and `artifact`. */
   @Post('packages/:name/:version/signatures')
+  @ApiRoute('Publish a detached SHA-512 package signature with its artifact', { status: 201, description: 'the PackageSignaturePublished event' }, SIGNATURE_CODES)
+  @ApiParts({ artifact: 'the package file', signature: 'gpg --armor --digest-algo sha512 --detach-sign' })
   async publish(@Param('name') name: string, @Param('version') version: string, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     const { artifact, signature } = await this.artifactAndSignature(request);
     try {
@@ -100,6 +107,8 @@ export class TrustController {
 
   /** A FreePBX module.sig (clear-signed): multipart part `modulesig`. */
   @Post('modules/:name/:version/signatures')
+  @ApiRoute('Publish a FreePBX module.sig (clear-signed)', { status: 201, description: 'the ModuleSignaturePublished event' }, [...SIGNATURE_CODES, 'BAD_MODULE_SIG', 'UNSUPPORTED_MODULE_SIG'])
+  @ApiParts({ modulesig: 'module.sig as gpg --clearsign writes it' })
   async publishModule(@Param('name') name: string, @Param('version') version: string, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     let moduleSig: string | undefined;
     for await (const part of requireMultipart(request).parts()) {
@@ -112,12 +121,15 @@ export class TrustController {
   }
 
   @Get('modules/:name/signatures')
+  @ApiRoute("A module's published module.sig files, each with its current validity", { status: 200, description: 'the signatures' }, [])
   moduleSignatures(@Param('name') name: string) {
     return this.queries.execute(new GetModuleSignatures(name));
   }
 
   /** Verdict on an artifact and its detached signature, judged by the log (multipart `artifact`, `signature`). */
   @Post('verify')
+  @ApiRoute('Verdict on an artifact and detached signature, judged by the log', { status: 200, description: '{valid, reasons, signer, published}' }, ['BAD_REQUEST', 'TOO_LARGE'])
+  @ApiParts({ artifact: 'the package file', signature: 'its armored detached signature' })
   @HttpCode(200)
   async verify(@Req() request: FastifyRequest) {
     const { artifact, signature } = await this.artifactAndSignature(request);
@@ -129,24 +141,30 @@ export class TrustController {
   }
 
   @Get('keys')
+  @ApiRoute('The package signing key listing (active and removed keys)', { status: 200, description: 'the listing' }, ['BAD_PARAMETER', 'NOT_IN_LOG'])
+  @ApiQuery({ name: 'size', required: false, description: 'the listing as of this tree size' })
   async keys(@Query('size') size?: string) {
     const { treeSize, listing } = await this.queries.execute(new GetKeyListing(size === undefined ? undefined : parseCount('size', size)));
     return { treeSize, ...listing };
   }
 
   @Get('keys/raw.txt')
+  @ApiRoute('The key listing in the MyBB raw.txt format', { status: 200, description: 'text', type: 'text/plain' }, ['BAD_PARAMETER', 'NOT_IN_LOG'])
+  @ApiQuery({ name: 'size', required: false, description: 'the listing as of this tree size' })
   async raw(@Res() reply: FastifyReply, @Query('size') size?: string): Promise<void> {
     const { raw } = await this.queries.execute(new GetKeyListing(size === undefined ? undefined : parseCount('size', size)));
     void reply.type('text/plain; charset=utf-8').send(raw);
   }
 
   @Get('keys/:fingerprint/history')
+  @ApiRoute("A signing key's whole history, each event with its inclusion proof in the current tree", { status: 200, description: 'the events and proofs' }, ['BAD_PARAMETER', 'NOT_FOUND'])
   history(@Param('fingerprint') fingerprint: string) {
     if (!/^[0-9A-Fa-f]{40}$/.test(fingerprint)) throw new DomainError('BAD_PARAMETER', 'a fingerprint is 40 hex digits');
     return this.queries.execute(new GetKeyHistory(fingerprint.toUpperCase()));
   }
 
   @Get('packages/:name/signatures')
+  @ApiRoute("A package's published signatures, each with its current validity", { status: 200, description: 'the signatures' }, [])
   signatures(@Param('name') name: string) {
     return this.queries.execute(new GetPackageSignatures(name));
   }
@@ -173,6 +191,8 @@ export class TrustController {
   }
 
   @Get('trust/state')
+  @ApiRoute('The trust state: members, signing keys with status and validity windows', { status: 200, description: 'the state' }, ['BAD_PARAMETER', 'NOT_IN_LOG'])
+  @ApiQuery({ name: 'size', required: false, description: 'the state after the first `size` events' })
   state(@Query('size') size?: string) {
     return this.queries.execute(new GetTrustState(size === undefined ? undefined : parseCount('size', size)));
   }
