@@ -11,10 +11,11 @@ import { type SignetLog, openLog } from '@signet/store';
 import { TILE_WIDTH } from '@signet/tlog';
 import { type BackendName, newBackend } from '../test/support/backends.js';
 import { startApp } from '../test/support/app.js';
+import { benchCommands } from './commands.js';
 
 const args = new Set(process.argv.slice(2));
 const quick = args.has('--quick');
-const wanted = ['append', 'proof', 'tiles'].filter((b) => args.has(b));
+const wanted = ['append', 'proof', 'tiles', 'commands'].filter((b) => args.has(b));
 const run = (name: string) => wanted.length === 0 || wanted.includes(name);
 
 function line(what: string, figure: string, baseline: string, ratio: number, target?: string, baselineLabel = 'raw'): void {
@@ -201,5 +202,6 @@ if (args.has('--raw-tile-server')) {
   }
   if (run('proof')) await benchProof();
   if (run('tiles')) await benchTiles();
+  if (run('commands')) await benchCommands(line, quick);
   process.exit(0);
 }

@@ -67,6 +67,8 @@ export interface ModuleSignatureState {
 
 export interface TrustState {
   size: number;
+  /** Bumped whenever the set of keys that can sign something changes (members, signing keys). */
+  keysVersion: number;
   origin: string;
   verifierKey: string;
   policy: Policy;
@@ -81,6 +83,7 @@ export interface TrustState {
 export function emptyState(): TrustState {
   return {
     size: 0,
+    keysVersion: 0,
     origin: '',
     verifierKey: '',
     policy: { rootKeys: [], waitingPeriodDays: 14, authorizationsRequired: 1, rsaMinBits: 4096, allowEd25519: false, signingKeyComment: '', commandWindowSeconds: 300 },
@@ -92,10 +95,12 @@ export function emptyState(): TrustState {
   };
 }
 
-/** A copy a decision may evolve without touching the projection (packages are shared). */
+/** A copy a decision may evolve without touching the projection. */
 export function cloneForDecision(state: TrustState): TrustState {
   return {
     ...state,
+    packageSignatures: state.packageSignatures.slice(),
+    moduleSignatures: state.moduleSignatures.slice(),
     members: new Map([...state.members].map(([k, m]) => [k, { ...m }])),
     signingKeys: new Map(
       [...state.signingKeys].map(([k, s]) => [k, { ...s, certifications: Object.fromEntries(Object.entries(s.certifications).map(([c, v]) => [c, { ...v }])) }]),
@@ -158,20 +163,24 @@ export function evolve(state: TrustState, envelope: EventEnvelope): TrustState {
   const at = envelope.recordedAt;
   switch (event.type) {
     case 'LogCreated':
+      state.keysVersion++;
       state.origin = event.data.origin;
       state.verifierKey = event.data.verifierKey;
       state.policy = event.data.policy;
       break;
     case 'MemberAdded':
+      state.keysVersion++;
       state.members.set(event.data.fingerprint, { fingerprint: event.data.fingerprint, username: event.data.username, role: event.data.role, key: event.data.key, addedAt: at, removedAt: null });
       break;
     case 'MemberRoleChanged':
       mustMember(state, event.data.fingerprint).role = event.data.role;
       break;
     case 'MemberRemoved':
+      state.keysVersion++;
       mustMember(state, event.data.fingerprint).removedAt = at;
       break;
     case 'SigningKeyAdded':
+      state.keysVersion++;
       state.signingKeys.set(event.data.fingerprint, {
         fingerprint: event.data.fingerprint,
         owner: event.data.owner,

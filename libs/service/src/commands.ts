@@ -50,7 +50,9 @@ export class CommandService {
 
   /** The first result of a command id seen before; ID_REUSED when the bytes differ. */
   private async replayOf(id: string, commandBytes: string): Promise<CommandResult | null> {
-    const prior = (await this.projection.catchUp()).commands.get(id);
+    // The projection as this process knows it: a command another process logged meanwhile is
+    // caught when the decision's append finds the log moved (DUPLICATE_ID on the retry).
+    const prior = this.projection.state.commands.get(id);
     if (!prior) return null;
     if (prior.command !== commandBytes) throw new DomainError('ID_REUSED', `the command id "${id}" was used before for another command; use a new id`);
     const events = await Promise.all(prior.seqs.map((seq) => this.log.reader.event(seq)));

@@ -1,17 +1,33 @@
-import { DomainError, type EventDraft, type EventEnvelope, type TrustState } from '@signet/domain';
+import { DomainError, type EventDraft, type EventEnvelope, type TrustState, cloneForDecision, evolve } from '@signet/domain';
 import type { SignetLog } from '@signet/store';
-import { Mutex } from './mutex.js';
 import type { TrustProjection } from './projection.js';
 
 const MAX_ATTEMPTS = 5;
+/** Decisions taken together and appended as one group commit. */
+const MAX_GROUP = 256;
+const RETRY = Symbol('retry');
+
+interface Waiting {
+  readonly decide: (state: TrustState) => EventDraft[];
+  /** The keys the signatures were verified against. */
+  readonly keysVersion: number;
+  readonly resolve: (events: EventEnvelope[] | typeof RETRY) => void;
+  readonly reject: (error: unknown) => void;
+}
 
 /**
  * Decide on the current state, append only if the log has not moved since (expected size), and
- * fold the result into the projection. One decision at a time in this process; another process
- * appending in between makes the decision run again on the new state.
+ * fold the result into the projection.
+ *
+ * Decisions that arrive while a commit is in flight are taken together: each on the state as the
+ * ones before it leave it, then all their events are appended at once (group commit), so a busy
+ * log commits many commands per transaction. A refused decision fails alone. If another process
+ * appended meanwhile, or the keys a signature was checked against changed, the decision is
+ * prepared and taken again on the new state.
  */
 export class Decider {
-  private readonly lock = new Mutex();
+  private readonly waiting: Waiting[] = [];
+  private draining = false;
 
   constructor(
     private readonly log: SignetLog,
@@ -19,29 +35,73 @@ export class Decider {
   ) {}
 
   /**
-   * `prepare` does the slow, state-dependent work (signature verification) outside the lock and
-   * returns the pure decision to take under it.
+   * `prepare` does the slow, state-dependent work (signature verification) concurrently and
+   * returns the pure decision to take in turn.
    */
   async run(prepare: (state: TrustState) => Promise<(state: TrustState) => EventDraft[]>): Promise<EventEnvelope[]> {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const seen = await this.projection.catchUp();
-      const size = seen.size;
+      // Optimistic: decide on the projection as this process knows it; the append's expected
+      // size refuses a stale decision, and only then is the log read again.
+      const seen = attempt === 0 ? this.projection.state : await this.projection.catchUp();
       const decide = await prepare(seen);
-      const events = await this.lock.run(async () => {
-        const current = await this.projection.catchUp();
-        if (current.size !== size) return null; // the state moved while preparing: again
-        const drafts = decide(current);
-        try {
-          const appended = await this.log.writer.append(drafts, { expectedSize: current.size });
-          this.projection.apply(appended);
-          return appended;
-        } catch (error) {
-          if (error instanceof DomainError && error.code === 'LOG_SIZE_CHANGED') return null; // another process appended
-          throw error;
-        }
+      const result = await new Promise<EventEnvelope[] | typeof RETRY>((resolve, reject) => {
+        this.waiting.push({ decide, keysVersion: seen.keysVersion, resolve, reject });
+        void this.drain();
       });
-      if (events) return events;
+      if (result !== RETRY) return result;
     }
     throw new DomainError('LOG_BUSY', 'the log kept changing while this was decided; send it again');
+  }
+
+  private async drain(): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      while (this.waiting.length > 0) await this.decideGroup(this.waiting.splice(0, MAX_GROUP));
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private async decideGroup(group: Waiting[]): Promise<void> {
+    const current = this.projection.state;
+    const base = current.size;
+    const work = cloneForDecision(current);
+    const drafts: EventDraft[] = [];
+    const taken: { waiting: Waiting; count: number }[] = [];
+    const now = new Date().toISOString();
+    for (const w of group) {
+      if (w.keysVersion !== work.keysVersion) {
+        w.resolve(RETRY);
+        continue;
+      }
+      let decided: EventDraft[];
+      try {
+        decided = w.decide(work);
+      } catch (error) {
+        w.reject(error);
+        continue;
+      }
+      // Later decisions in the group see this one's events (their time is provisional here).
+      for (const d of decided) evolve(work, { ...d, seq: work.size, recordedAt: now });
+      drafts.push(...decided);
+      taken.push({ waiting: w, count: decided.length });
+    }
+    if (drafts.length === 0) {
+      for (const t of taken) t.waiting.resolve([]);
+      return;
+    }
+    try {
+      const appended = await this.log.writer.append(drafts, { expectedSize: base });
+      this.projection.apply(appended);
+      let at = 0;
+      for (const t of taken) {
+        t.waiting.resolve(appended.slice(at, at + t.count));
+        at += t.count;
+      }
+    } catch (error) {
+      const moved = error instanceof DomainError && error.code === 'LOG_SIZE_CHANGED'; // another process appended
+      for (const t of taken) (moved ? t.waiting.resolve(RETRY) : t.waiting.reject(error));
+    }
   }
 }

@@ -8,6 +8,7 @@ import type { LogReader } from '@signet/store';
 export class TrustProjection {
   private current: TrustState = emptyState();
   private readonly past = new Map<number, TrustState>();
+  private catchingUp: Promise<TrustState> | null = null;
 
   constructor(private readonly reader: LogReader) {}
 
@@ -15,14 +16,21 @@ export class TrustProjection {
     return this.current;
   }
 
-  /** Folds in whatever the log has beyond what this projection has seen. */
-  async catchUp(): Promise<TrustState> {
-    const size = await this.reader.size();
-    if (size > this.current.size) for await (const e of this.reader.scan(this.current.size, size)) evolve(this.current, e);
-    return this.current;
+  /** Folds in whatever the log has beyond what this projection has seen (one fold at a time). */
+  catchUp(): Promise<TrustState> {
+    this.catchingUp ??= (async () => {
+      try {
+        const size = await this.reader.size();
+        if (size > this.current.size) for await (const e of this.reader.scan(this.current.size, size)) if (e.seq === this.current.size) evolve(this.current, e);
+        return this.current;
+      } finally {
+        this.catchingUp = null;
+      }
+    })();
+    return this.catchingUp;
   }
 
-  /** Folds in events this process just appended (they directly follow what it has seen). */
+  /** Folds in events this process just appended (each once, whoever folds it first). */
   apply(events: readonly EventEnvelope[]): void {
     for (const e of events) if (e.seq === this.current.size) evolve(this.current, e);
   }
