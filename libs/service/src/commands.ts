@@ -35,9 +35,13 @@ export class CommandService {
           const read = await readPublicKey(command.key);
           key = { facts: read.facts, certifications: await certificationsBy(read.key, actors) };
         }
-        return (current) => {
-          if (current.commands.has(command.id)) throw new DomainError('DUPLICATE_ID', command.id);
-          return decideCommand(current, { command, signer: signature.signer, evidence: { command: commandBytes, signature: armoredSignature }, key }, this.clock.now());
+        return {
+          // Certifications were looked for among the keys known then.
+          keysSensitive: command.type === 'AddSigningKey' || command.type === 'UpdateSigningKey',
+          decide: (current) => {
+            if (current.commands.has(command.id)) throw new DomainError('DUPLICATE_ID', command.id);
+            return decideCommand(current, { command, signer: signature.signer, evidence: { command: commandBytes, signature: armoredSignature }, key }, this.clock.now());
+          },
         };
       });
       return { replayed: false, events };

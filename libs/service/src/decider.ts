@@ -7,10 +7,20 @@ const MAX_ATTEMPTS = 5;
 const MAX_GROUP = 256;
 const RETRY = Symbol('retry');
 
+/** What `prepare` hands back: the decision, and whether it rests on the set of keys known when prepared. */
+export interface Prepared {
+  readonly decide: (state: TrustState) => EventDraft[];
+  /**
+   * True when preparing looked at every known key (to find certifications), so a changed key
+   * set must be looked at again for the decision to be the one an auditor replays.
+   */
+  readonly keysSensitive: boolean;
+}
+
 interface Waiting {
   readonly decide: (state: TrustState) => EventDraft[];
-  /** The keys the signatures were verified against. */
-  readonly keysVersion: number;
+  /** The key set it was prepared against, when that matters. */
+  readonly keysVersion: number | null;
   readonly resolve: (events: EventEnvelope[] | typeof RETRY) => void;
   readonly reject: (error: unknown) => void;
 }
@@ -22,8 +32,8 @@ interface Waiting {
  * Decisions that arrive while a commit is in flight are taken together: each on the state as the
  * ones before it leave it, then all their events are appended at once (group commit), so a busy
  * log commits many commands per transaction. A refused decision fails alone. If another process
- * appended meanwhile, or the keys a signature was checked against changed, the decision is
- * prepared and taken again on the new state.
+ * appended meanwhile, or the key set a decision was prepared against changed (when it matters),
+ * the decision is prepared and taken again on the new state.
  */
 export class Decider {
   private readonly waiting: Waiting[] = [];
@@ -38,14 +48,14 @@ export class Decider {
    * `prepare` does the slow, state-dependent work (signature verification) concurrently and
    * returns the pure decision to take in turn.
    */
-  async run(prepare: (state: TrustState) => Promise<(state: TrustState) => EventDraft[]>): Promise<EventEnvelope[]> {
+  async run(prepare: (state: TrustState) => Promise<Prepared>): Promise<EventEnvelope[]> {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       // Optimistic: decide on the projection as this process knows it; the append's expected
       // size refuses a stale decision, and only then is the log read again.
       const seen = attempt === 0 ? this.projection.state : await this.projection.catchUp();
-      const decide = await prepare(seen);
+      const { decide, keysSensitive } = await prepare(seen);
       const result = await new Promise<EventEnvelope[] | typeof RETRY>((resolve, reject) => {
-        this.waiting.push({ decide, keysVersion: seen.keysVersion, resolve, reject });
+        this.waiting.push({ decide, keysVersion: keysSensitive ? seen.keysVersion : null, resolve, reject });
         void this.drain();
       });
       if (result !== RETRY) return result;
@@ -71,7 +81,7 @@ export class Decider {
     const taken: { waiting: Waiting; count: number }[] = [];
     const now = new Date().toISOString();
     for (const w of group) {
-      if (w.keysVersion !== work.keysVersion) {
+      if (w.keysVersion !== null && w.keysVersion !== work.keysVersion) {
         w.resolve(RETRY);
         continue;
       }

@@ -67,7 +67,7 @@ export class PackageService {
       const stream = Readable.toWeb(createReadStream(artifact.path)) as unknown as ReadableStream<Uint8Array>;
       const sig = await verifyDetached(stream, armoredSignature, keys, 'SHA512');
       const input = { package: pkg, version, artifactSha512: artifact.sha512, artifactSize: artifact.size, signer: sig.signer, signatureCreated: sig.created, signature: armoredSignature };
-      return (current) => decidePackageSignature(current, input, this.clock.now());
+      return { keysSensitive: false, decide: (current) => decidePackageSignature(current, input, this.clock.now()) };
     });
     return event!;
   }
@@ -78,7 +78,7 @@ export class PackageService {
       const keys = await this.keyring.signingKeys(state);
       const sig = await verifyCleartext(moduleSig, keys);
       const input = { module, version, signer: sig.signer, signatureCreated: sig.created, text: sig.text, moduleSig };
-      return (current) => decideModuleSignature(current, input, this.clock.now());
+      return { keysSensitive: false, decide: (current) => decideModuleSignature(current, input, this.clock.now()) };
     });
     return event!;
   }

@@ -1,0 +1,83 @@
+import * as openpgp from 'openpgp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_POLICY, ManualClock, emptyState, evolve } from '@signet/domain';
+import { readPublicKey } from '@signet/pgp';
+import { CommandService, Decider, Keyring, TrustProjection } from '@signet/service';
+import { type SignetLog, openLog } from '@signet/store';
+import { BACKENDS, type Backend, newBackend } from '../../../test/support/backends.js';
+
+// Commands from two processes' worth of services at once: each decided once, in some order,
+// with replays answered and the projections equal to a fresh fold of the log.
+
+async function ed25519(name: string) {
+  const { privateKey, publicKey } = await openpgp.generateKey({ type: 'curve25519', userIDs: [{ name, email: `${name}@example.org` }], format: 'armored' });
+  return { priv: await openpgp.readPrivateKey({ armoredKey: privateKey }), pub: publicKey, fpr: (await readPublicKey(publicKey)).facts.fingerprint };
+}
+
+describe.each(BACKENDS)('signed commands decided concurrently on %s', (name) => {
+  let backend: Backend;
+  const logs: SignetLog[] = [];
+  const services: CommandService[] = [];
+  const projections: TrustProjection[] = [];
+  const clock = new ManualClock('2026-03-01T00:00:00Z');
+  let root: Awaited<ReturnType<typeof ed25519>>;
+  let n = 0;
+
+  async function sign(body: Record<string, unknown>, id = `c${++n}`) {
+    const bytes = JSON.stringify({ origin: 'signet.test/log', id, issuedAt: clock.now().toISOString(), ...body });
+    const signature = (await openpgp.sign({ message: await openpgp.createMessage({ binary: new TextEncoder().encode(bytes) }), signingKeys: root.priv, detached: true })) as string;
+    return { bytes, signature };
+  }
+
+  beforeAll(async () => {
+    root = await ed25519('root');
+    backend = await newBackend(name);
+    const policy = { ...DEFAULT_POLICY, allowEd25519: true, rootKeys: [{ fingerprint: root.fpr, key: root.pub }] };
+    const first = await openLog(backend.config, { init: true, clock, policy, inMemory: name === 'pglite' });
+    logs.push(first);
+    // Postgres: a second, independent log connection (another process). PGlite: one connection.
+    logs.push(name === 'postgres' ? await openLog(backend.config, { clock }) : first);
+    for (const log of logs) {
+      const projection = new TrustProjection(log.reader);
+      await projection.catchUp();
+      projections.push(projection);
+      services.push(new CommandService(log, projection, new Keyring(), new Decider(log, projection), clock));
+    }
+  });
+
+  afterAll(async () => {
+    for (const log of new Set(logs)) await log.close();
+    await backend.cleanup();
+  });
+
+  it('applies every command exactly once, answers replays, refuses bad ones without appending', async () => {
+    const members = await Promise.all(Array.from({ length: 12 }, (_, i) => ed25519(`m${i}`)));
+    const adds = await Promise.all(members.map((m, i) => sign({ type: 'AddMember', key: m.pub, username: `m${i}`, role: 'member' })));
+    // Every add is sent to both services at once: one appends, the other answers a replay.
+    const results = await Promise.all(adds.flatMap((c) => services.map((s) => s.submit(c.bytes, c.signature))));
+    expect(results.filter((r) => !r.replayed)).toHaveLength(12);
+    for (const r of results) expect(r.events.map((e) => e.type)).toEqual(['MemberAdded']);
+
+    const roles = await Promise.all(members.map((m) => sign({ type: 'ChangeMemberRole', member: m.fpr, role: 'leader' })));
+    const before = await logs[0]!.reader.size();
+    const bad = await sign({ type: 'RemoveMember', member: members[0]!.fpr });
+    const outcomes = await Promise.allSettled([
+      ...roles.map((c, i) => services[i % 2]!.submit(c.bytes, c.signature)),
+      services[0]!.submit(bad.bytes, bad.signature.replace(/[A-Za-z](?=[^\n]*\n=)/, 'A')),
+      services[1]!.submit(bad.bytes.replace('RemoveMember', 'RemoveMembers'), bad.signature),
+    ]);
+    expect(outcomes.slice(0, 12).every((o) => o.status === 'fulfilled')).toBe(true);
+    expect(outcomes.slice(12).map((o) => (o as PromiseRejectedResult).reason?.code)).toEqual([expect.stringMatching(/BAD_SIGNATURE/), 'BAD_COMMAND']);
+    expect(await logs[0]!.reader.size()).toBe(before + 12);
+
+    // Every projection, caught up, is exactly the fold of the log.
+    const fresh = emptyState();
+    for await (const e of logs[0]!.reader.scan(0, await logs[0]!.reader.size())) evolve(fresh, e);
+    for (const p of projections) {
+      const state = await p.catchUp();
+      expect(state.size).toBe(fresh.size);
+      expect([...state.members.values()]).toEqual([...fresh.members.values()]);
+      expect([...state.members.values()].filter((m) => m.role === 'leader')).toHaveLength(12);
+    }
+  });
+});
