@@ -1,9 +1,7 @@
 import type { Migration } from 'kysely/migration';
 import * as m0001 from './0001_log.js';
-import * as m0002 from './0002_stream_index.js';
 
 /** Every migration, in order. Names sort as they run. */
 export const migrations: Record<string, Migration> = {
   '0001_log': m0001,
-  '0002_stream_index': m0002,
 };

@@ -151,10 +151,10 @@ export class GetKeyHistoryHandler implements IQueryHandler<GetKeyHistory> {
   /** Every event about the key (its stream, and what it signed), each with an inclusion proof in the current tree. */
   async execute({ fingerprint }: GetKeyHistory) {
     const state = await this.projection.catchUp();
-    if (!state.signingKeys.has(fingerprint)) throw new DomainError('NOT_FOUND', `no package signing key ${fingerprint} is in the log`);
+    const key = state.signingKeys.get(fingerprint);
+    if (!key) throw new DomainError('NOT_FOUND', `no package signing key ${fingerprint} is in the log`);
     const head = (await this.log.reader.head())!;
-    const signed = [...state.packageSignatures, ...state.moduleSignatures].filter((s) => s.signer === fingerprint).map((s) => s.seq);
-    const seqs = [...new Set([...(await this.log.reader.streamSeqs(`signing-key/${fingerprint}`)), ...signed])].sort((a, b) => a - b).filter((s) => s < head.size);
+    const seqs = key.history.filter((s) => s < head.size);
     const events = await Promise.all(
       seqs.map(async (seq) => {
         const [event, proof] = await Promise.all([this.log.reader.event(seq), this.log.reader.inclusionProof(seq, head.size)]);

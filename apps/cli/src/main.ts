@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { policyFromConfig } from '@signet/service';
 import { configFromEnv, fileClock, openLog } from '@signet/store';
@@ -9,11 +11,13 @@ const USAGE = `usage: signet <command> [options]
 commands:
   init [--origin NAME] [--data-dir DIR] [--root-key FILE]... [--wait-days N]
        [--authorizations N] [--rsa-min-bits N] [--allow-ed25519] [--signing-key-comment TEXT]
-       [--command-window SECONDS]
+       [--command-window SECONDS] [--policy FILE]
       create the data directory, the Ed25519 log key (DIR/log.key, mode 0600, unless
       SIGNET_LOG_KEY is set) and the genesis event with the policy: root (master) keys from
       armored files, waiting period (14 days), authorizations required (1), RSA minimum (4096),
       Ed25519 (off), the signing key user ID comment ("CODE SIGNING KEY"), command window (300 s).
+      --policy FILE: the same as JSON, e.g. {"rootKeys":["root.asc"],"waitingPeriodDays":14}
+      (paths relative to the file); options given on the command line win.
       Print the origin and the verifier key. Safe to run again: an initialized log is left as
       it is (the policy of a log is fixed at its creation).
   help
@@ -21,6 +25,30 @@ commands:
 
 Configuration comes from the environment (see the README): SIGNET_DATA_DIR, DATABASE_URL,
 SIGNET_LOG_KEY, SIGNET_ORIGIN.`;
+
+/** A policy file: JSON with any of the `init` options by their long names (rootKeys: an array of paths). */
+function applyPolicyFile(path: string, env: NodeJS.ProcessEnv): void {
+  let policy: Record<string, unknown>;
+  try {
+    policy = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+  } catch (error) {
+    throw Object.assign(new Error(`cannot read the policy file ${path}: ${(error as Error).message}`), { code: 'BAD_POLICY' });
+  }
+  const names: Record<string, string> = {
+    rootKeys: 'SIGNET_ROOT_KEYS',
+    waitingPeriodDays: 'SIGNET_WAIT_DAYS',
+    authorizationsRequired: 'SIGNET_AUTHORIZATIONS',
+    rsaMinBits: 'SIGNET_RSA_MIN_BITS',
+    allowEd25519: 'SIGNET_ALLOW_ED25519',
+    signingKeyComment: 'SIGNET_SIGNING_KEY_COMMENT',
+    commandWindowSeconds: 'SIGNET_COMMAND_WINDOW',
+  };
+  for (const [key, value] of Object.entries(policy)) {
+    const name = names[key];
+    if (!name) throw Object.assign(new Error(`unknown policy field "${key}"; known: ${Object.keys(names).join(', ')}`), { code: 'BAD_POLICY' });
+    env[name] = Array.isArray(value) ? value.map((v) => resolve(dirname(path), String(v))).join(',') : String(value);
+  }
+}
 
 async function init(args: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -35,11 +63,13 @@ async function init(args: string[]): Promise<number> {
       'allow-ed25519': { type: 'boolean' },
       'signing-key-comment': { type: 'string' },
       'command-window': { type: 'string' },
+      policy: { type: 'string' },
     },
     strict: true,
   });
   const env = { ...process.env };
   const set = (name: string, value: string | undefined) => value !== undefined && (env[name] = value);
+  if (values.policy) applyPolicyFile(values.policy, env);
   set('SIGNET_ORIGIN', values.origin);
   set('SIGNET_DATA_DIR', values['data-dir']);
   set('SIGNET_ROOT_KEYS', values['root-key']?.join(','));

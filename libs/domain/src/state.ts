@@ -40,6 +40,8 @@ export interface SigningKeyState {
   revokedSince: string | null;
   revokedAt: string | null;
   revokeReason: string | null;
+  /** Seqs of every event about the key: its own, and the signatures it made. */
+  history: number[];
 }
 
 export interface PackageSignatureState {
@@ -103,7 +105,7 @@ export function cloneForDecision(state: TrustState): TrustState {
     moduleSignatures: state.moduleSignatures.slice(),
     members: new Map([...state.members].map(([k, m]) => [k, { ...m }])),
     signingKeys: new Map(
-      [...state.signingKeys].map(([k, s]) => [k, { ...s, certifications: Object.fromEntries(Object.entries(s.certifications).map(([c, v]) => [c, { ...v }])) }]),
+      [...state.signingKeys].map(([k, s]) => [k, { ...s, history: s.history.slice(), certifications: Object.fromEntries(Object.entries(s.certifications).map(([c, v]) => [c, { ...v }])) }]),
     ),
     commands: new Map(state.commands),
   };
@@ -200,6 +202,7 @@ export function evolve(state: TrustState, envelope: EventEnvelope): TrustState {
         revokedSince: null,
         revokedAt: null,
         revokeReason: null,
+        history: [],
       });
       break;
     case 'SigningKeyCertified':
@@ -253,6 +256,8 @@ export function evolve(state: TrustState, envelope: EventEnvelope): TrustState {
       void unhandled;
     }
   }
+  const keyFpr = envelope.stream.startsWith('signing-key/') ? envelope.stream.slice('signing-key/'.length) : event.type === 'PackageSignaturePublished' || event.type === 'ModuleSignaturePublished' ? event.data.signer : null;
+  if (keyFpr) state.signingKeys.get(keyFpr)?.history.push(envelope.seq);
   const id = commandId(envelope);
   if (id) {
     const prior = state.commands.get(id);

@@ -2,7 +2,8 @@ import { DomainError, type EventDraft, type EventEnvelope, type TrustState, clon
 import type { SignetLog } from '@signet/store';
 import type { TrustProjection } from './projection.js';
 
-const MAX_ATTEMPTS = 5;
+/** Another process appending between our read and our append costs one attempt. */
+const MAX_ATTEMPTS = 20;
 /** Decisions taken together and appended as one group commit. */
 const MAX_GROUP = 256;
 const RETRY = Symbol('retry');
@@ -59,6 +60,8 @@ export class Decider {
         void this.drain();
       });
       if (result !== RETRY) return result;
+      // Someone else appended: step aside a little, more each time, so the writers interleave.
+      await new Promise((r) => setTimeout(r, Math.random() * 2 * (attempt + 1)));
     }
     throw new DomainError('LOG_BUSY', 'the log kept changing while this was decided; send it again');
   }

@@ -63,7 +63,7 @@ describe.each(BACKENDS)('signed commands decided concurrently on %s', (name) => 
     const bad = await sign({ type: 'RemoveMember', member: members[0]!.fpr });
     const outcomes = await Promise.allSettled([
       ...roles.map((c, i) => services[i % 2]!.submit(c.bytes, c.signature)),
-      services[0]!.submit(bad.bytes, bad.signature.replace(/[A-Za-z](?=[^\n]*\n=)/, 'A')),
+      services[0]!.submit(bad.bytes, bad.signature.replace(/[A-Za-z](?=[^\n]*\n=)/, (c) => (c === 'A' ? 'B' : 'A'))),
       services[1]!.submit(bad.bytes.replace('RemoveMember', 'RemoveMembers'), bad.signature),
     ]);
     expect(outcomes.slice(0, 12).every((o) => o.status === 'fulfilled')).toBe(true);
