@@ -3,7 +3,8 @@ import { type Kysely, sql } from 'kysely';
 // Frozen: a migration, once released, is never edited; changes come as new files.
 
 export async function up(db: Kysely<unknown>): Promise<void> {
-  // Leaf `seq` of the Merkle tree: the entry is the RFC 8785 bytes of the envelope. The other
+  // Leaf `seq` of the Merkle tree: the entry is the RFC 8785 bytes of the envelope, leaf_hash its
+  // RFC 6962 leaf hash (level 0 of the tree, kept here rather than as a tree_nodes row). The other
   // columns are copies of envelope fields, for queries.
   await sql`
     CREATE TABLE events (
@@ -12,14 +13,15 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       stream      text NOT NULL,
       actor       text NOT NULL,
       recorded_at timestamptz NOT NULL,
-      entry       bytea NOT NULL
+      entry       bytea NOT NULL,
+      leaf_hash   bytea NOT NULL CHECK (length(leaf_hash) = 32)
     )`.execute(db);
 
-  // Every complete subtree (level L covers leaves [idx·2^L, (idx+1)·2^L)). Tiles at level T are
-  // the nodes at level 8·T; proofs read O(log n) of them.
+  // Every complete subtree above the leaves (level L covers leaves [idx·2^L, (idx+1)·2^L)).
+  // Tiles at level T are the nodes at level 8·T; proofs read O(log n) of them.
   await sql`
     CREATE TABLE tree_nodes (
-      level smallint NOT NULL CHECK (level BETWEEN 0 AND 63),
+      level smallint NOT NULL CHECK (level BETWEEN 1 AND 63),
       idx   bigint NOT NULL CHECK (idx >= 0),
       hash  bytea NOT NULL CHECK (length(hash) = 32),
       PRIMARY KEY (level, idx)
@@ -42,7 +44,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`
     CREATE FUNCTION signet_append(
       lock_key bigint, expected_size bigint, expected_root bytea, recorded timestamptz,
-      types text[], streams text[], actors text[], entries bytea[],
+      types text[], streams text[], actors text[], entries bytea[], leaf_hashes bytea[],
       node_levels smallint[], node_idxs bigint[], node_hashes bytea[],
       new_size bigint, new_root bytea, note text)
     RETURNS TABLE (appended boolean, tree_size bigint, root_hash bytea, recorded_at timestamptz)
@@ -59,9 +61,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       IF new_size <> expected_size + cardinality(entries) THEN
         RAISE EXCEPTION 'signet_append: % entries do not take size % to %', cardinality(entries), expected_size, new_size;
       END IF;
-      INSERT INTO events (seq, type, stream, actor, recorded_at, entry)
-        SELECT expected_size + u.ord - 1, u.type, u.stream, u.actor, recorded, u.entry
-        FROM unnest(types, streams, actors, entries) WITH ORDINALITY AS u(type, stream, actor, entry, ord);
+      INSERT INTO events (seq, type, stream, actor, recorded_at, entry, leaf_hash)
+        SELECT expected_size + u.ord - 1, u.type, u.stream, u.actor, recorded, u.entry, u.leaf_hash
+        FROM unnest(types, streams, actors, entries, leaf_hashes) WITH ORDINALITY AS u(type, stream, actor, entry, leaf_hash, ord);
       INSERT INTO tree_nodes (level, idx, hash)
         SELECT * FROM unnest(node_levels, node_idxs, node_hashes);
       INSERT INTO checkpoints VALUES (new_size, new_root, note, recorded);

@@ -13,6 +13,8 @@ export interface EventsTable {
   actor: string;
   recorded_at: ColumnType<Date, Date, never>;
   entry: Bytes;
+  /** RFC 6962 leaf hash of `entry`: level 0 of the tree. */
+  leaf_hash: Bytes;
 }
 
 export interface TreeNodesTable {

@@ -23,17 +23,22 @@ const key = (id: NodeId) => `${id.level}/${id.index}`;
 const CACHED_LEVEL = 4;
 const MAX_CACHED_NODES = 200_000;
 
-/** One round trip for any set of stored nodes. */
+/** One round trip for any set of stored nodes: leaf hashes live in `events`, the rest in `tree_nodes`. */
 export async function readNodes(db: Kysely<Database>, ids: readonly NodeId[]): Promise<Map<string, Hash>> {
   const found = new Map<string, Hash>();
-  if (ids.length === 0) return found;
-  const pairs = sql.join(ids.map((id) => sql`(${id.level}::smallint, ${id.index}::bigint)`));
-  const rows = await db
-    .selectFrom('tree_nodes')
-    .select(['level', 'idx', 'hash'])
-    .where(sql<boolean>`(level, idx) IN (${pairs})`)
-    .execute();
-  for (const r of rows) found.set(`${r.level}/${toNumber(r.idx)}`, toBytes(r.hash));
+  const leaves = ids.filter((id) => id.level === 0).map((id) => id.index);
+  const inner = ids.filter((id) => id.level > 0);
+  if (leaves.length === 0 && inner.length === 0) return found;
+  const parts = [];
+  if (inner.length > 0) {
+    const pairs = sql.join(inner.map((id) => sql`(${id.level}::smallint, ${id.index}::bigint)`));
+    parts.push(sql`SELECT level, idx, hash FROM tree_nodes WHERE (level, idx) IN (${pairs})`);
+  }
+  if (leaves.length > 0) {
+    parts.push(sql`SELECT 0::smallint AS level, seq AS idx, leaf_hash AS hash FROM events WHERE seq IN (${sql.join(leaves.map((i) => sql`${i}::bigint`))})`);
+  }
+  const rows = await sql<{ level: number; idx: number | string | bigint; hash: Uint8Array }>`${sql.join(parts, sql` UNION ALL `)}`.execute(db);
+  for (const r of rows.rows) found.set(`${r.level}/${toNumber(r.idx)}`, toBytes(r.hash));
   return found;
 }
 
@@ -109,15 +114,11 @@ export class LogReader {
 
   /** Tile (level, index) of the given width; null when the tree does not have it yet. */
   async tile(level: number, index: number, width: number): Promise<Uint8Array | null> {
-    const ids = tileNodes(level, index, width);
-    const rows = await this.db
-      .selectFrom('tree_nodes')
-      .select('hash')
-      .where('level', '=', level * 8)
-      .where('idx', '>=', ids[0]!.index)
-      .where('idx', '<', ids[0]!.index + width)
-      .orderBy('idx')
-      .execute();
+    const first = tileNodes(level, index, 1)[0]!.index;
+    const rows =
+      level === 0
+        ? await this.db.selectFrom('events').select('leaf_hash as hash').where('seq', '>=', first).where('seq', '<', first + width).orderBy('seq').execute()
+        : await this.db.selectFrom('tree_nodes').select('hash').where('level', '=', level * 8).where('idx', '>=', first).where('idx', '<', first + width).orderBy('idx').execute();
     if (rows.length < width) return null;
     return Buffer.concat(rows.map((r) => toBytes(r.hash)));
   }

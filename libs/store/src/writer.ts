@@ -148,11 +148,13 @@ export class LogWriter {
       if (plan.entries.length === 0) return { ...plan, head };
       const { grown, recordedAt } = plan;
       const db = this.options.db;
+      // Level 0 (the leaf hashes) goes into the events rows; the rest into tree_nodes.
+      const inner = grown.newNodes.filter((n) => n.level > 0);
       const result = await sql<{ appended: boolean; tree_size: number | string | bigint | null; root_hash: Uint8Array | null; recorded_at: Date | null }>`
         SELECT * FROM signet_append(
           ${SEQUENCER_LOCK}::bigint, ${head.size}::bigint, ${head.root}::bytea, ${recordedAt}::timestamptz,
-          ${plan.types}::text[], ${plan.streams}::text[], ${plan.actors}::text[], ${db.byteaArray(plan.entries)}::bytea[],
-          ${grown.newNodes.map((n) => n.level)}::smallint[], ${grown.newNodes.map((n) => String(n.index))}::bigint[], ${db.byteaArray(grown.newNodes.map((n) => n.hash))}::bytea[],
+          ${plan.types}::text[], ${plan.streams}::text[], ${plan.actors}::text[], ${db.byteaArray(plan.entries)}::bytea[], ${db.byteaArray(plan.leaves)}::bytea[],
+          ${inner.map((n) => n.level)}::smallint[], ${inner.map((n) => String(n.index))}::bigint[], ${db.byteaArray(inner.map((n) => n.hash))}::bytea[],
           ${grown.size}::bigint, ${grown.root}::bytea, ${plan.note}::text)`.execute(db.db);
       const row = result.rows[0]!;
       if (row.appended) {
@@ -196,7 +198,7 @@ export class LogWriter {
     }
     const grown = appendLeaves(head.size, head.frontier, leaves);
     const note = entries.length === 0 ? '' : signCheckpoint({ origin: this.options.origin, size: grown.size, root: grown.root, extensions: [] }, this.options.signer);
-    return { recordedAt, accepted, refused, events, types, streams, actors, entries, grown, note };
+    return { recordedAt, accepted, refused, events, types, streams, actors, entries, leaves, grown, note };
   }
 
   /** The head and its right frontier, read from the database (no lock needed: it is checked on write). */

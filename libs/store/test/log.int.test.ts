@@ -90,7 +90,8 @@ describe.each(BACKENDS)('the log on %s', (name) => {
       await expect(sql.raw(`TRUNCATE ${table}`).execute(db)).rejects.toThrow(/append-only/);
     }
     await expect(sql`UPDATE events SET type = 'Forged' WHERE seq = 0`.execute(db)).rejects.toThrow(/append-only/);
-    await expect(sql`UPDATE tree_nodes SET hash = hash WHERE level = 0`.execute(db)).rejects.toThrow(/append-only/);
+    await expect(sql`UPDATE tree_nodes SET hash = hash WHERE level = 1`.execute(db)).rejects.toThrow(/append-only/);
+    await expect(sql`UPDATE events SET leaf_hash = leaf_hash WHERE seq = 1`.execute(db)).rejects.toThrow(/append-only/);
     await expect(sql`UPDATE checkpoints SET note = ''`.execute(db)).rejects.toThrow(/append-only/);
     await checkLogIntegrity(log);
   });
