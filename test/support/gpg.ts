@@ -55,7 +55,13 @@ export class Gpg {
     return this.run(['-u', signer, '--digest-algo', digest, '--clearsign'], at, text);
   }
 
+  /** Stops this home's gpg-agent (it outlives the directory otherwise) and deletes the home. */
   remove(): void {
+    try {
+      execFileSync('gpgconf', ['--homedir', this.home, '--kill', 'all'], { stdio: 'ignore' });
+    } catch {
+      // no agent was started
+    }
     rmSync(this.home, { recursive: true, force: true });
   }
 }
