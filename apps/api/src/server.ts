@@ -22,11 +22,14 @@ export interface Server {
 export async function startServer(config: SignetConfig, options: { clock?: Clock; logLevels?: LogLevel[] } = {}): Promise<Server> {
   const metrics = new Metrics();
   const clock = options.clock ?? (config.clockFile ? fileClock(config.clockFile) : systemClock);
-  const log = await openLog(config, { init: true, clock, policy: await policyFromConfig(config.genesis), onBatch: (s) => metrics.recordBatch(s) });
+  const log = await openLog(config, { init: true, clock, policy: () => policyFromConfig(config.genesis), onBatch: (s) => metrics.recordBatch(s) });
   const projection = new TrustProjection(log.reader);
   await projection.catchUp();
   const logger = new Logger('signet');
   if (log.created) logger.log(`created the log ${log.identity.origin}; verifier key ${log.identity.verifierKey}`);
+  if (projection.state.policy.rootKeys.length === 0) {
+    logger.warn('this log has no root key, so it accepts no command: create it with `signet init --root-key FILE` (see the README)');
+  }
 
   const adapter = new FastifyAdapter({ bodyLimit: 1024 * 1024 });
   await adapter.register(multipart as never, { limits: { fileSize: config.maxArtifactBytes, files: 2, fields: 4, parts: 4, fieldSize: 256 * 1024 } });

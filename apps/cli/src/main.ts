@@ -81,7 +81,7 @@ async function init(args: string[]): Promise<number> {
   set('SIGNET_COMMAND_WINDOW', values['command-window']);
   const config = configFromEnv(env);
   const clock = config.clockFile ? fileClock(config.clockFile) : undefined;
-  const log = await openLog(config, { init: true, clock, policy: await policyFromConfig(config.genesis) });
+  const log = await openLog(config, { init: true, clock, policy: () => policyFromConfig(config.genesis) });
   try {
     const head = await log.reader.head();
     process.stdout.write(

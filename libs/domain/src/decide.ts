@@ -1,7 +1,7 @@
 import type { Command } from './commands.js';
 import { DomainError } from './errors.js';
 import { parseModuleSig } from './module-sig.js';
-import { type DomainEvent, type EventDraft, type Evidence, type Role, draftOf } from './events.js';
+import { type DomainEvent, type EventDraft, type Evidence, type PackageSignaturePublished, type Role, draftOf } from './events.js';
 import { type KeyPolicyFacts, checkKeyStrength, checkSigningKeyUserId } from './policy.js';
 import {
   AUTHORIZER_ROLES,
@@ -36,15 +36,8 @@ export interface VerifiedCommand {
   readonly key?: KeyInput;
 }
 
-export interface VerifiedPackageSignature {
-  readonly package: string;
-  readonly version: string;
-  readonly artifactSha512: string;
-  readonly artifactSize: number;
-  readonly signer: string;
-  readonly signatureCreated: string;
-  readonly signature: string;
-}
+/** A detached package signature that verified (SHA-512), with what it signs. */
+export type VerifiedPackageSignature = PackageSignaturePublished['data'];
 
 const ADMIN: readonly Role[] = ['management'];
 const SECURITY: readonly Role[] = ['security'];

@@ -1,5 +1,5 @@
 import { DomainError } from './errors.js';
-import type { DomainEvent, EventEnvelope, Role } from './events.js';
+import type { DomainEvent, EventEnvelope, ModuleSignaturePublished, PackageSignaturePublished, Role } from './events.js';
 import type { Policy } from './policy.js';
 
 // The trust state is the fold of the log's events (`evolve`), so the state at any tree size is
@@ -44,28 +44,14 @@ export interface SigningKeyState {
   history: number[];
 }
 
-export interface PackageSignatureState {
+/** A published signature, where the log put it. */
+interface Logged {
   readonly seq: number;
   readonly recordedAt: string;
-  readonly package: string;
-  readonly version: string;
-  readonly artifactSha512: string;
-  readonly artifactSize: number;
-  readonly signer: string;
-  readonly signatureCreated: string;
-  readonly signature: string;
 }
 
-export interface ModuleSignatureState {
-  readonly seq: number;
-  readonly recordedAt: string;
-  readonly module: string;
-  readonly version: string;
-  readonly signer: string;
-  readonly signatureCreated: string;
-  readonly hashes: Readonly<Record<string, string>>;
-  readonly moduleSig: string;
-}
+export type PackageSignatureState = Logged & PackageSignaturePublished['data'];
+export type ModuleSignatureState = Logged & ModuleSignaturePublished['data'];
 
 export interface TrustState {
   size: number;

@@ -16,14 +16,6 @@ export async function policyFromConfig(genesis: SignetConfig['genesis']): Promis
     const { facts } = await readPublicKey(armored);
     rootKeys.push({ fingerprint: facts.fingerprint, key: facts.armored });
   }
-  return {
-    ...DEFAULT_POLICY,
-    rootKeys,
-    waitingPeriodDays: genesis.waitingPeriodDays,
-    authorizationsRequired: genesis.authorizationsRequired,
-    rsaMinBits: genesis.rsaMinBits,
-    allowEd25519: genesis.allowEd25519,
-    signingKeyComment: genesis.signingKeyComment,
-    commandWindowSeconds: genesis.commandWindowSeconds,
-  };
+  const { rootKeyFiles: _files, ...rest } = genesis;
+  return { ...DEFAULT_POLICY, ...rest, rootKeys };
 }

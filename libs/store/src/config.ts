@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import type { Policy } from '@signet/domain';
 
 /** Everything Signet reads from the environment, in one place (the README lists each). */
 export interface SignetConfig {
@@ -12,17 +13,8 @@ export interface SignetConfig {
   readonly port: number;
   readonly host: string;
   readonly maxBatch: number;
-  /** Genesis policy, used only when a new log is created. */
-  readonly genesis: {
-    /** Paths of armored root (master) public keys. */
-    readonly rootKeyFiles: readonly string[];
-    readonly waitingPeriodDays: number;
-    readonly authorizationsRequired: number;
-    readonly rsaMinBits: number;
-    readonly allowEd25519: boolean;
-    readonly signingKeyComment: string;
-    readonly commandWindowSeconds: number;
-  };
+  /** Genesis policy, used only when a new log is created; root keys as paths of armored files. */
+  readonly genesis: Omit<Policy, 'rootKeys'> & { readonly rootKeyFiles: readonly string[] };
   /** Test-only: read the log's time from this file (an ISO 8601 instant) instead of the system clock. */
   readonly clockFile: string | undefined;
   /** Largest artifact accepted with a package signature, in bytes. */

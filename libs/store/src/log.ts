@@ -21,8 +21,8 @@ export interface OpenOptions {
   readonly inMemory?: boolean;
   /** Create the key and the genesis event when missing (`signet init`, `npm start`). */
   readonly init?: boolean;
-  /** The policy a new log is created with (genesis). */
-  readonly policy?: Policy;
+  /** The policy a new log is created with (genesis); a function is called only then. */
+  readonly policy?: Policy | (() => Promise<Policy>);
 }
 
 /**
@@ -50,7 +50,8 @@ export async function openLog(config: SignetConfig, options: OpenOptions = {}): 
     } else {
       if (!options.init) throw new DomainError('NOT_INITIALIZED', 'the log has no genesis event; run `signet init` first');
       try {
-        await writer.append([genesisDraft({ origin: identity.origin, verifierKey: identity.verifierKey, policy: options.policy ?? { ...DEFAULT_POLICY, rootKeys: [] } })], { expectedSize: 0 });
+        const policy = typeof options.policy === 'function' ? await options.policy() : (options.policy ?? { ...DEFAULT_POLICY, rootKeys: [] });
+        await writer.append([genesisDraft({ origin: identity.origin, verifierKey: identity.verifierKey, policy })], { expectedSize: 0 });
         created = true;
       } catch (error) {
         // Another process initialized it first: check it is ours.
