@@ -183,6 +183,19 @@ describe('the signing protocol over HTTP with real GnuPG', () => {
     expect(await keyStatus()).toBe('active');
   });
 
+  it('gpg --quick-revoke-sig removes an authorization; certifying again restores it', async () => {
+    setClock(day(16));
+    gpg.revokeCertification(fpr.bob!, fpr.sign!, day(16));
+    const revoked = post(fpr.bob!, { type: 'UpdateSigningKey', key: gpg.exportKey(fpr.sign!) });
+    expect(revoked.status, JSON.stringify(revoked.body)).toBe(201);
+    expect(revoked.body.events.map((e: { type: string }) => e.type)).toEqual(['SigningKeyCertificationRevoked', 'SigningKeyAuthorizationLost']);
+    expect(await keyStatus()).toBe('insufficient-authorizations');
+    await refused(() => post(fpr.bob!, { type: 'UpdateSigningKey', key: gpg.exportKey(fpr.sign!) }), 409, 'NO_CHANGE');
+    const again = post(fpr.bob!, { type: 'AuthorizeSigningKey', fingerprint: fpr.sign });
+    expect(again.body.events.map((e: { type: string }) => e.type)).toEqual(['SigningKeyCertified', 'SigningKeyAuthorized']);
+    expect(await keyStatus()).toBe('active');
+  });
+
   it('retiring keeps earlier signatures; a compromise revocation from day 20 invalidates the day-21 signature only', async () => {
     setClock(day(21));
     expect((await publish('1.8.4', day(21))).status).toBe(201);
@@ -216,7 +229,9 @@ describe('the signing protocol over HTTP with real GnuPG', () => {
     };
     expect(history.events.map((e) => e.event.type)).toEqual([
       'SigningKeyAdded', 'SigningKeyCertified', 'SigningKeyAuthorized', 'AnnouncementRecorded', 'PackageSignaturePublished', 'ModuleSignaturePublished',
-      'SigningKeyAuthorizationLost', 'SigningKeyCertified', 'SigningKeyAuthorized', 'PackageSignaturePublished', 'SigningKeyRetired', 'SigningKeyRevoked',
+      'SigningKeyAuthorizationLost', 'SigningKeyCertified', 'SigningKeyAuthorized',
+      'SigningKeyCertificationRevoked', 'SigningKeyAuthorizationLost', 'SigningKeyCertified', 'SigningKeyAuthorized',
+      'PackageSignaturePublished', 'SigningKeyRetired', 'SigningKeyRevoked',
     ]);
     for (const e of history.events) {
       const proof = e.inclusionProof.map((p) => Buffer.from(p, 'base64'));
