@@ -276,6 +276,13 @@ describe('the signing protocol over HTTP with real GnuPG', () => {
     const big = await fetch(`${app.url}/commands`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ command: 'x'.repeat(2_000_000), signature: goodSig }) });
     expect(big.status).toBe(413);
     await refused(() => json({}), 400, 'BAD_REQUEST');
+    const raw = (path: string, type: string, body: string) =>
+      fetch(`${app.url}${path}`, { method: 'POST', headers: { 'content-type': type }, body }).then(async (r) => ({ status: r.status, body: (await r.json()) as { code: string } }));
+    await refused(() => raw('/commands', 'application/json', '{"command": '), 400, 'BAD_REQUEST');
+    await refused(() => raw('/commands', 'multipart/form-data; boundary=zz', 'garbage'), 400, 'BAD_REQUEST');
+    await refused(() => raw('/commands', 'multipart/form-data; boundary=zz', '--zz\r\nContent-Disposition: form-data; name="command"; filename="c"\r\n\r\nabc'), 400, 'BAD_REQUEST');
+    await refused(() => raw('/packages/mybb/1.0/signatures', 'multipart/form-data; boundary=zz', '--zz\r\nContent-Disposition: form-data; name="artifact"; filename="a"\r\n\r\nabc'), 400, 'BAD_REQUEST');
+    await refused(() => raw('/verify', 'multipart/form-data; boundary=zz', 'garbage'), 400, 'BAD_REQUEST');
     await refused(async () => {
       const r = await fetch(`${app.url}/packages/mybb/1.0/signatures`, { method: 'POST', body: 'x' });
       return { status: r.status, body: (await r.json()) as { code: string } };

@@ -65,6 +65,9 @@ export function statusOf(code: string): number {
   return STATUS[code] ?? 400;
 }
 
+/** Codes for refusals the framework makes before our code runs. */
+const HTTP_CODES: Record<number, string> = { 400: 'BAD_REQUEST', 404: 'NOT_FOUND', 405: 'METHOD_NOT_ALLOWED', 413: 'TOO_LARGE', 415: 'UNSUPPORTED_MEDIA_TYPE' };
+
 export interface ErrorBody {
   readonly code: string;
   readonly message: string;
@@ -77,14 +80,14 @@ export function toErrorResponse(error: unknown): { status: number; body: ErrorBo
   }
   if (error instanceof HttpException) {
     const status = error.getStatus();
-    const code = status === 404 ? 'NOT_FOUND' : status === 405 ? 'METHOD_NOT_ALLOWED' : `HTTP_${status}`;
+    const code = HTTP_CODES[status] ?? `HTTP_${status}`;
     const message = status === 404 ? 'there is nothing at this path; see the README for the API' : error.message;
     return { status, body: { code, message } };
   }
   // Fastify's own refusals (malformed URL, body too large, bad content type) carry a 4xx.
   const e = error as { statusCode?: number; code?: string; message?: string };
   if (typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
-    return { status: e.statusCode, body: { code: e.code ?? `HTTP_${e.statusCode}`, message: e.message ?? 'bad request' } };
+    return { status: e.statusCode, body: { code: HTTP_CODES[e.statusCode] ?? e.code ?? `HTTP_${e.statusCode}`, message: e.message ?? 'bad request' } };
   }
   return { status: 500, body: { code: 'INTERNAL', message: 'internal error; it has been logged' } };
 }

@@ -37,20 +37,31 @@ async function readPart(part: MultipartPart, max: number): Promise<string> {
   if (part.type === 'field') return String(part.value ?? '');
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of part.file! as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > max) throw new DomainError('TOO_LARGE', `the "${part.fieldname}" part is larger than ${max} bytes`);
-    chunks.push(chunk);
+  try {
+    for await (const chunk of part.file! as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > max) throw new DomainError('TOO_LARGE', `the "${part.fieldname}" part is larger than ${max} bytes`);
+      chunks.push(chunk);
+    }
+  } catch (error) {
+    if (error instanceof DomainError || (error as { statusCode?: number }).statusCode) throw error;
+    throw new DomainError('BAD_REQUEST', `the "${part.fieldname}" part cannot be read: ${(error as Error).message}`);
   }
   return Buffer.concat(chunks).toString('utf8');
 }
 
-function requireMultipart(request: FastifyRequest): Multipart {
+/** The parts of a multipart body; a malformed body is the sender's error, not ours. */
+async function* partsOf(request: FastifyRequest): AsyncGenerator<MultipartPart> {
   const r = request as Multipart;
   if (typeof r.isMultipart !== 'function' || !r.isMultipart()) {
     throw new DomainError('BAD_REQUEST', 'send multipart/form-data (curl -F part=@file)');
   }
-  return r;
+  try {
+    for await (const part of r.parts()) yield part;
+  } catch (error) {
+    if (error instanceof DomainError || (error as { statusCode?: number }).statusCode) throw error;
+    throw new DomainError('BAD_REQUEST', `the multipart body cannot be read: ${(error as Error).message}`);
+  }
 }
 
 /** Signed commands and package signatures in; the trust state out. */
@@ -74,7 +85,7 @@ export class TrustController {
     let command: string | undefined;
     let signature: string | undefined;
     if ((request as Multipart).isMultipart?.()) {
-      for await (const part of (request as Multipart).parts()) {
+      for await (const part of partsOf(request)) {
         if (part.fieldname === 'command') command = await readPart(part, MAX_COMMAND_BYTES);
         else if (part.fieldname === 'signature') signature = await readPart(part, MAX_ARMORED_SIGNATURE);
         else throw new DomainError('BAD_REQUEST', `unexpected part "${part.fieldname}": send "command" and "signature"`);
@@ -111,7 +122,7 @@ export class TrustController {
   @ApiParts({ modulesig: 'module.sig as gpg --clearsign writes it' })
   async publishModule(@Param('name') name: string, @Param('version') version: string, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     let moduleSig: string | undefined;
-    for await (const part of requireMultipart(request).parts()) {
+    for await (const part of partsOf(request)) {
       if (part.fieldname === 'modulesig') moduleSig = await readPart(part, MAX_MODULE_SIG);
       else throw new DomainError('BAD_REQUEST', `unexpected part "${part.fieldname}": send "modulesig"`);
     }
@@ -174,7 +185,7 @@ export class TrustController {
     let signature: string | undefined;
     let artifact: StoredArtifact | undefined;
     try {
-      for await (const part of requireMultipart(request).parts()) {
+      for await (const part of partsOf(request)) {
         if (part.fieldname === 'signature') signature = await readPart(part, MAX_ARMORED_SIGNATURE);
         else if (part.fieldname === 'artifact' && part.type === 'file' && !artifact) artifact = await receiveArtifact(join(this.config.dataDir, 'uploads'), part.file as never, this.config.maxArtifactBytes);
         else throw new DomainError('BAD_REQUEST', `unexpected part "${part.fieldname}": send one "artifact" (a file) and one "signature"`);

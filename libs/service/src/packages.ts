@@ -36,7 +36,9 @@ export async function receiveArtifact(dir: string, upload: Readable, maxBytes: n
     await pipeline(upload, meter, createWriteStream(path));
   } catch (error) {
     rmSync(path, { force: true });
-    throw error;
+    if (error instanceof DomainError || (error as { statusCode?: number }).statusCode) throw error;
+    // The upload stream broke: the request was malformed or cut short.
+    throw new DomainError('BAD_REQUEST', `the artifact upload cannot be read: ${(error as Error).message}`);
   }
   return { sha512: hash.digest('hex'), size, path };
 }
