@@ -89,6 +89,15 @@ export async function readPublicKey(armored: string): Promise<{ key: PublicKey; 
   if (keys.length !== 1) throw new DomainError('BAD_KEY', `send exactly one key; this block holds ${keys.length}`);
   const key = keys[0]!;
   if (key.isPrivate()) throw new DomainError('BAD_KEY', 'this is a private key: send only the public key (gpg --armor --export)');
+  try {
+    return { key, facts: await factsOf(key) };
+  } catch (error) {
+    // A block openpgp.js parsed but cannot describe (missing packets, odd algorithms).
+    throw new DomainError('BAD_KEY', `the key cannot be used: ${(error as Error).message}`);
+  }
+}
+
+async function factsOf(key: PublicKey): Promise<KeyFacts> {
   const { algorithm, bits } = algorithmOf(key);
   const userIds = key.users
     .filter((u) => u.userID)
@@ -100,17 +109,14 @@ export async function readPublicKey(armored: string): Promise<{ key: PublicKey; 
     selfRevoked = false;
   }
   return {
-    key,
-    facts: {
-      fingerprint: upper(key.getFingerprint()),
-      algorithm,
-      bits,
-      created: key.getCreationTime().toISOString(),
-      userIds,
-      armored: key.armor(),
-      selfRevoked,
-      selfSignatureDigests: key.users.flatMap((u) => u.selfCertifications.map((s) => hashName(s.hashAlgorithm!))),
-    },
+    fingerprint: upper(key.getFingerprint()),
+    algorithm,
+    bits,
+    created: key.getCreationTime().toISOString(),
+    userIds,
+    armored: key.armor(),
+    selfRevoked,
+    selfSignatureDigests: key.users.flatMap((u) => u.selfCertifications.map((s) => hashName(s.hashAlgorithm!))),
   };
 }
 
@@ -124,7 +130,7 @@ export async function certificationsBy(key: PublicKey, certifiers: readonly Publ
     if (!user.userID) continue;
     for (const cert of user.otherCertifications) {
       const issuer = certifiers.find((c) => c.getKeys(cert.issuerKeyID).length > 0);
-      if (!issuer) continue;
+      if (!issuer || !cert.created) continue;
       let revoked = false;
       try {
         revoked = await user.isRevoked(cert, issuer.keyPacket);
@@ -173,6 +179,7 @@ export async function verifyDetached(
   const packets = signature.packets;
   if (packets.length !== 1) throw new DomainError('BAD_SIGNATURE', `send one signature; this block holds ${packets.length}`);
   const packet = packets[0]!;
+  if (!packet.created) throw new DomainError('BAD_SIGNATURE', 'the signature has no creation time');
   const digest = hashName(packet.hashAlgorithm!);
   if (digest === 'SHA1' || digest === 'MD5' || digest === 'RIPEMD160') throw new DomainError('SHA1_REFUSED', `the signature uses ${digest}; sign with --digest-algo SHA512`);
   if (requireDigest && digest !== requireDigest) throw new DomainError('WEAK_DIGEST', `the signature uses ${digest}; package signatures must use ${requireDigest} (--digest-algo ${requireDigest})`);
@@ -214,6 +221,7 @@ export async function verifyCleartext(armored: string, keys: readonly PublicKey[
   const { packets } = (message as unknown as { signature: openpgp.Signature }).signature;
   const packet = packets[0];
   if (!packet || packets.length !== 1) throw new DomainError('BAD_SIGNATURE', 'send a message with exactly one signature');
+  if (!packet.created) throw new DomainError('BAD_SIGNATURE', 'the signature has no creation time');
   const digest = hashName(packet.hashAlgorithm!);
   if (digest === 'SHA1' || digest === 'MD5' || digest === 'RIPEMD160') throw new DomainError('SHA1_REFUSED', `the clear signature uses ${digest}; sign with --digest-algo SHA512`);
   const signer = keys.find((k) => k.getKeys(packet.issuerKeyID).length > 0);
