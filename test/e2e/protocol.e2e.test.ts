@@ -238,6 +238,19 @@ describe('the signing protocol over HTTP with real GnuPG', () => {
       expect(checkInclusion(e.event.seq, history.treeSize, Buffer.from(e.leafHash, 'base64'), proof, Buffer.from(history.rootHash, 'base64'))).toBe(true);
     }
     expect((await fetch(`${app.url}/keys/nothex/history`)).status).toBe(400);
+
+    // the same listing for people
+    const home = await fetch(`${app.url}/`);
+    expect(home.headers.get('content-type')).toContain('text/html');
+    const html = await home.text();
+    expect(html).toContain('<meta name="viewport"');
+    expect(html).toContain(grouped);
+    expect(html).toContain('https://social.example/@mybbsecurity/1');
+    const keyPage = await (await fetch(`${app.url}/keys/${fpr.sign}`)).text();
+    expect(keyPage).toContain('Package Signing Key of ~Eve');
+    expect(keyPage).toContain('compromised since 2026-01-21T00:00:00.000Z');
+    expect(keyPage).toContain('-----BEGIN PGP PUBLIC KEY BLOCK-----');
+    expect((await fetch(`${app.url}/keys/${'0'.repeat(40)}`)).status).toBe(404);
     expect((await fetch(`${app.url}/keys/${'0'.repeat(40)}/history`)).status).toBe(404);
   });
 
@@ -294,7 +307,7 @@ describe('the signing protocol over HTTP with real GnuPG', () => {
     const doc = (await (await fetch(`${app.url}/docs/openapi.json`)).json()) as { openapi: string; paths: Record<string, Record<string, { responses: Record<string, { description: string }> }>> };
     expect(doc.openapi).toMatch(/^3\./);
     expect(Object.keys(doc.paths).sort()).toEqual(
-      ['/commands', '/healthz', '/keys', '/keys/raw.txt', '/keys/{fingerprint}/history', '/log/checkpoint', '/log/events/{seq}', '/log/proof/consistency', '/log/proof/inclusion', '/log/tile/{path}', '/log/verifier-key', '/metrics', '/modules/{name}/signatures', '/modules/{name}/{version}/signatures', '/packages/{name}/signatures', '/packages/{name}/{version}/signatures', '/readyz', '/trust/state', '/verify'].sort(),
+      ['/', '/keys/{fingerprint}', '/commands', '/healthz', '/keys', '/keys/raw.txt', '/keys/{fingerprint}/history', '/log/checkpoint', '/log/events/{seq}', '/log/proof/consistency', '/log/proof/inclusion', '/log/tile/{path}', '/log/verifier-key', '/metrics', '/modules/{name}/signatures', '/modules/{name}/{version}/signatures', '/packages/{name}/signatures', '/packages/{name}/{version}/signatures', '/readyz', '/trust/state', '/verify'].sort(),
     );
     const commands = JSON.stringify(doc.paths['/commands']!.post!.responses);
     for (const code of ['SELF_AUTHORIZATION', 'STALE_COMMAND', 'WRONG_ORIGIN', 'SHA1_REFUSED', 'WEAK_KEY', 'ID_REUSED']) expect(commands).toContain(code);

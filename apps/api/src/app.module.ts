@@ -10,6 +10,7 @@ import { LogController } from './log.controller.js';
 import { Metrics } from './metrics.js';
 import { QUERY_HANDLERS } from './queries.js';
 import { SIGNET_CLOCK, SIGNET_CONFIG, SIGNET_LOG } from './tokens.js';
+import { PagesController } from './pages.controller.js';
 import { TrustController } from './trust.controller.js';
 import { TRUST_HANDLERS } from './trust.handlers.js';
 
@@ -22,7 +23,7 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [CqrsModule.forRoot()],
-      controllers: [LogController, HealthController, TrustController],
+      controllers: [LogController, HealthController, TrustController, PagesController],
       providers: [
         { provide: SIGNET_LOG, useValue: log },
         { provide: SIGNET_CONFIG, useValue: config },
