@@ -26,7 +26,7 @@ export async function benchCommands(line: (what: string, figure: string, baselin
   const log = await openLog(backend.config, { init: true, clock, policy: { ...DEFAULT_POLICY, allowEd25519: true, rootKeys: [{ fingerprint: rootFpr, key: (await readPublicKey(rootPublic)).facts.armored }] } });
   const projection = new TrustProjection(log.reader);
   await projection.catchUp();
-  const service = new CommandService(log, projection, new Keyring(), new Decider(log, projection), clock);
+  const service = new CommandService(log, projection, new Keyring(), new Decider(log, projection, clock));
   const origin = log.identity.origin;
   let n = 0;
   const sign = async (body: Record<string, unknown>) => {

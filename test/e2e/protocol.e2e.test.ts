@@ -5,7 +5,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningApp, CLI_BIN, startApp } from '../support/app.js';
 import { type Backend, newBackend } from '../support/backends.js';
-import { checkInclusion } from '../support/c2sp-client.js';
+import { canonicalize, decideCommand, decideModuleSignature, decidePackageSignature, emptyState, evolve, parseCommand, parseEntry, type EventDraft, type EventEnvelope, type KeyInput } from '@signet/domain';
+import { certificationsBy, readPublicKey, verifyCleartext, verifyDetached } from '@signet/pgp';
+import { Keyring } from '@signet/service';
+import { checkInclusion, tilePathOf } from '../support/c2sp-client.js';
 import { Gpg } from '../support/gpg.js';
 
 // The whole MyBB story against the built server, with real GnuPG making every key, certification
@@ -311,6 +314,56 @@ describe('the signing protocol over HTTP with real GnuPG', () => {
     );
     const commands = JSON.stringify(doc.paths['/commands']!.post!.responses);
     for (const code of ['SELF_AUTHORIZATION', 'STALE_COMMAND', 'WRONG_ORIGIN', 'SHA1_REFUSED', 'WEAK_KEY', 'ID_REUSED']) expect(commands).toContain(code);
+  });
+
+  it('replays every decision from the log alone (entry bundles) and reaches exactly the logged events', async () => {
+    const total = await size();
+    const entries: EventEnvelope[] = [];
+    for (let t = 0; t * 256 < total; t++) {
+      const width = Math.min(256, total - t * 256);
+      const bundle = Buffer.from(await (await fetch(`${app.url}/log/${tilePathOf('entries', t, width)}`)).arrayBuffer());
+      for (let at = 0; at < bundle.length; ) {
+        const len = bundle.readUInt16BE(at);
+        entries.push(parseEntry(bundle.subarray(at + 2, at + 2 + len), entries.length));
+        at += 2 + len;
+      }
+    }
+    const state = emptyState();
+    const keyring = new Keyring();
+    const same = (drafts: EventDraft[], logged: EventEnvelope[]) =>
+      expect(drafts.map((d) => canonicalize(d))).toEqual(logged.map(({ type, v, stream, actor, data, evidence }) => canonicalize({ type, v, stream, actor, data, evidence })));
+    let i = 0;
+    while (i < entries.length) {
+      const e = entries[i]!;
+      const now = new Date(e.recordedAt);
+      let drafts: EventDraft[];
+      if (e.type === 'LogCreated') {
+        drafts = [{ type: e.type, v: e.v, stream: e.stream, actor: e.actor, data: e.data, evidence: e.evidence }];
+      } else if (e.evidence) {
+        const command = parseCommand(e.evidence.command);
+        const actors = await keyring.actors(state);
+        const sig = await verifyDetached(new TextEncoder().encode(e.evidence.command), e.evidence.signature, actors);
+        let key: KeyInput | undefined;
+        if ('key' in command) {
+          const read = await readPublicKey(command.key);
+          key = { facts: read.facts, certifications: await certificationsBy(read.key, actors) };
+        }
+        drafts = decideCommand(state, { command, signer: sig.signer, evidence: e.evidence, key }, now);
+      } else if (e.type === 'PackageSignaturePublished') {
+        drafts = decidePackageSignature(state, e.data as never, now);
+      } else if (e.type === 'ModuleSignaturePublished') {
+        const data = e.data as { module: string; version: string; moduleSig: string };
+        const sig = await verifyCleartext(data.moduleSig, await keyring.signingKeys(state));
+        drafts = decideModuleSignature(state, { module: data.module, version: data.version, signer: sig.signer, signatureCreated: sig.created, text: sig.text, moduleSig: data.moduleSig }, now);
+      } else {
+        throw new Error(`seq ${e.seq}: ${e.type} is not implied by any command`);
+      }
+      const logged = entries.slice(i, i + drafts.length);
+      same(drafts, logged);
+      for (const l of logged) evolve(state, l);
+      i += drafts.length;
+    }
+    expect(state.size).toBe(total);
   });
 
   it('serves the trust state at an older size', async () => {

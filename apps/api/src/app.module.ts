@@ -19,7 +19,7 @@ export class AppModule {
   /** The log is opened before Nest starts (it may need initializing) and handed in here. */
   static register(log: SignetLog, metrics: Metrics, config: SignetConfig, clock: Clock, projection: TrustProjection): DynamicModule {
     const keyring = new Keyring();
-    const decider = new Decider(log, projection);
+    const decider = new Decider(log, projection, clock);
     return {
       module: AppModule,
       imports: [CqrsModule.forRoot()],
@@ -29,7 +29,7 @@ export class AppModule {
         { provide: SIGNET_CONFIG, useValue: config },
         { provide: SIGNET_CLOCK, useValue: clock },
         { provide: TrustProjection, useValue: projection },
-        { provide: CommandService, useValue: new CommandService(log, projection, keyring, decider, clock) },
+        { provide: CommandService, useValue: new CommandService(log, projection, keyring, decider) },
         { provide: PackageService, useValue: new PackageService(keyring, decider, clock) },
         ...TRUST_HANDLERS,
         { provide: Metrics, useValue: metrics },

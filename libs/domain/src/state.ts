@@ -57,6 +57,8 @@ export interface TrustState {
   size: number;
   /** Bumped whenever the set of keys that can sign something changes (members, signing keys). */
   keysVersion: number;
+  /** recordedAt of the last event folded in ('' before any). */
+  lastRecordedAt: string;
   origin: string;
   verifierKey: string;
   policy: Policy;
@@ -72,6 +74,7 @@ export function emptyState(): TrustState {
   return {
     size: 0,
     keysVersion: 0,
+    lastRecordedAt: '',
     origin: '',
     verifierKey: '',
     policy: { rootKeys: [], waitingPeriodDays: 14, authorizationsRequired: 1, rsaMinBits: 4096, allowEd25519: false, signingKeyComment: '', commandWindowSeconds: 300 },
@@ -251,6 +254,7 @@ export function evolve(state: TrustState, envelope: EventEnvelope): TrustState {
     else state.commands.set(id, { command: envelope.evidence!.command, seqs: [envelope.seq] });
   }
   state.size = Math.max(state.size, envelope.seq + 1);
+  state.lastRecordedAt = at;
   return state;
 }
 

@@ -1,4 +1,4 @@
-import { type Clock, DomainError, type EventEnvelope, type KeyInput, MAX_COMMAND_BYTES, decideCommand, parseCommand } from '@signet/domain';
+import { DomainError, type EventEnvelope, type KeyInput, MAX_COMMAND_BYTES, decideCommand, parseCommand } from '@signet/domain';
 import { certificationsBy, readPublicKey, verifyDetached } from '@signet/pgp';
 import type { SignetLog } from '@signet/store';
 import type { Decider } from './decider.js';
@@ -18,7 +18,6 @@ export class CommandService {
     private readonly projection: TrustProjection,
     private readonly keyring: Keyring,
     private readonly decider: Decider,
-    private readonly clock: Clock,
   ) {}
 
   async submit(commandBytes: string, armoredSignature: string): Promise<CommandResult> {
@@ -38,9 +37,9 @@ export class CommandService {
         return {
           // Certifications were looked for among the keys known then.
           keysSensitive: command.type === 'AddSigningKey' || command.type === 'UpdateSigningKey',
-          decide: (current) => {
+          decide: (current, now) => {
             if (current.commands.has(command.id)) throw new DomainError('DUPLICATE_ID', command.id);
-            return decideCommand(current, { command, signer: signature.signer, evidence: { command: commandBytes, signature: armoredSignature }, key }, this.clock.now());
+            return decideCommand(current, { command, signer: signature.signer, evidence: { command: commandBytes, signature: armoredSignature }, key }, now);
           },
         };
       });

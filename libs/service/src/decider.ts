@@ -1,4 +1,4 @@
-import { DomainError, type EventDraft, type EventEnvelope, type TrustState, cloneForDecision, evolve } from '@signet/domain';
+import { type Clock, DomainError, type EventDraft, type EventEnvelope, type TrustState, cloneForDecision, evolve } from '@signet/domain';
 import type { SignetLog } from '@signet/store';
 import type { TrustProjection } from './projection.js';
 
@@ -10,7 +10,8 @@ const RETRY = Symbol('retry');
 
 /** What `prepare` hands back: the decision, and whether it rests on the set of keys known when prepared. */
 export interface Prepared {
-  readonly decide: (state: TrustState) => EventDraft[];
+  /** The pure decision, on the state and at the time the events will be recorded with. */
+  readonly decide: (state: TrustState, now: Date) => EventDraft[];
   /**
    * True when preparing looked at every known key (to find certifications), so a changed key
    * set must be looked at again for the decision to be the one an auditor replays.
@@ -19,7 +20,7 @@ export interface Prepared {
 }
 
 interface Waiting {
-  readonly decide: (state: TrustState) => EventDraft[];
+  readonly decide: (state: TrustState, now: Date) => EventDraft[];
   /** The key set it was prepared against, when that matters. */
   readonly keysVersion: number | null;
   readonly resolve: (events: EventEnvelope[] | typeof RETRY) => void;
@@ -43,6 +44,7 @@ export class Decider {
   constructor(
     private readonly log: SignetLog,
     private readonly projection: TrustProjection,
+    private readonly clock: Clock,
   ) {}
 
   /**
@@ -82,7 +84,9 @@ export class Decider {
     const work = cloneForDecision(current);
     const drafts: EventDraft[] = [];
     const taken: { waiting: Waiting; count: number }[] = [];
-    const now = new Date().toISOString();
+    // Decided at the time the events will carry (never before the log's last event), so that
+    // replaying the log with recordedAt as the clock reaches the same decisions.
+    const now = new Date(Math.max(this.clock.now().getTime(), current.lastRecordedAt ? Date.parse(current.lastRecordedAt) : 0));
     for (const w of group) {
       if (w.keysVersion !== null && w.keysVersion !== work.keysVersion) {
         w.resolve(RETRY);
@@ -90,13 +94,13 @@ export class Decider {
       }
       let decided: EventDraft[];
       try {
-        decided = w.decide(work);
+        decided = w.decide(work, now);
       } catch (error) {
         w.reject(error);
         continue;
       }
-      // Later decisions in the group see this one's events (their time is provisional here).
-      for (const d of decided) evolve(work, { ...d, seq: work.size, recordedAt: now });
+      // Later decisions in the group see this one's events.
+      for (const d of decided) evolve(work, { ...d, seq: work.size, recordedAt: now.toISOString() });
       drafts.push(...decided);
       taken.push({ waiting: w, count: decided.length });
     }
@@ -105,7 +109,7 @@ export class Decider {
       return;
     }
     try {
-      const appended = await this.log.writer.append(drafts, { expectedSize: base });
+      const appended = await this.log.writer.append(drafts, { expectedSize: base, recordedAt: now });
       this.projection.apply(appended);
       let at = 0;
       for (const t of taken) {

@@ -69,7 +69,7 @@ export class PackageService {
       const stream = Readable.toWeb(createReadStream(artifact.path)) as unknown as ReadableStream<Uint8Array>;
       const sig = await verifyDetached(stream, armoredSignature, keys, 'SHA512');
       const input = { package: pkg, version, artifactSha512: artifact.sha512, artifactSize: artifact.size, signer: sig.signer, signatureCreated: sig.created, signature: armoredSignature };
-      return { keysSensitive: false, decide: (current) => decidePackageSignature(current, input, this.clock.now()) };
+      return { keysSensitive: false, decide: (current, now) => decidePackageSignature(current, input, now) };
     });
     return event!;
   }
@@ -80,7 +80,7 @@ export class PackageService {
       const keys = await this.keyring.signingKeys(state);
       const sig = await verifyCleartext(moduleSig, keys);
       const input = { module, version, signer: sig.signer, signatureCreated: sig.created, text: sig.text, moduleSig };
-      return { keysSensitive: false, decide: (current) => decideModuleSignature(current, input, this.clock.now()) };
+      return { keysSensitive: false, decide: (current, now) => decideModuleSignature(current, input, now) };
     });
     return event!;
   }

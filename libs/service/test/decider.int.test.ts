@@ -41,7 +41,7 @@ describe.each(BACKENDS)('signed commands decided concurrently on %s', (name) => 
       const projection = new TrustProjection(log.reader);
       await projection.catchUp();
       projections.push(projection);
-      services.push(new CommandService(log, projection, new Keyring(), new Decider(log, projection), clock));
+      services.push(new CommandService(log, projection, new Keyring(), new Decider(log, projection, clock)));
     }
   });
 

@@ -11,6 +11,12 @@ const SEQUENCER_LOCK = 0x5349474e4554; // "SIGNET"
 export interface AppendOptions {
   /** Append only if the log has exactly this many events when the batch runs. */
   readonly expectedSize?: number;
+  /**
+   * The time the events were decided at: they are recorded with exactly this time, so a replay
+   * that takes `recordedAt` as the decision's clock decides the same. Refused (LOG_SIZE_CHANGED)
+   * if the log's time has already passed it.
+   */
+  readonly recordedAt?: Date;
 }
 
 export interface BatchStats {
@@ -125,7 +131,7 @@ export class LogWriter {
     const { accepted, refused, events, head } = outcome;
     accepted.forEach((p, i) => p.resolve(events[i]!));
     for (const p of refused) {
-      p.reject(new DomainError('LOG_SIZE_CHANGED', `the log no longer has ${p.options.expectedSize} events; decide again on the current state`));
+      p.reject(new DomainError('LOG_SIZE_CHANGED', `the log moved on since the decision (size ${p.options.expectedSize ?? '?'}); decide again on the current state`));
     }
     this.options.onBatch?.({ events: events.reduce((n, e) => n + e.length, 0), requests: accepted.length, treeSize: head.size, millis: performance.now() - started });
   }
@@ -169,8 +175,10 @@ export class LogWriter {
 
   /** Everything about a batch that can be computed before the database is asked. */
   private plan(head: Head, batch: Pending[]) {
-    // The log's time never runs backwards, even if the host clock does.
-    const recordedAt = new Date(Math.max(this.options.clock.now().getTime(), head.recordedAt));
+    // The log's time never runs backwards, even if the host clock does. Requests that were
+    // decided at a time are recorded at it (the latest of them, when a batch holds several).
+    const decidedAt = batch.reduce((t, p) => Math.max(t, p.options.recordedAt?.getTime() ?? -Infinity), -Infinity);
+    const recordedAt = new Date(Math.max(Number.isFinite(decidedAt) ? decidedAt : this.options.clock.now().getTime(), head.recordedAt));
     const accepted: Pending[] = [];
     const refused: Pending[] = [];
     const events: EventEnvelope[][] = [];
@@ -181,7 +189,8 @@ export class LogWriter {
     const leaves: Hash[] = [];
     let size = head.size;
     for (const p of batch) {
-      if (p.options.expectedSize !== undefined && p.options.expectedSize !== size) {
+      const at = p.options.recordedAt?.getTime();
+      if ((p.options.expectedSize !== undefined && p.options.expectedSize !== size) || (at !== undefined && at !== recordedAt.getTime())) {
         refused.push(p);
         continue;
       }
