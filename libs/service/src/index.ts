@@ -1,7 +1,6 @@
 export * from './commands.js';
 export * from './decider.js';
 export * from './keyring.js';
-export * from './mutex.js';
 export * from './packages.js';
 export * from './policy.js';
 export * from './projection.js';

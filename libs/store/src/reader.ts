@@ -190,11 +190,6 @@ export class LogReader {
       if (rows.length === 0) break;
     }
   }
-
-  /** Recomputes leaf hashes from stored entries: what an auditor does, for tests and checks. */
-  async leafHashes(from: number, to: number): Promise<Hash[]> {
-    return (await this.entries(from, to)).map(leafHash);
-  }
 }
 
 /**
