@@ -155,15 +155,14 @@ export class TrustController {
   @ApiRoute('The package signing key listing (active and removed keys)', { status: 200, description: 'the listing' }, ['BAD_PARAMETER', 'NOT_IN_LOG'])
   @ApiQuery({ name: 'size', required: false, description: 'the listing as of this tree size' })
   async keys(@Query('size') size?: string) {
-    const { treeSize, listing } = await this.queries.execute(new GetKeyListing(size === undefined ? undefined : parseCount('size', size)));
-    return { treeSize, ...listing };
+    return this.queries.execute(new GetKeyListing(size === undefined ? undefined : parseCount('size', size), 'json'));
   }
 
   @Get('keys/raw.txt')
   @ApiRoute('The key listing in the MyBB raw.txt format', { status: 200, description: 'text', type: 'text/plain' }, ['BAD_PARAMETER', 'NOT_IN_LOG'])
   @ApiQuery({ name: 'size', required: false, description: 'the listing as of this tree size' })
   async raw(@Res() reply: FastifyReply, @Query('size') size?: string): Promise<void> {
-    const { raw } = await this.queries.execute(new GetKeyListing(size === undefined ? undefined : parseCount('size', size)));
+    const raw = await this.queries.execute(new GetKeyListing(size === undefined ? undefined : parseCount('size', size), 'raw'));
     void reply.type('text/plain; charset=utf-8').send(raw);
   }
 

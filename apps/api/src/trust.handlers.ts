@@ -1,10 +1,9 @@
 import { Inject } from '@nestjs/common';
 import { Command, CommandHandler, type ICommandHandler, type IQueryHandler, Query, QueryHandler } from '@nestjs/cqrs';
-import { type Clock, DomainError, describeState, keyListing, rawListing } from '@signet/domain';
+import { type Clock, DomainError, type EventEnvelope, describeState, keyListing, rawListing } from '@signet/domain';
+import { type CommandResult, CommandService, PackageService, type StoredArtifact, TrustProjection } from '@signet/service';
 import type { SignetLog } from '@signet/store';
 import { toBase64 } from '@signet/tlog';
-import { type CommandResult, CommandService, PackageService, type StoredArtifact, TrustProjection } from '@signet/service';
-import type { EventEnvelope } from '@signet/domain';
 import { SIGNET_CLOCK, SIGNET_LOG } from './tokens.js';
 
 // The write side as CQRS commands and the trust read side as queries; handlers call the
@@ -65,7 +64,7 @@ export class GetTrustStateHandler implements IQueryHandler<GetTrustState> {
     @Inject(SIGNET_CLOCK) private readonly clock: Clock,
   ) {}
   async execute({ size }: GetTrustState) {
-    return describeState(await stateAt(this.projection, size), this.clock.now());
+    return describeState(await this.projection.stateAt(size), this.clock.now());
   }
 }
 
@@ -79,8 +78,6 @@ export class GetPackageSignaturesHandler implements IQueryHandler<GetPackageSign
     return { package: pkg, signatures: this.packages.signatures(await this.projection.catchUp(), pkg) };
   }
 }
-
-
 
 export class PublishModuleSignature extends Command<EventEnvelope> {
   constructor(
@@ -117,8 +114,12 @@ export class GetModuleSignaturesHandler implements IQueryHandler<GetModuleSignat
   }
 }
 
-export class GetKeyListing extends Query<{ treeSize: number; listing: ReturnType<typeof keyListing>; raw: string }> {
-  constructor(readonly size: number | undefined) {
+/** The key listing as JSON, or as the seed's raw.txt. */
+export class GetKeyListing extends Query<(ReturnType<typeof keyListing> & { treeSize: number }) | string> {
+  constructor(
+    readonly size: number | undefined,
+    readonly format: 'json' | 'raw',
+  ) {
     super();
   }
 }
@@ -129,10 +130,9 @@ export class GetKeyListingHandler implements IQueryHandler<GetKeyListing> {
     private readonly projection: TrustProjection,
     @Inject(SIGNET_CLOCK) private readonly clock: Clock,
   ) {}
-  async execute({ size }: GetKeyListing) {
-    const state = await stateAt(this.projection, size);
-    const now = this.clock.now();
-    return { treeSize: state.size, listing: keyListing(state, now), raw: rawListing(state, now) };
+  async execute({ size, format }: GetKeyListing) {
+    const state = await this.projection.stateAt(size);
+    return format === 'raw' ? rawListing(state, this.clock.now()) : { treeSize: state.size, ...keyListing(state, this.clock.now()) };
   }
 }
 
@@ -185,12 +185,14 @@ export class VerifyPackageSignatureHandler implements IQueryHandler<VerifyPackag
   }
 }
 
-async function stateAt(projection: TrustProjection, size: number | undefined) {
-  const head = await projection.catchUp();
-  if (size !== undefined && size > head.size) throw new DomainError('NOT_IN_LOG', `the log has ${head.size} events, not ${size}`);
-  return size === undefined ? head : projection.stateAt(size);
-}
-
-export const MORE_TRUST_HANDLERS = [PublishModuleSignatureHandler, GetModuleSignaturesHandler, GetKeyListingHandler, GetKeyHistoryHandler, VerifyPackageSignatureHandler];
-
-export const TRUST_HANDLERS = [SubmitSignedCommandHandler, PublishPackageSignatureHandler, GetTrustStateHandler, GetPackageSignaturesHandler, ...MORE_TRUST_HANDLERS];
+export const TRUST_HANDLERS = [
+  SubmitSignedCommandHandler,
+  PublishPackageSignatureHandler,
+  PublishModuleSignatureHandler,
+  GetTrustStateHandler,
+  GetPackageSignaturesHandler,
+  GetModuleSignaturesHandler,
+  GetKeyListingHandler,
+  GetKeyHistoryHandler,
+  VerifyPackageSignatureHandler,
+];

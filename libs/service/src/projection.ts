@@ -1,4 +1,4 @@
-import { type EventEnvelope, type TrustState, emptyState, evolve } from '@signet/domain';
+import { DomainError, type EventEnvelope, type TrustState, emptyState, evolve } from '@signet/domain';
 import type { LogReader } from '@signet/store';
 
 /**
@@ -35,9 +35,11 @@ export class TrustProjection {
     for (const e of events) if (e.seq === this.current.size) evolve(this.current, e);
   }
 
-  /** The state after the first `size` events. */
-  async stateAt(size: number): Promise<TrustState> {
-    if (size === this.current.size) return this.current;
+  /** The state after the first `size` events (the head when undefined), caught up first. */
+  async stateAt(size?: number): Promise<TrustState> {
+    const head = await this.catchUp();
+    if (size === undefined || size === head.size) return head;
+    if (size > head.size) throw new DomainError('NOT_IN_LOG', `the log has ${head.size} events, not ${size}`);
     const cached = this.past.get(size);
     if (cached) return cached;
     const state = emptyState();

@@ -12,7 +12,6 @@ import {
   encodeEntryBundle,
   foldRange,
   inclusionProofPlan,
-  leafHash,
   planNodes,
   rootNodes,
   tileNodes,
