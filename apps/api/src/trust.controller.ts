@@ -33,6 +33,12 @@ interface MultipartPart {
   toBuffer?(): Promise<Buffer>;
 }
 
+/** A stream that broke while reading the request is the sender's error (400), not ours. */
+function senderError(error: unknown, what: string): unknown {
+  if (error instanceof DomainError || (error as { statusCode?: number }).statusCode) return error;
+  return new DomainError('BAD_REQUEST', `${what} cannot be read: ${(error as Error).message}`);
+}
+
 async function readPart(part: MultipartPart, max: number): Promise<string> {
   if (part.type === 'field') return String(part.value ?? '');
   const chunks: Buffer[] = [];
@@ -44,8 +50,7 @@ async function readPart(part: MultipartPart, max: number): Promise<string> {
       chunks.push(chunk);
     }
   } catch (error) {
-    if (error instanceof DomainError || (error as { statusCode?: number }).statusCode) throw error;
-    throw new DomainError('BAD_REQUEST', `the "${part.fieldname}" part cannot be read: ${(error as Error).message}`);
+    throw senderError(error, `the "${part.fieldname}" part`);
   }
   return Buffer.concat(chunks).toString('utf8');
 }
@@ -59,8 +64,7 @@ async function* partsOf(request: FastifyRequest): AsyncGenerator<MultipartPart> 
   try {
     for await (const part of r.parts()) yield part;
   } catch (error) {
-    if (error instanceof DomainError || (error as { statusCode?: number }).statusCode) throw error;
-    throw new DomainError('BAD_REQUEST', `the multipart body cannot be read: ${(error as Error).message}`);
+    throw senderError(error, 'the multipart body');
   }
 }
 

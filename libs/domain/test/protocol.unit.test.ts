@@ -129,6 +129,9 @@ describe('members', () => {
     expect(s.refused(ROOT, { type: 'AddMember', key: 'k', username: 'Mal', role: 'member' }, key(MALLORY, { algorithm: 'dsa', bits: 3072 }))).toBe('WEAK_KEY');
     expect(s.refused(ROOT, { type: 'AddMember', key: 'k', username: 'Mal', role: 'member' }, key(MALLORY, { selfDigest: 'SHA1' }))).toBe('SHA1_REFUSED');
     expect(s.refused(BOB, { type: 'ChangeMemberRole', member: EVE, role: 'member' })).toBe('NO_CHANGE');
+    const revoked = key(MALLORY);
+    expect(s.refused(ROOT, { type: 'AddMember', key: 'k', username: 'Mal', role: 'member' }, { ...revoked, facts: { ...revoked.facts, selfRevoked: true } })).toBe('KEY_REVOKED');
+    expect(s.refused(ROOT, { type: 'AddMember', key: 'k', username: 'Mal', role: 'member' })).toBe('BAD_KEY');
   });
 });
 
