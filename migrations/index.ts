@@ -1,7 +1,9 @@
 import type { Migration } from 'kysely/migration';
 import * as m0001 from './0001_log.js';
+import * as m0002 from './0002_workers.js';
 
 /** Every migration, in order. Names sort as they run. */
 export const migrations: Record<string, Migration> = {
   '0001_log': m0001,
+  '0002_workers': m0002,
 };

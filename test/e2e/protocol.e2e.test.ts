@@ -85,7 +85,9 @@ describe('the signing protocol over HTTP with real GnuPG', () => {
 
     backend = await newBackend('postgres');
     setClock(day(0));
-    const env = { SIGNET_DATA_DIR: backend.config.dataDir, DATABASE_URL: backend.config.databaseUrl, SIGNET_CLOCK_FILE: clockFile };
+    // Workers off: this story records its announcements by command (a log without channels);
+    // test/e2e/workers.e2e.test.ts tells it with the workers posting them.
+    const env = { SIGNET_DATA_DIR: backend.config.dataDir, DATABASE_URL: backend.config.databaseUrl, SIGNET_CLOCK_FILE: clockFile, SIGNET_WORKERS: 'off' };
     execFileSync(process.execPath, [CLI_BIN, 'init', '--origin', ORIGIN, '--root-key', join(work, 'root.asc')], { env: { ...process.env, ...env }, encoding: 'utf8' });
     app = await startApp(env);
   }, 300_000);
@@ -310,7 +312,7 @@ describe('the signing protocol over HTTP with real GnuPG', () => {
     const doc = (await (await fetch(`${app.url}/docs/openapi.json`)).json()) as { openapi: string; paths: Record<string, Record<string, { responses: Record<string, { description: string }> }>> };
     expect(doc.openapi).toMatch(/^3\./);
     expect(Object.keys(doc.paths).sort()).toEqual(
-      ['/', '/keys/{fingerprint}', '/commands', '/healthz', '/keys', '/keys/raw.txt', '/keys/{fingerprint}/history', '/log/checkpoint', '/log/events/{seq}', '/log/proof/consistency', '/log/proof/inclusion', '/log/tile/{path}', '/log/verifier-key', '/metrics', '/modules/{name}/signatures', '/modules/{name}/{version}/signatures', '/packages/{name}/signatures', '/packages/{name}/{version}/signatures', '/readyz', '/trust/state', '/verify'].sort(),
+      ['/', '/announcements.atom', '/announcements/{seq}', '/archive/{sha256}', '/outbox', '/keys/{fingerprint}', '/commands', '/healthz', '/keys', '/keys/raw.txt', '/keys/{fingerprint}/history', '/log/checkpoint', '/log/events/{seq}', '/log/proof/consistency', '/log/proof/inclusion', '/log/tile/{path}', '/log/verifier-key', '/metrics', '/modules/{name}/signatures', '/modules/{name}/{version}/signatures', '/packages/{name}/signatures', '/packages/{name}/{version}/signatures', '/readyz', '/trust/state', '/verify'].sort(),
     );
     const commands = JSON.stringify(doc.paths['/commands']!.post!.responses);
     for (const code of ['SELF_AUTHORIZATION', 'STALE_COMMAND', 'WRONG_ORIGIN', 'SHA1_REFUSED', 'WEAK_KEY', 'ID_REUSED']) expect(commands).toContain(code);

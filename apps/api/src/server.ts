@@ -5,7 +5,8 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import multipart from '@fastify/multipart';
 import { type Clock, systemClock } from '@signet/domain';
-import { TrustProjection, policyFromConfig } from '@signet/service';
+import { ArchiveStore, Decider, TrustProjection, policyFromConfig } from '@signet/service';
+import { type Workers, startWorkers } from '@signet/jobs';
 import { type SignetConfig, type SignetLog, fileClock, openLog } from '@signet/store';
 import { AppModule } from './app.module.js';
 import { Metrics } from './metrics.js';
@@ -14,6 +15,8 @@ export interface Server {
   readonly app: NestFastifyApplication;
   readonly log: SignetLog;
   readonly url: string;
+  /** The workers, when they run in this process (SIGNET_WORKERS=inline, the default without REDIS_URL). */
+  readonly workers: Workers | null;
   /** Stops taking appends, commits what is in flight, closes HTTP and the database. */
   stop(): Promise<void>;
 }
@@ -22,9 +25,20 @@ export interface Server {
 export async function startServer(config: SignetConfig, options: { clock?: Clock; logLevels?: LogLevel[] } = {}): Promise<Server> {
   const metrics = new Metrics();
   const clock = options.clock ?? (config.clockFile ? fileClock(config.clockFile) : systemClock);
-  const log = await openLog(config, { init: true, clock, policy: () => policyFromConfig(config.genesis), onBatch: (s) => metrics.recordBatch(s) });
+  let workers: Workers | null = null;
+  const log = await openLog(config, {
+    init: true,
+    clock,
+    policy: () => policyFromConfig(config.genesis),
+    onBatch: (s) => {
+      metrics.recordBatch(s);
+      workers?.poke();
+    },
+  });
   const projection = new TrustProjection(log.reader);
   await projection.catchUp();
+  const decider = new Decider(log, projection, clock);
+  const archive = new ArchiveStore(config.archive.dir);
   const logger = new Logger('signet');
   if (log.created) logger.log(`created the log ${log.identity.origin}; verifier key ${log.identity.verifierKey}`);
   if (projection.state.policy.rootKeys.length === 0) {
@@ -33,7 +47,7 @@ export async function startServer(config: SignetConfig, options: { clock?: Clock
 
   const adapter = new FastifyAdapter({ bodyLimit: 1024 * 1024 });
   await adapter.register(multipart as never, { limits: { fileSize: config.maxArtifactBytes, files: 2, fields: 4, parts: 4, fieldSize: 256 * 1024 } });
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule.register(log, metrics, config, clock, projection), adapter, {
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.register({ log, metrics, config, clock, projection, decider, archive }), adapter, {
     logger: options.logLevels ?? ['error', 'warn', 'log'],
   });
   const document = SwaggerModule.createDocument(
@@ -52,6 +66,12 @@ export async function startServer(config: SignetConfig, options: { clock?: Clock
       reply.elapsedTime / 1000,
     );
   });
+  if (config.workers === 'inline') {
+    const workerLogger = new Logger('workers');
+    workers = await startWorkers(
+      { log, projection, decider, clock, config, archive, onError: (what, error) => workerLogger.warn(`${what}: ${(error as Error).message}`) },
+    );
+  }
   await app.listen(config.port, config.host);
   const address = fastify.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
@@ -60,8 +80,10 @@ export async function startServer(config: SignetConfig, options: { clock?: Clock
     app,
     log,
     url: `http://127.0.0.1:${port}`,
+    workers,
     stop: () =>
       (stopping ??= (async () => {
+        await workers?.stop();
         await log.writer.close();
         await app.close();
         await log.close();

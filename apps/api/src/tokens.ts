@@ -2,3 +2,4 @@
 export const SIGNET_LOG = Symbol('SIGNET_LOG');
 export const SIGNET_CONFIG = Symbol('SIGNET_CONFIG');
 export const SIGNET_CLOCK = Symbol('SIGNET_CLOCK');
+export const SIGNET_ARCHIVE = Symbol('SIGNET_ARCHIVE');

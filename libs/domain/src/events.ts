@@ -19,7 +19,12 @@ export type DomainEvent =
   | SigningKeyRetired
   | SigningKeyRevoked
   | PackageSignaturePublished
-  | ModuleSignaturePublished;
+  | ModuleSignaturePublished
+  | AnnouncementPosted
+  | AnnouncementFailed
+  | ArchiveSnapshotTaken
+  | SigningKeyActivated
+  | ContinuityAlertRaised;
 
 export type Role = 'member' | 'leader' | 'management' | 'security';
 export const ROLES: readonly Role[] = ['member', 'leader', 'management', 'security'];
@@ -68,6 +73,52 @@ export type ModuleSignaturePublished = E<'ModuleSignaturePublished', {
   readonly moduleSig: string;
 }>;
 
+// Workers' outcomes (actor `log`). `cause` is the seq of the event the worker acted on; each
+// outcome has a key that may occur once in the log (`outcomeKey`, enforced by a unique index).
+
+export type AnnouncementKind = 'ADDING' | 'REMOVING' | 'SECURITY';
+
+/** An announcement posted on a channel (`atom`, `webhook`, `mastodon`): the one the waiting period counts from. */
+export type AnnouncementPosted = E<'AnnouncementPosted', {
+  readonly fingerprint: string;
+  readonly kind: AnnouncementKind;
+  readonly channel: string;
+  readonly url: string;
+  readonly text: string;
+  readonly cause: number;
+}>;
+/** A channel refused the announcement until the retries ran out. */
+export type AnnouncementFailed = E<'AnnouncementFailed', {
+  readonly fingerprint: string;
+  readonly kind: AnnouncementKind;
+  readonly channel: string;
+  readonly text: string;
+  readonly error: string;
+  readonly attempts: number;
+  readonly cause: number;
+}>;
+/** The listing as it stood at `treeSize`, stored content-addressed (SHA-256, hex). */
+export type ArchiveSnapshotTaken = E<'ArchiveSnapshotTaken', {
+  readonly treeSize: number;
+  readonly listing: string;
+  readonly raw: string;
+  /** Key pages that changed since the previous snapshot. */
+  readonly keys: Readonly<Record<string, string>>;
+  readonly triggers: readonly { readonly url: string; readonly ok: boolean; readonly status: number | null; readonly error: string | null }[];
+  readonly cause: number;
+}>;
+/** The key's waiting period is over: it may sign from `activeFrom`. Once per key. */
+export type SigningKeyActivated = E<'SigningKeyActivated', { readonly fingerprint: string; readonly activeFrom: string }>;
+/** A key lost authorization (the loss at seq `cause`): announced as a security notice. */
+export type ContinuityAlertRaised = E<'ContinuityAlertRaised', {
+  readonly fingerprint: string;
+  readonly username: string;
+  readonly valid: number;
+  readonly required: number;
+  readonly reason: string;
+  readonly cause: number;
+}>;
+
 export type EventType = DomainEvent['type'];
 
 /** What lets an auditor re-check a decision alone: the exact bytes the actor signed. */
@@ -98,4 +149,25 @@ export type EventDraft = Omit<EventEnvelope, 'seq' | 'recordedAt'>;
 /** A draft of a known event type. */
 export function draftOf(event: DomainEvent, stream: string, actor: string, evidence: Evidence | null): EventDraft {
   return { type: event.type, v: event.v, stream, actor, data: event.data as unknown as JsonValue, evidence };
+}
+
+/**
+ * The key an outcome may have once in the log (null for events that are not outcomes): a
+ * retried or re-dispatched job finds its outcome already there instead of appending another.
+ */
+export function outcomeKey(type: string, data: unknown): string | null {
+  const d = data as Record<string, unknown>;
+  switch (type) {
+    case 'AnnouncementPosted':
+    case 'AnnouncementFailed':
+      return `announce/${String(d.channel)}/${String(d.cause)}`;
+    case 'ArchiveSnapshotTaken':
+      return `archive/${String(d.cause)}`;
+    case 'SigningKeyActivated':
+      return `activate/${String(d.fingerprint)}`;
+    case 'ContinuityAlertRaised':
+      return `continuity/${String(d.cause)}`;
+    default:
+      return null;
+  }
 }

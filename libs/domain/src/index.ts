@@ -10,3 +10,4 @@ export * from './policy.js';
 export * from './state.js';
 export * from './module-sig.js';
 export * from './listing.js';
+export * from './outcomes.js';

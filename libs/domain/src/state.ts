@@ -1,5 +1,5 @@
 import { DomainError } from './errors.js';
-import type { DomainEvent, EventEnvelope, ModuleSignaturePublished, PackageSignaturePublished, Role } from './events.js';
+import { type AnnouncementPosted, type ArchiveSnapshotTaken, type DomainEvent, type EventEnvelope, type ModuleSignaturePublished, type PackageSignaturePublished, type Role, outcomeKey } from './events.js';
 import type { Policy } from './policy.js';
 
 // The trust state is the fold of the log's events (`evolve`), so the state at any tree size is
@@ -33,7 +33,13 @@ export interface SigningKeyState {
   /** Has the required number of valid authorizations (as of the last SigningKeyAuthorized/Lost). */
   authorized: boolean;
   authorizedAt: string | null;
+  /** Seq of the key's first SigningKeyAuthorized (the one its ADDING announcement answers). */
+  firstAuthorizedSeq: number | null;
   lostReason: string | null;
+  /** Seq of the SigningKeyAuthorizationLost in force, while unauthorized after a loss. */
+  lostSeq: number | null;
+  /** When SigningKeyActivated was recorded. */
+  activatedAt: string | null;
   adding: { url: string; text: string; at: string } | null;
   removing: { url: string; text: string; at: string } | null;
   retiredAt: string | null;
@@ -52,6 +58,9 @@ interface Logged {
 
 export type PackageSignatureState = Logged & PackageSignaturePublished['data'];
 export type ModuleSignatureState = Logged & ModuleSignaturePublished['data'];
+export type AnnouncementState = Logged & AnnouncementPosted['data'];
+/** The latest archive snapshot; `keys` holds the latest page hash of every key archived so far. */
+export type ArchiveState = Pick<ArchiveSnapshotTaken['data'], 'treeSize' | 'listing' | 'raw'> & { keys: Record<string, string> };
 
 export interface TrustState {
   size: number;
@@ -68,6 +77,11 @@ export interface TrustState {
   moduleSignatures: ModuleSignatureState[];
   /** Command id → the exact signed bytes and the seqs it produced (idempotency). */
   commands: Map<string, { command: string; seqs: number[] }>;
+  /** Outcome keys of the workers' events in the log (`outcomeKey`). */
+  outcomes: Set<string>;
+  /** Every posted announcement, in log order. */
+  announcements: AnnouncementState[];
+  archive: ArchiveState | null;
 }
 
 export function emptyState(): TrustState {
@@ -83,6 +97,9 @@ export function emptyState(): TrustState {
     packageSignatures: [],
     moduleSignatures: [],
     commands: new Map(),
+    outcomes: new Set(),
+    announcements: [],
+    archive: null,
   };
 }
 
@@ -97,6 +114,8 @@ export function cloneForDecision(state: TrustState): TrustState {
       [...state.signingKeys].map(([k, s]) => [k, { ...s, history: s.history.slice(), certifications: Object.fromEntries(Object.entries(s.certifications).map(([c, v]) => [c, { ...v }])) }]),
     ),
     commands: new Map(state.commands),
+    outcomes: new Set(state.outcomes),
+    announcements: state.announcements.slice(),
   };
 }
 
@@ -184,7 +203,10 @@ export function evolve(state: TrustState, envelope: EventEnvelope): TrustState {
         certifications: {},
         authorized: false,
         authorizedAt: null,
+        firstAuthorizedSeq: null,
         lostReason: null,
+        lostSeq: null,
+        activatedAt: null,
         adding: null,
         removing: null,
         retiredAt: null,
@@ -206,13 +228,16 @@ export function evolve(state: TrustState, envelope: EventEnvelope): TrustState {
       const key = mustKey(state, event.data.fingerprint);
       key.authorized = true;
       key.authorizedAt ??= at;
+      key.firstAuthorizedSeq ??= envelope.seq;
       key.lostReason = null;
+      key.lostSeq = null;
       break;
     }
     case 'SigningKeyAuthorizationLost': {
       const key = mustKey(state, event.data.fingerprint);
       key.authorized = false;
       key.lostReason = event.data.reason;
+      key.lostSeq = envelope.seq;
       break;
     }
     case 'AnnouncementRecorded': {
@@ -238,6 +263,23 @@ export function evolve(state: TrustState, envelope: EventEnvelope): TrustState {
     case 'ModuleSignaturePublished':
       state.moduleSignatures.push({ seq: envelope.seq, recordedAt: at, ...event.data });
       break;
+    case 'AnnouncementPosted': {
+      const key = mustKey(state, event.data.fingerprint);
+      const record = { url: event.data.url, text: event.data.text, at };
+      if (event.data.kind === 'ADDING') key.adding ??= record;
+      else if (event.data.kind === 'REMOVING') key.removing ??= record;
+      state.announcements.push({ seq: envelope.seq, recordedAt: at, ...event.data });
+      break;
+    }
+    case 'SigningKeyActivated':
+      mustKey(state, event.data.fingerprint).activatedAt = at;
+      break;
+    case 'ArchiveSnapshotTaken':
+      state.archive = { treeSize: event.data.treeSize, listing: event.data.listing, raw: event.data.raw, keys: { ...state.archive?.keys, ...event.data.keys } };
+      break;
+    case 'AnnouncementFailed':
+    case 'ContinuityAlertRaised':
+      break;
     default: {
       // Compile time: every DomainEvent is handled above. Run time: events of other kinds
       // (tests, later capabilities) do not change the trust state.
@@ -247,6 +289,8 @@ export function evolve(state: TrustState, envelope: EventEnvelope): TrustState {
   }
   const keyFpr = envelope.stream.startsWith('signing-key/') ? envelope.stream.slice('signing-key/'.length) : event.type === 'PackageSignaturePublished' || event.type === 'ModuleSignaturePublished' ? event.data.signer : null;
   if (keyFpr) state.signingKeys.get(keyFpr)?.history.push(envelope.seq);
+  const once = envelope.actor === 'log' ? outcomeKey(envelope.type, envelope.data) : null;
+  if (once) state.outcomes.add(once);
   const id = commandId(envelope);
   if (id) {
     const prior = state.commands.get(id);
@@ -280,7 +324,7 @@ export function keyStatus(state: TrustState, key: SigningKeyState, now: Date): {
     if (key.authorizedAt) return result('insufficient-authorizations', `${key.lostReason ?? 'authorizations lost'}: ${valid} of ${required} valid authorizations; needs re-authorization`);
     return result('pending', `${valid} of ${required} authorizations from leaders or management`);
   }
-  if (!from) return result('awaiting-announcement', 'authorized; its ADDING announcement is not recorded yet');
+  if (!from) return result('awaiting-announcement', 'authorized; its ADDING announcement is not posted yet');
   if (now.getTime() < Date.parse(from)) return result('waiting', `in its waiting period until ${from}`);
   return result('active', `usable since ${from}`);
 }

@@ -1,4 +1,4 @@
-import { type ListedKey, type TrustState, groupFingerprint, keyListing, keyStatus, validAuthorizers } from '@signet/domain';
+import { type AnnouncementState, type ListedKey, type TrustState, groupFingerprint, keyListing, keyStatus, validAuthorizers } from '@signet/domain';
 
 // The key listing as people read it (the seed's mybb.com/download/keys/ page): served live at
 // `/` and `/keys/<fingerprint>`. Pure functions of the trust state; every value is escaped.
@@ -89,5 +89,19 @@ export function renderKeyPage(state: TrustState, fingerprint: string, now: Date)
 <dl>${facts.map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join('')}</dl>
 <p class="meta"><a href="/keys/${key.fingerprint}/history">history with inclusion proofs (JSON)</a></p>
 <h2>Public key</h2><pre>${escapeHtml(key.key)}</pre>`,
+  );
+}
+
+/** One announcement as posted on the built-in feed (the page its Atom entry links to). */
+export function renderAnnouncementPage(state: TrustState, a: AnnouncementState): string {
+  const key = state.signingKeys.get(a.fingerprint);
+  return page(
+    `${a.kind} — ${state.origin}`,
+    `<p class="meta"><a href="/">← all keys</a> · <a href="/announcements.atom">feed</a></p>
+<h1>Announcement</h1>
+<p><strong>${escapeHtml(a.text)}</strong></p>
+<dl><dt>Posted</dt><dd>${escapeHtml(a.recordedAt)}</dd>
+<dt>Key</dt><dd>${key ? `<a class="fp" href="/keys/${a.fingerprint}">${escapeHtml(groupFingerprint(a.fingerprint))}</a>` : escapeHtml(a.fingerprint)}</dd>
+<dt>In the log</dt><dd>the event announced: <a href="/log/events/${a.cause}">seq ${a.cause}</a>; this post: <a href="/log/events/${a.seq}">seq ${a.seq}</a></dd></dl>`,
   );
 }

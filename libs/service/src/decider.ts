@@ -68,6 +68,11 @@ export class Decider {
     throw new DomainError('LOG_BUSY', 'the log kept changing while this was decided; send it again');
   }
 
+  /** A decision of the log's own (a worker's outcome): nothing to prepare, decided in turn like a command. */
+  decideByLog(decide: (state: TrustState, now: Date) => EventDraft[]): Promise<EventEnvelope[]> {
+    return this.run(async () => ({ decide, keysSensitive: false }));
+  }
+
   private async drain(): Promise<void> {
     if (this.draining) return;
     this.draining = true;

@@ -4,3 +4,4 @@ export * from './keyring.js';
 export * from './packages.js';
 export * from './policy.js';
 export * from './projection.js';
+export * from './archive.js';

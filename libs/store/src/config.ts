@@ -1,4 +1,4 @@
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Policy } from '@signet/domain';
 
 /** Everything Signet reads from the environment, in one place (the README lists each). */
@@ -19,6 +19,38 @@ export interface SignetConfig {
   readonly clockFile: string | undefined;
   /** Largest artifact accepted with a package signature, in bytes. */
   readonly maxArtifactBytes: number;
+  /** Redis for the job queue (BullMQ); unset: the workers run in-process in `npm start`. */
+  readonly redisUrl: string | undefined;
+  /** `inline`: run the workers inside the API process; `off`: leave them to `apps/worker`. */
+  readonly workers: 'inline' | 'off';
+  /** Where people reach this log: the base of announcement and archive URLs. */
+  readonly publicUrl: string;
+  readonly announce: {
+    readonly webhookUrl: string | undefined;
+    readonly webhookSecret: string | undefined;
+    readonly mastodonUrl: string | undefined;
+    readonly mastodonToken: string | undefined;
+    /** Tries per announcement on a failing channel before it is recorded as failed. */
+    readonly attempts: number;
+  };
+  readonly archive: {
+    readonly dir: string;
+    /** URL templates called after each snapshot: {url} the live listing, {archive} the snapshot, {sha256}. */
+    readonly triggers: readonly string[];
+  };
+  readonly jobs: {
+    /** How often the dispatcher looks for new events (it is also woken by this process's appends). */
+    readonly pollMs: number;
+    /** Period of the activation sweep and of re-sending pending jobs. */
+    readonly sweepMs: number;
+    /** First retry delay; doubled each try. */
+    readonly retryBaseMs: number;
+    /** BullMQ lock: a job whose worker died runs again after about this long. */
+    readonly lockMs: number;
+    readonly concurrency: number;
+    /** BullMQ queue name (and key prefix), for several logs on one Redis. */
+    readonly queue: string;
+  };
 }
 
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
@@ -29,14 +61,23 @@ function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number
   return n;
 }
 
+function workersMode(raw: string | undefined, redisUrl: string | undefined): 'inline' | 'off' {
+  if (raw === 'inline' || raw === 'off') return raw;
+  if (raw) throw new Error(`SIGNET_WORKERS must be inline or off, got "${raw}"`);
+  return redisUrl ? 'off' : 'inline';
+}
+
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): SignetConfig {
+  const dataDir = resolve(env.SIGNET_DATA_DIR || './data');
+  const port = int(env, 'PORT', 3000, 0, 65535);
+  const redisUrl = env.REDIS_URL || undefined;
   return {
-    dataDir: resolve(env.SIGNET_DATA_DIR || './data'),
+    dataDir,
     databaseUrl: env.DATABASE_URL || undefined,
     poolSize: int(env, 'SIGNET_DB_POOL', 10, 1, 1000),
     logKey: env.SIGNET_LOG_KEY || undefined,
     origin: env.SIGNET_ORIGIN || 'localhost/signet',
-    port: int(env, 'PORT', 3000, 0, 65535),
+    port,
     host: env.HOST || '0.0.0.0',
     maxBatch: int(env, 'SIGNET_MAX_BATCH', 1000, 1, 5000),
     genesis: {
@@ -50,5 +91,27 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): SignetConfi
     },
     clockFile: env.SIGNET_CLOCK_FILE || undefined,
     maxArtifactBytes: int(env, 'SIGNET_MAX_ARTIFACT_BYTES', 512 * 1024 * 1024, 1, 2 ** 40),
+    redisUrl,
+    workers: workersMode(env.SIGNET_WORKERS, redisUrl),
+    publicUrl: (env.SIGNET_PUBLIC_URL || `http://localhost:${port}`).replace(/\/+$/, ''),
+    announce: {
+      webhookUrl: env.SIGNET_WEBHOOK_URL || undefined,
+      webhookSecret: env.SIGNET_WEBHOOK_SECRET || undefined,
+      mastodonUrl: env.SIGNET_MASTODON_URL?.replace(/\/+$/, '') || undefined,
+      mastodonToken: env.SIGNET_MASTODON_TOKEN || undefined,
+      attempts: int(env, 'SIGNET_ANNOUNCE_ATTEMPTS', 8, 1, 100),
+    },
+    archive: {
+      dir: resolve(env.SIGNET_ARCHIVE_DIR || join(dataDir, 'archive')),
+      triggers: (env.SIGNET_ARCHIVE_TRIGGERS ?? '').split(/\s+/).filter(Boolean),
+    },
+    jobs: {
+      pollMs: int(env, 'SIGNET_OUTBOX_POLL_MS', 250, 5, 60_000),
+      sweepMs: int(env, 'SIGNET_SWEEP_MS', 60_000, 50, 86_400_000),
+      retryBaseMs: int(env, 'SIGNET_RETRY_BASE_MS', 1000, 1, 3_600_000),
+      lockMs: int(env, 'SIGNET_JOB_LOCK_MS', 30_000, 500, 3_600_000),
+      concurrency: int(env, 'SIGNET_JOB_CONCURRENCY', 8, 1, 256),
+      queue: env.SIGNET_QUEUE || 'signet',
+    },
   };
 }

@@ -15,6 +15,20 @@ export interface EventsTable {
   entry: Bytes;
   /** RFC 6962 leaf hash of `entry`: level 0 of the tree. */
   leaf_hash: Bytes;
+  /** `outcomeKey` of a worker's outcome event; unique. */
+  outcome_key: ColumnType<string | null, string | null, never>;
+}
+
+export interface OutboxCursorsTable {
+  consumer: string;
+  next_seq: ColumnType<number | bigint | string, number | bigint, number | bigint>;
+}
+
+export interface OutboxJobsTable {
+  consumer: string;
+  seq: ColumnType<number | bigint | string, number | bigint, never>;
+  enqueued_at: ColumnType<Date, Date, Date>;
+  done_at: ColumnType<Date | null, Date | null, Date | null>;
 }
 
 export interface TreeNodesTable {
@@ -34,6 +48,8 @@ export interface Database {
   events: EventsTable;
   tree_nodes: TreeNodesTable;
   checkpoints: CheckpointsTable;
+  outbox_cursors: OutboxCursorsTable;
+  outbox_jobs: OutboxJobsTable;
 }
 
 export function toNumber(value: number | bigint | string): number {

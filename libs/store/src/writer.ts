@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { type Clock, DomainError, type EventDraft, type EventEnvelope, type PreparedEvent, prepareEvent } from '@signet/domain';
+import { type Clock, DomainError, type EventDraft, type EventEnvelope, type PreparedEvent, outcomeKey, prepareEvent } from '@signet/domain';
 import { type Hash, type NoteSigner, appendLeaves, foldRange, hashesEqual, leafHash, rootNodes, signCheckpoint } from '@signet/tlog';
 import type { Db } from './connect.js';
 import { toBytes, toNumber } from './database.js';
@@ -159,7 +159,7 @@ export class LogWriter {
       const result = await sql<{ appended: boolean; tree_size: number | string | bigint | null; root_hash: Uint8Array | null; recorded_at: Date | null }>`
         SELECT * FROM signet_append(
           ${SEQUENCER_LOCK}::bigint, ${head.size}::bigint, ${head.root}::bytea, ${recordedAt}::timestamptz,
-          ${plan.types}::text[], ${plan.streams}::text[], ${plan.actors}::text[], ${db.byteaArray(plan.entries)}::bytea[], ${db.byteaArray(plan.leaves)}::bytea[],
+          ${plan.types}::text[], ${plan.streams}::text[], ${plan.actors}::text[], ${db.byteaArray(plan.entries)}::bytea[], ${db.byteaArray(plan.leaves)}::bytea[], ${plan.outcomes}::text[],
           ${inner.map((n) => n.level)}::smallint[], ${inner.map((n) => String(n.index))}::bigint[], ${db.byteaArray(inner.map((n) => n.hash))}::bytea[],
           ${grown.size}::bigint, ${grown.root}::bytea, ${plan.note}::text)`.execute(db.db);
       const row = result.rows[0]!;
@@ -187,6 +187,7 @@ export class LogWriter {
     const actors: string[] = [];
     const entries: Uint8Array[] = [];
     const leaves: Hash[] = [];
+    const outcomes: (string | null)[] = [];
     let size = head.size;
     for (const p of batch) {
       const at = p.options.recordedAt?.getTime();
@@ -203,11 +204,12 @@ export class LogWriter {
         actors.push(envelope.actor);
         entries.push(entry);
         leaves.push(leafHash(entry));
+        outcomes.push(envelope.actor === 'log' ? outcomeKey(envelope.type, envelope.data) : null);
       }
     }
     const grown = appendLeaves(head.size, head.frontier, leaves);
     const note = entries.length === 0 ? '' : signCheckpoint({ origin: this.options.origin, size: grown.size, root: grown.root, extensions: [] }, this.options.signer);
-    return { recordedAt, accepted, refused, events, types, streams, actors, entries, leaves, grown, note };
+    return { recordedAt, accepted, refused, events, types, streams, actors, entries, leaves, outcomes, grown, note };
   }
 
   /** The head and its right frontier, read from the database (no lock needed: it is checked on write). */

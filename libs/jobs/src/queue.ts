@@ -1,0 +1,64 @@
+// The job queue port: the workers see only this. Two adapters: BullMQ on Redis (bullmq.ts) and
+// an in-process queue (in-process.ts) for the embedded default. Both give the same guarantees
+// because neither is the record of what is pending: the outbox in the database is (dispatcher.ts),
+// and each job's outcome can enter the log only once (outcome keys).
+
+/** One job: a consumer acting on one event of the log. Its id is `<consumer>-<seq>`. */
+export interface JobRef {
+  readonly consumer: string;
+  readonly seq: number;
+}
+
+export function jobId(job: JobRef): string {
+  return `${job.consumer}-${job.seq}`;
+}
+
+export interface Attempt {
+  /** 1 for the first run. */
+  readonly number: number;
+  readonly of: number;
+  /** The last try: a handler records its failure now rather than throwing. */
+  readonly final: boolean;
+}
+
+/** What a handler may ask for: to run again after a while (a key still in its waiting period). */
+export interface JobResult {
+  readonly retryInMs?: number;
+}
+
+export type JobHandler = (job: JobRef, attempt: Attempt) => Promise<JobResult | void>;
+
+/** A periodic task (a job scheduler in BullMQ). */
+export interface Periodic {
+  readonly name: string;
+  readonly everyMs: number;
+  readonly run: () => Promise<void>;
+}
+
+/** Retries: how many tries, and the first backoff (doubled each time). */
+export interface RetryPolicy {
+  readonly attempts: number;
+  readonly backoffMs: number;
+}
+
+/** Thrown by a handler for bad data: retrying cannot help (BullMQ's UnrecoverableError). */
+export class PermanentJobError extends Error {
+  override readonly name = 'PermanentJobError';
+}
+
+export interface JobQueue {
+  /**
+   * Adds jobs. A job whose id is already in the queue (waiting, delayed, running, or kept after
+   * completion) is not added again; with `resend`, one that failed for good is retried.
+   */
+  enqueue(jobs: readonly JobRef[], options?: { resend?: boolean }): Promise<void>;
+  /** Starts processing. */
+  start(handler: JobHandler, periodic: readonly Periodic[]): Promise<void>;
+  /** Lets running jobs finish, then stops. */
+  close(): Promise<void>;
+}
+
+/** Exponential backoff: base, 2·base, 4·base … */
+export function backoffDelay(policy: RetryPolicy, failedAttempts: number): number {
+  return policy.backoffMs * 2 ** Math.max(0, failedAttempts - 1);
+}

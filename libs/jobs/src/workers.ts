@@ -1,0 +1,223 @@
+import {
+  type Clock,
+  type TrustState,
+  announcementFor,
+  continuityAlerts,
+  decideActivation,
+  decideAnnouncementFailed,
+  decideAnnouncementPosted,
+  decideArchiveSnapshot,
+  dueActivations,
+  keyListing,
+  listingChanged,
+  rawListing,
+  renderTime,
+} from '@signet/domain';
+import { renderKeyPage, renderListingPage } from '@signet/projections';
+import { ArchiveStore, type Decider, type TrustProjection } from '@signet/service';
+import type { SignetConfig, SignetLog } from '@signet/store';
+import { type Channel, atomChannel, mastodonChannel, webhookChannel } from './channels.js';
+import { type ConsumerStatus, OutboxDispatcher, type Subscription } from './dispatcher.js';
+import { type Attempt, type JobQueue, type JobRef, type JobResult, PermanentJobError, type RetryPolicy } from './queue.js';
+
+/** A consumer of the log: the event types it wants, and what it does for one of them. */
+interface Consumer extends Subscription {
+  readonly retry: RetryPolicy;
+  handle(seq: number, attempt: Attempt): Promise<JobResult | void>;
+}
+
+export interface WorkersContext {
+  readonly log: SignetLog;
+  readonly projection: TrustProjection;
+  readonly decider: Decider;
+  readonly clock: Clock;
+  readonly config: SignetConfig;
+  readonly archive: ArchiveStore;
+  readonly onError?: (what: string, error: unknown) => void;
+}
+
+const ANNOUNCED = new Set(['SigningKeyAuthorized', 'SigningKeyRetired', 'SigningKeyRevoked', 'ContinuityAlertRaised']);
+const ACTIVATES = new Set(['SigningKeyAuthorized', 'AnnouncementPosted', 'AnnouncementRecorded']);
+const CONTINUITY = new Set(['MemberRemoved', 'MemberRoleChanged', 'SigningKeyCertificationRevoked', 'SigningKeyRevoked', 'SigningKeyAuthorizationLost']);
+/** Every event that can change the listing, raw.txt or a key's page. */
+const ARCHIVED = new Set([
+  'SigningKeyAuthorized',
+  'SigningKeyAuthorizationLost',
+  'SigningKeyCertified',
+  'SigningKeyCertificationRevoked',
+  'AnnouncementPosted',
+  'AnnouncementRecorded',
+  'SigningKeyActivated',
+  'SigningKeyRetired',
+  'SigningKeyRevoked',
+]);
+
+/** The channels the configuration turns on: the Atom feed always. */
+export function channelsFrom(config: SignetConfig): Channel[] {
+  const channels = [atomChannel(config.publicUrl)];
+  if (config.announce.webhookUrl) channels.push(webhookChannel(config.announce.webhookUrl, config.announce.webhookSecret));
+  if (config.announce.mastodonUrl && config.announce.mastodonToken) channels.push(mastodonChannel(config.announce.mastodonUrl, config.announce.mastodonToken));
+  return channels;
+}
+
+/** The listing documents of a state, rendered as the log's time at that size shows them. */
+export function renderArchive(state: TrustState) {
+  const now = renderTime(state);
+  const listing = renderListingPage(state, now);
+  const raw = rawListing(state, now);
+  const { active, removed } = keyListing(state, now);
+  const pages = Object.fromEntries([...active, ...removed].map((k) => [k.fingerprint, renderKeyPage(state, k.fingerprint, now)!]));
+  return { listing, raw, pages };
+}
+
+/**
+ * The workers: the announcer (one consumer per channel), the archiver, the activation scheduler
+ * and the continuity monitor, fed by the outbox dispatcher through a job queue. Each acts on the
+ * trust state and records its outcome through the Decider, as the log's own decision.
+ */
+export class Workers {
+  readonly dispatcher: OutboxDispatcher;
+  private readonly consumers: Map<string, Consumer>;
+
+  constructor(
+    private readonly context: WorkersContext,
+    private readonly queue: JobQueue,
+  ) {
+    const { config } = context;
+    const standard: RetryPolicy = { attempts: 10, backoffMs: config.jobs.retryBaseMs };
+    const consumers: Consumer[] = [
+      ...channelsFrom(config).map((channel) => this.announcer(channel, { attempts: config.announce.attempts, backoffMs: config.jobs.retryBaseMs })),
+      { name: 'archiver', types: ARCHIVED, retry: standard, handle: (seq) => this.archiveSnapshot(seq) },
+      { name: 'activator', types: ACTIVATES, retry: standard, handle: (seq) => this.activate(seq) },
+      { name: 'continuity', types: CONTINUITY, retry: standard, handle: async () => void (await context.decider.decideByLog((state) => continuityAlerts(state))) },
+    ];
+    this.consumers = new Map(consumers.map((c) => [c.name, c]));
+    this.dispatcher = new OutboxDispatcher({
+      db: context.log.db,
+      queue,
+      consumers,
+      pollMs: config.jobs.pollMs,
+      resendAfterMs: config.jobs.sweepMs,
+      onError: (error) => context.onError?.('outbox dispatcher', error),
+    });
+  }
+
+  /** The retry policy of a consumer (for the queue). */
+  retryOf(consumer: string): RetryPolicy {
+    return this.consumers.get(consumer)?.retry ?? { attempts: 10, backoffMs: this.context.config.jobs.retryBaseMs };
+  }
+
+  async start(): Promise<void> {
+    await this.queue.start((job, attempt) => this.run(job, attempt), [
+      // Catches an activation whose delayed job was lost (or a clock that jumped).
+      { name: 'activation-sweep', everyMs: this.context.config.jobs.sweepMs, run: () => this.sweepActivations() },
+    ]);
+    await this.dispatcher.start();
+  }
+
+  /** Stops dispatching, lets running jobs finish, closes the queue. */
+  async stop(): Promise<void> {
+    await this.dispatcher.stop();
+    await this.queue.close();
+  }
+
+  /** Wake the dispatcher: this process appended. */
+  poke(): void {
+    this.dispatcher.poke();
+  }
+
+  status(): Promise<ConsumerStatus[]> {
+    return this.dispatcher.status();
+  }
+
+  async sweepActivations(): Promise<void> {
+    await this.context.decider.decideByLog((state, now) => dueActivations(state, now));
+  }
+
+  private async run(job: JobRef, attempt: Attempt): Promise<JobResult | void> {
+    const consumer = this.consumers.get(job.consumer);
+    // A consumer no longer configured (a channel turned off): nothing to do.
+    const result = consumer ? await consumer.handle(job.seq, attempt) : undefined;
+    if (result?.retryInMs === undefined) await this.dispatcher.done(job);
+    return result;
+  }
+
+  private async event(seq: number) {
+    const event = await this.context.log.reader.event(seq);
+    if (!event) throw new PermanentJobError(`the log has no event ${seq}`);
+    return event;
+  }
+
+  private announcer(channel: Channel, retry: RetryPolicy): Consumer {
+    const { decider, projection } = this.context;
+    return {
+      name: `announce-${channel.name}`,
+      types: ANNOUNCED,
+      retry,
+      handle: async (seq, attempt) => {
+        const state = await projection.catchUp();
+        if (state.outcomes.has(`announce/${channel.name}/${seq}`)) return;
+        const event = await this.event(seq);
+        const announcement = announcementFor(state, event);
+        if (!announcement) return;
+        let url: string;
+        try {
+          url = await channel.post(announcement, { seq, origin: state.origin, recordedAt: event.recordedAt });
+        } catch (error) {
+          if (!attempt.final && !(error instanceof PermanentJobError)) throw error;
+          // Out of tries, or refused for good: the failure is the outcome, and other work goes on.
+          await decider.decideByLog((s) => decideAnnouncementFailed(s, channel.name, seq, announcement, (error as Error).message, attempt.number));
+          return;
+        }
+        await decider.decideByLog((s) => decideAnnouncementPosted(s, channel.name, seq, announcement, url));
+      },
+    };
+  }
+
+  private async activate(seq: number): Promise<JobResult | void> {
+    const { decider, projection, clock } = this.context;
+    const fingerprint = (await this.event(seq)).data as { fingerprint?: unknown };
+    if (typeof fingerprint.fingerprint !== 'string') return;
+    const fpr = fingerprint.fingerprint;
+    await projection.catchUp();
+    await decider.decideByLog((state, now) => decideActivation(state, fpr, now).events);
+    // Still in its waiting period: look again when it ends (the sweep also catches it).
+    const { retryAt } = decideActivation(projection.state, fpr, clock.now());
+    if (retryAt) return { retryInMs: Math.max(0, Date.parse(retryAt) - clock.now().getTime()) };
+  }
+
+  private async archiveSnapshot(seq: number): Promise<void> {
+    const { decider, projection, archive, config } = this.context;
+    const state = await projection.catchUp();
+    if (state.outcomes.has(`archive/${seq}`)) return;
+    const docs = renderArchive(state);
+    const rendered = {
+      treeSize: state.size,
+      listing: ArchiveStore.hash(docs.listing),
+      raw: ArchiveStore.hash(docs.raw),
+      keys: Object.fromEntries(Object.entries(docs.pages).map(([fpr, page]) => [fpr, ArchiveStore.hash(page)])),
+    };
+    if (!listingChanged(state, rendered)) return;
+    archive.put(docs.listing);
+    archive.put(docs.raw);
+    for (const page of Object.values(docs.pages)) archive.put(page);
+    const triggers = await Promise.all(config.archive.triggers.map((template) => this.trigger(template, rendered.listing)));
+    await decider.decideByLog((s) => decideArchiveSnapshot(s, seq, rendered, triggers));
+  }
+
+  /** Calls an external archive trigger (e.g. a web archive's save URL); the result is recorded, never fatal. */
+  private async trigger(template: string, listingSha256: string) {
+    const base = this.context.config.publicUrl;
+    const url = template
+      .replaceAll('{url}', `${base}/`)
+      .replaceAll('{archive}', `${base}/archive/${listingSha256}`)
+      .replaceAll('{sha256}', listingSha256);
+    try {
+      const response = await fetch(url, { signal: AbortSignal.timeout(30_000) });
+      await response.arrayBuffer().catch(() => undefined);
+      return { url, ok: response.ok, status: response.status, error: response.ok ? null : `HTTP ${response.status}` };
+    } catch (error) {
+      return { url, ok: false, status: null, error: (error as Error).message.slice(0, 200) };
+    }
+  }
+}
