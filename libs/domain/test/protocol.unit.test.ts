@@ -5,8 +5,16 @@ import {
   type KeyInput,
   type TrustState,
   type VerifiedCommand,
+  announcementFor,
   announcementText,
+  continuityAlerts,
+  decideActivation,
+  decideAnnouncementFailed,
+  decideAnnouncementPosted,
+  decideArchiveSnapshot,
   decideCommand,
+  dueActivations,
+  outcomeKey,
   decidePackageSignature,
   emptyState,
   evolve,
@@ -292,5 +300,86 @@ describe('retirement and compromise', () => {
     expect(() => decidePackageSignature(s.state, sig, s.now)).toThrow(expect.objectContaining({ code: 'ALREADY_PUBLISHED' }));
     expect(() => decidePackageSignature(s.state, { ...sig, package: '../x' }, s.now)).toThrow(expect.objectContaining({ code: 'BAD_PACKAGE' }));
     expect(() => decidePackageSignature(s.state, { ...sig, signer: MALLORY }, s.now)).toThrow(expect.objectContaining({ code: 'UNKNOWN_SIGNING_KEY' }));
+  });
+});
+
+describe("workers' outcomes", () => {
+  /** Eve's key authorized by Alice on day 0, announced by no one yet. */
+  function authorized(): { s: Story; authorizedSeq: number } {
+    const s = team();
+    s.run(EVE, { type: 'AddSigningKey', key: 'k' }, signingKey([{ certifier: EVE }, { certifier: ALICE }]));
+    return { s, authorizedSeq: s.state.signingKeys.get(SIGN)!.firstAuthorizedSeq! };
+  }
+  const envelope = (s: Story, seq: number, type: string, data: Record<string, unknown>) => ({ seq, type, v: 1, recordedAt: s.now.toISOString(), stream: 's', actor: 'log', data: data as never, evidence: null });
+
+  it('announces ADDING for the first authorization only, REMOVING for a listed key, and a security notice', () => {
+    const { s, authorizedSeq } = authorized();
+    const adding = announcementFor(s.state, envelope(s, authorizedSeq, 'SigningKeyAuthorized', { fingerprint: SIGN }));
+    expect(adding).toEqual({ kind: 'ADDING', fingerprint: SIGN, username: 'Eve', text: 'ADDING Package Signing Key of ~Eve (FEED DEAF ABBA BEAD BABE FACE DEAD BEEF CEDE CAFE).' });
+    // A later re-authorization (after a loss) is not a new ADDING.
+    expect(announcementFor(s.state, envelope(s, authorizedSeq + 5, 'SigningKeyAuthorized', { fingerprint: SIGN }))).toBeNull();
+    expect(announcementFor(s.state, envelope(s, 99, 'SigningKeyRetired', { fingerprint: SIGN }))!.text).toBe('REMOVING Package Signing Key of ~Eve (FEED DEAF ABBA BEAD BABE FACE DEAD BEEF CEDE CAFE).');
+    const notice = announcementFor(s.state, envelope(s, 99, 'ContinuityAlertRaised', { fingerprint: SIGN, username: 'Eve', valid: 0, required: 1, reason: 'member removed', cause: 7 }))!;
+    expect(notice.kind).toBe('SECURITY');
+    expect(notice.text).toMatch(/^SECURITY NOTICE: Package Signing Key of ~Eve \(FEED DEAF .*\) has 0 of 1 required authorizations after member removed;/);
+    // A key never authorized is never listed, so its retirement is not announced.
+    const t = team();
+    t.run(EVE, { type: 'AddSigningKey', key: 'k' }, signingKey([{ certifier: EVE }]));
+    expect(announcementFor(t.state, envelope(t, 99, 'SigningKeyRetired', { fingerprint: SIGN }))).toBeNull();
+    expect(announcementFor(s.state, envelope(s, 3, 'MemberAdded', { fingerprint: ALICE }))).toBeNull();
+  });
+
+  it('a posted ADDING starts the waiting period; each outcome enters the log once', () => {
+    const { s, authorizedSeq } = authorized();
+    expect(s.status()).toBe('awaiting-announcement');
+    const a = announcementFor(s.state, envelope(s, authorizedSeq, 'SigningKeyAuthorized', { fingerprint: SIGN }))!;
+    s.now = day(2);
+    const posted = s.apply(decideAnnouncementPosted(s.state, 'atom', authorizedSeq, a, 'https://log.example/announcements/5'));
+    expect(posted.map((d) => [d.type, d.actor, outcomeKey(d.type, d.data)])).toEqual([['AnnouncementPosted', 'log', `announce/atom/${authorizedSeq}`]]);
+    expect(decideAnnouncementPosted(s.state, 'atom', authorizedSeq, a, 'https://elsewhere')).toEqual([]);
+    expect(decideAnnouncementFailed(s.state, 'atom', authorizedSeq, a, 'boom', 3)).toEqual([]);
+    // Another channel's post of the same event is its own outcome; the first post keeps counting.
+    s.now = day(3);
+    expect(s.apply(decideAnnouncementPosted(s.state, 'mastodon', authorizedSeq, a, 'https://social.example/@sec/1'))).toHaveLength(1);
+    expect(s.state.signingKeys.get(SIGN)!.adding).toEqual({ url: 'https://log.example/announcements/5', text: a.text, at: day(2).toISOString() });
+    expect(s.status()).toBe('waiting');
+  });
+
+  it('activates a key once, at max(added, announced) + wait, and not a retired one', () => {
+    const { s, authorizedSeq } = authorized();
+    const a = announcementFor(s.state, envelope(s, authorizedSeq, 'SigningKeyAuthorized', { fingerprint: SIGN }))!;
+    s.now = day(1);
+    s.apply(decideAnnouncementPosted(s.state, 'atom', authorizedSeq, a, 'u'));
+    expect(decideActivation(s.state, SIGN, day(14))).toEqual({ events: [], retryAt: day(15).toISOString() });
+    expect(dueActivations(s.state, day(14))).toEqual([]);
+    s.now = day(15);
+    const activated = s.apply(decideActivation(s.state, SIGN, s.now).events);
+    expect(activated.map((d) => [d.type, d.data])).toEqual([['SigningKeyActivated', { fingerprint: SIGN, activeFrom: day(15).toISOString() }]]);
+    expect(decideActivation(s.state, SIGN, day(16))).toEqual({ events: [], retryAt: null });
+    expect(dueActivations(s.state, day(16))).toEqual([]);
+    const r = authorized().s;
+    r.run(EVE, { type: 'RetireSigningKey', fingerprint: SIGN, reason: 'rotated' });
+    expect(decideActivation(r.state, SIGN, day(30))).toEqual({ events: [], retryAt: null });
+  });
+
+  it('raises one continuity alert per loss of authorization', () => {
+    const { s } = authorized();
+    expect(continuityAlerts(s.state)).toEqual([]);
+    s.run(BOB, { type: 'RemoveMember', member: ALICE });
+    const lost = s.state.signingKeys.get(SIGN)!.lostSeq!;
+    const alerts = s.apply(continuityAlerts(s.state));
+    expect(alerts.map((d) => d.data)).toEqual([{ fingerprint: SIGN, username: 'Eve', valid: 0, required: 1, reason: expect.any(String), cause: lost }]);
+    expect(continuityAlerts(s.state)).toEqual([]);
+  });
+
+  it('archives only a listing that differs from the latest snapshot', () => {
+    const { s } = authorized();
+    const rendered = { treeSize: s.state.size, listing: 'a'.repeat(64), raw: 'b'.repeat(64), keys: { [SIGN]: 'c'.repeat(64) } };
+    const first = s.apply(decideArchiveSnapshot(s.state, 4, rendered, []));
+    expect(first.map((d) => (d.data as { keys: unknown }).keys)).toEqual([{ [SIGN]: 'c'.repeat(64) }]);
+    expect(decideArchiveSnapshot(s.state, 5, { ...rendered, treeSize: s.state.size }, [])).toEqual([]);
+    const changed = decideArchiveSnapshot(s.state, 5, { ...rendered, listing: 'd'.repeat(64) }, [{ url: 'https://archive.example/save', ok: true, status: 200, error: null }]);
+    expect((changed[0]!.data as { keys: unknown }).keys).toEqual({});
+    expect(decideArchiveSnapshot(s.state, 4, { ...rendered, listing: 'd'.repeat(64) }, [])).toEqual([]);
   });
 });

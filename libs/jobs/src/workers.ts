@@ -138,7 +138,9 @@ export class Workers {
     const consumer = this.consumers.get(job.consumer);
     // A consumer no longer configured (a channel turned off): nothing to do.
     const result = consumer ? await consumer.handle(job.seq, attempt) : undefined;
-    if (result?.retryInMs === undefined) await this.dispatcher.done(job);
+    // Done, or scheduled to look again (a key in its waiting period): should that delayed job be
+    // lost, the activation sweep catches the key.
+    await this.dispatcher.done(job);
     return result;
   }
 
