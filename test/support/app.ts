@@ -52,3 +52,31 @@ export function startApp(env: Record<string, string | undefined>): Promise<Runni
     void exited.then((code) => reject(new Error(`the server exited (${code}) before serving:\n${out}`)));
   });
 }
+
+export const WORKER_MAIN = join(repoRoot(), 'dist/apps/worker/src/main.js');
+
+/** Starts the built worker (`npm run start:worker`) and resolves once it follows the log. */
+export function startWorker(env: Record<string, string | undefined>): Promise<RunningApp> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [WORKER_MAIN], { env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    const onData = (chunk: Buffer) => {
+      out += chunk.toString();
+      if (/following \S+/.test(out)) {
+        resolve({
+          url: '',
+          child,
+          output: () => out,
+          stop: async (signal = 'SIGTERM') => {
+            if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+            return exited;
+          },
+        });
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+    void exited.then((code) => reject(new Error(`the worker exited (${code}) before following the log:\n${out}`)));
+  });
+}

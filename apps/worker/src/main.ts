@@ -15,7 +15,18 @@ try {
   const clock = config.clockFile ? fileClock(config.clockFile) : systemClock;
   const log = await openLog(config, { clock });
   const app = await NestFactory.createApplicationContext(WorkerModule.register({ log, config, clock }), { logger: ['error', 'warn', 'log'] });
-  app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      logger.log(`${signal}: letting running jobs finish`);
+      app.close().then(
+        () => process.exit(0),
+        (error: unknown) => {
+          logger.error(error);
+          process.exit(1);
+        },
+      );
+    });
+  }
 } catch (error) {
   const e = error as { code?: string; message?: string };
   logger.error(e.code ? `${e.code}: ${e.message}` : error);
