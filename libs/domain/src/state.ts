@@ -265,9 +265,13 @@ export function evolve(state: TrustState, envelope: EventEnvelope): TrustState {
       break;
     case 'AnnouncementPosted': {
       const key = mustKey(state, event.data.fingerprint);
-      const record = { url: event.data.url, text: event.data.text, at };
-      if (event.data.kind === 'ADDING') key.adding ??= record;
-      else if (event.data.kind === 'REMOVING') key.removing ??= record;
+      // A webhook is a private delivery: the listing links, and the waiting period counts from,
+      // the first public post (the Atom feed, which is always on, or a Mastodon status).
+      if (event.data.channel !== 'webhook') {
+        const record = { url: event.data.url, text: event.data.text, at };
+        if (event.data.kind === 'ADDING') key.adding ??= record;
+        else if (event.data.kind === 'REMOVING') key.removing ??= record;
+      }
       state.announcements.push({ seq: envelope.seq, recordedAt: at, ...event.data });
       break;
     }

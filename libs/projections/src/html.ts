@@ -55,7 +55,7 @@ export function renderListingPage(state: TrustState, now: Date): string {
     `Package Signing Keys — ${state.origin}`,
     `<h1>Package Signing Keys</h1>
 <p class="meta">Log <code>${escapeHtml(state.origin)}</code> at tree size ${state.size} ·
-<a href="/log/checkpoint">checkpoint</a> · <a href="/keys/raw.txt">raw.txt</a> · <a href="/trust/state">trust state (JSON)</a></p>
+<a href="/log/checkpoint">checkpoint</a> · <a href="/keys/raw.txt">raw.txt</a> · <a href="/announcements.atom">announcements (Atom)</a> · <a href="/trust/state">trust state (JSON)</a></p>
 <p class="muted">A key may sign packages ${state.policy.waitingPeriodDays} days after it was added and announced.
 Verify signatures against this log, not against a keyserver.</p>
 <h2>Active keys</h2>${table(active, false)}

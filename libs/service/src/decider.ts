@@ -69,7 +69,10 @@ export class Decider {
   }
 
   /** A decision of the log's own (a worker's outcome): nothing to prepare, decided in turn like a command. */
-  decideByLog(decide: (state: TrustState, now: Date) => EventDraft[]): Promise<EventEnvelope[]> {
+  async decideByLog(decide: (state: TrustState, now: Date) => EventDraft[]): Promise<EventEnvelope[]> {
+    // Caught up first: a decision that finds nothing to do appends nothing, so no expected size
+    // would tell it that it looked at a stale state (another process's events).
+    await this.projection.catchUp();
     return this.run(async () => ({ decide, keysSensitive: false }));
   }
 
