@@ -1,5 +1,5 @@
 // `npm run bench`: each figure beside a raw baseline measured in the same run, and the ratio.
-//   node dist/bench/run.js [append] [proof] [tiles] [--10m] [--quick]
+//   node dist/bench/run.js [append] [proof] [tiles] [commands] [outbox] [--10m] [--quick]
 import { fork, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
@@ -12,10 +12,11 @@ import { TILE_WIDTH } from '@signet/tlog';
 import { type BackendName, newBackend } from '../test/support/backends.js';
 import { startApp } from '../test/support/app.js';
 import { benchCommands } from './commands.js';
+import { benchOutbox } from './outbox.js';
 
 const args = new Set(process.argv.slice(2));
 const quick = args.has('--quick');
-const wanted = ['append', 'proof', 'tiles', 'commands'].filter((b) => args.has(b));
+const wanted = ['append', 'proof', 'tiles', 'commands', 'outbox'].filter((b) => args.has(b));
 const run = (name: string) => wanted.length === 0 || wanted.includes(name);
 
 function line(what: string, figure: string, baseline: string, ratio: number, target?: string, baselineLabel = 'raw'): void {
@@ -214,5 +215,6 @@ if (args.has('--raw-tile-server')) {
   if (run('proof')) await benchProof();
   if (run('tiles')) await benchTiles();
   if (run('commands')) await benchCommands(line, quick);
+  if (run('outbox')) await benchOutbox(line, quick);
   process.exit(0);
 }

@@ -257,11 +257,11 @@ describe.each(modes)('the workers in the MyBB story ($name)', (mode) => {
         const fingerprint = (await page.locator('a.fp').first().textContent())!;
         expect(fingerprint).toBe(grouped(fpr.sign!));
         expect(fingerprint).toMatch(/^([0-9A-F]{4} ){9}[0-9A-F]{4}$/);
-        const links = await page.getByRole('link', { name: 'announcement', exact: true }).evaluateAll((as) => as.map((a) => (a as HTMLAnchorElement).href));
+        const links = await page.getByRole('link', { name: 'announcement', exact: true }).evaluateAll((as) => as.map((a) => (a as unknown as { href: string }).href));
         expect(links).toHaveLength(2);
         expect(links.every((l) => l.startsWith('https://keys.mybb.example/announcements/'))).toBe(true);
         // Nothing overflows the screen sideways.
-        expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
+        expect(await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")).toBe(true);
         await page.screenshot({ path: join(ARTIFACTS, `listing-${name}.png`), fullPage: true });
         await page.close();
       }

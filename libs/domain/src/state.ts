@@ -82,6 +82,8 @@ export interface TrustState {
   /** Every posted announcement, in log order. */
   announcements: AnnouncementState[];
   archive: ArchiveState | null;
+  /** Seq of the latest member event (who certifies what may have changed on every key page). */
+  lastMemberChange: number;
 }
 
 export function emptyState(): TrustState {
@@ -100,6 +102,7 @@ export function emptyState(): TrustState {
     outcomes: new Set(),
     announcements: [],
     archive: null,
+    lastMemberChange: -1,
   };
 }
 
@@ -301,6 +304,7 @@ export function evolve(state: TrustState, envelope: EventEnvelope): TrustState {
     if (prior) prior.seqs.push(envelope.seq);
     else state.commands.set(id, { command: envelope.evidence!.command, seqs: [envelope.seq] });
   }
+  if (event.type === 'MemberAdded' || event.type === 'MemberRoleChanged' || event.type === 'MemberRemoved') state.lastMemberChange = envelope.seq;
   state.size = Math.max(state.size, envelope.seq + 1);
   state.lastRecordedAt = at;
   return state;

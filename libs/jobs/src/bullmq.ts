@@ -1,5 +1,5 @@
 import { DelayedError, type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
-import { type JobHandler, type JobQueue, type JobRef, PermanentJobError, type Periodic, type RetryPolicy, jobId } from './queue.js';
+import { type JobHandler, type JobQueue, type JobRef, PermanentJobError, type Periodic, type JobPolicy, jobId } from './queue.js';
 
 /** ioredis options from a `redis://[user:password@]host:port[/db]` URL. */
 export function redisOptions(url: string) {
@@ -24,7 +24,7 @@ export interface BullQueueOptions {
   readonly url: string;
   /** Queue name; several logs can share one Redis under different names. */
   readonly name: string;
-  readonly retry: (consumer: string) => RetryPolicy;
+  readonly retry: (consumer: string) => JobPolicy;
   readonly concurrency: number;
   /** A job whose worker died is run again after about this long. */
   readonly lockMs: number;
@@ -67,6 +67,7 @@ export class BullQueue implements JobQueue {
     return {
       jobId: jobId(job),
       attempts: retry.attempts,
+      priority: retry.priority,
       backoff: { type: 'exponential' as const, delay: retry.backoffMs },
       // Kept a while after completion so a resend racing with it does not run it again.
       removeOnComplete: { age: 3600, count: 100_000 },

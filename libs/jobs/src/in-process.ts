@@ -1,4 +1,4 @@
-import { type Attempt, type JobHandler, type JobQueue, type JobRef, PermanentJobError, type Periodic, type RetryPolicy, backoffDelay, jobId } from './queue.js';
+import { type Attempt, type JobHandler, type JobQueue, type JobRef, PermanentJobError, type Periodic, type JobPolicy, backoffDelay, jobId } from './queue.js';
 
 interface Entry {
   readonly job: JobRef;
@@ -22,7 +22,7 @@ export class InProcessQueue implements JobQueue {
   private idle: (() => void) | null = null;
 
   constructor(
-    private readonly retry: (consumer: string) => RetryPolicy,
+    private readonly retry: (consumer: string) => JobPolicy,
     private readonly concurrency = 8,
     private readonly onError: (job: JobRef, error: unknown) => void = () => {},
   ) {}
@@ -35,7 +35,7 @@ export class InProcessQueue implements JobQueue {
       if (existing && !(existing.failed && options.resend)) continue;
       const entry: Entry = { job, attempt: 0, timer: null, failed: false };
       this.entries.set(id, entry);
-      this.ready.push(entry);
+      this.push(entry);
     }
     this.pump();
   }
@@ -66,10 +66,18 @@ export class InProcessQueue implements JobQueue {
   private later(entry: Entry, ms: number): void {
     entry.timer = setTimeout(() => {
       entry.timer = null;
-      this.ready.push(entry);
+      this.push(entry);
       this.pump();
     }, Math.min(ms, 2 ** 31 - 1));
     entry.timer.unref();
+  }
+
+  /** Into the ready list after the jobs of its priority or a higher one (stable, as BullMQ's). */
+  private push(entry: Entry): void {
+    const priority = this.retry(entry.job.consumer).priority;
+    let at = this.ready.length;
+    while (at > 0 && this.retry(this.ready[at - 1]!.job.consumer).priority > priority) at--;
+    this.ready.splice(at, 0, entry);
   }
 
   private pump(): void {

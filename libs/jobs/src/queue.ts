@@ -35,10 +35,12 @@ export interface Periodic {
   readonly run: () => Promise<void>;
 }
 
-/** Retries: how many tries, and the first backoff (doubled each time). */
-export interface RetryPolicy {
+/** A consumer's jobs: how many tries, the first backoff (doubled each time), and the priority. */
+export interface JobPolicy {
   readonly attempts: number;
   readonly backoffMs: number;
+  /** 1 runs first (announcements), larger numbers after (BullMQ's convention). */
+  readonly priority: number;
 }
 
 /** Thrown by a handler for bad data: retrying cannot help (BullMQ's UnrecoverableError). */
@@ -59,6 +61,6 @@ export interface JobQueue {
 }
 
 /** Exponential backoff: base, 2·base, 4·base … */
-export function backoffDelay(policy: RetryPolicy, failedAttempts: number): number {
+export function backoffDelay(policy: JobPolicy, failedAttempts: number): number {
   return policy.backoffMs * 2 ** Math.max(0, failedAttempts - 1);
 }

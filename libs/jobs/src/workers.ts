@@ -18,11 +18,11 @@ import { ArchiveStore, type Decider, type TrustProjection } from '@signet/servic
 import type { SignetConfig, SignetLog } from '@signet/store';
 import { type Channel, atomChannel, mastodonChannel, webhookChannel } from './channels.js';
 import { type ConsumerStatus, OutboxDispatcher, type Subscription } from './dispatcher.js';
-import { type Attempt, type JobQueue, type JobRef, type JobResult, PermanentJobError, type RetryPolicy } from './queue.js';
+import { type Attempt, type JobQueue, type JobRef, type JobResult, PermanentJobError, type JobPolicy } from './queue.js';
 
 /** A consumer of the log: the event types it wants, and what it does for one of them. */
 interface Consumer extends Subscription {
-  readonly retry: RetryPolicy;
+  readonly retry: JobPolicy;
   handle(seq: number, attempt: Attempt): Promise<JobResult | void>;
 }
 
@@ -60,13 +60,24 @@ export function channelsFrom(config: SignetConfig): Channel[] {
   return channels;
 }
 
-/** The listing documents of a state, rendered as the log's time at that size shows them. */
+/**
+ * The listing documents of a state, rendered as the log's time at that size shows them: the
+ * listing, raw.txt, and the page of every listed key that may have changed since the latest
+ * snapshot (an event about it, or about members, since then; or never archived).
+ */
 export function renderArchive(state: TrustState) {
   const now = renderTime(state);
   const listing = renderListingPage(state, now);
   const raw = rawListing(state, now);
   const { active, removed } = keyListing(state, now);
-  const pages = Object.fromEntries([...active, ...removed].map((k) => [k.fingerprint, renderKeyPage(state, k.fingerprint, now)!]));
+  const since = state.archive?.treeSize ?? 0;
+  const everyKey = state.lastMemberChange >= since;
+  const changed = [...active, ...removed].filter((k) => {
+    if (everyKey || !state.archive?.keys[k.fingerprint]) return true;
+    const history = state.signingKeys.get(k.fingerprint)!.history;
+    return history.length > 0 && history[history.length - 1]! >= since;
+  });
+  const pages = Object.fromEntries(changed.map((k) => [k.fingerprint, renderKeyPage(state, k.fingerprint, now)!]));
   return { listing, raw, pages };
 }
 
@@ -84,12 +95,14 @@ export class Workers {
     private readonly queue: JobQueue,
   ) {
     const { config } = context;
-    const standard: RetryPolicy = { attempts: 10, backoffMs: config.jobs.retryBaseMs };
+    // Announcements first: the waiting period counts from them. Archiving last: one snapshot
+    // shows every change before it, so a backlog of archive jobs mostly finds its work done.
+    const policy = (priority: number, attempts = 10): JobPolicy => ({ attempts, backoffMs: config.jobs.retryBaseMs, priority });
     const consumers: Consumer[] = [
-      ...channelsFrom(config).map((channel) => this.announcer(channel, { attempts: config.announce.attempts, backoffMs: config.jobs.retryBaseMs })),
-      { name: 'archiver', types: ARCHIVED, retry: standard, handle: (seq) => this.archiveSnapshot(seq) },
-      { name: 'activator', types: ACTIVATES, retry: standard, handle: (seq) => this.activate(seq) },
-      { name: 'continuity', types: CONTINUITY, retry: standard, handle: async () => void (await context.decider.decideByLog((state) => continuityAlerts(state))) },
+      ...channelsFrom(config).map((channel) => this.announcer(channel, policy(1, config.announce.attempts))),
+      { name: 'continuity', types: CONTINUITY, retry: policy(2), handle: async () => void (await context.decider.decideByLog((state) => continuityAlerts(state))) },
+      { name: 'activator', types: ACTIVATES, retry: policy(3), handle: (seq) => this.activate(seq) },
+      { name: 'archiver', types: ARCHIVED, retry: policy(4), handle: (seq) => this.archiveSnapshot(seq) },
     ];
     this.consumers = new Map(consumers.map((c) => [c.name, c]));
     this.dispatcher = new OutboxDispatcher({
@@ -103,8 +116,8 @@ export class Workers {
   }
 
   /** The retry policy of a consumer (for the queue). */
-  retryOf(consumer: string): RetryPolicy {
-    return this.consumers.get(consumer)?.retry ?? { attempts: 10, backoffMs: this.context.config.jobs.retryBaseMs };
+  retryOf(consumer: string): JobPolicy {
+    return this.consumers.get(consumer)?.retry ?? { attempts: 10, backoffMs: this.context.config.jobs.retryBaseMs, priority: 5 };
   }
 
   async start(): Promise<void> {
@@ -150,7 +163,7 @@ export class Workers {
     return event;
   }
 
-  private announcer(channel: Channel, retry: RetryPolicy): Consumer {
+  private announcer(channel: Channel, retry: JobPolicy): Consumer {
     const { decider, projection } = this.context;
     return {
       name: `announce-${channel.name}`,
@@ -191,7 +204,8 @@ export class Workers {
   private async archiveSnapshot(seq: number): Promise<void> {
     const { decider, projection, archive, config } = this.context;
     const state = await projection.catchUp();
-    if (state.outcomes.has(`archive/${seq}`)) return;
+    // A snapshot taken since the event already shows it.
+    if (state.outcomes.has(`archive/${seq}`) || (state.archive && state.archive.treeSize > seq)) return;
     const docs = renderArchive(state);
     const rendered = {
       treeSize: state.size,

@@ -189,7 +189,10 @@ export class LogWriter {
     const leaves: Hash[] = [];
     const outcomes: (string | null)[] = [];
     let size = head.size;
-    for (const p of batch) {
+    // Appends decided on a given size go first: an unconditional append queued beside them
+    // would otherwise move the log under them and send them back to be decided again.
+    const ordered = [...batch.filter((p) => p.options.expectedSize !== undefined), ...batch.filter((p) => p.options.expectedSize === undefined)];
+    for (const p of ordered) {
       const at = p.options.recordedAt?.getTime();
       if ((p.options.expectedSize !== undefined && p.options.expectedSize !== size) || (at !== undefined && at !== recordedAt.getTime())) {
         refused.push(p);
