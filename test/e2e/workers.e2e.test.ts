@@ -109,6 +109,9 @@ describe.each(modes)('the workers in the MyBB story ($name)', (mode) => {
     const consumers = (await s.json<{ consumers: { consumer: string }[] }>('/outbox')).consumers.map((c) => c.consumer);
     expect(consumers).toEqual(['activator', 'announce-atom', 'announce-webhook', 'archiver', 'continuity']);
     if (mode.bullmq) expect(worker!.output()).toMatch(/queue BullMQ/);
+    const metrics = await (await fetch(`${s.url}/metrics`)).text();
+    expect(metrics).toMatch(/^signet_outbox_pending_jobs\{consumer="announce-atom"\} 0$/m);
+    expect(metrics).toMatch(/^signet_outbox_lag_events\{consumer="archiver"\} \d+$/m);
   });
 
   it('a key added on day 0 and authorized on day 2: ADDING is posted on day 2 on every channel, and the listing archived', async () => {

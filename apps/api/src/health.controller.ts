@@ -2,6 +2,7 @@ import { Controller, Get, Inject, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { ApiTags } from '@nestjs/swagger';
 import { ApiRoute } from './openapi.js';
+import { outboxStatus } from '@signet/jobs';
 import { type SignetLog, pendingMigrations, ping } from '@signet/store';
 import { Metrics } from './metrics.js';
 import { SIGNET_LOG } from './tokens.js';
@@ -39,7 +40,12 @@ export class HealthController {
   @Get('metrics')
   @ApiRoute('Prometheus metrics', { status: 200, description: 'Prometheus text format', type: 'text/plain' }, [])
   async prometheus(@Res() reply: FastifyReply): Promise<void> {
-    this.metrics.treeSize.set(await this.log.reader.size());
+    const size = await this.log.reader.size();
+    this.metrics.treeSize.set(size);
+    for (const c of await outboxStatus(this.log.db)) {
+      this.metrics.outboxPending.set({ consumer: c.consumer }, c.pending);
+      this.metrics.outboxLag.set({ consumer: c.consumer }, Math.max(0, size - c.nextSeq));
+    }
     void reply.header('cache-control', 'no-store').type(this.metrics.registry.contentType).send(await this.metrics.registry.metrics());
   }
 }
