@@ -10,44 +10,24 @@ import { certificationsBy, readPublicKey, verifyCleartext, verifyDetached } from
 import { Keyring } from '@signet/service';
 import { checkInclusion, tilePathOf } from '../support/c2sp-client.js';
 import { Gpg } from '../support/gpg.js';
+import { StoryClient, day } from '../support/story.js';
 
 // The whole MyBB story against the built server, with real GnuPG making every key, certification
 // and signature, and the log's clock moved through SIGNET_CLOCK_FILE — never by sleeping.
 
-const DAY0 = Date.parse('2026-01-01T00:00:00.000Z');
-const day = (n: number) => new Date(DAY0 + n * 86_400_000);
 const ORIGIN = 'e2e.signet.test/log';
 
 describe('the signing protocol over HTTP with real GnuPG', () => {
   const gpg = new Gpg();
   const work = mkdtempSync(join(tmpdir(), 'signet-e2e-'));
-  const clockFile = join(work, 'clock');
+  const story = new StoryClient(gpg, work, ORIGIN, join(work, 'clock'));
+  const clockFile = story.clockFile;
   let backend: Backend;
   let app: RunningApp;
-  let now = day(0);
-  let n = 0;
   const fpr: Record<string, string> = {};
-
-  const setClock = (at: Date) => {
-    now = at;
-    writeFileSync(clockFile, at.toISOString());
-  };
-
-  async function size(): Promise<number> {
-    const cp = await (await fetch(`${app.url}/log/checkpoint`)).text();
-    return Number(cp.split('\n')[1]);
-  }
-
-  /** Signs a command as a person would (gpg --detach-sign --armor) and posts it with curl -F. */
-  function post(signer: string, body: Record<string, unknown>, opts: { id?: string; issuedAt?: Date; origin?: string; raw?: string; digest?: string } = {}) {
-    const bytes = opts.raw ?? JSON.stringify({ origin: opts.origin ?? ORIGIN, id: opts.id ?? `cmd-${++n}`, issuedAt: (opts.issuedAt ?? now).toISOString(), ...body }, null, 2);
-    const dir = mkdtempSync(join(work, 'cmd-'));
-    writeFileSync(join(dir, 'command.json'), bytes);
-    writeFileSync(join(dir, 'command.json.asc'), gpg.detachSign(signer, bytes, now, opts.digest));
-    const out = execFileSync('curl', ['-s', '-w', '\n%{http_code}', '-F', `command=@${join(dir, 'command.json')}`, '-F', `signature=@${join(dir, 'command.json.asc')}`, `${app.url}/commands`], { encoding: 'utf8' });
-    const status = Number(out.slice(out.lastIndexOf('\n') + 1));
-    return { status, body: JSON.parse(out.slice(0, out.lastIndexOf('\n'))), bytes };
-  }
+  const setClock = (at: Date) => story.setClock(at);
+  const size = () => story.size();
+  const post = (signer: string, body: Record<string, unknown>, opts?: Parameters<StoryClient['post']>[2]) => story.post(signer, body, opts) as { status: number; body: any; bytes: string };
 
   /** A refusal: its status and code, and the log did not grow. */
   async function refused(call: () => { status: number; body: { code: string } } | Promise<{ status: number; body: { code: string } }>, status: number, code: string) {
@@ -58,13 +38,7 @@ describe('the signing protocol over HTTP with real GnuPG', () => {
     expect((await fetch(`${app.url}/healthz`)).status).toBe(200);
   }
 
-  async function publish(version: string, signedAt: Date, content = `mybb ${version}`) {
-    const form = new FormData();
-    form.append('signature', new Blob([gpg.detachSign(fpr.sign!, content, signedAt)]), 'pkg.zip.asc');
-    form.append('artifact', new Blob([content]), 'pkg.zip');
-    const res = await fetch(`${app.url}/packages/mybb/${version}/signatures`, { method: 'POST', body: form });
-    return { status: res.status, body: (await res.json()) as { code: string } };
-  }
+  const publish = (version: string, signedAt: Date, content = `mybb ${version}`) => story.publish(fpr.sign!, 'mybb', version, signedAt, content);
 
   async function keyStatus(): Promise<string> {
     const state = (await (await fetch(`${app.url}/trust/state`)).json()) as { signingKeys: { fingerprint: string; status: string }[] };
@@ -90,6 +64,7 @@ describe('the signing protocol over HTTP with real GnuPG', () => {
     const env = { SIGNET_DATA_DIR: backend.config.dataDir, DATABASE_URL: backend.config.databaseUrl, SIGNET_CLOCK_FILE: clockFile, SIGNET_WORKERS: 'off' };
     execFileSync(process.execPath, [CLI_BIN, 'init', '--origin', ORIGIN, '--root-key', join(work, 'root.asc')], { env: { ...process.env, ...env }, encoding: 'utf8' });
     app = await startApp(env);
+    story.url = app.url;
   }, 300_000);
 
   afterAll(async () => {
@@ -261,11 +236,11 @@ describe('the signing protocol over HTTP with real GnuPG', () => {
 
   it('answers every kind of bad input with a typed 4xx, appends nothing and stays up', async () => {
     const json = (body: unknown) => fetch(`${app.url}/commands`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }).then(async (r) => ({ status: r.status, body: (await r.json()) as { code: string } }));
-    const goodSig = gpg.detachSign(fpr.bob!, 'x', now);
+    const goodSig = gpg.detachSign(fpr.bob!, 'x', story.now);
     await refused(() => json({ command: '{"not json', signature: goodSig }), 400, 'BAD_COMMAND');
     await refused(() => post(fpr.bob!, { type: 'RemoveMember', member: fpr.eve }, { origin: 'other.example/log' }), 422, 'WRONG_ORIGIN');
-    await refused(() => post(fpr.bob!, { type: 'RemoveMember', member: fpr.eve }, { issuedAt: new Date(now.getTime() - 3_600_000) }), 422, 'STALE_COMMAND');
-    await refused(() => post(fpr.bob!, { type: 'RemoveMember', member: fpr.eve }, { issuedAt: new Date(now.getTime() + 3_600_000) }), 422, 'STALE_COMMAND');
+    await refused(() => post(fpr.bob!, { type: 'RemoveMember', member: fpr.eve }, { issuedAt: new Date(story.now.getTime() - 3_600_000) }), 422, 'STALE_COMMAND');
+    await refused(() => post(fpr.bob!, { type: 'RemoveMember', member: fpr.eve }, { issuedAt: new Date(story.now.getTime() + 3_600_000) }), 422, 'STALE_COMMAND');
     // the same id again: same bytes replay the first result, other bytes are refused
     const first = post(fpr.bob!, { type: 'ChangeMemberRole', member: fpr.eve, role: 'leader' }, { id: 'fixed-id' });
     expect(first.status).toBe(201);
@@ -276,12 +251,12 @@ describe('the signing protocol over HTTP with real GnuPG', () => {
     expect(await size()).toBe(before);
     await refused(() => post(fpr.bob!, { type: 'ChangeMemberRole', member: fpr.eve, role: 'member' }, { id: 'fixed-id' }), 409, 'ID_REUSED');
     // signatures: truncated, garbage, unknown signer, SHA-1
-    const cmd = JSON.stringify({ origin: ORIGIN, id: 'sig-test', issuedAt: now.toISOString(), type: 'RemoveMember', member: fpr.eve });
-    const sig = gpg.detachSign(fpr.bob!, cmd, now);
+    const cmd = JSON.stringify({ origin: ORIGIN, id: 'sig-test', issuedAt: story.now.toISOString(), type: 'RemoveMember', member: fpr.eve });
+    const sig = gpg.detachSign(fpr.bob!, cmd, story.now);
     await refused(() => json({ command: cmd, signature: sig.slice(0, sig.length / 2) }), 400, 'BAD_SIGNATURE');
     await refused(() => json({ command: cmd, signature: '-----BEGIN PGP SIGNATURE-----\n\nAAAA\n-----END PGP SIGNATURE-----\n' }), 400, 'BAD_SIGNATURE');
     await refused(() => json({ command: cmd, signature: 'garbage' }), 400, 'BAD_SIGNATURE');
-    await refused(() => json({ command: cmd, signature: gpg.detachSign(fpr.bob!, `${cmd} `, now) }), 400, 'BAD_SIGNATURE');
+    await refused(() => json({ command: cmd, signature: gpg.detachSign(fpr.bob!, `${cmd} `, story.now) }), 400, 'BAD_SIGNATURE');
     await refused(() => post(fpr.mallory!, { type: 'RemoveMember', member: fpr.eve }), 403, 'UNKNOWN_SIGNER');
     await refused(() => post(fpr.bob!, { type: 'RemoveMember', member: fpr.eve }, { digest: 'SHA1' }), 422, 'SHA1_REFUSED');
     // keys: RSA-2048, truncated armor, a signing key without the CODE SIGNING KEY comment
