@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { systemClock } from '@signet/domain';
+import { exitOnSignals } from '@signet/service';
 import { configFromEnv, fileClock, openLog } from '@signet/store';
 import { WorkerModule } from './worker.module.js';
 
@@ -15,18 +16,7 @@ try {
   const clock = config.clockFile ? fileClock(config.clockFile) : systemClock;
   const log = await openLog(config, { clock });
   const app = await NestFactory.createApplicationContext(WorkerModule.register({ log, config, clock }), { logger: ['error', 'warn', 'log'] });
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(signal, () => {
-      logger.log(`${signal}: letting running jobs finish`);
-      app.close().then(
-        () => process.exit(0),
-        (error: unknown) => {
-          logger.error(error);
-          process.exit(1);
-        },
-      );
-    });
-  }
+  exitOnSignals(() => app.close(), logger, 'letting running jobs finish');
 } catch (error) {
   const e = error as { code?: string; message?: string };
   logger.error(e.code ? `${e.code}: ${e.message}` : error);

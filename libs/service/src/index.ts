@@ -5,3 +5,4 @@ export * from './packages.js';
 export * from './policy.js';
 export * from './projection.js';
 export * from './archive.js';
+export * from './shutdown.js';
