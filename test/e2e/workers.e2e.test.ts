@@ -42,6 +42,7 @@ describe.each(modes)('the workers in the MyBB story ($name)', (mode) => {
   let app: RunningApp;
   let worker: RunningApp | null = null;
   let hook: Receiver;
+  let saver: Receiver;
 
   async function events(): Promise<Event[]> {
     const size = await s.size();
@@ -55,7 +56,7 @@ describe.each(modes)('the workers in the MyBB story ($name)', (mode) => {
     return state.signingKeys.find((k) => k.fingerprint === fpr.sign)!;
   }
   async function latestSnapshot() {
-    const snapshots = (await ofType('ArchiveSnapshotTaken')).map((e) => e.data as { treeSize: number; listing: string; raw: string; keys: Record<string, string> });
+    const snapshots = (await ofType('ArchiveSnapshotTaken')).map((e) => e.data as { treeSize: number; listing: string; raw: string; keys: Record<string, string>; triggers: unknown[] });
     // Each snapshot names the key pages that changed; the latest page of a key is in the latest one naming it.
     const keys = Object.assign({}, ...snapshots.map((d) => d.keys)) as Record<string, string>;
     return { ...snapshots[snapshots.length - 1]!, keys };
@@ -74,6 +75,8 @@ describe.each(modes)('the workers in the MyBB story ($name)', (mode) => {
     fpr.sign = gpg.genKey('Eve (CODE SIGNING KEY) <eve@mybb.example>', 'rsa4096', made);
     writeFileSync(join(work, 'root.asc'), gpg.exportKey(fpr.root));
     hook = await receiver((d, res) => res.writeHead(hmacValid(d, secret) ? 200 : 401).end());
+    // An external archive (a web archive's "save" URL).
+    saver = await receiver((_d, res) => res.writeHead(200).end('saved'));
 
     backend = await newBackend(mode.backend);
     s.setClock(day(0));
@@ -84,6 +87,7 @@ describe.each(modes)('the workers in the MyBB story ($name)', (mode) => {
       SIGNET_PUBLIC_URL: 'https://keys.mybb.example',
       SIGNET_WEBHOOK_URL: `${hook.url}/announce`,
       SIGNET_WEBHOOK_SECRET: secret,
+      SIGNET_ARCHIVE_TRIGGERS: `${saver.url}/save/{url} ${saver.url}/copy?sha256={sha256}`,
       SIGNET_SWEEP_MS: '200',
       SIGNET_OUTBOX_POLL_MS: '50',
       SIGNET_RETRY_BASE_MS: '100',
@@ -100,6 +104,7 @@ describe.each(modes)('the workers in the MyBB story ($name)', (mode) => {
     await worker?.stop('SIGKILL');
     await app?.stop('SIGKILL');
     await hook?.close();
+    await saver?.close();
     await backend?.cleanup();
     gpg.remove();
     rmSync(work, { recursive: true, force: true });
@@ -163,6 +168,12 @@ describe.each(modes)('the workers in the MyBB story ($name)', (mode) => {
     expect(listing).toContain('waiting');
     expect(await archived(snapshot.raw)).toContain(`FINGERPRINT: ${grouped(fpr.sign!)}\nADD_DATE: 2026-01-03\nADD_ANNOUNCEMENT: ${atom.url}`);
     expect(await archived(snapshot.keys[fpr.sign!]!)).toContain('Package Signing Key of ~Eve');
+    // Each snapshot called the external archive triggers and recorded what they answered.
+    expect(snapshot.triggers).toEqual([
+      { url: `${saver.url}/save/https://keys.mybb.example/`, ok: true, status: 200, error: null },
+      { url: `${saver.url}/copy?sha256=${snapshot.listing}`, ok: true, status: 200, error: null },
+    ]);
+    expect(saver.deliveries.length).toBeGreaterThanOrEqual(2);
   });
 
   it('day 10: still waiting, a signature is refused and nothing is activated', async () => {
