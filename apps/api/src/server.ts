@@ -5,7 +5,7 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import multipart from '@fastify/multipart';
 import { type Clock, systemClock } from '@signet/domain';
-import { ArchiveStore, Decider, TrustProjection, policyFromConfig } from '@signet/service';
+import { ArchiveStore, Decider, SnapshotService, TrustProjection, policyFromConfig } from '@signet/service';
 import { type Workers, startWorkers } from '@signet/jobs';
 import { type SignetConfig, type SignetLog, fileClock, openLog } from '@signet/store';
 import { AppModule } from './app.module.js';
@@ -39,6 +39,7 @@ export async function startServer(config: SignetConfig, options: { clock?: Clock
   await projection.catchUp();
   const decider = new Decider(log, projection, clock);
   const archive = new ArchiveStore(config.archive.dir);
+  const snapshots = new SnapshotService(log, projection, clock, config.snapshot);
   const logger = new Logger('signet');
   if (log.created) logger.log(`created the log ${log.identity.origin}; verifier key ${log.identity.verifierKey}`);
   if (projection.state.policy.rootKeys.length === 0) {
@@ -47,7 +48,7 @@ export async function startServer(config: SignetConfig, options: { clock?: Clock
 
   const adapter = new FastifyAdapter({ bodyLimit: 1024 * 1024 });
   await adapter.register(multipart as never, { limits: { fileSize: config.maxArtifactBytes, files: 2, fields: 4, parts: 4, fieldSize: 256 * 1024 } });
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule.register({ log, metrics, config, clock, projection, decider, archive }), adapter, {
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.register({ log, metrics, config, clock, projection, decider, archive, snapshots }), adapter, {
     logger: options.logLevels ?? ['error', 'warn', 'log'],
   });
   const document = SwaggerModule.createDocument(
@@ -72,6 +73,11 @@ export async function startServer(config: SignetConfig, options: { clock?: Clock
       { log, projection, decider, clock, config, archive, onError: (what, error) => workerLogger.warn(`${what}: ${(error as Error).message}`) },
     );
   }
+  // The head's snapshot is kept precomputed: after appends settle, and at each refresh period.
+  const logger2 = new Logger('snapshot');
+  const precompute = setInterval(() => void snapshots.current().catch((e: Error) => logger2.warn(e.message)), 30_000);
+  precompute.unref();
+  await snapshots.current();
   await app.listen(config.port, config.host);
   const address = fastify.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
@@ -83,6 +89,7 @@ export async function startServer(config: SignetConfig, options: { clock?: Clock
     workers,
     stop: () =>
       (stopping ??= (async () => {
+        clearInterval(precompute);
         await workers?.stop();
         await log.writer.close();
         await app.close();

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { policyFromConfig } from '@signet/service';
-import { configFromEnv, fileClock, openLog } from '@signet/store';
 
-// The `signet` command. Exit codes: 0 ok, 1 failure, 2 usage.
+// The `signet` command. Exit codes: 0 ok, 1 failure, 2 usage (and, for the client commands, no
+// usable snapshot). The server side (init) and the client side are loaded only when used, so the
+// client commands start quickly on a PBX.
 
 const USAGE = `usage: signet <command> [options]
 
@@ -20,11 +20,23 @@ commands:
       (paths relative to the file); options given on the command line win.
       Print the origin and the verifier key. Safe to run again: an initialized log is left as
       it is (the policy of a log is fixed at its creation).
+  snapshot fetch --server URL [--vkey KEY] [--state DIR] [--json]
+      fetch the signed trust snapshot and keep it in DIR (default $SIGNET_CLIENT_DIR or ~/.signet)
+      if it verifies with the pinned verifier key (--vkey on the first fetch), is not expired, is
+      not older than the last one accepted, and its checkpoint is consistent with the last one's
+  verify package <artifact> <signature.asc> [--state DIR] [--json]
+      check a detached SHA-512 package signature offline against the stored snapshot
+  verify module <dir> [--state DIR] [--json]
+      check a FreePBX module (module.sig and every listed file) offline; prints FreePBX's status
+      bits (GOOD 1, TAMPERED 2, INVALID 4, UNSIGNED 8, UNSUPPORTED 16, EXPIRED 32, REVOKED 64,
+      TRUSTED 128); exit 0 only for GOOD|TRUSTED (129)
+  module-sig <dir>
+      print the unsigned module.sig for a directory, to clear-sign with gpg
   help
       this text
 
 Configuration comes from the environment (see the README): SIGNET_DATA_DIR, DATABASE_URL,
-SIGNET_LOG_KEY, SIGNET_ORIGIN.`;
+SIGNET_LOG_KEY, SIGNET_ORIGIN; for the client commands SIGNET_CLIENT_DIR.`;
 
 /** A policy file: JSON with any of the `init` options by their long names (rootKeys: an array of paths). */
 function applyPolicyFile(path: string, env: NodeJS.ProcessEnv): void {
@@ -79,6 +91,8 @@ async function init(args: string[]): Promise<number> {
   set('SIGNET_ALLOW_ED25519', values['allow-ed25519'] ? 'true' : undefined);
   set('SIGNET_SIGNING_KEY_COMMENT', values['signing-key-comment']);
   set('SIGNET_COMMAND_WINDOW', values['command-window']);
+  const { configFromEnv, fileClock, openLog } = await import('@signet/store');
+  const { policyFromConfig } = await import('@signet/service');
   const config = configFromEnv(env);
   const clock = config.clockFile ? fileClock(config.clockFile) : undefined;
   const log = await openLog(config, { init: true, clock, policy: () => policyFromConfig(config.genesis) });
@@ -107,6 +121,12 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'init':
       return init(rest);
+    case 'snapshot':
+      return (await import('./client.js')).snapshotCommand(rest);
+    case 'verify':
+      return (await import('./client.js')).verifyCommand(rest);
+    case 'module-sig':
+      return (await import('./client.js')).moduleSigCommand(rest);
     case 'help':
     case '--help':
     case '-h':
@@ -121,9 +141,10 @@ async function main(argv: string[]): Promise<number> {
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
-  (error: unknown) => {
+  async (error: unknown) => {
     const e = error as { code?: string; message?: string };
-    process.stderr.write(`signet: ${e.code ? `${e.code}: ` : ''}${e.message ?? String(error)}\n`);
-    process.exit(e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' ? 2 : 1);
+    const usage = e.code === 'USAGE' || e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' || e.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL';
+    process.stderr.write(`signet: ${e.code && e.code !== 'USAGE' ? `${e.code}: ` : ''}${e.message ?? String(error)}\n`);
+    process.exit(usage ? 2 : ['snapshot', 'verify', 'module-sig'].includes(process.argv[2] ?? '') ? (await import('./client.js')).exitCodeOf(error) : 1);
   },
 );

@@ -11,3 +11,4 @@ export * from './state.js';
 export * from './module-sig.js';
 export * from './listing.js';
 export * from './outcomes.js';
+export * from './snapshot.js';

@@ -36,8 +36,9 @@ export interface SigningKeyState {
   /** Seq of the key's first SigningKeyAuthorized (the one its ADDING announcement answers). */
   firstAuthorizedSeq: number | null;
   lostReason: string | null;
-  /** Seq of the SigningKeyAuthorizationLost in force, while unauthorized after a loss. */
+  /** Seq and time of the SigningKeyAuthorizationLost in force, while unauthorized after a loss. */
   lostSeq: number | null;
+  lostAt: string | null;
   /** When SigningKeyActivated was recorded. */
   activatedAt: string | null;
   adding: { url: string; text: string; at: string } | null;
@@ -209,6 +210,7 @@ export function evolve(state: TrustState, envelope: EventEnvelope): TrustState {
         firstAuthorizedSeq: null,
         lostReason: null,
         lostSeq: null,
+        lostAt: null,
         activatedAt: null,
         adding: null,
         removing: null,
@@ -234,6 +236,7 @@ export function evolve(state: TrustState, envelope: EventEnvelope): TrustState {
       key.firstAuthorizedSeq ??= envelope.seq;
       key.lostReason = null;
       key.lostSeq = null;
+      key.lostAt = null;
       break;
     }
     case 'SigningKeyAuthorizationLost': {
@@ -241,6 +244,7 @@ export function evolve(state: TrustState, envelope: EventEnvelope): TrustState {
       key.authorized = false;
       key.lostReason = event.data.reason;
       key.lostSeq = envelope.seq;
+      key.lostAt = at;
       break;
     }
     case 'AnnouncementRecorded': {

@@ -6,3 +6,4 @@ export * from './policy.js';
 export * from './projection.js';
 export * from './archive.js';
 export * from './shutdown.js';
+export * from './snapshot.js';

@@ -38,6 +38,8 @@ export interface SignetConfig {
     /** URL templates called after each snapshot: {url} the live listing, {archive} the snapshot, {sha256}. */
     readonly triggers: readonly string[];
   };
+  /** Trust snapshots: lifetime, and the period at which the head's is issued again. */
+  readonly snapshot: { readonly ttlMs: number; readonly refreshMs: number };
   readonly jobs: {
     /** How often the dispatcher looks for new events (it is also woken by this process's appends). */
     readonly pollMs: number;
@@ -104,6 +106,10 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): SignetConfi
     archive: {
       dir: resolve(env.SIGNET_ARCHIVE_DIR || join(dataDir, 'archive')),
       triggers: (env.SIGNET_ARCHIVE_TRIGGERS ?? '').split(/\s+/).filter(Boolean),
+    },
+    snapshot: {
+      ttlMs: int(env, 'SIGNET_SNAPSHOT_TTL_HOURS', 168, 1, 24 * 366) * 3_600_000,
+      refreshMs: int(env, 'SIGNET_SNAPSHOT_REFRESH_HOURS', 24, 1, 24 * 365) * 3_600_000,
     },
     jobs: {
       pollMs: int(env, 'SIGNET_OUTBOX_POLL_MS', 250, 5, 60_000),

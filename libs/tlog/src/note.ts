@@ -46,7 +46,8 @@ export function keyHash(name: string, publicKey: Uint8Array): number {
   return Buffer.from(h).readUInt32BE(0);
 }
 
-const hash8 = (h: number) => h.toString(16).padStart(8, '0');
+/** A key hash as the 8 hex digits of its vkey form. */
+export const hash8 = (h: number) => h.toString(16).padStart(8, '0');
 
 /** The public half of a seed, as raw 32 bytes. */
 export function ed25519PublicKey(seed: Uint8Array): Uint8Array {

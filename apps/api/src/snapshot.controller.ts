@@ -1,0 +1,44 @@
+import { Controller, Get, Headers, Query, Res } from '@nestjs/common';
+import { ApiQuery, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
+import { DomainError } from '@signet/domain';
+import { SnapshotService } from '@signet/service';
+import { ApiRoute } from './openapi.js';
+
+/** True when an If-None-Match header names this strong ETag (or `*`). */
+function matches(header: string | undefined, etag: string): boolean {
+  if (!header) return false;
+  return header.split(',').some((t) => {
+    const tag = t.trim();
+    return tag === '*' || tag === etag || tag === `W/${etag}`;
+  });
+}
+
+/** The signed trust snapshot for offline verifiers (PBX clients, package consumers). */
+@ApiTags('trust')
+@Controller('trust')
+export class SnapshotController {
+  constructor(private readonly snapshots: SnapshotService) {}
+
+  @Get('snapshot')
+  @ApiRoute(
+    'The signed trust snapshot at the head, or at an earlier size (`?size=N`, byte-identical every time); 304 on a matching If-None-Match',
+    { status: 200, description: '{signature, snapshot} in RFC 8785 form' },
+    ['BAD_PARAMETER', 'NOT_IN_LOG'],
+  )
+  @ApiQuery({ name: 'size', required: false })
+  async snapshot(@Query('size') size: string | undefined, @Headers('if-none-match') ifNoneMatch: string | undefined, @Res() reply: FastifyReply): Promise<void> {
+    let served;
+    if (size === undefined) {
+      served = await this.snapshots.current();
+      void reply.header('cache-control', 'public, max-age=60, must-revalidate');
+    } else {
+      if (!/^[1-9][0-9]{0,15}$/.test(size)) throw new DomainError('BAD_PARAMETER', 'size must be a tree size: a positive integer');
+      served = await this.snapshots.at(Number(size));
+      void reply.header('cache-control', 'public, max-age=31536000, immutable');
+    }
+    void reply.header('etag', served.etag).header('x-signet-snapshot-version', String(served.version));
+    if (matches(ifNoneMatch, served.etag)) return void reply.status(304).send();
+    void reply.type('application/json').send(served.body);
+  }
+}

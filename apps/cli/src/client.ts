@@ -1,0 +1,114 @@
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { DomainError, groupFingerprint } from '@signet/domain';
+import { type TrustedSnapshot, fetchSnapshot, moduleSigBody, verifyModule, verifyPackage, verifySnapshot } from '@signet/client';
+
+// The client side of `signet`: keep a verified trust snapshot in a state directory, and verify
+// packages and FreePBX modules against it offline. Exit codes: 0 good, 1 the verification failed
+// (a bad signature, a tampered module…), 2 usage or no usable snapshot (missing, expired).
+
+const STATE_OPTION = { state: { type: 'string' as const }, json: { type: 'boolean' as const } };
+
+function stateDir(given: string | undefined): string {
+  return given ?? process.env.SIGNET_CLIENT_DIR ?? join(homedir(), '.signet');
+}
+
+function read(path: string): string | null {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+/** Writes a file whole or not at all. */
+function writeAtomically(path: string, content: string): void {
+  const temporary = `${path}.${process.pid}.tmp`;
+  writeFileSync(temporary, content);
+  renameSync(temporary, path);
+}
+
+class UsageError extends DomainError {}
+
+function print(json: boolean | undefined, value: unknown, line: string): void {
+  process.stdout.write(json ? `${JSON.stringify(value)}\n` : `${line}\n`);
+}
+
+/** `signet snapshot fetch --server URL [--vkey KEY] [--state DIR] [--json]` */
+export async function snapshotCommand(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub !== 'fetch') throw new UsageError('USAGE', 'usage: signet snapshot fetch --server URL [--vkey KEY] [--state DIR] [--json]');
+  const { values } = parseArgs({ args: rest, options: { server: { type: 'string' }, vkey: { type: 'string' }, ...STATE_OPTION }, strict: true });
+  if (!values.server) throw new UsageError('USAGE', 'signet snapshot fetch needs --server URL');
+  const dir = stateDir(values.state);
+  mkdirSync(dir, { recursive: true });
+  const pinned = read(join(dir, 'vkey'))?.trim() ?? null;
+  if (pinned && values.vkey && values.vkey.trim() !== pinned) {
+    throw new DomainError('SNAPSHOT_WRONG_KEY', `${dir} is pinned to the log key ${pinned}; use another --state for another log`);
+  }
+  const vkey = values.vkey?.trim() ?? pinned;
+  if (!vkey) throw new UsageError('USAGE', "the first fetch needs --vkey: the log's verifier key, from its operator (never taken from the server)");
+  const accepted = await fetchSnapshot(values.server, read(join(dir, 'snapshot.json')), vkey);
+  const s = accepted.trusted.snapshot;
+  if (!pinned) writeAtomically(join(dir, 'vkey'), `${vkey}\n`);
+  writeAtomically(join(dir, 'snapshot.json'), accepted.document);
+  writeAtomically(join(dir, 'checkpoint'), s.checkpoint);
+  writeAtomically(join(dir, 'server'), `${values.server}\n`);
+  print(
+    values.json,
+    { ok: true, origin: s.origin, version: s.version, issuedAt: s.issuedAt, expiresAt: s.expiresAt, signingKeys: s.signingKeys.length },
+    `snapshot ${s.version} of ${s.origin} accepted: issued ${s.issuedAt}, expires ${s.expiresAt}, ${s.signingKeys.length} signing keys`,
+  );
+  return 0;
+}
+
+/** The stored snapshot, verified again (it may have expired since it was fetched). */
+function storedSnapshot(dir: string): TrustedSnapshot {
+  const document = read(join(dir, 'snapshot.json'));
+  const vkey = read(join(dir, 'vkey'))?.trim();
+  if (!document || !vkey) throw new UsageError('NO_SNAPSHOT', `no trust snapshot in ${dir}: run signet snapshot fetch --server URL --vkey KEY first`);
+  return verifySnapshot(document, vkey).trusted;
+}
+
+/** `signet verify package <artifact> <signature>` and `signet verify module <dir>` */
+export async function verifyCommand(args: string[]): Promise<number> {
+  const [what, ...rest] = args;
+  const { values, positionals } = parseArgs({ args: rest, options: STATE_OPTION, strict: true, allowPositionals: true });
+  if (what === 'package') {
+    if (positionals.length !== 2) throw new UsageError('USAGE', 'usage: signet verify package <artifact> <signature.asc> [--state DIR] [--json]');
+    const trusted = storedSnapshot(stateDir(values.state));
+    const signature = read(positionals[1]!);
+    if (signature === null) throw new UsageError('USAGE', `cannot read the signature ${positionals[1]}`);
+    const verdict = await verifyPackage(trusted, positionals[0]!, signature);
+    const who = verdict.signer ? ` by ~${verdict.username} (${groupFingerprint(verdict.signer)})` : '';
+    print(values.json, verdict, verdict.valid ? `GOOD: ${positionals[0]} signed${who} at ${verdict.created}` : `BAD: ${positionals[0]}${who}: ${verdict.code}: ${verdict.reason}`);
+    return verdict.valid ? 0 : 1;
+  }
+  if (what === 'module') {
+    if (positionals.length !== 1) throw new UsageError('USAGE', 'usage: signet verify module <dir> [--state DIR] [--json]');
+    const trusted = storedSnapshot(stateDir(values.state));
+    const verdict = await verifyModule(trusted, positionals[0]!);
+    const who = verdict.signer ? ` signed by ~${verdict.username} (${groupFingerprint(verdict.signer)})` : '';
+    const notes = [...verdict.details, ...verdict.unlisted.map((p) => `${p} not listed`)];
+    print(values.json, verdict, `${verdict.good ? 'GOOD' : 'BAD'} ${verdict.status} (${verdict.flags.join('|')})${who}${notes.length ? `: ${notes.join('; ')}` : ''}`);
+    return verdict.good ? 0 : 1;
+  }
+  throw new UsageError('USAGE', 'usage: signet verify package <artifact> <signature.asc> | signet verify module <dir>');
+}
+
+/** `signet module-sig <dir>`: the unsigned module.sig body, for `gpg --clearsign`. */
+export async function moduleSigCommand(args: string[]): Promise<number> {
+  const { positionals } = parseArgs({ args, options: {}, strict: true, allowPositionals: true });
+  if (positionals.length !== 1) throw new UsageError('USAGE', 'usage: signet module-sig <dir> > module.unsigned && gpg --clearsign --digest-algo SHA512 -o <dir>/module.sig module.unsigned');
+  process.stdout.write(await moduleSigBody(positionals[0]!));
+  return 0;
+}
+
+/** Usage errors and a missing or expired snapshot exit 2; other refusals 1. */
+export function exitCodeOf(error: unknown): number {
+  if (error instanceof UsageError) return 2;
+  if (error instanceof DomainError && (error.code === 'SNAPSHOT_EXPIRED' || error.code === 'NO_SNAPSHOT')) return 2;
+  return 1;
+}

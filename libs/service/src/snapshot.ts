@@ -1,0 +1,82 @@
+import { createHash } from 'node:crypto';
+import { type Clock, DomainError, type SignedSnapshot, buildSnapshot, encodeSignedSnapshot, snapshotSigningBytes } from '@signet/domain';
+import type { SignetLog } from '@signet/store';
+import { hash8, signCheckpoint, toBase64 } from '@signet/tlog';
+import type { TrustProjection } from './projection.js';
+
+export interface SnapshotOptions {
+  /** How long a snapshot is valid after it is issued. */
+  readonly ttlMs: number;
+  /** The head's snapshot is issued again at every multiple of this (well before it expires). */
+  readonly refreshMs: number;
+}
+
+export interface ServedSnapshot {
+  readonly body: string;
+  /** Strong ETag: the body's SHA-256. */
+  readonly etag: string;
+  readonly version: number;
+  readonly expiresAt: string;
+}
+
+/**
+ * Trust snapshots, signed by the log's key. The head's is issued at
+ * max(the log's last event time, the start of the current refresh period), so it is the same
+ * document in every process and after restarts, and is re-issued each period before it
+ * expires; an older size's is issued at that size's last event time, forever the same bytes.
+ * Checkpoints are signed again for the size (Ed25519 is deterministic: the same bytes too).
+ */
+export class SnapshotService {
+  private cached: { key: string; served: Promise<ServedSnapshot> } | null = null;
+  private readonly past = new Map<number, Promise<ServedSnapshot>>();
+
+  constructor(
+    private readonly log: SignetLog,
+    private readonly projection: TrustProjection,
+    private readonly clock: Clock,
+    private readonly options: SnapshotOptions,
+  ) {
+    if (options.refreshMs >= options.ttlMs) throw new Error('the snapshot refresh period must be shorter than its lifetime');
+  }
+
+  /** The snapshot at the head, from the precomputed copy when it is current. */
+  async current(): Promise<ServedSnapshot> {
+    const state = await this.projection.catchUp();
+    const period = Math.floor(this.clock.now().getTime() / this.options.refreshMs) * this.options.refreshMs;
+    const issuedAt = Math.max(period, Date.parse(state.lastRecordedAt));
+    const key = `${state.size}/${issuedAt}`;
+    if (this.cached?.key !== key) {
+      const served = this.make(state.size, new Date(issuedAt));
+      this.cached = { key, served };
+      served.catch(() => (this.cached = null));
+    }
+    return this.cached!.served;
+  }
+
+  /** The snapshot at an earlier size (for audits): issued at that size's last event time. */
+  async at(size: number): Promise<ServedSnapshot> {
+    const head = await this.projection.catchUp();
+    if (size < 1 || size > head.size) throw new DomainError('NOT_IN_LOG', `the log has ${head.size} events; a snapshot is at a size from 1 to ${head.size}`);
+    let served = this.past.get(size);
+    if (!served) {
+      served = this.projection.stateAt(size).then((s) => this.make(size, new Date(s.lastRecordedAt)));
+      if (this.past.size >= 64) this.past.delete(this.past.keys().next().value!);
+      this.past.set(size, served);
+      served.catch(() => this.past.delete(size));
+    }
+    return served;
+  }
+
+  private async make(size: number, issuedAt: Date): Promise<ServedSnapshot> {
+    const state = await this.projection.stateAt(size);
+    const { signer, origin } = this.log.identity;
+    const checkpoint = signCheckpoint({ origin, size, root: await this.log.reader.rootAt(size), extensions: [] }, signer);
+    const snapshot = buildSnapshot(state, checkpoint, issuedAt, new Date(issuedAt.getTime() + this.options.ttlMs));
+    const signed: SignedSnapshot = {
+      snapshot,
+      signature: { alg: 'Ed25519', keyName: signer.name, keyHash: hash8(signer.keyHash), value: toBase64(signer.sign(snapshotSigningBytes(snapshot))) },
+    };
+    const body = encodeSignedSnapshot(signed);
+    return { body, etag: `"${createHash('sha256').update(body).digest('hex')}"`, version: size, expiresAt: snapshot.expiresAt };
+  }
+}
