@@ -11,6 +11,12 @@ import { type TrustedSnapshot, fetchSnapshot, moduleSigBody, verifyModule, verif
 
 const STATE_OPTION = { state: { type: 'string' as const }, json: { type: 'boolean' as const } };
 
+/** This host's time — or, in tests only, the instant in SIGNET_CLOCK_FILE (as the server reads it). */
+function now(): Date {
+  const file = process.env.SIGNET_CLOCK_FILE;
+  return file ? new Date(readFileSync(file, 'utf8').trim()) : new Date();
+}
+
 function stateDir(given: string | undefined): string {
   return given ?? process.env.SIGNET_CLIENT_DIR ?? join(homedir(), '.signet');
 }
@@ -50,7 +56,7 @@ export async function snapshotCommand(args: string[]): Promise<number> {
   }
   const vkey = values.vkey?.trim() ?? pinned;
   if (!vkey) throw new UsageError('USAGE', "the first fetch needs --vkey: the log's verifier key, from its operator (never taken from the server)");
-  const accepted = await fetchSnapshot(values.server, read(join(dir, 'snapshot.json')), vkey);
+  const accepted = await fetchSnapshot(values.server, read(join(dir, 'snapshot.json')), vkey, { now: now() });
   const s = accepted.trusted.snapshot;
   if (!pinned) writeAtomically(join(dir, 'vkey'), `${vkey}\n`);
   writeAtomically(join(dir, 'snapshot.json'), accepted.document);
@@ -69,7 +75,7 @@ function storedSnapshot(dir: string): TrustedSnapshot {
   const document = read(join(dir, 'snapshot.json'));
   const vkey = read(join(dir, 'vkey'))?.trim();
   if (!document || !vkey) throw new UsageError('NO_SNAPSHOT', `no trust snapshot in ${dir}: run signet snapshot fetch --server URL --vkey KEY first`);
-  return verifySnapshot(document, vkey).trusted;
+  return verifySnapshot(document, vkey, { now: now() }).trusted;
 }
 
 /** `signet verify package <artifact> <signature>` and `signet verify module <dir>` */
@@ -89,7 +95,7 @@ export async function verifyCommand(args: string[]): Promise<number> {
   if (what === 'module') {
     if (positionals.length !== 1) throw new UsageError('USAGE', 'usage: signet verify module <dir> [--state DIR] [--json]');
     const trusted = storedSnapshot(stateDir(values.state));
-    const verdict = await verifyModule(trusted, positionals[0]!);
+    const verdict = await verifyModule(trusted, positionals[0]!, { now: now() });
     const who = verdict.signer ? ` signed by ~${verdict.username} (${groupFingerprint(verdict.signer)})` : '';
     const notes = [...verdict.details, ...verdict.unlisted.map((p) => `${p} not listed`)];
     print(values.json, verdict, `${verdict.good ? 'GOOD' : 'BAD'} ${verdict.status} (${verdict.flags.join('|')})${who}${notes.length ? `: ${notes.join('; ')}` : ''}`);

@@ -1,0 +1,211 @@
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RunningApp, CLI_BIN, startApp } from '../support/app.js';
+import { type Backend, newBackend } from '../support/backends.js';
+import { Gpg } from '../support/gpg.js';
+import { StoryClient, day } from '../support/story.js';
+
+// PBX clients: the signed trust snapshot over HTTP, and the `signet` client commands verifying
+// packages and FreePBX modules offline against it — every signature made by real GnuPG, the
+// log's and the client's clock moved through SIGNET_CLOCK_FILE.
+
+describe('trust snapshots and offline verification', () => {
+  const gpg = new Gpg();
+  const work = mkdtempSync(join(tmpdir(), 'signet-client-e2e-'));
+  const s = new StoryClient(gpg, work, 'e2e.signet.test/client', join(work, 'clock'));
+  const state = join(work, 'pbx-state');
+  const fpr: Record<string, string> = {};
+  let backend: Backend;
+  let app: RunningApp;
+  let env: Record<string, string | undefined>;
+  let vkey = '';
+
+  /** Runs `signet …` as a PBX would (with the test's clock). */
+  function signet(...args: string[]): { code: number; out: string; err: string } {
+    const r = spawnSync(process.execPath, [CLI_BIN, ...args], { env: { ...process.env, SIGNET_CLOCK_FILE: s.clockFile, SIGNET_CLIENT_DIR: state }, encoding: 'utf8' });
+    return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
+  }
+  const json = (r: { out: string }) => JSON.parse(r.out) as Record<string, unknown>;
+
+  /** A module directory with files, signed with module.sig made by `signet module-sig` and `gpg --clearsign`. */
+  function module(name: string, signer: string | null, signedAt: Date, opts: { digest?: string; version?: string } = {}): string {
+    const dir = join(work, 'modules', name);
+    mkdirSync(join(dir, 'assets'), { recursive: true });
+    writeFileSync(join(dir, 'module.xml'), `<module><rawname>${name}</rawname><version>16.0.1</version></module>\n`);
+    writeFileSync(join(dir, 'Main.class.php'), `<?php // ${name}\n`);
+    writeFileSync(join(dir, 'assets', 'app.js'), 'console.log(1);\n');
+    if (signer) {
+      let body = signet('module-sig', dir).out;
+      if (opts.version) body = body.replace('version=1', `version=${opts.version}`);
+      writeFileSync(join(dir, 'module.sig'), gpg.clearSign(signer, body, signedAt, opts.digest ?? 'SHA512'));
+    }
+    return dir;
+  }
+
+  beforeAll(async () => {
+    const made = day(-30);
+    fpr.root = gpg.genKey('Root (master) <root@example.org>', 'rsa4096', made);
+    fpr.alice = gpg.genKey('Alice <alice@example.org>', 'rsa4096', made);
+    fpr.eve = gpg.genKey('Eve <eve@example.org>', 'rsa4096', made);
+    fpr.sec = gpg.genKey('Sec <sec@example.org>', 'rsa4096', made);
+    fpr.s1 = gpg.genKey('Eve (CODE SIGNING KEY) <eve1@mybb.example>', 'rsa4096', made);
+    fpr.s2 = gpg.genKey('Eve (CODE SIGNING KEY) <eve2@mybb.example>', 'rsa4096', made);
+    fpr.s3 = gpg.genKey('Eve (CODE SIGNING KEY) <eve3@mybb.example>', 'rsa4096', made);
+    fpr.unknown = gpg.genKey('Mallory (CODE SIGNING KEY) <mallory@example.org>', 'rsa4096', made);
+    writeFileSync(join(work, 'root.asc'), gpg.exportKey(fpr.root));
+    backend = await newBackend('pglite');
+    s.setClock(day(0));
+    env = { SIGNET_DATA_DIR: backend.config.dataDir, SIGNET_CLOCK_FILE: s.clockFile, SIGNET_OUTBOX_POLL_MS: '50', SIGNET_SWEEP_MS: '200' };
+    const init = spawnSync(process.execPath, [CLI_BIN, 'init', '--origin', s.origin, '--root-key', join(work, 'root.asc')], { env: { ...process.env, ...env }, encoding: 'utf8' });
+    vkey = /verifier key: (\S+)/.exec(init.stdout)![1]!;
+    app = await startApp(env);
+    s.url = app.url;
+
+    // Alice (leader) authorizes Eve's three signing keys on day 0; Sec is the security team.
+    for (const [who, role] of [['alice', 'leader'], ['eve', 'member'], ['sec', 'security']] as const) {
+      expect(s.post(fpr.root!, { type: 'AddMember', key: gpg.exportKey(fpr[who]!), username: who[0]!.toUpperCase() + who.slice(1), role }).status).toBe(201);
+    }
+    for (const k of ['s1', 's2', 's3']) {
+      gpg.certify(fpr.alice!, fpr[k]!, day(0));
+      expect(s.post(fpr.eve!, { type: 'AddSigningKey', key: gpg.exportKey(fpr[k]!) }).status).toBe(201);
+    }
+    await s.settle();
+    // Day 20: s2 retired. Day 27: s3 revoked as compromised since day 25.
+    s.setClock(day(20));
+    expect(s.post(fpr.eve!, { type: 'RetireSigningKey', fingerprint: fpr.s2, reason: 'rotated' }).status).toBe(201);
+    s.setClock(day(27));
+    expect(s.post(fpr.sec!, { type: 'RevokeSigningKey', fingerprint: fpr.s3, since: day(25).toISOString(), reason: 'laptop stolen' }).status).toBe(201);
+    await s.settle();
+  }, 300_000);
+
+  afterAll(async () => {
+    await app?.stop('SIGKILL');
+    await backend?.cleanup();
+    gpg.remove();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it('serves the snapshot with a strong ETag, 304 on If-None-Match, the same bytes at an older size forever', async () => {
+    const first = await fetch(`${s.url}/trust/snapshot`);
+    const body = await first.text();
+    const etag = first.headers.get('etag')!;
+    expect(first.status).toBe(200);
+    expect(etag).toMatch(/^"[0-9a-f]{64}"$/);
+    expect(first.headers.get('cache-control')).toMatch(/max-age=60/);
+    expect(await (await fetch(`${s.url}/trust/snapshot`)).text()).toBe(body);
+    const cached = await fetch(`${s.url}/trust/snapshot`, { headers: { 'if-none-match': etag } });
+    expect(cached.status).toBe(304);
+    const snapshot = (JSON.parse(body) as { snapshot: { version: number; signingKeys: { fingerprint: string; status: string; activeFrom: string; retiredAt: string | null; compromisedSince: string | null }[] } }).snapshot;
+    expect(snapshot.signingKeys.map((k) => [k.fingerprint, k.status]).sort()).toEqual(
+      [
+        [fpr.s1, 'active'],
+        [fpr.s2, 'retired'],
+        [fpr.s3, 'revoked'],
+      ].sort(),
+    );
+    expect(snapshot.signingKeys.find((k) => k.fingerprint === fpr.s3)!.compromisedSince).toBe(day(25).toISOString());
+    const older = await fetch(`${s.url}/trust/snapshot?size=10`);
+    expect(older.headers.get('cache-control')).toMatch(/immutable/);
+    const olderBody = await older.text();
+    for (const [query, status, code] of [
+      ['size=0', 400, 'BAD_PARAMETER'],
+      ['size=abc', 400, 'BAD_PARAMETER'],
+      ['size=99999', 404, 'NOT_IN_LOG'],
+    ] as const) {
+      const res = await fetch(`${s.url}/trust/snapshot?${query}`);
+      expect([query, res.status, ((await res.json()) as { code: string }).code]).toEqual([query, status, code]);
+    }
+    // Restarted, the server serves the same bytes (same state, same time).
+    await app.stop('SIGTERM');
+    app = await startApp(env);
+    s.url = app.url;
+    expect(await (await fetch(`${s.url}/trust/snapshot`)).text()).toBe(body);
+    expect(await (await fetch(`${s.url}/trust/snapshot?size=10`)).text()).toBe(olderBody);
+  });
+
+  it('signet snapshot fetch pins the verifier key and keeps the snapshot; a wrong key is refused', () => {
+    const none = signet('verify', 'package', join(work, 'x'), join(work, 'x.asc'));
+    expect([none.code, none.err]).toEqual([2, expect.stringContaining('NO_SNAPSHOT')]);
+    expect(signet('snapshot', 'fetch', '--server', s.url).code).toBe(2);
+    const wrong = signet('snapshot', 'fetch', '--server', s.url, '--vkey', 'e2e.signet.test/client+00000000+AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcdefghij');
+    expect(wrong.code).toBe(1);
+    const ok = signet('snapshot', 'fetch', '--server', s.url, '--vkey', vkey, '--json');
+    expect(ok.code, ok.err).toBe(0);
+    expect(json(ok)).toMatchObject({ ok: true, origin: s.origin, signingKeys: 3 });
+    const human = signet('snapshot', 'fetch', '--server', s.url);
+    expect(human.out).toMatch(/^snapshot \d+ of e2e\.signet\.test\/client accepted: issued .*, expires .*, 3 signing keys\n$/);
+  });
+
+  it('verifies package signatures offline: SHA-512 by a usable key only', () => {
+    const artifact = join(work, 'mybb-1.8.39.zip');
+    writeFileSync(artifact, 'the package bytes');
+    const sign = (key: string, at: Date, digest = 'SHA512') => {
+      const path = join(work, `sig-${key}-${at.getTime()}-${digest}.asc`);
+      writeFileSync(path, gpg.detachSign(fpr[key]!, 'the package bytes', at, digest));
+      return path;
+    };
+    const verdict = (key: string, at: Date, digest?: string) => {
+      const r = signet('verify', 'package', artifact, sign(key, at, digest), '--json');
+      return [r.code, json(r).code];
+    };
+    const good = signet('verify', 'package', artifact, sign('s1', day(16)));
+    expect([good.code, good.out]).toEqual([0, expect.stringMatching(/^GOOD: .* signed by ~Eve \([0-9A-F ]+\) at 2026-01-17/)]);
+    expect(verdict('s1', day(16), 'SHA1')).toEqual([1, 'SHA1_REFUSED']);
+    expect(verdict('s1', day(16), 'SHA256')).toEqual([1, 'WEAK_DIGEST']);
+    expect(verdict('s1', day(10))).toEqual([1, 'KEY_NOT_YET_ACTIVE']);
+    expect(verdict('s2', day(16))).toEqual([0, null]);
+    expect(verdict('s2', day(21))).toEqual([1, 'KEY_RETIRED']);
+    expect(verdict('s3', day(24))).toEqual([0, null]);
+    expect(verdict('s3', day(26))).toEqual([1, 'KEY_REVOKED']);
+    expect(verdict('unknown', day(16))).toEqual([1, 'UNKNOWN_SIGNER']);
+    writeFileSync(join(work, 'tampered.zip'), 'the package bytes!');
+    const tampered = signet('verify', 'package', join(work, 'tampered.zip'), sign('s1', day(16)), '--json');
+    expect([tampered.code, json(tampered).code]).toEqual([1, 'BAD_SIGNATURE']);
+  });
+
+  it("verifies FreePBX modules offline with FreePBX's status bits", () => {
+    const check = (dir: string) => {
+      const r = signet('verify', 'module', dir, '--json');
+      const v = json(r) as { status: number; details: string[]; unlisted: string[] };
+      return { code: r.code, status: v.status, details: v.details, unlisted: v.unlisted };
+    };
+    expect(check(module('good', fpr.s1!, day(16)))).toEqual({ code: 0, status: 129, details: [], unlisted: [] });
+    const human = signet('verify', 'module', join(work, 'modules', 'good'));
+    expect(human.out).toMatch(/^GOOD 129 \(GOOD\|TRUSTED\) signed by ~Eve/);
+
+    const altered = module('altered', fpr.s1!, day(16));
+    writeFileSync(join(altered, 'Main.class.php'), '<?php evil();\n');
+    expect(check(altered)).toMatchObject({ code: 1, status: 130, details: ['Main.class.php altered'] });
+    const missing = module('missing', fpr.s1!, day(16));
+    rmSync(join(missing, 'assets', 'app.js'));
+    expect(check(missing)).toMatchObject({ code: 1, status: 130, details: ['assets/app.js missing'] });
+    const extra = module('extra', fpr.s1!, day(16));
+    writeFileSync(join(extra, 'backdoor.php'), '<?php\n');
+    expect(check(extra)).toEqual({ code: 0, status: 129, details: [], unlisted: ['backdoor.php'] });
+
+    expect(check(module('unsigned', null, day(16)))).toMatchObject({ code: 1, status: 8 });
+    expect(check(module('unknown-key', fpr.unknown!, day(16)))).toMatchObject({ code: 1, status: 4 });
+    expect(check(module('retired-before', fpr.s2!, day(16)))).toMatchObject({ code: 0, status: 129 });
+    expect(check(module('retired-after', fpr.s2!, day(21)))).toMatchObject({ code: 1, status: 32 });
+    expect(check(module('compromised-after', fpr.s3!, day(26)))).toMatchObject({ code: 1, status: 64 });
+    expect(check(module('v3', fpr.s1!, day(16), { version: '3' }))).toMatchObject({ code: 1, status: 16 });
+    const tamperedSig = module('tampered-sig', fpr.s1!, day(16));
+    const text = gpg.clearSign(fpr.s1!, signet('module-sig', tamperedSig).out, day(16)).replace('app.js = ', 'app.js =  ');
+    writeFileSync(join(tamperedSig, 'module.sig'), text.replace(/assets\/app\.js = [0-9a-f]/, (m) => `${m.slice(0, -1)}${m.endsWith('0') ? '1' : '0'}`));
+    expect(check(tamperedSig)).toMatchObject({ code: 1, status: 6 });
+  });
+
+  it('refuses to verify with an expired snapshot (exit 2) until a fresh one is fetched', () => {
+    const artifact = join(work, 'a.zip');
+    writeFileSync(artifact, 'a');
+    writeFileSync(join(work, 'a.zip.asc'), gpg.detachSign(fpr.s1!, 'a', day(16)));
+    s.setClock(day(40));
+    const stale = signet('verify', 'package', artifact, join(work, 'a.zip.asc'));
+    expect([stale.code, stale.err]).toEqual([2, expect.stringContaining('SNAPSHOT_EXPIRED')]);
+    expect(signet('snapshot', 'fetch', '--server', s.url).code).toBe(0);
+    expect(signet('verify', 'package', artifact, join(work, 'a.zip.asc')).code).toBe(0);
+  });
+});
