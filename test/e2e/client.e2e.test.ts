@@ -198,6 +198,40 @@ describe('trust snapshots and offline verification', () => {
     expect(check(tamperedSig)).toMatchObject({ code: 1, status: 6 });
   });
 
+  it('FreePBX-compatible mode: trusts keys certified by a master key, no log, SHA-1 reported', () => {
+    const made = new Date('2017-01-01T00:00:00Z');
+    const master = gpg.genKey('FreePBX Master <master@freepbx.example>', 'rsa4096', made);
+    const mirror = gpg.genKey('FreePBX Mirror 1 <mirror1@freepbx.example>', 'rsa4096', made);
+    const revoked = gpg.genKey('FreePBX Mirror 2 <mirror2@freepbx.example>', 'rsa4096', made);
+    const stranger = gpg.genKey('Someone <someone@example.org>', 'rsa4096', made);
+    // (Genuine mirror keys carry SHA-1 certifications of the old master; gpg 2.2.40 no longer
+    // makes SHA-1 certifications at all, so this one is SHA-512.)
+    gpg.certify(master, mirror, new Date('2018-01-01T00:00:00Z'));
+    gpg.certify(master, revoked, day(0));
+    gpg.revokeCertification(master, revoked, day(1));
+    const roots = join(work, 'freepbx-master.asc');
+    const keyring = join(work, 'freepbx-keyring.asc');
+    writeFileSync(roots, gpg.exportKey(master));
+    writeFileSync(keyring, gpg.run(['--armor', '--export', mirror, revoked, stranger]));
+    const check = (dir: string) => {
+      const r = signet('verify', 'module', dir, '--trust-root', roots, '--keyring', keyring, '--json');
+      const v = json(r) as { status: number; details: string[] };
+      return { code: r.code, status: v.status, details: v.details };
+    };
+    const genuine = check(module('genuine', mirror, day(5), { digest: 'SHA1' }));
+    expect(genuine).toMatchObject({ code: 0, status: 129 });
+    expect(genuine.details).toEqual([expect.stringMatching(/^old digest: module\.sig is clear-signed with SHA-1/)]);
+    const altered = module('genuine-altered', mirror, day(5), { digest: 'SHA1' });
+    writeFileSync(join(altered, 'module.xml'), '<module/>\n');
+    expect(check(altered)).toMatchObject({ code: 1, status: 130 });
+    expect(check(module('revoked-cert', revoked, day(5)))).toMatchObject({ code: 1, status: 64 });
+    expect(check(module('uncertified', stranger, day(5)))).toMatchObject({ code: 1, status: 7 });
+    expect(check(module('by-master', master, day(5)))).toMatchObject({ code: 0, status: 129 });
+    expect(check(module('not-in-keyring', fpr.s1!, day(16)))).toMatchObject({ code: 1, status: 4 });
+    const usage = signet('verify', 'module', join(work, 'modules', 'genuine'), '--trust-root', roots);
+    expect(usage.code).toBe(2);
+  });
+
   it('refuses to verify with an expired snapshot (exit 2) until a fresh one is fetched', () => {
     const artifact = join(work, 'a.zip');
     writeFileSync(artifact, 'a');

@@ -3,7 +3,8 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DomainError, groupFingerprint } from '@signet/domain';
-import { type TrustedSnapshot, fetchSnapshot, moduleSigBody, verifyModule, verifyPackage, verifySnapshot } from '@signet/client';
+import { type TrustedSnapshot, fetchSnapshot, moduleSigBody, verifyModule, verifyModuleFreepbx, verifyPackage, verifySnapshot } from '@signet/client';
+import { type PublicKey, readPublicKeys } from '@signet/pgp';
 
 // The client side of `signet`: keep a verified trust snapshot in a state directory, and verify
 // packages and FreePBX modules against it offline. Exit codes: 0 good, 1 the verification failed
@@ -81,7 +82,12 @@ function storedSnapshot(dir: string): TrustedSnapshot {
 /** `signet verify package <artifact> <signature>` and `signet verify module <dir>` */
 export async function verifyCommand(args: string[]): Promise<number> {
   const [what, ...rest] = args;
-  const { values, positionals } = parseArgs({ args: rest, options: STATE_OPTION, strict: true, allowPositionals: true });
+  const { values, positionals } = parseArgs({
+    args: rest,
+    options: { ...STATE_OPTION, 'trust-root': { type: 'string', multiple: true }, keyring: { type: 'string' } },
+    strict: true,
+    allowPositionals: true,
+  });
   if (what === 'package') {
     if (positionals.length !== 2) throw new UsageError('USAGE', 'usage: signet verify package <artifact> <signature.asc> [--state DIR] [--json]');
     const trusted = storedSnapshot(stateDir(values.state));
@@ -93,15 +99,30 @@ export async function verifyCommand(args: string[]): Promise<number> {
     return verdict.valid ? 0 : 1;
   }
   if (what === 'module') {
-    if (positionals.length !== 1) throw new UsageError('USAGE', 'usage: signet verify module <dir> [--state DIR] [--json]');
-    const trusted = storedSnapshot(stateDir(values.state));
-    const verdict = await verifyModule(trusted, positionals[0]!, { now: now() });
+    if (positionals.length !== 1) throw new UsageError('USAGE', 'usage: signet verify module <dir> [--state DIR | --trust-root FILE... --keyring FILE] [--json]');
+    const roots = values['trust-root'] ?? [];
+    if (roots.length > 0 !== (values.keyring !== undefined)) throw new UsageError('USAGE', 'the FreePBX-compatible mode needs both --trust-root FILE (repeatable) and --keyring FILE');
+    const verdict =
+      roots.length > 0
+        ? await verifyModuleFreepbx({ roots: await keysFrom(roots), keyring: await keysFrom([values.keyring!]) }, positionals[0]!, { now: now() })
+        : await verifyModule(storedSnapshot(stateDir(values.state)), positionals[0]!, { now: now() });
     const who = verdict.signer ? ` signed by ~${verdict.username} (${groupFingerprint(verdict.signer)})` : '';
     const notes = [...verdict.details, ...verdict.unlisted.map((p) => `${p} not listed`)];
     print(values.json, verdict, `${verdict.good ? 'GOOD' : 'BAD'} ${verdict.status} (${verdict.flags.join('|')})${who}${notes.length ? `: ${notes.join('; ')}` : ''}`);
     return verdict.good ? 0 : 1;
   }
   throw new UsageError('USAGE', 'usage: signet verify package <artifact> <signature.asc> | signet verify module <dir>');
+}
+
+/** Every key in armored key files. */
+async function keysFrom(paths: readonly string[]): Promise<PublicKey[]> {
+  const keys: PublicKey[] = [];
+  for (const path of paths) {
+    const armored = read(path);
+    if (armored === null) throw new UsageError('USAGE', `cannot read the key file ${path}`);
+    keys.push(...(await readPublicKeys(armored)));
+  }
+  return keys;
 }
 
 /** `signet module-sig <dir>`: the unsigned module.sig body, for `gpg --clearsign`. */

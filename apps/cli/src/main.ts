@@ -30,6 +30,9 @@ commands:
       check a FreePBX module (module.sig and every listed file) offline; prints FreePBX's status
       bits (GOOD 1, TAMPERED 2, INVALID 4, UNSIGNED 8, UNSUPPORTED 16, EXPIRED 32, REVOKED 64,
       TRUSTED 128); exit 0 only for GOOD|TRUSTED (129)
+  verify module <dir> --trust-root MASTER.asc [--trust-root …] --keyring KEYS.asc [--json]
+      the same without a log, trusting what FreePBX trusts: keys in KEYS.asc certified (and not
+      revoked) by a master key; SHA-1 clear signatures are accepted and reported
   module-sig <dir>
       print the unsigned module.sig for a directory, to clear-sign with gpg
   help

@@ -4,7 +4,7 @@ import { lstat, readFile, readdir } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { DomainError, type SnapshotKey, formatModuleSig, keyRefusal, parseModuleSig } from '@signet/domain';
-import { verifyCleartext, verifyDetached } from '@signet/pgp';
+import { type PublicKey, certificationsBy, verifyCleartext, verifyDetached } from '@signet/pgp';
 import type { TrustedSnapshot } from './snapshot.js';
 
 // Offline verification against a trusted snapshot: detached package signatures, and FreePBX
@@ -138,52 +138,47 @@ async function checkFiles(dir: string, hashes: Readonly<Record<string, string>>)
   return results.filter((r): r is string => r !== null);
 }
 
+/** What a module.sig's clear signature says, judged by a trust model (the snapshot, or FreePBX's). */
+interface SignatureJudgement {
+  /** Bits from the signature alone: GOOD|TRUSTED when it is a trusted key's, usable then. */
+  readonly bits: number;
+  readonly details: string[];
+  readonly signer: string | null;
+  readonly username: string | null;
+  readonly created: string | null;
+  /** The signed text, when the signature verified. */
+  readonly text: string | null;
+}
+
 /**
- * A FreePBX module directory checked against the snapshot: module.sig's clear signature by a
- * key of the snapshot (usable when it signed), then every listed file's SHA-256. The verdict
- * carries FreePBX's status bits: no module.sig 8; good 129; a listed file missing or altered
- * sets TAMPERED and clears GOOD (130); an unknown or bad signature is INVALID; a key revoked as
- * compromised by then is REVOKED ("will be disabled"); a v2 `expiresafter` in the past is REVOKED
- * as in FreePBX; a retired key's later signature EXPIRED; an unknown version or hash UNSUPPORTED.
+ * FreePBX's procedure: module.sig's clear signature (judged by `judge`), its `[config]`, then
+ * every listed file's SHA-256. No module.sig 8; good 129; a listed file missing or altered sets
+ * TAMPERED and clears GOOD (130); an unknown version or hash UNSUPPORTED; a v2 `expiresafter` in
+ * the past REVOKED ("Module signature expired"). Files present but not listed are reported, not
+ * judged (FreePBX does not examine them).
  */
-export async function verifyModule(trusted: TrustedSnapshot, dir: string, options: { now?: Date } = {}): Promise<ModuleVerdict> {
-  const none = { signer: null, username: null, created: null, version: null };
-  let text: string;
+async function checkModule(dir: string, now: Date, judge: (armored: string) => Promise<SignatureJudgement>): Promise<ModuleVerdict> {
+  let armored: string;
   try {
-    text = await readFile(join(dir, 'module.sig'), 'utf8');
+    armored = await readFile(join(dir, 'module.sig'), 'utf8');
   } catch {
-    return verdictOf(MODULE_STATUS.UNSIGNED, { ...none, details: ['module.sig missing'], unlisted: [] });
+    return verdictOf(MODULE_STATUS.UNSIGNED, { signer: null, username: null, created: null, version: null, details: ['module.sig missing'], unlisted: [] });
   }
-  const keys = await trusted.publicKeys();
-  let facts;
-  try {
-    facts = await verifyCleartext(text, [...keys.values()].map((k) => k.key));
-  } catch (error) {
-    const code = codeOf(error);
-    const bits = code === 'BAD_SIGNATURE' && /does not verify/.test((error as Error).message) ? MODULE_STATUS.INVALID | MODULE_STATUS.TAMPERED : MODULE_STATUS.INVALID;
-    return verdictOf(bits, { ...none, details: [`${code}: ${(error as Error).message}`], unlisted: [] });
-  }
-  const info = keys.get(facts.signer)!.info;
-  const who = { signer: info.fingerprint, username: info.username, created: facts.created };
+  const signature = await judge(armored);
+  const who = { signer: signature.signer, username: signature.username, created: signature.created };
+  if (signature.text === null) return verdictOf(signature.bits, { ...who, version: null, details: signature.details, unlisted: [] });
   let sig;
   try {
-    sig = parseModuleSig(facts.text);
+    sig = parseModuleSig(signature.text);
   } catch (error) {
     const unsupported = error instanceof DomainError && error.code === 'UNSUPPORTED_MODULE_SIG';
-    return verdictOf(unsupported ? MODULE_STATUS.UNSUPPORTED : MODULE_STATUS.INVALID, { ...who, version: null, details: [(error as Error).message], unlisted: [] });
+    return verdictOf(unsupported ? MODULE_STATUS.UNSUPPORTED : MODULE_STATUS.INVALID, { ...who, version: null, details: [...signature.details, (error as Error).message], unlisted: [] });
   }
   const version = sig.config.version ?? null;
-  const details: string[] = [];
-  let bits = MODULE_STATUS.GOOD | MODULE_STATUS.TRUSTED;
-  const refusal = keyRefusal(info, new Date(facts.created));
-  if (refusal) {
-    details.push(refusal.reason);
-    if (refusal.code === 'KEY_REVOKED') bits = MODULE_STATUS.REVOKED;
-    else if (refusal.code === 'KEY_RETIRED') bits = MODULE_STATUS.EXPIRED;
-    else bits = MODULE_STATUS.INVALID;
-  }
+  const details = [...signature.details];
+  let bits = signature.bits;
   const expires = Number(sig.config.expiresafter);
-  if (version === '2' && sig.config.expiresafter && Number.isFinite(expires) && expires * 1000 < (options.now ?? new Date()).getTime()) {
+  if (version === '2' && sig.config.expiresafter && Number.isFinite(expires) && expires * 1000 < now.getTime()) {
     details.push(`module signature expired at ${new Date(expires * 1000).toISOString()}`);
     bits = (bits & ~(MODULE_STATUS.GOOD | MODULE_STATUS.TRUSTED)) | MODULE_STATUS.REVOKED;
   }
@@ -195,6 +190,74 @@ export async function verifyModule(trusted: TrustedSnapshot, dir: string, option
   const listed = new Set(Object.keys(sig.hashes));
   const unlisted = (await moduleFiles(dir)).filter((p) => !listed.has(p));
   return verdictOf(bits, { ...who, version, details, unlisted });
+}
+
+/** A clear signature that did not verify: INVALID, and TAMPERED when the text was changed. */
+function unverified(error: unknown): SignatureJudgement {
+  const code = codeOf(error);
+  const bits = code === 'BAD_SIGNATURE' && /does not verify/.test((error as Error).message) ? MODULE_STATUS.INVALID | MODULE_STATUS.TAMPERED : MODULE_STATUS.INVALID;
+  return { bits, details: [`${code}: ${(error as Error).message}`], signer: null, username: null, created: null, text: null };
+}
+
+/**
+ * A FreePBX module directory checked against the snapshot: module.sig clear-signed by a key of
+ * the snapshot usable when it signed. A key revoked as compromised by then is REVOKED ("all
+ * modules signed by that key will be disabled"); a retired key's later signature EXPIRED; a key
+ * not yet active, or suspended, INVALID; an unknown or bad signature INVALID (and TAMPERED when
+ * module.sig was changed). SHA-1 clear signatures are refused, as the log refuses them.
+ */
+export async function verifyModule(trusted: TrustedSnapshot, dir: string, options: { now?: Date } = {}): Promise<ModuleVerdict> {
+  const keys = await trusted.publicKeys();
+  return checkModule(dir, options.now ?? new Date(), async (armored) => {
+    let facts;
+    try {
+      facts = await verifyCleartext(armored, [...keys.values()].map((k) => k.key));
+    } catch (error) {
+      return unverified(error);
+    }
+    const info = keys.get(facts.signer)!.info;
+    const judged = { signer: info.fingerprint, username: info.username, created: facts.created, text: facts.text };
+    const refusal = keyRefusal(info, new Date(facts.created));
+    if (!refusal) return { ...judged, bits: MODULE_STATUS.GOOD | MODULE_STATUS.TRUSTED, details: [] };
+    const bits = refusal.code === 'KEY_REVOKED' ? MODULE_STATUS.REVOKED : refusal.code === 'KEY_RETIRED' ? MODULE_STATUS.EXPIRED : MODULE_STATUS.INVALID;
+    return { ...judged, bits, details: [refusal.reason] };
+  });
+}
+
+/** FreePBX's own trust: master keys (trust roots) and the signing keys they certified. */
+export interface FreepbxTrust {
+  readonly roots: readonly PublicKey[];
+  /** The signing ("mirror") keys, as FreePBX fetches them from a keyserver. */
+  readonly keyring: readonly PublicKey[];
+}
+
+/**
+ * FreePBX-compatible mode, no log: trusted exactly when FreePBX trusts — module.sig clear-signed
+ * by a keyring key certified by one of the roots and not revoked by it (REVOKED when it was),
+ * by a root itself, or else the signature's own bits with INVALID (FreePBX: "module.sig check
+ * failed"). SHA-1 clear signatures, which genuine modules still carry, are accepted as gpg 2.2
+ * accepts them, and reported as a finding.
+ */
+export async function verifyModuleFreepbx(trust: FreepbxTrust, dir: string, options: { now?: Date } = {}): Promise<ModuleVerdict> {
+  return checkModule(dir, options.now ?? new Date(), async (armored) => {
+    let facts;
+    try {
+      facts = await verifyCleartext(armored, [...trust.roots, ...trust.keyring], { allowSha1: true });
+    } catch (error) {
+      return unverified(error);
+    }
+    const details = facts.digest === 'SHA1' ? ['old digest: module.sig is clear-signed with SHA-1 (accepted as FreePBX and gpg 2.2 accept it; re-sign with SHA-512)'] : [];
+    const judged = { signer: facts.signer, username: null, created: facts.created, text: facts.text };
+    if (trust.roots.some((r) => r.getFingerprint().toUpperCase() === facts.signer)) return { ...judged, bits: MODULE_STATUS.GOOD | MODULE_STATUS.TRUSTED, details };
+    const key = trust.keyring.find((k) => k.getFingerprint().toUpperCase() === facts.signer)!;
+    const certifications = await certificationsBy(key, trust.roots);
+    if (certifications.some((c) => !c.revoked)) {
+      for (const c of certifications.filter((c) => c.digest === 'SHA1')) details.push(`old digest: the certification by ${c.certifier} uses SHA-1`);
+      return { ...judged, bits: MODULE_STATUS.GOOD | MODULE_STATUS.TRUSTED, details };
+    }
+    if (certifications.length > 0) return { ...judged, bits: MODULE_STATUS.REVOKED, details: [...details, 'the trust root revoked its certification of the signing key: modules it signed are disabled'] };
+    return { ...judged, bits: MODULE_STATUS.GOOD | MODULE_STATUS.TAMPERED | MODULE_STATUS.INVALID, details: [...details, 'module.sig check failed! the signing key is not certified by a trusted master key'] };
+  });
 }
 
 /** The unsigned module.sig body for a directory, for `gpg --clearsign`. */

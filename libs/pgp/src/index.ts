@@ -208,7 +208,7 @@ export async function verifyDetached(
 }
 
 /** Verifies a clear-signed message (`gpg --clearsign`) and returns its text. */
-export async function verifyCleartext(armored: string, keys: readonly PublicKey[]): Promise<SignatureFacts & { text: string }> {
+export async function verifyCleartext(armored: string, keys: readonly PublicKey[], options: { allowSha1?: boolean } = {}): Promise<SignatureFacts & { text: string }> {
   if (typeof armored !== 'string' || !armored.includes('-----BEGIN PGP SIGNED MESSAGE-----')) throw new DomainError('BAD_SIGNATURE', 'not a clear-signed message (gpg --clearsign)');
   if (armored.length > 4 * 1024 * 1024) throw new DomainError('BAD_SIGNATURE', 'the clear-signed message is too large');
   let message: openpgp.CleartextMessage;
@@ -223,16 +223,29 @@ export async function verifyCleartext(armored: string, keys: readonly PublicKey[
   if (!packet || packets.length !== 1) throw new DomainError('BAD_SIGNATURE', 'send a message with exactly one signature');
   if (!packet.created) throw new DomainError('BAD_SIGNATURE', 'the signature has no creation time');
   const digest = hashName(packet.hashAlgorithm!);
-  if (digest === 'SHA1' || digest === 'MD5' || digest === 'RIPEMD160') throw new DomainError('SHA1_REFUSED', `the clear signature uses ${digest}; sign with --digest-algo SHA512`);
+  const sha1 = digest === 'SHA1' && options.allowSha1;
+  if (!sha1 && (digest === 'SHA1' || digest === 'MD5' || digest === 'RIPEMD160')) throw new DomainError('SHA1_REFUSED', `the clear signature uses ${digest}; sign with --digest-algo SHA512`);
   const signer = keys.find((k) => k.getKeys(packet.issuerKeyID).length > 0);
   if (!signer) throw new DomainError('UNKNOWN_SIGNER', `the message is signed by key ${packet.issuerKeyID.toHex().toUpperCase()}, which this log does not know for that role`);
   try {
-    const result = await openpgp.verify({ message, verificationKeys: [signer], expectSigned: true, date: packet.created ?? undefined });
+    // FreePBX compatibility only: genuine modules are still clear-signed with SHA-1.
+    const config = sha1 ? { rejectMessageHashAlgorithms: new Set([openpgp.enums.hash.md5, openpgp.enums.hash.ripemd]) } : undefined;
+    const result = await openpgp.verify({ message, verificationKeys: [signer], expectSigned: true, date: packet.created ?? undefined, ...(config ? { config } : {}) });
     await result.signatures[0]!.verified;
   } catch (error) {
     throw new DomainError('BAD_SIGNATURE', `the clear signature does not verify: ${(error as Error).message}`);
   }
   return { signer: upper(signer.getFingerprint()), created: packet.created!.toISOString(), digest, text: message.getText() };
+}
+
+/** Every public key of an armored keyring (`gpg --armor --export A B C`). */
+export async function readPublicKeys(armored: string): Promise<PublicKey[]> {
+  if (typeof armored !== 'string' || armored.length > 16 * MAX_ARMORED_KEY) throw new DomainError('BAD_KEY', 'the keyring is empty or too large');
+  try {
+    return await openpgp.readKeys({ armoredKeys: armored });
+  } catch (error) {
+    throw new DomainError('BAD_KEY', `the keyring cannot be read: ${(error as Error).message}`);
+  }
 }
 
 /** FEED DEAF ABBA … : the fingerprint in groups of four, as announcements and listings write it. */
