@@ -1,6 +1,7 @@
 // `npm run bench`: each figure beside a raw baseline measured in the same run, and the ratio.
-//   node dist/bench/run.js [append] [proof] [tiles] [commands] [outbox] [--10m] [--quick]
+//   node dist/bench/run.js [append] [proof] [tiles] [commands] [outbox] [snapshot] [module] [--10m] [--quick]
 import { fork, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
@@ -11,12 +12,14 @@ import { type SignetLog, openLog } from '@signet/store';
 import { TILE_WIDTH } from '@signet/tlog';
 import { type BackendName, newBackend } from '../test/support/backends.js';
 import { startApp } from '../test/support/app.js';
+import { keyDrafts } from '../test/support/workers.js';
 import { benchCommands } from './commands.js';
 import { benchOutbox } from './outbox.js';
+import { benchModule } from './module.js';
 
 const args = new Set(process.argv.slice(2));
 const quick = args.has('--quick');
-const wanted = ['append', 'proof', 'tiles', 'commands', 'outbox'].filter((b) => args.has(b));
+const wanted = ['append', 'proof', 'tiles', 'commands', 'outbox', 'snapshot', 'module'].filter((b) => args.has(b));
 const run = (name: string) => wanted.length === 0 || wanted.includes(name);
 
 function line(what: string, figure: string, baseline: string, ratio: number, target?: string, baselineLabel = 'raw'): void {
@@ -157,10 +160,39 @@ async function benchProof(): Promise<void> {
   }
 }
 
-async function load(url: string, seconds: number): Promise<number> {
-  const result = await autocannon({ url, connections: 32, pipelining: 1, duration: seconds });
-  if (result.non2xx > 0 || result.errors > 0) throw new Error(`${url}: ${result.non2xx} non-2xx, ${result.errors} errors`);
+async function load(url: string, seconds: number, options: { connections?: number; headers?: Record<string, string>; status?: 200 | 304 } = {}): Promise<number> {
+  const result = await autocannon({ url, connections: options.connections ?? 32, pipelining: 1, duration: seconds, headers: options.headers });
+  const wrong = options.status === 304 ? result['2xx'] + result['4xx'] + result['5xx'] : result.non2xx;
+  if (wrong > 0 || result.errors > 0) throw new Error(`${url}: ${wrong} answers other than ${options.status ?? 200}, ${result.errors} errors`);
   return result.requests.average;
+}
+
+/** GET /trust/snapshot (200, and 304 on If-None-Match) with 64 connections against raw node:http serving the same bytes. */
+async function benchSnapshot(): Promise<void> {
+  const backend = await newBackend('postgres');
+  const log = await openLog(backend.config, { init: true });
+  await log.writer.append(keyDrafts(0, 60, true));
+  await log.close();
+  const app = await startApp({ SIGNET_DATA_DIR: backend.config.dataDir, DATABASE_URL: backend.config.databaseUrl, SIGNET_WORKERS: 'off' });
+  const response = await fetch(`${app.url}/trust/snapshot`);
+  const bytes = Buffer.from(await response.arrayBuffer());
+  const etag = response.headers.get('etag')!;
+  const raw = await rawTileServer(bytes, 'application/json');
+  try {
+    const seconds = quick ? 3 : 10;
+    for (const status of [200, 304] as const) {
+      const options = { connections: 64, status, headers: status === 304 ? { 'if-none-match': etag } : undefined };
+      await load(`${app.url}/trust/snapshot`, 1, options); // warm up
+      await load(`${raw.url}/trust/snapshot`, 1, options);
+      const ours = await load(`${app.url}/trust/snapshot`, seconds, options);
+      const baseline = await load(`${raw.url}/trust/snapshot`, seconds, options);
+      line(`GET /trust/snapshot ${status} (${(bytes.length / 1024).toFixed(0)} KiB), 64 connections`, `${ours.toFixed(0)} req/s`, `${baseline.toFixed(0)} req/s`, ours / baseline, '>= 0.8');
+    }
+  } finally {
+    raw.child.kill();
+    await app.stop();
+    await backend.cleanup();
+  }
 }
 
 async function benchTiles(): Promise<void> {
@@ -188,20 +220,27 @@ async function benchTiles(): Promise<void> {
   }
 }
 
-function rawTileServer(bytes: Buffer): Promise<{ url: string; child: ChildProcess }> {
+/** Raw node:http in its own process, serving `bytes` for every path (with an ETag, answering If-None-Match with 304). */
+function rawTileServer(bytes: Buffer, type = 'application/octet-stream'): Promise<{ url: string; child: ChildProcess }> {
   return new Promise((resolve, reject) => {
     const child = fork(fileURLToPath(import.meta.url), ['--raw-tile-server'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     child.once('message', (port) => resolve({ url: `http://127.0.0.1:${port}`, child }));
     child.once('error', reject);
-    child.send(bytes.toString('base64'));
+    child.send(JSON.stringify({ body: bytes.toString('base64'), type }));
   });
 }
 
 if (args.has('--raw-tile-server')) {
-  process.once('message', (b64) => {
-    const body = Buffer.from(String(b64), 'base64');
+  process.once('message', (message) => {
+    const { body: b64, type } = JSON.parse(String(message)) as { body: string; type: string };
+    const body = Buffer.from(b64, 'base64');
+    const etag = `"${createHash('sha256').update(body).digest('hex')}"`;
     const server = createServer((req, res) => {
-      res.writeHead(200, { 'content-type': 'application/octet-stream', 'cache-control': 'public, max-age=31536000, immutable', 'content-length': body.length });
+      if (req.headers['if-none-match'] === etag) {
+        res.writeHead(304, { etag, 'cache-control': 'public, max-age=60' });
+        return res.end();
+      }
+      res.writeHead(200, { 'content-type': type, etag, 'cache-control': 'public, max-age=31536000, immutable', 'content-length': body.length });
       res.end(body);
     });
     server.listen(0, '127.0.0.1', () => process.send!((server.address() as { port: number }).port));
@@ -216,5 +255,7 @@ if (args.has('--raw-tile-server')) {
   if (run('tiles')) await benchTiles();
   if (run('commands')) await benchCommands(line, quick);
   if (run('outbox')) await benchOutbox(line, quick);
+  if (run('snapshot')) await benchSnapshot();
+  if (run('module')) await benchModule(line, quick);
   process.exit(0);
 }

@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DomainError, groupFingerprint } from '@signet/domain';
+import { DomainError, groupFingerprint } from '@signet/domain/core';
 import { type TrustedSnapshot, fetchSnapshot, moduleSigBody, verifyModule, verifyModuleFreepbx, verifyPackage, verifySnapshot } from '@signet/client';
 import { type PublicKey, readPublicKeys } from '@signet/pgp';
 
@@ -46,23 +46,24 @@ function print(json: boolean | undefined, value: unknown, line: string): void {
 /** `signet snapshot fetch --server URL [--vkey KEY] [--state DIR] [--json]` */
 export async function snapshotCommand(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
-  if (sub !== 'fetch') throw new UsageError('USAGE', 'usage: signet snapshot fetch --server URL [--vkey KEY] [--state DIR] [--json]');
+  if (sub !== 'fetch') throw new UsageError('USAGE', 'usage: signet snapshot fetch [--server URL] [--vkey KEY] [--state DIR] [--json]');
   const { values } = parseArgs({ args: rest, options: { server: { type: 'string' }, vkey: { type: 'string' }, ...STATE_OPTION }, strict: true });
-  if (!values.server) throw new UsageError('USAGE', 'signet snapshot fetch needs --server URL');
   const dir = stateDir(values.state);
   mkdirSync(dir, { recursive: true });
+  const server = values.server ?? read(join(dir, 'server'))?.trim();
+  if (!server) throw new UsageError('USAGE', 'signet snapshot fetch needs --server URL (it is remembered after the first fetch)');
   const pinned = read(join(dir, 'vkey'))?.trim() ?? null;
   if (pinned && values.vkey && values.vkey.trim() !== pinned) {
     throw new DomainError('SNAPSHOT_WRONG_KEY', `${dir} is pinned to the log key ${pinned}; use another --state for another log`);
   }
   const vkey = values.vkey?.trim() ?? pinned;
   if (!vkey) throw new UsageError('USAGE', "the first fetch needs --vkey: the log's verifier key, from its operator (never taken from the server)");
-  const accepted = await fetchSnapshot(values.server, read(join(dir, 'snapshot.json')), vkey, { now: now() });
+  const accepted = await fetchSnapshot(server, read(join(dir, 'snapshot.json')), vkey, { now: now() });
   const s = accepted.trusted.snapshot;
   if (!pinned) writeAtomically(join(dir, 'vkey'), `${vkey}\n`);
   writeAtomically(join(dir, 'snapshot.json'), accepted.document);
   writeAtomically(join(dir, 'checkpoint'), s.checkpoint);
-  writeAtomically(join(dir, 'server'), `${values.server}\n`);
+  writeAtomically(join(dir, 'server'), `${server}\n`);
   print(
     values.json,
     { ok: true, origin: s.origin, version: s.version, issuedAt: s.issuedAt, expiresAt: s.expiresAt, signingKeys: s.signingKeys.length },

@@ -1,4 +1,4 @@
-import { DomainError } from '@signet/domain';
+import { DomainError } from '@signet/domain/core';
 import { hashFromBase64, hashesEqual, verifyConsistency } from '@signet/tlog';
 import { type TrustedSnapshot, type VerifyOptions, verifySnapshot } from './snapshot.js';
 

@@ -1,4 +1,4 @@
-import { DomainError, type SignedSnapshot, type SnapshotKey, type TrustSnapshot, parseSignedSnapshot, snapshotSigningBytes } from '@signet/domain';
+import { DomainError, type SignedSnapshot, type SnapshotKey, type TrustSnapshot, parseSignedSnapshot, snapshotSigningBytes } from '@signet/domain/core';
 import { type PublicKey, readPublicKey } from '@signet/pgp';
 import { fromBase64, hash8, openCheckpoint, parseVerifierKey } from '@signet/tlog';
 

@@ -1,5 +1,5 @@
 import * as openpgp from 'openpgp';
-import { DomainError } from '@signet/domain';
+import { DomainError } from '@signet/domain/core';
 
 // openpgp.js behind a small surface that speaks in facts (fingerprints, times, digests) the
 // pure domain can decide on. Everything passed in here is attacker-controlled: sizes are capped
