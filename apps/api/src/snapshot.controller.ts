@@ -2,7 +2,7 @@ import { Controller, Get, Headers, Query, Res } from '@nestjs/common';
 import { ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { DomainError } from '@signet/domain';
-import { SnapshotService } from '@signet/service';
+import { type ServedSnapshot, SnapshotService } from '@signet/service';
 import { ApiRoute } from './openapi.js';
 
 /** True when an If-None-Match header names this strong ETag (or `*`). */
@@ -12,6 +12,16 @@ function matches(header: string | undefined, etag: string): boolean {
     const tag = t.trim();
     return tag === '*' || tag === etag || tag === `W/${etag}`;
   });
+}
+
+/** Answers with a served snapshot: 304 when If-None-Match names it, else the body. */
+export function sendSnapshot(reply: FastifyReply, served: ServedSnapshot, ifNoneMatch: string | undefined, immutable: boolean): FastifyReply {
+  void reply
+    .header('cache-control', immutable ? 'public, max-age=31536000, immutable' : 'public, max-age=60, must-revalidate')
+    .header('etag', served.etag)
+    .header('x-signet-snapshot-version', String(served.version));
+  if (matches(ifNoneMatch, served.etag)) return reply.status(304).send();
+  return reply.type('application/json').send(served.body);
 }
 
 /** The signed trust snapshot for offline verifiers (PBX clients, package consumers). */
@@ -28,17 +38,8 @@ export class SnapshotController {
   )
   @ApiQuery({ name: 'size', required: false })
   async snapshot(@Query('size') size: string | undefined, @Headers('if-none-match') ifNoneMatch: string | undefined, @Res() reply: FastifyReply): Promise<void> {
-    let served;
-    if (size === undefined) {
-      served = await this.snapshots.current();
-      void reply.header('cache-control', 'public, max-age=60, must-revalidate');
-    } else {
-      if (!/^[1-9][0-9]{0,15}$/.test(size)) throw new DomainError('BAD_PARAMETER', 'size must be a tree size: a positive integer');
-      served = await this.snapshots.at(Number(size));
-      void reply.header('cache-control', 'public, max-age=31536000, immutable');
-    }
-    void reply.header('etag', served.etag).header('x-signet-snapshot-version', String(served.version));
-    if (matches(ifNoneMatch, served.etag)) return void reply.status(304).send();
-    void reply.type('application/json').send(served.body);
+    if (size === undefined) return void sendSnapshot(reply, await this.snapshots.current(), ifNoneMatch, false);
+    if (!/^[1-9][0-9]{0,15}$/.test(size)) throw new DomainError('BAD_PARAMETER', 'size must be a tree size: a positive integer');
+    void sendSnapshot(reply, await this.snapshots.at(Number(size)), ifNoneMatch, true);
   }
 }

@@ -29,6 +29,7 @@ export interface ServedSnapshot {
 export class SnapshotService {
   private cached: { key: string; served: Promise<ServedSnapshot> } | null = null;
   private readonly past = new Map<number, Promise<ServedSnapshot>>();
+  private checkedAt = 0;
 
   constructor(
     private readonly log: SignetLog,
@@ -41,7 +42,12 @@ export class SnapshotService {
 
   /** The snapshot at the head, from the precomputed copy when it is current. */
   async current(): Promise<ServedSnapshot> {
-    const state = await this.projection.catchUp();
+    // Appends by this process are folded in at once; other processes' are looked for at most
+    // once a second (the response may be cached for a minute anyway), not on every request.
+    const now = Date.now();
+    const fresh = now - this.checkedAt < 1000;
+    if (!fresh) this.checkedAt = now;
+    const state = fresh ? this.projection.state : await this.projection.catchUp();
     const period = Math.floor(this.clock.now().getTime() / this.options.refreshMs) * this.options.refreshMs;
     const issuedAt = Math.max(period, Date.parse(state.lastRecordedAt));
     const key = `${state.size}/${issuedAt}`;
