@@ -4,12 +4,14 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import multipart from '@fastify/multipart';
+import Fastify from 'fastify';
 import { type Clock, systemClock } from '@signet/domain';
 import { ArchiveStore, Decider, SnapshotService, TrustProjection, policyFromConfig } from '@signet/service';
 import { type Workers, startWorkers } from '@signet/jobs';
 import { type SignetConfig, type SignetLog, fileClock, openLog } from '@signet/store';
 import { AppModule } from './app.module.js';
 import { Metrics } from './metrics.js';
+import { sendSnapshot } from './snapshot.controller.js';
 
 export interface Server {
   readonly app: NestFastifyApplication;
@@ -46,7 +48,17 @@ export async function startServer(config: SignetConfig, options: { clock?: Clock
     logger.warn('this log has no root key, so it accepts no command: create it with `signet init --root-key FILE` (see the README)');
   }
 
-  const adapter = new FastifyAdapter({ bodyLimit: 1024 * 1024 });
+  // The hottest read, fetched by every PBX, is answered from the precomputed copy by the very
+  // first hook, before the framework's own (the controller serves ?size=N and documents it).
+  const instance = Fastify({ bodyLimit: 1024 * 1024 });
+  instance.addHook('onRequest', (request, reply, done) => {
+    if (request.method !== 'GET' || request.url !== '/trust/snapshot') return done();
+    const served = snapshots.ready();
+    if (!served) return done(); // the controller computes it
+    const ifNoneMatch = request.headers['if-none-match'];
+    sendSnapshot(reply, served, Array.isArray(ifNoneMatch) ? ifNoneMatch.join(',') : ifNoneMatch, false);
+  });
+  const adapter = new FastifyAdapter(instance as never);
   await adapter.register(multipart as never, { limits: { fileSize: config.maxArtifactBytes, files: 2, fields: 4, parts: 4, fieldSize: 256 * 1024 } });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.register({ log, metrics, config, clock, projection, decider, archive, snapshots }), adapter, {
     logger: options.logLevels ?? ['error', 'warn', 'log'],
@@ -61,11 +73,12 @@ export async function startServer(config: SignetConfig, options: { clock?: Clock
   );
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/openapi.json' });
   const fastify = app.getHttpAdapter().getInstance();
-  fastify.addHook('onResponse', async (request, reply) => {
+  fastify.addHook('onResponse', (request, reply, done) => {
     metrics.requestSeconds.observe(
       { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
       reply.elapsedTime / 1000,
     );
+    done();
   });
   if (config.workers === 'inline') {
     const workerLogger = new Logger('workers');

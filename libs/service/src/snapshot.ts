@@ -30,6 +30,7 @@ export class SnapshotService {
   private cached: { key: string; served: Promise<ServedSnapshot> } | null = null;
   private readonly past = new Map<number, Promise<ServedSnapshot>>();
   private checkedAt = 0;
+  private resolved: { key: string; served: ServedSnapshot } | null = null;
 
   constructor(
     private readonly log: SignetLog,
@@ -54,9 +55,26 @@ export class SnapshotService {
     if (this.cached?.key !== key) {
       const served = this.make(state.size, new Date(issuedAt));
       this.cached = { key, served };
-      served.catch(() => (this.cached = null));
+      served.then(
+        (value) => (this.resolved = { key, served: value }),
+        () => (this.cached = null),
+      );
     }
     return this.cached!.served;
+  }
+
+  /**
+   * The precomputed head snapshot without waiting, when it is the one for the state as this
+   * process knows it (looked for other processes' appends within about a second); null when it
+   * must be computed first.
+   */
+  ready(): ServedSnapshot | null {
+    // Look for other processes' appends in the background, at most once a second.
+    if (Date.now() - this.checkedAt >= 1000) void this.current().catch(() => undefined);
+    const state = this.projection.state;
+    const period = Math.floor(this.clock.now().getTime() / this.options.refreshMs) * this.options.refreshMs;
+    const key = `${state.size}/${Math.max(period, Date.parse(state.lastRecordedAt))}`;
+    return this.resolved?.key === key ? this.resolved.served : null;
   }
 
   /** The snapshot at an earlier size (for audits): issued at that size's last event time. */
