@@ -46,23 +46,26 @@ describe('trust snapshots and offline verification', () => {
   }
 
   beforeAll(async () => {
-    const made = day(-30);
-    fpr.root = gpg.genKey('Root (master) <root@example.org>', 'rsa4096', made);
-    fpr.alice = gpg.genKey('Alice <alice@example.org>', 'rsa4096', made);
-    fpr.eve = gpg.genKey('Eve <eve@example.org>', 'rsa4096', made);
-    fpr.sec = gpg.genKey('Sec <sec@example.org>', 'rsa4096', made);
-    fpr.s1 = gpg.genKey('Eve (CODE SIGNING KEY) <eve1@mybb.example>', 'rsa4096', made);
-    fpr.s2 = gpg.genKey('Eve (CODE SIGNING KEY) <eve2@mybb.example>', 'rsa4096', made);
-    fpr.s3 = gpg.genKey('Eve (CODE SIGNING KEY) <eve3@mybb.example>', 'rsa4096', made);
-    fpr.unknown = gpg.genKey('Mallory (CODE SIGNING KEY) <mallory@example.org>', 'rsa4096', made);
-    writeFileSync(join(work, 'root.asc'), gpg.exportKey(fpr.root));
+    Object.assign(
+      fpr,
+      gpg.genKeys(
+        {
+          root: 'Root (master) <root@example.org>',
+          alice: 'Alice <alice@example.org>',
+          eve: 'Eve <eve@example.org>',
+          sec: 'Sec <sec@example.org>',
+          s1: 'Eve (CODE SIGNING KEY) <eve1@mybb.example>',
+          s2: 'Eve (CODE SIGNING KEY) <eve2@mybb.example>',
+          s3: 'Eve (CODE SIGNING KEY) <eve3@mybb.example>',
+          unknown: 'Mallory (CODE SIGNING KEY) <mallory@example.org>',
+        },
+        day(-30),
+      ),
+    );
     backend = await newBackend('pglite');
     s.setClock(day(0));
     env = { SIGNET_DATA_DIR: backend.config.dataDir, SIGNET_CLOCK_FILE: s.clockFile, SIGNET_OUTBOX_POLL_MS: '50', SIGNET_SWEEP_MS: '200' };
-    const init = spawnSync(process.execPath, [CLI_BIN, 'init', '--origin', s.origin, '--root-key', join(work, 'root.asc')], { env: { ...process.env, ...env }, encoding: 'utf8' });
-    vkey = /verifier key: (\S+)/.exec(init.stdout)![1]!;
-    app = await startApp(env);
-    s.url = app.url;
+    ({ app, vkey } = await s.start(fpr.root!, env));
 
     // Alice (leader) authorizes Eve's three signing keys on day 0; Sec is the security team.
     for (const [who, role] of [['alice', 'leader'], ['eve', 'member'], ['sec', 'security']] as const) {

@@ -1,9 +1,8 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningApp, CLI_BIN, startApp } from '../support/app.js';
+import type { RunningApp } from '../support/app.js';
 import { type Backend, newBackend } from '../support/backends.js';
 import { canonicalize, decideCommand, decideModuleSignature, decidePackageSignature, emptyState, evolve, parseCommand, parseEntry, type EventDraft, type EventEnvelope, type KeyInput } from '@signet/domain';
 import { certificationsBy, readPublicKey, verifyCleartext, verifyDetached } from '@signet/pgp';
@@ -46,25 +45,28 @@ describe('the signing protocol over HTTP with real GnuPG', () => {
   }
 
   beforeAll(async () => {
-    const made = day(-30);
-    fpr.root = gpg.genKey('Root (master) <root@example.org>', 'rsa4096', made);
-    fpr.alice = gpg.genKey('Alice <alice@example.org>', 'rsa4096', made);
-    fpr.eve = gpg.genKey('Eve <eve@example.org>', 'rsa4096', made);
-    fpr.bob = gpg.genKey('Bob <bob@example.org>', 'rsa4096', made);
-    fpr.mallory = gpg.genKey('Mallory <mallory@example.org>', 'rsa4096', made);
-    fpr.weak = gpg.genKey('Weak <weak@example.org>', 'rsa2048', made);
-    fpr.sign = gpg.genKey('Eve (CODE SIGNING KEY) <eve@mybb.example>', 'rsa4096', made);
-    fpr.nocomment = gpg.genKey('Eve <eve2@mybb.example>', 'rsa4096', made);
-    writeFileSync(join(work, 'root.asc'), gpg.exportKey(fpr.root));
-
+    Object.assign(
+      fpr,
+      gpg.genKeys(
+        {
+          root: 'Root (master) <root@example.org>',
+          alice: 'Alice <alice@example.org>',
+          eve: 'Eve <eve@example.org>',
+          bob: 'Bob <bob@example.org>',
+          mallory: 'Mallory <mallory@example.org>',
+          weak: ['Weak <weak@example.org>', 'rsa2048'],
+          sign: 'Eve (CODE SIGNING KEY) <eve@mybb.example>',
+          nocomment: 'Eve <eve2@mybb.example>',
+        },
+        day(-30),
+      ),
+    );
     backend = await newBackend('postgres');
     setClock(day(0));
     // Workers off: this story records its announcements by command (a log without channels);
     // test/e2e/workers.e2e.test.ts tells it with the workers posting them.
     const env = { SIGNET_DATA_DIR: backend.config.dataDir, DATABASE_URL: backend.config.databaseUrl, SIGNET_CLOCK_FILE: clockFile, SIGNET_WORKERS: 'off' };
-    execFileSync(process.execPath, [CLI_BIN, 'init', '--origin', ORIGIN, '--root-key', join(work, 'root.asc')], { env: { ...process.env, ...env }, encoding: 'utf8' });
-    app = await startApp(env);
-    story.url = app.url;
+    ({ app } = await story.start(fpr.root!, env));
   }, 300_000);
 
   afterAll(async () => {

@@ -1,10 +1,9 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseFeed } from '@rowanmanning/feed-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningApp, CLI_BIN, startApp, startWorker } from '../support/app.js';
+import { type RunningApp, startWorker } from '../support/app.js';
 import { type Backend, newBackend } from '../support/backends.js';
 import { Gpg } from '../support/gpg.js';
 import { StoryClient, day } from '../support/story.js';
@@ -68,12 +67,10 @@ describe.each(modes)('the workers in the MyBB story ($name)', (mode) => {
   };
 
   beforeAll(async () => {
-    const made = day(-30);
-    fpr.root = gpg.genKey('Root (master) <root@example.org>', 'rsa4096', made);
-    fpr.alice = gpg.genKey('Alice <alice@example.org>', 'rsa4096', made);
-    fpr.eve = gpg.genKey('Eve <eve@example.org>', 'rsa4096', made);
-    fpr.sign = gpg.genKey('Eve (CODE SIGNING KEY) <eve@mybb.example>', 'rsa4096', made);
-    writeFileSync(join(work, 'root.asc'), gpg.exportKey(fpr.root));
+    Object.assign(
+      fpr,
+      gpg.genKeys({ root: 'Root (master) <root@example.org>', alice: 'Alice <alice@example.org>', eve: 'Eve <eve@example.org>', sign: 'Eve (CODE SIGNING KEY) <eve@mybb.example>' }, day(-30)),
+    );
     hook = await receiver((d, res) => res.writeHead(hmacValid(d, secret) ? 200 : 401).end());
     // An external archive (a web archive's "save" URL).
     saver = await receiver((_d, res) => res.writeHead(200).end('saved'));
@@ -94,9 +91,7 @@ describe.each(modes)('the workers in the MyBB story ($name)', (mode) => {
       REDIS_URL: mode.bullmq ? REDIS_URL : undefined,
       SIGNET_QUEUE: `signet-e2e-${process.pid}-${Date.now()}`,
     };
-    execFileSync(process.execPath, [CLI_BIN, 'init', '--origin', s.origin, '--root-key', join(work, 'root.asc')], { env: { ...process.env, ...env }, encoding: 'utf8' });
-    app = await startApp(env);
-    s.url = app.url;
+    ({ app } = await s.start(fpr.root!, env));
     if (mode.bullmq) worker = await startWorker(env);
   }, 300_000);
 

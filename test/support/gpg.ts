@@ -24,6 +24,11 @@ export class Gpg {
     return /^fpr:+([0-9A-F]{40}):/m.exec(colons)![1]!;
   }
 
+  /** Several keys at once: name → user ID (RSA-4096 unless `algo` says otherwise) gives name → fingerprint. */
+  genKeys(users: Record<string, string | [string, string]>, at: Date): Record<string, string> {
+    return Object.fromEntries(Object.entries(users).map(([name, user]) => [name, Array.isArray(user) ? this.genKey(user[0], user[1], at) : this.genKey(user, 'rsa4096', at)]));
+  }
+
   exportKey(fpr: string): string {
     return this.run(['--armor', '--export', fpr]);
   }

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { type RunningApp, CLI_BIN, startApp } from './app.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Gpg } from './gpg.js';
@@ -26,6 +27,16 @@ export class StoryClient {
     readonly origin: string,
     readonly clockFile: string,
   ) {}
+
+  /** `signet init` with `rootFpr` as the root key, then the built server; returns it and the log's verifier key. */
+  async start(rootFpr: string, env: Record<string, string | undefined>): Promise<{ app: RunningApp; vkey: string }> {
+    const rootFile = join(this.work, 'root.asc');
+    writeFileSync(rootFile, this.gpg.exportKey(rootFpr));
+    const out = execFileSync(process.execPath, [CLI_BIN, 'init', '--origin', this.origin, '--root-key', rootFile], { env: { ...process.env, ...env }, encoding: 'utf8' });
+    const app = await startApp(env);
+    this.url = app.url;
+    return { app, vkey: /verifier key: (\S+)/.exec(out)![1]! };
+  }
 
   setClock(at: Date): void {
     this.now = at;
