@@ -9,12 +9,32 @@ import { fromBase64, hash8, openCheckpoint, parseVerifierKey } from '@signet/tlo
 /** A snapshot whose signature, checkpoint and freshness were checked, with its keys ready to verify with. */
 export class TrustedSnapshot {
   private keys: Promise<Map<string, { key: PublicKey; info: SnapshotKey }>> | null = null;
+  private readonly parsed = new Map<string, Promise<{ key: PublicKey; info: SnapshotKey }>>();
 
   constructor(
     readonly snapshot: TrustSnapshot,
     /** The checkpoint's root hash. */
     readonly root: Uint8Array,
   ) {}
+
+  /**
+   * The keys that may have made a signature by `issuer` (a key ID): the one whose fingerprint
+   * ends with it, parsed alone — or every key when none does (a signing subkey) or it is unknown.
+   */
+  async keysFor(issuer: string | null): Promise<{ key: PublicKey; info: SnapshotKey }[]> {
+    const candidates = issuer ? this.snapshot.signingKeys.filter((k) => k.fingerprint.endsWith(issuer)) : [];
+    if (candidates.length === 0) return [...(await this.publicKeys()).values()];
+    return Promise.all(
+      candidates.map((info) => {
+        let key = this.parsed.get(info.fingerprint);
+        if (!key) {
+          key = readPublicKey(info.key).then(({ key: k }) => ({ key: k, info }));
+          this.parsed.set(info.fingerprint, key);
+        }
+        return key;
+      }),
+    );
+  }
 
   /** The snapshot's signing keys as OpenPGP keys, by fingerprint (parsed once). */
   publicKeys(): Promise<Map<string, { key: PublicKey; info: SnapshotKey }>> {

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { DomainError, type SnapshotKey, formatModuleSig, keyRefusal, parseModuleSig } from '@signet/domain/core';
-import { type PublicKey, certificationsBy, verifyCleartext, verifyDetached } from '@signet/pgp';
+import { type PublicKey, certificationsBy, signatureIssuer, verifyCleartext, verifyDetached } from '@signet/pgp';
 import type { TrustedSnapshot } from './snapshot.js';
 
 // Offline verification against a trusted snapshot: detached package signatures, and FreePBX
@@ -36,7 +36,7 @@ const codeOf = (error: unknown) => (error instanceof DomainError ? error.code : 
  */
 export async function verifyPackage(trusted: TrustedSnapshot, artifactPath: string, armoredSignature: string): Promise<PackageVerdict> {
   const artifactSha512 = await sha512File(artifactPath);
-  const keys = await trusted.publicKeys();
+  const keys = new Map((await trusted.keysFor(await signatureIssuer(armoredSignature))).map((k) => [k.info.fingerprint, k]));
   const verdict = (code: string | null, reason: string, info?: SnapshotKey, created?: string): PackageVerdict => ({
     valid: code === null,
     code,
@@ -219,8 +219,8 @@ function unverified(error: unknown): SignatureJudgement {
  * module.sig was changed). SHA-1 clear signatures are refused, as the log refuses them.
  */
 export async function verifyModule(trusted: TrustedSnapshot, dir: string, options: { now?: Date } = {}): Promise<ModuleVerdict> {
-  const keys = await trusted.publicKeys();
   return checkModule(dir, options.now ?? new Date(), async (armored) => {
+    const keys = new Map((await trusted.keysFor(await signatureIssuer(armored))).map((k) => [k.info.fingerprint, k]));
     let facts;
     try {
       facts = await verifyCleartext(armored, [...keys.values()].map((k) => k.key));

@@ -238,6 +238,21 @@ export async function verifyCleartext(armored: string, keys: readonly PublicKey[
   return { signer: upper(signer.getFingerprint()), created: packet.created!.toISOString(), digest, text: message.getText() };
 }
 
+/**
+ * The issuer key ID (16 upper-case hex digits) of an armored detached signature or clear-signed
+ * message, to pick the keys worth parsing; null when it cannot be read (verification will say why).
+ */
+export async function signatureIssuer(armored: string): Promise<string | null> {
+  try {
+    const signature = armored.includes('-----BEGIN PGP SIGNED MESSAGE-----')
+      ? (((await openpgp.readCleartextMessage({ cleartextMessage: armored })) as unknown as { signature: openpgp.Signature }).signature)
+      : await openpgp.readSignature({ armoredSignature: armored });
+    return signature.packets[0]?.issuerKeyID.toHex().toUpperCase() ?? null;
+  } catch {
+    return null;
+  }
+}
+
 /** Every public key of an armored keyring (`gpg --armor --export A B C`). */
 export async function readPublicKeys(armored: string): Promise<PublicKey[]> {
   if (typeof armored !== 'string' || armored.length > 16 * MAX_ARMORED_KEY) throw new DomainError('BAD_KEY', 'the keyring is empty or too large');
