@@ -35,6 +35,20 @@ export class Metrics {
     collectDefaultMetrics({ register: this.registry, prefix: 'signet_' });
   }
 
+  /** Label-bound histogram children, so a request does not hash its labels again. */
+  private readonly requestChildren = new Map<string, { observe(value: number): void }>();
+
+  observeRequest(method: string, route: string, status: number, seconds: number): void {
+    const key = `${method} ${status} ${route}`;
+    let child = this.requestChildren.get(key);
+    if (!child) {
+      child = this.requestSeconds.labels({ method, route, status: String(status) });
+      // Routes are a fixed set (unmatched ones share one label), so this stays small.
+      if (this.requestChildren.size < 10_000) this.requestChildren.set(key, child);
+    }
+    child.observe(seconds);
+  }
+
   recordBatch(stats: BatchStats): void {
     this.appended.inc(stats.events);
     this.batches.inc();
