@@ -126,6 +126,8 @@ describe('trust snapshots', () => {
     doc.snapshot.signingKeys[0].status = 'active';
     expect(await refusal(() => verifySnapshot(JSON.stringify(doc), vkey, now))).toBe('SNAPSHOT_BAD_SIGNATURE');
     expect(await refusal(() => verifySnapshot('{"not":"a snapshot"}', vkey, now))).toBe('SNAPSHOT_MALFORMED');
+    // Issued after this host's time (beyond the tolerated skew): the host's clock is wrong.
+    expect(await refusal(() => verifySnapshot(current, vkey, { now: new Date(m.clock.now().getTime() - DAY) }))).toBe('SNAPSHOT_FROM_THE_FUTURE');
     // A fork: the same key and the same first events, then different ones.
     const fork = await make('pglite', LOG_KEY, 3);
     made.push(fork);

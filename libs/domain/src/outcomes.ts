@@ -7,6 +7,27 @@ import { type TrustState, keyStatus, usableFrom, validAuthorizers } from './stat
 // listing changed since its last archive snapshot. Their outcomes are events by the actor `log`,
 // each with an outcome key that occurs once in the log.
 
+// The event types each worker acts on (the outbox dispatches only these).
+
+/** Events that may call for an announcement (`announcementFor` says which do). */
+export const ANNOUNCEMENT_CAUSES: ReadonlySet<string> = new Set(['SigningKeyAuthorized', 'SigningKeyRetired', 'SigningKeyRevoked', 'ContinuityAlertRaised']);
+/** Events that may end or start a key's waiting period. */
+export const ACTIVATION_CAUSES: ReadonlySet<string> = new Set(['SigningKeyAuthorized', 'AnnouncementPosted', 'AnnouncementRecorded']);
+/** Events that may leave a key with too few authorizations. */
+export const CONTINUITY_CAUSES: ReadonlySet<string> = new Set(['MemberRemoved', 'MemberRoleChanged', 'SigningKeyCertificationRevoked', 'SigningKeyRevoked', 'SigningKeyAuthorizationLost']);
+/** Events that may change the listing, raw.txt or a key's page. */
+export const LISTING_CHANGES: ReadonlySet<string> = new Set([
+  'SigningKeyAuthorized',
+  'SigningKeyAuthorizationLost',
+  'SigningKeyCertified',
+  'SigningKeyCertificationRevoked',
+  'AnnouncementPosted',
+  'AnnouncementRecorded',
+  'SigningKeyActivated',
+  'SigningKeyRetired',
+  'SigningKeyRevoked',
+]);
+
 export interface Announcement {
   readonly kind: AnnouncementKind;
   readonly fingerprint: string;

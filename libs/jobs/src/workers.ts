@@ -9,7 +9,12 @@ import {
   decideArchiveSnapshot,
   dueActivations,
   keyListing,
+  ACTIVATION_CAUSES,
+  ANNOUNCEMENT_CAUSES,
+  CONTINUITY_CAUSES,
+  LISTING_CHANGES,
   listingChanged,
+  outcomeKey,
   rawListing,
   renderTime,
 } from '@signet/domain';
@@ -36,21 +41,6 @@ export interface WorkersContext {
   readonly onError?: (what: string, error: unknown) => void;
 }
 
-const ANNOUNCED = new Set(['SigningKeyAuthorized', 'SigningKeyRetired', 'SigningKeyRevoked', 'ContinuityAlertRaised']);
-const ACTIVATES = new Set(['SigningKeyAuthorized', 'AnnouncementPosted', 'AnnouncementRecorded']);
-const CONTINUITY = new Set(['MemberRemoved', 'MemberRoleChanged', 'SigningKeyCertificationRevoked', 'SigningKeyRevoked', 'SigningKeyAuthorizationLost']);
-/** Every event that can change the listing, raw.txt or a key's page. */
-const ARCHIVED = new Set([
-  'SigningKeyAuthorized',
-  'SigningKeyAuthorizationLost',
-  'SigningKeyCertified',
-  'SigningKeyCertificationRevoked',
-  'AnnouncementPosted',
-  'AnnouncementRecorded',
-  'SigningKeyActivated',
-  'SigningKeyRetired',
-  'SigningKeyRevoked',
-]);
 
 /** The channels the configuration turns on: the Atom feed always. */
 export function channelsFrom(config: SignetConfig): Channel[] {
@@ -100,9 +90,9 @@ export class Workers {
     const policy = (priority: number, attempts = 10): JobPolicy => ({ attempts, backoffMs: config.jobs.retryBaseMs, priority });
     const consumers: Consumer[] = [
       ...channelsFrom(config).map((channel) => this.announcer(channel, policy(1, config.announce.attempts))),
-      { name: 'continuity', types: CONTINUITY, retry: policy(2), handle: async () => void (await context.decider.decideByLog((state) => continuityAlerts(state))) },
-      { name: 'activator', types: ACTIVATES, retry: policy(3), handle: (seq) => this.activate(seq) },
-      { name: 'archiver', types: ARCHIVED, retry: policy(4), handle: (seq) => this.archiveSnapshot(seq) },
+      { name: 'continuity', types: CONTINUITY_CAUSES, retry: policy(2), handle: async () => void (await context.decider.decideByLog((state) => continuityAlerts(state))) },
+      { name: 'activator', types: ACTIVATION_CAUSES, retry: policy(3), handle: (seq) => this.activate(seq) },
+      { name: 'archiver', types: LISTING_CHANGES, retry: policy(4), handle: (seq) => this.archiveSnapshot(seq) },
     ];
     this.consumers = new Map(consumers.map((c) => [c.name, c]));
     this.dispatcher = new OutboxDispatcher({
@@ -167,11 +157,11 @@ export class Workers {
     const { decider, projection } = this.context;
     return {
       name: `announce-${channel.name}`,
-      types: ANNOUNCED,
+      types: ANNOUNCEMENT_CAUSES,
       retry,
       handle: async (seq, attempt) => {
         const state = await projection.catchUp();
-        if (state.outcomes.has(`announce/${channel.name}/${seq}`)) return;
+        if (state.outcomes.has(outcomeKey('AnnouncementPosted', { channel: channel.name, cause: seq })!)) return;
         const event = await this.event(seq);
         const announcement = announcementFor(state, event);
         if (!announcement) return;
@@ -205,7 +195,7 @@ export class Workers {
     const { decider, projection, archive, config } = this.context;
     const state = await projection.catchUp();
     // A snapshot taken since the event already shows it.
-    if (state.outcomes.has(`archive/${seq}`) || (state.archive && state.archive.treeSize > seq)) return;
+    if (state.outcomes.has(outcomeKey('ArchiveSnapshotTaken', { cause: seq })!) || (state.archive && state.archive.treeSize > seq)) return;
     const docs = renderArchive(state);
     const rendered = {
       treeSize: state.size,

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { type Clock, DomainError, type SignedSnapshot, buildSnapshot, encodeSignedSnapshot, snapshotSigningBytes } from '@signet/domain';
+import { type Clock, DomainError, type SignedSnapshot, type TrustState, buildSnapshot, encodeSignedSnapshot, snapshotSigningBytes } from '@signet/domain';
 import type { SignetLog } from '@signet/store';
 import { hash8, signCheckpoint, toBase64 } from '@signet/tlog';
 import type { TrustProjection } from './projection.js';
@@ -49,9 +49,7 @@ export class SnapshotService {
     const fresh = now - this.checkedAt < 1000;
     if (!fresh) this.checkedAt = now;
     const state = fresh ? this.projection.state : await this.projection.catchUp();
-    const period = Math.floor(this.clock.now().getTime() / this.options.refreshMs) * this.options.refreshMs;
-    const issuedAt = Math.max(period, Date.parse(state.lastRecordedAt));
-    const key = `${state.size}/${issuedAt}`;
+    const { key, issuedAt } = this.headOf(state);
     if (this.cached?.key !== key) {
       const served = this.make(state.size, new Date(issuedAt));
       this.cached = { key, served };
@@ -71,10 +69,14 @@ export class SnapshotService {
   ready(): ServedSnapshot | null {
     // Look for other processes' appends in the background, at most once a second.
     if (Date.now() - this.checkedAt >= 1000) void this.current().catch(() => undefined);
-    const state = this.projection.state;
+    return this.resolved?.key === this.headOf(this.projection.state).key ? this.resolved.served : null;
+  }
+
+  /** When the head's snapshot of a state is issued, and the key of that document. */
+  private headOf(state: TrustState): { key: string; issuedAt: number } {
     const period = Math.floor(this.clock.now().getTime() / this.options.refreshMs) * this.options.refreshMs;
-    const key = `${state.size}/${Math.max(period, Date.parse(state.lastRecordedAt))}`;
-    return this.resolved?.key === key ? this.resolved.served : null;
+    const issuedAt = Math.max(period, Date.parse(state.lastRecordedAt));
+    return { key: `${state.size}/${issuedAt}`, issuedAt };
   }
 
   /** The snapshot at an earlier size (for audits): issued at that size's last event time. */
