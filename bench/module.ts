@@ -13,9 +13,9 @@ import { openLog } from '@signet/store';
 import { CLI_BIN } from '../test/support/app.js';
 import { newBackend } from '../test/support/backends.js';
 import { Gpg } from '../test/support/gpg.js';
+import { median } from './stats.js';
 
 const DAY = 86_400_000;
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 function time(run: () => void, rounds: number): number {
   const times: number[] = [];
@@ -112,6 +112,7 @@ export async function benchModule(line: (what: string, figure: string, baseline:
   } finally {
     await backend.cleanup();
     gpg.remove();
-    rmSync(work, { recursive: true, force: true });
+    if (process.env.BENCH_KEEP) console.log(`  (kept the module and state in ${work})`);
+    else rmSync(work, { recursive: true, force: true });
   }
 }

@@ -99,8 +99,16 @@ describe('trust snapshots and offline verification', () => {
     expect(etag).toMatch(/^"[0-9a-f]{64}"$/);
     expect(first.headers.get('cache-control')).toMatch(/max-age=60/);
     expect(await (await fetch(`${s.url}/trust/snapshot`)).text()).toBe(body);
+    expect(first.headers.get('content-type')).toBe('application/json; charset=utf-8');
     const cached = await fetch(`${s.url}/trust/snapshot`, { headers: { 'if-none-match': etag } });
-    expect(cached.status).toBe(304);
+    expect([cached.status, cached.headers.get('etag'), await cached.text()]).toEqual([304, etag, '']);
+    for (const header of [`"other", ${etag}`, `W/${etag}`, '*']) expect((await fetch(`${s.url}/trust/snapshot`, { headers: { 'if-none-match': header } })).status).toBe(304);
+    expect((await fetch(`${s.url}/trust/snapshot`, { headers: { 'if-none-match': '"other"' } })).status).toBe(200);
+    const head = await fetch(`${s.url}/trust/snapshot`, { method: 'HEAD' });
+    expect([head.status, head.headers.get('etag')]).toEqual([200, etag]);
+    // Served before the framework, the head's snapshot is still counted in the request metrics.
+    const metrics = await (await fetch(`${s.url}/metrics`)).text();
+    expect(metrics).toMatch(/signet_http_request_duration_seconds_count\{[^}]*route="\/trust\/snapshot"[^}]*status="304"[^}]*\} [1-9]/);
     const snapshot = (JSON.parse(body) as { snapshot: { version: number; signingKeys: { fingerprint: string; status: string; activeFrom: string; retiredAt: string | null; compromisedSince: string | null }[] } }).snapshot;
     expect(snapshot.signingKeys.map((k) => [k.fingerprint, k.status]).sort()).toEqual(
       [

@@ -11,7 +11,7 @@ import { type Workers, startWorkers } from '@signet/jobs';
 import { type SignetConfig, type SignetLog, fileClock, openLog } from '@signet/store';
 import { AppModule } from './app.module.js';
 import { Metrics } from './metrics.js';
-import { sendSnapshot } from './snapshot.controller.js';
+import { fastPathServer } from './fast-path.js';
 
 export interface Server {
   readonly app: NestFastifyApplication;
@@ -48,16 +48,9 @@ export async function startServer(config: SignetConfig, options: { clock?: Clock
     logger.warn('this log has no root key, so it accepts no command: create it with `signet init --root-key FILE` (see the README)');
   }
 
-  // The hottest read, fetched by every PBX, is answered from the precomputed copy by the very
-  // first hook, before the framework's own (the controller serves ?size=N and documents it).
-  const instance = Fastify({ bodyLimit: 1024 * 1024 });
-  instance.addHook('onRequest', (request, reply, done) => {
-    if (request.method !== 'GET' || request.url !== '/trust/snapshot') return done();
-    const served = snapshots.ready();
-    if (!served) return done(); // the controller computes it
-    const ifNoneMatch = request.headers['if-none-match'];
-    sendSnapshot(reply, served, Array.isArray(ifNoneMatch) ? ifNoneMatch.join(',') : ifNoneMatch, false);
-  });
+  // The hottest read, fetched by every PBX, is answered from the precomputed copy before the
+  // framework (the controller serves ?size=N and documents the route).
+  const instance = Fastify({ bodyLimit: 1024 * 1024, serverFactory: fastPathServer(snapshots, metrics) });
   const adapter = new FastifyAdapter(instance as never);
   await adapter.register(multipart as never, { limits: { fileSize: config.maxArtifactBytes, files: 2, fields: 4, parts: 4, fieldSize: 256 * 1024 } });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.register({ log, metrics, config, clock, projection, decider, archive, snapshots }), adapter, {

@@ -3,25 +3,14 @@ import { ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { DomainError } from '@signet/domain';
 import { type ServedSnapshot, SnapshotService } from '@signet/service';
+import { etagMatches, snapshotHeaders } from './fast-path.js';
 import { ApiRoute } from './openapi.js';
 
-/** True when an If-None-Match header names this strong ETag (or `*`). */
-function matches(header: string | undefined, etag: string): boolean {
-  if (!header) return false;
-  return header.split(',').some((t) => {
-    const tag = t.trim();
-    return tag === '*' || tag === etag || tag === `W/${etag}`;
-  });
-}
-
 /** Answers with a served snapshot: 304 when If-None-Match names it, else the body. */
-export function sendSnapshot(reply: FastifyReply, served: ServedSnapshot, ifNoneMatch: string | undefined, immutable: boolean): FastifyReply {
-  void reply
-    .header('cache-control', immutable ? 'public, max-age=31536000, immutable' : 'public, max-age=60, must-revalidate')
-    .header('etag', served.etag)
-    .header('x-signet-snapshot-version', String(served.version));
-  if (matches(ifNoneMatch, served.etag)) return reply.status(304).send();
-  return reply.type('application/json').send(served.body);
+function sendSnapshot(reply: FastifyReply, served: ServedSnapshot, ifNoneMatch: string | undefined, immutable: boolean): FastifyReply {
+  void reply.headers(snapshotHeaders(served, immutable));
+  if (etagMatches(ifNoneMatch, served.etag)) return reply.status(304).send();
+  return reply.type('application/json; charset=utf-8').send(served.body);
 }
 
 /** The signed trust snapshot for offline verifiers (PBX clients, package consumers). */

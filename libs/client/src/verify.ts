@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { DomainError, type SnapshotKey, formatModuleSig, keyRefusal, parseModuleSig } from '@signet/domain/core';
-import { type PublicKey, certificationsBy, signatureIssuer, verifyCleartext, verifyDetached } from '@signet/pgp';
+import { type PublicKey, type KeySource, certificationsBy, verifyCleartext, verifyDetached } from '@signet/pgp';
 import type { TrustedSnapshot } from './snapshot.js';
 
 // Offline verification against a trusted snapshot: detached package signatures, and FreePBX
@@ -29,6 +29,15 @@ async function sha512File(path: string): Promise<string> {
 
 const codeOf = (error: unknown) => (error instanceof DomainError ? error.code : 'BAD_SIGNATURE');
 
+/** The snapshot's keys that may have made a signature by an issuer, noted in `seen` by fingerprint. */
+function candidatesFrom(trusted: TrustedSnapshot, seen: Map<string, { key: PublicKey; info: SnapshotKey }>): KeySource {
+  return async (issuer) => {
+    const found = await trusted.keysFor(issuer);
+    for (const k of found) seen.set(k.info.fingerprint, k);
+    return found.map((k) => k.key);
+  };
+}
+
 /**
  * A detached, armored package signature over a file: good when it is SHA-512, by a key of the
  * snapshot usable at the signature's creation time (active, not retired, compromised or
@@ -36,7 +45,7 @@ const codeOf = (error: unknown) => (error instanceof DomainError ? error.code : 
  */
 export async function verifyPackage(trusted: TrustedSnapshot, artifactPath: string, armoredSignature: string): Promise<PackageVerdict> {
   const artifactSha512 = await sha512File(artifactPath);
-  const keys = new Map((await trusted.keysFor(await signatureIssuer(armoredSignature))).map((k) => [k.info.fingerprint, k]));
+  const keys = new Map<string, { key: PublicKey; info: SnapshotKey }>();
   const verdict = (code: string | null, reason: string, info?: SnapshotKey, created?: string): PackageVerdict => ({
     valid: code === null,
     code,
@@ -49,7 +58,7 @@ export async function verifyPackage(trusted: TrustedSnapshot, artifactPath: stri
   let facts;
   try {
     const stream = Readable.toWeb(createReadStream(artifactPath)) as unknown as ReadableStream<Uint8Array>;
-    facts = await verifyDetached(stream, armoredSignature, [...keys.values()].map((k) => k.key), 'SHA512');
+    facts = await verifyDetached(stream, armoredSignature, candidatesFrom(trusted, keys), 'SHA512');
   } catch (error) {
     return verdict(codeOf(error), (error as Error).message);
   }
@@ -220,10 +229,10 @@ function unverified(error: unknown): SignatureJudgement {
  */
 export async function verifyModule(trusted: TrustedSnapshot, dir: string, options: { now?: Date } = {}): Promise<ModuleVerdict> {
   return checkModule(dir, options.now ?? new Date(), async (armored) => {
-    const keys = new Map((await trusted.keysFor(await signatureIssuer(armored))).map((k) => [k.info.fingerprint, k]));
+    const keys = new Map<string, { key: PublicKey; info: SnapshotKey }>();
     let facts;
     try {
-      facts = await verifyCleartext(armored, [...keys.values()].map((k) => k.key));
+      facts = await verifyCleartext(armored, candidatesFrom(trusted, keys));
     } catch (error) {
       return unverified(error);
     }

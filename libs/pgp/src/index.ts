@@ -172,7 +172,7 @@ async function readArmoredSignature(armored: string): Promise<openpgp.Signature>
 export async function verifyDetached(
   data: Uint8Array | ReadableStream<Uint8Array>,
   armoredSignature: string,
-  keys: readonly PublicKey[],
+  keys: KeySource,
   requireDigest?: 'SHA512',
 ): Promise<SignatureFacts> {
   const signature = await readArmoredSignature(armoredSignature);
@@ -183,7 +183,7 @@ export async function verifyDetached(
   const digest = hashName(packet.hashAlgorithm!);
   if (digest === 'SHA1' || digest === 'MD5' || digest === 'RIPEMD160') throw new DomainError('SHA1_REFUSED', `the signature uses ${digest}; sign with --digest-algo SHA512`);
   if (requireDigest && digest !== requireDigest) throw new DomainError('WEAK_DIGEST', `the signature uses ${digest}; package signatures must use ${requireDigest} (--digest-algo ${requireDigest})`);
-  const signer = keys.find((k) => k.getKeys(packet.issuerKeyID).length > 0);
+  const signer = await signerOf(keys, packet);
   if (!signer) throw new DomainError('UNKNOWN_SIGNER', `the signature is by key ${packet.issuerKeyID.toHex().toUpperCase()}, which is not one this log knows for that role`);
   try {
     const result = await openpgp.verify({
@@ -207,8 +207,20 @@ export async function verifyDetached(
   return { signer: upper(signer.getFingerprint()), created: packet.created!.toISOString(), digest };
 }
 
+/**
+ * The keys a signature may be checked with: a list, or a lookup by the signature's issuer key ID
+ * (16 upper-case hex digits), so a verifier holding many keys parses only the likely one.
+ */
+export type KeySource = readonly PublicKey[] | ((issuerKeyId: string) => Promise<readonly PublicKey[]>);
+
+/** The key among `keys` that made a signature packet (by its issuer key ID), if any. */
+async function signerOf(keys: KeySource, packet: { issuerKeyID: openpgp.KeyID }): Promise<PublicKey | undefined> {
+  const candidates = typeof keys === 'function' ? await keys(packet.issuerKeyID.toHex().toUpperCase()) : keys;
+  return candidates.find((k) => k.getKeys(packet.issuerKeyID).length > 0);
+}
+
 /** Verifies a clear-signed message (`gpg --clearsign`) and returns its text. */
-export async function verifyCleartext(armored: string, keys: readonly PublicKey[], options: { allowSha1?: boolean } = {}): Promise<SignatureFacts & { text: string }> {
+export async function verifyCleartext(armored: string, keys: KeySource, options: { allowSha1?: boolean } = {}): Promise<SignatureFacts & { text: string }> {
   if (typeof armored !== 'string' || !armored.includes('-----BEGIN PGP SIGNED MESSAGE-----')) throw new DomainError('BAD_SIGNATURE', 'not a clear-signed message (gpg --clearsign)');
   if (armored.length > 4 * 1024 * 1024) throw new DomainError('BAD_SIGNATURE', 'the clear-signed message is too large');
   let message: openpgp.CleartextMessage;
@@ -225,7 +237,7 @@ export async function verifyCleartext(armored: string, keys: readonly PublicKey[
   const digest = hashName(packet.hashAlgorithm!);
   const sha1 = digest === 'SHA1' && options.allowSha1;
   if (!sha1 && (digest === 'SHA1' || digest === 'MD5' || digest === 'RIPEMD160')) throw new DomainError('SHA1_REFUSED', `the clear signature uses ${digest}; sign with --digest-algo SHA512`);
-  const signer = keys.find((k) => k.getKeys(packet.issuerKeyID).length > 0);
+  const signer = await signerOf(keys, packet);
   if (!signer) throw new DomainError('UNKNOWN_SIGNER', `the message is signed by key ${packet.issuerKeyID.toHex().toUpperCase()}, which this log does not know for that role`);
   try {
     // FreePBX compatibility only: genuine modules are still clear-signed with SHA-1.
@@ -238,20 +250,6 @@ export async function verifyCleartext(armored: string, keys: readonly PublicKey[
   return { signer: upper(signer.getFingerprint()), created: packet.created!.toISOString(), digest, text: message.getText() };
 }
 
-/**
- * The issuer key ID (16 upper-case hex digits) of an armored detached signature or clear-signed
- * message, to pick the keys worth parsing; null when it cannot be read (verification will say why).
- */
-export async function signatureIssuer(armored: string): Promise<string | null> {
-  try {
-    const signature = armored.includes('-----BEGIN PGP SIGNED MESSAGE-----')
-      ? (((await openpgp.readCleartextMessage({ cleartextMessage: armored })) as unknown as { signature: openpgp.Signature }).signature)
-      : await openpgp.readSignature({ armoredSignature: armored });
-    return signature.packets[0]?.issuerKeyID.toHex().toUpperCase() ?? null;
-  } catch {
-    return null;
-  }
-}
 
 /** Every public key of an armored keyring (`gpg --armor --export A B C`). */
 export async function readPublicKeys(armored: string): Promise<PublicKey[]> {
