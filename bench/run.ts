@@ -15,12 +15,13 @@ import { startApp } from '../test/support/app.js';
 import { keyDrafts } from '../test/support/workers.js';
 import { benchCommands } from './commands.js';
 import { benchOutbox } from './outbox.js';
+import { benchAudit } from './audit.js';
 import { benchModule } from './module.js';
 import { median } from './stats.js';
 
 const args = new Set(process.argv.slice(2));
 const quick = args.has('--quick');
-const wanted = ['append', 'proof', 'tiles', 'commands', 'outbox', 'snapshot', 'module'].filter((b) => args.has(b));
+const wanted = ['append', 'proof', 'tiles', 'commands', 'outbox', 'snapshot', 'module', 'audit'].filter((b) => args.has(b));
 const run = (name: string) => wanted.length === 0 || wanted.includes(name);
 
 function line(what: string, figure: string, baseline: string, ratio: number, target?: string, baselineLabel = 'raw'): void {
@@ -280,5 +281,6 @@ if (args.has('--raw-tile-server')) {
   if (run('outbox')) await benchOutbox(line, quick);
   if (run('snapshot')) await benchSnapshot();
   if (run('module')) await benchModule(line, quick);
+  if (run('audit')) await benchAudit(line, quick, args.has('--1m'));
   process.exit(0);
 }

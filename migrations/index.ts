@@ -1,9 +1,11 @@
 import type { Migration } from 'kysely/migration';
 import * as m0001 from './0001_log.js';
 import * as m0002 from './0002_workers.js';
+import * as m0003 from './0003_cosignatures.js';
 
 /** Every migration, in order. Names sort as they run. */
 export const migrations: Record<string, Migration> = {
   '0001_log': m0001,
   '0002_workers': m0002,
+  '0003_cosignatures': m0003,
 };

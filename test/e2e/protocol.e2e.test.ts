@@ -289,7 +289,7 @@ describe('the signing protocol over HTTP with real GnuPG', () => {
     const doc = (await (await fetch(`${app.url}/docs/openapi.json`)).json()) as { openapi: string; paths: Record<string, Record<string, { responses: Record<string, { description: string }> }>> };
     expect(doc.openapi).toMatch(/^3\./);
     expect(Object.keys(doc.paths).sort()).toEqual(
-      ['/', '/announcements.atom', '/announcements/{seq}', '/archive/{sha256}', '/outbox', '/keys/{fingerprint}', '/commands', '/healthz', '/keys', '/keys/raw.txt', '/keys/{fingerprint}/history', '/log/checkpoint', '/log/events/{seq}', '/log/proof/consistency', '/log/proof/inclusion', '/log/tile/{path}', '/log/verifier-key', '/metrics', '/modules/{name}/signatures', '/modules/{name}/{version}/signatures', '/packages/{name}/signatures', '/packages/{name}/{version}/signatures', '/readyz', '/trust/snapshot', '/trust/state', '/verify'].sort(),
+      ['/', '/artifacts/{sha512}', '/announcements.atom', '/announcements/{seq}', '/archive/{sha256}', '/outbox', '/keys/{fingerprint}', '/commands', '/healthz', '/keys', '/keys/raw.txt', '/keys/{fingerprint}/history', '/log/checkpoint', '/log/checkpoint/cosigned', '/log/cosignature', '/log/events/{seq}', '/log/proof/consistency', '/log/proof/inclusion', '/log/tile/{path}', '/log/verifier-key', '/metrics', '/modules/{name}/signatures', '/modules/{name}/{version}/signatures', '/packages/{name}/signatures', '/packages/{name}/{version}/signatures', '/readyz', '/trust/snapshot', '/trust/state', '/verify'].sort(),
     );
     const commands = JSON.stringify(doc.paths['/commands']!.post!.responses);
     for (const code of ['SELF_AUTHORIZATION', 'STALE_COMMAND', 'WRONG_ORIGIN', 'SHA1_REFUSED', 'WEAK_KEY', 'ID_REUSED']) expect(commands).toContain(code);

@@ -15,13 +15,16 @@ const STATUS: Record<string, number> = {
   BAD_PACKAGE: 400,
   BAD_REQUEST: 400,
   BAD_MODULE_SIG: 400,
+  BAD_CHECKPOINT: 400,
   // who is asking may not
   NOT_AUTHORIZED_ROLE: 403,
   SELF_AUTHORIZATION: 403,
   UNKNOWN_SIGNER: 403,
+  UNKNOWN_WITNESS: 403,
   // nothing there
   NOT_IN_LOG: 404,
   NOT_FOUND: 404,
+  NOT_COSIGNED: 404,
   // conflicts with what the log holds
   ID_REUSED: 409,
   ALREADY_AUTHORIZED: 409,
@@ -33,6 +36,7 @@ const STATUS: Record<string, number> = {
   USERNAME_TAKEN: 409,
   NO_CHANGE: 409,
   LOG_SIZE_CHANGED: 409,
+  CHECKPOINT_MISMATCH: 409,
   // too large
   EVENT_TOO_LARGE: 413,
   TOO_LARGE: 413,
@@ -54,6 +58,8 @@ const STATUS: Record<string, number> = {
   KEY_REVOKED: 422,
   FUTURE_SIGNATURE: 422,
   UNSUPPORTED_MODULE_SIG: 422,
+  NOT_THIS_LOG: 422,
+  BAD_COSIGNATURE: 422,
   // try again
   LOG_BUSY: 503,
   LOG_CLOSED: 503,

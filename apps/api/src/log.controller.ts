@@ -1,37 +1,58 @@
-import { Controller, Get, Inject, Param, Query, Req, Res } from '@nestjs/common';
+import { Body, Controller, Get, Inject, Param, Post, Query, Req, Res } from '@nestjs/common';
 import { QueryBus } from '@nestjs/cqrs';
-import { ApiQuery, ApiTags } from '@nestjs/swagger';
+import { ApiBody, ApiConsumes, ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { DomainError } from '@signet/domain';
-import { ImmutableTileCache, type SignetLog } from '@signet/store';
+import { type Clock, DomainError } from '@signet/domain';
+import { CosignatureService } from '@signet/service';
+import { ImmutableTileCache, type SignetConfig, type SignetLog } from '@signet/store';
 import { TILE_WIDTH, parseTilePath } from '@signet/tlog';
 import { ApiRoute } from './openapi.js';
 import { parseCount } from './params.js';
 import { ConsistencyProofQuery, GetEventQuery, InclusionProofQuery } from './queries.js';
-import { SIGNET_LOG } from './tokens.js';
+import { SIGNET_CLOCK, SIGNET_CONFIG, SIGNET_LOG } from './tokens.js';
 
 const IMMUTABLE = 'public, max-age=31536000, immutable';
+const COSIGNATURE_CODES = ['BAD_CHECKPOINT', 'TOO_LARGE', 'NOT_THIS_LOG', 'BAD_COSIGNATURE', 'UNKNOWN_WITNESS', 'CHECKPOINT_MISMATCH', 'NOT_INITIALIZED'];
 
-/** C2SP tlog-tiles under /log, plus JSON conveniences for events and proofs. */
+/** C2SP tlog-tiles under /log, witness cosignatures (C2SP tlog-cosignature), plus JSON conveniences for events and proofs. */
 @ApiTags('log')
 @Controller('log')
 export class LogController {
   private readonly tiles: ImmutableTileCache;
+  private readonly cosignatures: CosignatureService;
 
   constructor(
     @Inject(SIGNET_LOG) private readonly log: SignetLog,
+    @Inject(SIGNET_CONFIG) config: SignetConfig,
+    @Inject(SIGNET_CLOCK) clock: Clock,
     private readonly queries: QueryBus,
   ) {
     this.tiles = new ImmutableTileCache(log.reader);
+    this.cosignatures = new CosignatureService(log, config.witnesses, clock);
   }
 
   @Get('checkpoint')
-  @ApiRoute('The latest checkpoint (C2SP tlog-checkpoint, signed note)', { status: 200, description: 'the note', type: 'text/plain' }, ['NOT_INITIALIZED'])
+  @ApiRoute('The latest checkpoint (C2SP tlog-checkpoint, signed note) with the witness cosignatures stored for it, by witness name', { status: 200, description: 'the note', type: 'text/plain' }, ['NOT_INITIALIZED'])
   async checkpoint(@Res() reply: FastifyReply): Promise<void> {
-    const head = await this.log.reader.head();
-    if (!head) throw new DomainError('NOT_INITIALIZED', 'the log has no checkpoint yet');
-    // The checkpoint moves: caches must revalidate every time.
-    void reply.header('cache-control', 'no-cache').type('text/plain; charset=utf-8').send(head.note);
+    // The checkpoint moves (and gains cosignatures): caches must revalidate every time.
+    void reply.header('cache-control', 'no-cache').type('text/plain; charset=utf-8').send(await this.cosignatures.checkpoint());
+  }
+
+  @Get('checkpoint/cosigned')
+  @ApiRoute('The largest checkpoint witnesses cosigned, with all its cosignatures (for a quorum of witnesses)', { status: 200, description: 'the note', type: 'text/plain' }, ['NOT_COSIGNED'])
+  async cosignedCheckpoint(@Res() reply: FastifyReply): Promise<void> {
+    void reply.header('cache-control', 'no-cache').type('text/plain; charset=utf-8').send(await this.cosignatures.latestCosigned());
+  }
+
+  /** A witness's cosignature: the checkpoint note (text/plain) carrying its C2SP tlog-cosignature line(s). */
+  @Post('cosignature')
+  @ApiRoute('Submit witness cosignatures: the checkpoint note carrying cosignature/v1 lines of configured witnesses', { status: 201, description: '{treeSize, created, cosignatures}; 200 when nothing new was stored' }, COSIGNATURE_CODES)
+  @ApiConsumes('text/plain')
+  @ApiBody({ schema: { type: 'string' }, description: 'the signed checkpoint note with the witness signature lines' })
+  async cosign(@Body() body: unknown, @Res() reply: FastifyReply): Promise<void> {
+    if (typeof body !== 'string') throw new DomainError('BAD_CHECKPOINT', 'send the cosigned checkpoint note as text/plain');
+    const recorded = await this.cosignatures.submit(body);
+    void reply.status(recorded.created ? 201 : 200).send(recorded);
   }
 
   @Get('verifier-key')

@@ -50,7 +50,7 @@ export async function startServer(config: SignetConfig, options: { clock?: Clock
 
   // The hottest read, fetched by every PBX, is answered from the precomputed copy before the
   // framework (the controller serves ?size=N and documents the route).
-  const instance = Fastify({ bodyLimit: 1024 * 1024, serverFactory: fastPathServer(snapshots, metrics) });
+  const instance = Fastify({ bodyLimit: 1024 * 1024, maxParamLength: 256, serverFactory: fastPathServer(snapshots, metrics) });
   const adapter = new FastifyAdapter(instance as never);
   await adapter.register(multipart as never, { limits: { fileSize: config.maxArtifactBytes, files: 2, fields: 4, parts: 4, fieldSize: 256 * 1024 } });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.register({ log, metrics, config, clock, projection, decider, archive, snapshots }), adapter, {

@@ -1,3 +1,4 @@
+import { createReadStream, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Req, Res } from '@nestjs/common';
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
@@ -118,6 +119,16 @@ export class TrustController {
     } finally {
       discardArtifact(artifact);
     }
+  }
+
+  /** A published artifact, for auditors re-verifying its package signature (`signet audit`, `signet mirror --artifacts`). */
+  @Get('artifacts/:sha512')
+  @ApiRoute('A published artifact by its SHA-512 (immutable), to re-verify its package signature', { status: 200, description: 'the artifact bytes', type: 'application/octet-stream' }, ['BAD_PARAMETER', 'NOT_FOUND'])
+  artifactFile(@Param('sha512') sha512: string, @Res() reply: FastifyReply): void {
+    if (!/^[0-9a-f]{128}$/.test(sha512)) throw new DomainError('BAD_PARAMETER', 'an artifact is named by its SHA-512: 128 lower-case hex digits');
+    const path = join(this.config.dataDir, 'artifacts', sha512);
+    if (!existsSync(path)) throw new DomainError('NOT_FOUND', `no published artifact has the SHA-512 ${sha512}`);
+    void reply.header('cache-control', 'public, max-age=31536000, immutable').header('etag', `"${sha512}"`).type('application/octet-stream').send(createReadStream(path));
   }
 
   /** A FreePBX module.sig (clear-signed): multipart part `modulesig`. */

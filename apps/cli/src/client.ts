@@ -1,10 +1,11 @@
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DomainError, groupFingerprint } from '@signet/domain/core';
 import { type TrustedSnapshot, fetchSnapshot, moduleSigBody, verifyModule, verifyModuleFreepbx, verifyPackage, verifySnapshot } from '@signet/client';
 import { type PublicKey, readPublicKeys } from '@signet/pgp';
+import { hostNow, readText, writeAtomically } from './files.js';
 
 // The client side of `signet`: keep a verified trust snapshot in a state directory, and verify
 // packages and FreePBX modules against it offline. Exit codes: 0 good, 1 the verification failed
@@ -12,30 +13,12 @@ import { type PublicKey, readPublicKeys } from '@signet/pgp';
 
 const STATE_OPTION = { state: { type: 'string' as const }, json: { type: 'boolean' as const } };
 
-/** This host's time — or, in tests only, the instant in SIGNET_CLOCK_FILE (as the server reads it). */
-function now(): Date {
-  const file = process.env.SIGNET_CLOCK_FILE;
-  return file ? new Date(readFileSync(file, 'utf8').trim()) : new Date();
-}
+const now = hostNow;
 
 function stateDir(given: string | undefined): string {
   return given ?? process.env.SIGNET_CLIENT_DIR ?? join(homedir(), '.signet');
 }
 
-function read(path: string): string | null {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return null;
-  }
-}
-
-/** Writes a file whole or not at all. */
-function writeAtomically(path: string, content: string): void {
-  const temporary = `${path}.${process.pid}.tmp`;
-  writeFileSync(temporary, content);
-  renameSync(temporary, path);
-}
 
 class UsageError extends DomainError {}
 
@@ -50,15 +33,15 @@ export async function snapshotCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({ args: rest, options: { server: { type: 'string' }, vkey: { type: 'string' }, ...STATE_OPTION }, strict: true });
   const dir = stateDir(values.state);
   mkdirSync(dir, { recursive: true });
-  const server = values.server ?? read(join(dir, 'server'))?.trim();
+  const server = values.server ?? readText(join(dir, 'server'))?.trim();
   if (!server) throw new UsageError('USAGE', 'signet snapshot fetch needs --server URL (it is remembered after the first fetch)');
-  const pinned = read(join(dir, 'vkey'))?.trim() ?? null;
+  const pinned = readText(join(dir, 'vkey'))?.trim() ?? null;
   if (pinned && values.vkey && values.vkey.trim() !== pinned) {
     throw new DomainError('SNAPSHOT_WRONG_KEY', `${dir} is pinned to the log key ${pinned}; use another --state for another log`);
   }
   const vkey = values.vkey?.trim() ?? pinned;
   if (!vkey) throw new UsageError('USAGE', "the first fetch needs --vkey: the log's verifier key, from its operator (never taken from the server)");
-  const accepted = await fetchSnapshot(server, read(join(dir, 'snapshot.json')), vkey, { now: now() });
+  const accepted = await fetchSnapshot(server, readText(join(dir, 'snapshot.json')), vkey, { now: now() });
   const s = accepted.trusted.snapshot;
   if (!pinned) writeAtomically(join(dir, 'vkey'), `${vkey}\n`);
   writeAtomically(join(dir, 'snapshot.json'), accepted.document);
@@ -74,8 +57,8 @@ export async function snapshotCommand(args: string[]): Promise<number> {
 
 /** The stored snapshot, verified again (it may have expired since it was fetched). */
 function storedSnapshot(dir: string): TrustedSnapshot {
-  const document = read(join(dir, 'snapshot.json'));
-  const vkey = read(join(dir, 'vkey'))?.trim();
+  const document = readText(join(dir, 'snapshot.json'));
+  const vkey = readText(join(dir, 'vkey'))?.trim();
   if (!document || !vkey) throw new UsageError('NO_SNAPSHOT', `no trust snapshot in ${dir}: run signet snapshot fetch --server URL --vkey KEY first`);
   return verifySnapshot(document, vkey, { now: now() }).trusted;
 }
@@ -92,7 +75,7 @@ export async function verifyCommand(args: string[]): Promise<number> {
   if (what === 'package') {
     if (positionals.length !== 2) throw new UsageError('USAGE', 'usage: signet verify package <artifact> <signature.asc> [--state DIR] [--json]');
     const trusted = storedSnapshot(stateDir(values.state));
-    const signature = read(positionals[1]!);
+    const signature = readText(positionals[1]!);
     if (signature === null) throw new UsageError('USAGE', `cannot read the signature ${positionals[1]}`);
     const verdict = await verifyPackage(trusted, positionals[0]!, signature);
     const who = verdict.signer ? ` by ~${verdict.username} (${groupFingerprint(verdict.signer)})` : '';
@@ -119,7 +102,7 @@ export async function verifyCommand(args: string[]): Promise<number> {
 async function keysFrom(paths: readonly string[]): Promise<PublicKey[]> {
   const keys: PublicKey[] = [];
   for (const path of paths) {
-    const armored = read(path);
+    const armored = readText(path);
     if (armored === null) throw new UsageError('USAGE', `cannot read the key file ${path}`);
     keys.push(...(await readPublicKeys(armored)));
   }

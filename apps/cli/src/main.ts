@@ -35,6 +35,33 @@ commands:
       revoked) by a master key; SHA-1 clear signatures are accepted and reported
   module-sig <dir>
       print the unsigned module.sig for a directory, to clear-sign with gpg
+  witness keygen --name NAME
+      print a new witness signer key (keep it in a file, mode 0600) and its verifier key (for
+      the log's SIGNET_WITNESSES)
+  witness cosign --server URL --vkey LOGKEY --key WITNESS_KEY_FILE [--state DIR] [--json]
+      cosign the log's checkpoint (C2SP tlog-cosignature) if it verifies with LOGKEY and extends
+      the last one this witness cosigned (kept in DIR, default $SIGNET_WITNESS_DIR or
+      ~/.signet-witness, one per log), and post it to the log; exit 1 on any refusal
+  audit (--server URL | --mirror DIR) --vkey KEY [--from-checkpoint FILE] [--save FILE]
+        [--threads N] [--witness KEY... [--quorum N]] [--json]
+      replay the whole log trusting nothing the server computed: the checkpoint (pinned key),
+      every tile and leaf, every event's canonical form, every command, module and package
+      signature (on worker threads), every decision re-run, and the trust snapshot rebuilt and
+      compared byte for byte; --save FILE keeps the result, --from-checkpoint FILE resumes from
+      it (checking the log still contains it). Exit 0 ok, 1 at the first discrepancy (its seq
+      and reason), 2 usage or unreachable source. With --witness, the newest checkpoint cosigned
+      by a quorum of those witnesses (default: all) is the one audited
+  mirror --server URL --vkey KEY [--artifacts] [--witness KEY... [--quorum N]] [--json] DIR
+      copy the checkpoint, tiles, entry bundles and trust snapshot (and with --artifacts the
+      published artifacts) into DIR, incrementally; serve it statically or audit it offline
+  monitor --server URL --vkey KEY --watch <fingerprint|username|package>... [--peer URL]...
+          [--peer-mirror DIR]... [--webhook URL] [--state DIR] [--interval SECONDS] [--once] [--json]
+          [--witness KEY... [--quorum N]]
+      poll the checkpoint (every 60 s), check the new entries lead from the last accepted tree
+      to the new root, and report new events about watched keys, users and packages (lines, or
+      JSON lines); against each peer, report equivocation (two signed checkpoints of one size
+      with different roots, or inconsistent ones) with both notes as proof; POST each finding
+      to the webhook. With --once, exit 1 when an alert was raised
   help
       this text
 
@@ -130,6 +157,14 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./client.js')).verifyCommand(rest);
     case 'module-sig':
       return (await import('./client.js')).moduleSigCommand(rest);
+    case 'witness':
+      return (await import('./witness.js')).witnessCommand(rest);
+    case 'audit':
+      return (await import('./audit.js')).auditCommand(rest);
+    case 'mirror':
+      return (await import('./audit.js')).mirrorCommand(rest);
+    case 'monitor':
+      return (await import('./audit.js')).monitorCommand(rest);
     case 'help':
     case '--help':
     case '-h':
@@ -148,6 +183,7 @@ main(process.argv.slice(2)).then(
     const e = error as { code?: string; message?: string };
     const usage = e.code === 'USAGE' || e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' || e.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL';
     process.stderr.write(`signet: ${e.code && e.code !== 'USAGE' ? `${e.code}: ` : ''}${e.message ?? String(error)}\n`);
-    process.exit(usage ? 2 : ['snapshot', 'verify', 'module-sig'].includes(process.argv[2] ?? '') ? (await import('./client.js')).exitCodeOf(error) : 1);
+    const unreachable = ['audit', 'mirror', 'monitor'].includes(process.argv[2] ?? '') && /^SOURCE_/.test(e.code ?? '');
+    process.exit(usage || unreachable ? 2 : ['snapshot', 'verify', 'module-sig'].includes(process.argv[2] ?? '') ? (await import('./client.js')).exitCodeOf(error) : 1);
   },
 );

@@ -5,3 +5,5 @@ export * from './canonical-json.js';
 export * from './snapshot.js';
 export * from './module-sig.js';
 export { groupFingerprint } from './decide.js';
+export { activeMember, type TrustState } from './state.js';
+export type { KeyInput } from './decide.js';

@@ -265,3 +265,4 @@ export async function readPublicKeys(armored: string): Promise<PublicKey[]> {
 export function groupFingerprint(fpr: string): string {
   return fpr.toUpperCase().replace(/(.{4})(?!$)/g, '$1 ');
 }
+export * from './keyring.js';

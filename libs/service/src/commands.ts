@@ -1,8 +1,7 @@
 import { DomainError, type EventEnvelope, type KeyInput, MAX_COMMAND_BYTES, decideCommand, parseCommand } from '@signet/domain';
-import { certificationsBy, readPublicKey, verifyDetached } from '@signet/pgp';
+import { type Keyring, keyInput, verifyDetached } from '@signet/pgp';
 import type { SignetLog } from '@signet/store';
 import type { Decider } from './decider.js';
-import type { Keyring } from './keyring.js';
 import type { TrustProjection } from './projection.js';
 
 export interface CommandResult {
@@ -29,11 +28,7 @@ export class CommandService {
       const events = await this.decider.run(async (state) => {
         const actors = await this.keyring.actors(state);
         const signature = await verifyDetached(new TextEncoder().encode(commandBytes), armoredSignature, actors);
-        let key: KeyInput | undefined;
-        if ('key' in command) {
-          const read = await readPublicKey(command.key);
-          key = { facts: read.facts, certifications: await certificationsBy(read.key, actors) };
-        }
+        const key: KeyInput | undefined = 'key' in command ? await keyInput(command.key, actors) : undefined;
         return {
           // Certifications were looked for among the keys known then.
           keysSensitive: command.type === 'AddSigningKey' || command.type === 'UpdateSigningKey',

@@ -7,3 +7,4 @@ export * from './projection.js';
 export * from './archive.js';
 export * from './shutdown.js';
 export * from './snapshot.js';
+export * from './witnesses.js';

@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { type Clock, DomainError, type EventEnvelope, type TrustState, decideModuleSignature, decidePackageSignature, judgePackageSignature, packageSignatureValid } from '@signet/domain';
 import { verifyCleartext, verifyDetached } from '@signet/pgp';
 import type { Decider } from './decider.js';
-import type { Keyring } from './keyring.js';
+import type { Keyring } from '@signet/pgp';
 
 /** An artifact received as a stream: hashed on the way to a content-addressed file. */
 export interface StoredArtifact {

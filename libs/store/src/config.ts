@@ -1,5 +1,6 @@
 import { join, resolve } from 'node:path';
 import type { Policy } from '@signet/domain';
+import { parseWitnessVerifierKeys } from '@signet/tlog';
 
 /** Everything Signet reads from the environment, in one place (the README lists each). */
 export interface SignetConfig {
@@ -38,6 +39,8 @@ export interface SignetConfig {
     /** URL templates called after each snapshot: {url} the live listing, {archive} the snapshot, {sha256}. */
     readonly triggers: readonly string[];
   };
+  /** Witness verifier keys (C2SP tlog-cosignature, type 0x04) whose cosignatures the log accepts and serves. */
+  readonly witnesses: readonly string[];
   /** Trust snapshots: lifetime, and the period at which the head's is issued again. */
   readonly snapshot: { readonly ttlMs: number; readonly refreshMs: number };
   readonly jobs: {
@@ -61,6 +64,15 @@ function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number
   const n = Number(raw);
   if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
   return n;
+}
+
+/** SIGNET_WITNESSES: verifier keys separated by commas or newlines, each checked here so a typo stops the start. */
+function witnessKeys(raw: string | undefined): string[] {
+  try {
+    return parseWitnessVerifierKeys(raw ?? '').map((w) => w.verifierKey);
+  } catch (error) {
+    throw new Error(`SIGNET_WITNESSES: ${(error as Error).message}`);
+  }
 }
 
 function workersMode(raw: string | undefined, redisUrl: string | undefined): 'inline' | 'off' {
@@ -107,6 +119,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): SignetConfi
       dir: resolve(env.SIGNET_ARCHIVE_DIR || join(dataDir, 'archive')),
       triggers: (env.SIGNET_ARCHIVE_TRIGGERS ?? '').split(/\s+/).filter(Boolean),
     },
+    witnesses: witnessKeys(env.SIGNET_WITNESSES),
     snapshot: {
       ttlMs: int(env, 'SIGNET_SNAPSHOT_TTL_HOURS', 168, 1, 24 * 366) * 3_600_000,
       refreshMs: int(env, 'SIGNET_SNAPSHOT_REFRESH_HOURS', 24, 1, 24 * 365) * 3_600_000,

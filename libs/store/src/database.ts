@@ -44,12 +44,31 @@ export interface CheckpointsTable {
   recorded_at: ColumnType<Date, Date, never>;
 }
 
+/** A checkpoint that witnesses cosigned: the log's signed note, without cosignatures (0003). */
+export interface CosignedCheckpointsTable {
+  tree_size: BigIntColumn;
+  note: string;
+}
+
+/** The newest cosignature of each witness for each cosigned checkpoint (0003). */
+export interface CosignaturesTable {
+  tree_size: BigIntColumn;
+  witness: string;
+  key_hash: ColumnType<number | bigint | string, number, number>;
+  /** The cosignature's own timestamp (POSIX seconds). */
+  signed_at: ColumnType<number | bigint | string, number, number>;
+  line: string;
+  recorded_at: ColumnType<Date, Date, Date>;
+}
+
 export interface Database {
   events: EventsTable;
   tree_nodes: TreeNodesTable;
   checkpoints: CheckpointsTable;
   outbox_cursors: OutboxCursorsTable;
   outbox_jobs: OutboxJobsTable;
+  cosigned_checkpoints: CosignedCheckpointsTable;
+  cosignatures: CosignaturesTable;
 }
 
 export function toNumber(value: number | bigint | string): number {

@@ -1,5 +1,6 @@
 export * from './config.js';
 export * from './connect.js';
+export * from './cosignatures.js';
 export * from './database.js';
 export * from './log-key.js';
 export * from './log.js';

@@ -18,4 +18,6 @@ export type TlogErrorCode =
   | 'BAD_NOTE'
   | 'BAD_KEY'
   | 'UNVERIFIED_NOTE'
-  | 'BAD_CHECKPOINT';
+  | 'BAD_CHECKPOINT'
+  | 'BAD_COSIGNATURE'
+  | 'QUORUM_NOT_MET';

@@ -5,3 +5,5 @@ export * from './proof.js';
 export * from './tiles.js';
 export * from './note.js';
 export * from './checkpoint.js';
+export * from './cosignature.js';
+export * from './tree-check.js';

@@ -5,7 +5,8 @@ import { fromBase64, sha256, toBase64 } from './hash.js';
 // C2SP signed-note with Ed25519 (algorithm byte 0x01). A note is UTF-8 text ending in "\n",
 // a blank line, then signature lines "— <name> <base64(key hash || signature)>".
 
-const ALG_ED25519 = 0x01;
+/** Signature type of a log's (plain) Ed25519 note key; C2SP signed-note. */
+export const ALG_ED25519 = 0x01;
 const EM_DASH = '\u2014';
 const MAX_SIGNATURES = 100;
 const PKCS8_ED25519 = Buffer.from('302e020100300506032b657004220420', 'hex');
@@ -29,7 +30,8 @@ export interface NoteSigner {
   sign(text: Uint8Array): Uint8Array;
 }
 
-function checkName(name: string): void {
+/** Key names are non-empty printable UTF-8 without spaces or "+" (C2SP signed-note). */
+export function checkName(name: string): void {
   if (name.length === 0 || /[\s+]/u.test(name) || !isPrintableUtf8(name)) {
     throw new TlogError('BAD_KEY', `key name "${name.slice(0, 100)}" must be non-empty, without spaces or "+"`);
   }
@@ -41,8 +43,8 @@ function isPrintableUtf8(text: string): boolean {
 }
 
 /** First 4 bytes of SHA-256(name || "\n" || alg || public key), as a big-endian uint32. */
-export function keyHash(name: string, publicKey: Uint8Array): number {
-  const h = sha256(Buffer.concat([Buffer.from(`${name}\n`, 'utf8'), Buffer.of(ALG_ED25519), publicKey]));
+export function keyHash(name: string, publicKey: Uint8Array, alg: number = ALG_ED25519): number {
+  const h = sha256(Buffer.concat([Buffer.from(`${name}\n`, 'utf8'), Buffer.of(alg), publicKey]));
   return Buffer.from(h).readUInt32BE(0);
 }
 
@@ -78,7 +80,7 @@ function splitKey(text: string, parts: number, what: string): string[] {
   return fields;
 }
 
-function decodeKeyMaterial(name: string, hashText: string, b64: string, what: string): Uint8Array {
+function decodeKeyMaterial(name: string, hashText: string, b64: string, what: string, alg: number): Uint8Array {
   checkName(name);
   if (!/^[0-9a-f]{8}$/.test(hashText)) throw new TlogError('BAD_KEY', `the ${what} key hash must be 8 lower-case hex digits`);
   let raw: Uint8Array;
@@ -87,45 +89,59 @@ function decodeKeyMaterial(name: string, hashText: string, b64: string, what: st
   } catch {
     throw new TlogError('BAD_KEY', `the ${what} key is not valid base64`);
   }
-  if (raw.length !== 33 || raw[0] !== ALG_ED25519) throw new TlogError('BAD_KEY', `the ${what} key is not an Ed25519 key (algorithm 0x01, 32 bytes)`);
+  if (raw.length !== 33 || raw[0] !== alg) throw new TlogError('BAD_KEY', `the ${what} key is not an Ed25519 key of type 0x${alg.toString(16).padStart(2, '0')} (32 bytes)`);
   return raw.subarray(1);
 }
 
-export function parseSignerKey(text: string): { name: string; seed: Uint8Array; publicKey: Uint8Array; signer: NoteSigner } {
-  const [p, k, name, hashText, b64] = splitKey(text, 5, 'signer');
-  if (p !== 'PRIVATE' || k !== 'KEY') throw new TlogError('BAD_KEY', 'a signer key starts with PRIVATE+KEY+');
-  const seed = decodeKeyMaterial(name!, hashText!, b64!, 'signer');
-  const publicKey = ed25519PublicKey(seed);
-  if (hash8(keyHash(name!, publicKey)) !== hashText) throw new TlogError('BAD_KEY', 'the signer key hash does not match its key');
-  return { name: name!, seed, publicKey, signer: ed25519Signer(name!, seed) };
+/**
+ * The checked fields of a signer key `PRIVATE+KEY+<name>+<hash>+<base64(alg || seed)>` or a
+ * verifier key `<name>+<hash>+<base64(alg || public key)>` with a 32-byte Ed25519 key of type
+ * `alg`. The hash is only checked for form: comparing it needs the public key.
+ */
+export function readKeyText(text: string, kind: 'signer' | 'verifier', alg: number): { name: string; hashText: string; material: Uint8Array } {
+  if (kind === 'signer') {
+    const [p, k, name, hashText, b64] = splitKey(text, 5, kind);
+    if (p !== 'PRIVATE' || k !== 'KEY') throw new TlogError('BAD_KEY', 'a signer key starts with PRIVATE+KEY+');
+    return { name: name!, hashText: hashText!, material: decodeKeyMaterial(name!, hashText!, b64!, kind, alg) };
+  }
+  const [name, hashText, b64] = splitKey(text, 3, kind);
+  return { name: name!, hashText: hashText!, material: decodeKeyMaterial(name!, hashText!, b64!, kind, alg) };
 }
 
-export function parseVerifierKey(text: string): NoteVerifier & { publicKey: Uint8Array } {
-  const [name, hashText, b64] = splitKey(text, 3, 'verifier');
-  const publicKey = decodeKeyMaterial(name!, hashText!, b64!, 'verifier');
-  if (hash8(keyHash(name!, publicKey)) !== hashText) throw new TlogError('BAD_KEY', 'the verifier key hash does not match its key');
+/** Ed25519 (RFC 8032) signing with a 32-byte seed. */
+export function ed25519Sign(seed: Uint8Array): (msg: Uint8Array) => Uint8Array {
+  if (seed.length !== 32) throw new TlogError('BAD_KEY', 'an Ed25519 seed is 32 bytes');
+  const key = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519, seed]), format: 'der', type: 'pkcs8' });
+  return (msg) => new Uint8Array(edSign(null, msg, key));
+}
+
+/** Ed25519 verification with a raw 32-byte public key; BAD_KEY when it is not a valid point. */
+export function ed25519Verify(publicKey: Uint8Array): (msg: Uint8Array, sig: Uint8Array) => boolean {
   let key: KeyObject;
   try {
     key = createPublicKey({ key: Buffer.concat([SPKI_ED25519, publicKey]), format: 'der', type: 'spki' });
   } catch {
     throw new TlogError('BAD_KEY', 'the verifier key is not a valid Ed25519 point');
   }
-  return {
-    name: name!,
-    keyHash: keyHash(name!, publicKey),
-    publicKey,
-    verify: (msg, sig) => sig.length === 64 && edVerify(null, msg, key, sig),
-  };
+  return (msg, sig) => sig.length === 64 && edVerify(null, msg, key, sig);
+}
+
+export function parseSignerKey(text: string): { name: string; seed: Uint8Array; publicKey: Uint8Array; signer: NoteSigner } {
+  const { name, hashText, material: seed } = readKeyText(text, 'signer', ALG_ED25519);
+  const publicKey = ed25519PublicKey(seed);
+  if (hash8(keyHash(name, publicKey)) !== hashText) throw new TlogError('BAD_KEY', 'the signer key hash does not match its key');
+  return { name, seed, publicKey, signer: ed25519Signer(name, seed) };
+}
+
+export function parseVerifierKey(text: string): NoteVerifier & { publicKey: Uint8Array } {
+  const { name, hashText, material: publicKey } = readKeyText(text, 'verifier', ALG_ED25519);
+  if (hash8(keyHash(name, publicKey)) !== hashText) throw new TlogError('BAD_KEY', 'the verifier key hash does not match its key');
+  return { name, keyHash: keyHash(name, publicKey), publicKey, verify: ed25519Verify(publicKey) };
 }
 
 export function ed25519Signer(name: string, seed: Uint8Array): NoteSigner {
   checkName(name);
-  const key = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519, seed]), format: 'der', type: 'pkcs8' });
-  return {
-    name,
-    keyHash: keyHash(name, ed25519PublicKey(seed)),
-    sign: (msg) => new Uint8Array(edSign(null, msg, key)),
-  };
+  return { name, keyHash: keyHash(name, ed25519PublicKey(seed)), sign: ed25519Sign(seed) };
 }
 
 function checkText(text: string): void {

@@ -1,0 +1,259 @@
+import { createHash } from 'node:crypto';
+import { type EventEnvelope, buildSnapshot, canonicalize, parseEntry, snapshotSigningBytes } from '@signet/domain';
+import { verifySnapshot } from '@signet/client';
+import {
+  type Checkpoint,
+  type ComputedTile,
+  TILE_WIDTH,
+  TreeCheck,
+  decodeEntryBundle,
+  hashesEqual,
+  leafHash,
+  foldRange,
+  openCheckpoint,
+  parseVerifierKey,
+  tileDifference,
+  tileWidthAt,
+  toBase64,
+  toHex,
+} from '@signet/tlog';
+import { checkConsistencyFromTiles } from './proofs.js';
+import type { AuditCheckpoint } from './resume.js';
+import { AuditError, Replayer } from './replay.js';
+import { type LogSource, type WitnessQuorum, checkpointFrom } from './source.js';
+import { type KeyRef, VerifyPool, type VerifyResult } from './verify-pool.js';
+
+export interface AuditProgress {
+  /** Events checked so far in this run, of `total`. */
+  readonly done: number;
+  readonly total: number;
+  readonly seconds: number;
+}
+
+export interface AuditOptions {
+  readonly source: LogSource;
+  /** The log's verifier key, obtained out of band (never taken from the source). */
+  readonly verifierKey: string;
+  /** An earlier audit to resume from. */
+  readonly from?: AuditCheckpoint;
+  /** Verification threads (default: one per core). */
+  readonly threads?: number;
+  readonly onProgress?: (progress: AuditProgress) => void;
+  /** Witnesses that must have cosigned the checkpoint audited (then the newest cosigned one is audited). */
+  readonly witnesses?: WitnessQuorum;
+}
+
+export interface AuditReport {
+  readonly ok: true;
+  readonly origin: string;
+  readonly size: number;
+  readonly root: string;
+  /** Where this run started (0, or the size of the audit it resumed). */
+  readonly from: number;
+  readonly events: number;
+  readonly seconds: number;
+  readonly eventsPerSecond: number;
+  readonly counts: Record<string, number>;
+  readonly tiles: number;
+  readonly signaturesVerified: number;
+  readonly packageSignaturesNotReverified: number[];
+  readonly archiveSnapshotsNotReRendered: number;
+  /** The trust snapshot at this size: compared byte for byte with the one the source serves. */
+  readonly snapshot: 'identical' | 'not served by the source';
+}
+
+/** Events in flight ahead of the replay (their signatures being verified): bounded, so memory is constant. */
+const WINDOW_PER_THREAD = 64;
+
+/**
+ * Audits a log from its checkpoint, tiles and entry bundles alone: the checkpoint's signature with
+ * the pinned key; every leaf against its tile, every tile against the ones the leaves imply, the
+ * root against the checkpoint; every event's canonical form, the signature of every signed
+ * command, module.sig and (when the artifact is available) package signature, on worker threads;
+ * every decision re-run on the state so far (`Replayer`); and finally the trust snapshot at that
+ * size rebuilt and compared byte for byte with the one the log serves. Throws an AuditError at the
+ * first discrepancy. Streams: memory does not grow with the number of events read.
+ */
+export async function auditLog(options: AuditOptions): Promise<{ report: AuditReport; checkpoint: AuditCheckpoint }> {
+  const started = performance.now();
+  const { source, from } = options;
+  const verifier = parseVerifierKey(options.verifierKey);
+  const note = await checkpointFrom(source, options.witnesses);
+  let cp: Checkpoint;
+  try {
+    cp = openCheckpoint(note, verifier);
+  } catch (error) {
+    throw new AuditError(null, 'BAD_CHECKPOINT', `the checkpoint from ${source.name} does not verify with the pinned key: ${(error as Error).message}`);
+  }
+  if (from) await checkResume(source, from, cp, options.verifierKey);
+  const start = from?.size ?? 0;
+  const tree = new TreeCheck(from?.tree);
+  const replayer = new Replayer(options.verifierKey, from ? { state: from.state, memory: from.memory } : undefined);
+  const pool = new VerifyPool(options.threads);
+  const keys = new Map<string, string>();
+  if (from) for (const k of [...from.state.policy.rootKeys, ...from.state.members.values(), ...from.state.signingKeys.values()]) keys.set(k.fingerprint, k.key);
+  let tiles = 0;
+  let verifiedCount = 0;
+  let lastProgress = 0;
+
+  const upperTile = async (computed: ComputedTile) => {
+    const served = await source.tile({ level: computed.level, index: computed.index, width: computed.hashes.length });
+    tiles++;
+    const diff = tileDifference(served, computed);
+    if (diff) throw new AuditError(null, 'TILE_MISMATCH', diff);
+  };
+
+  /** Starts verifying an event's signature, with the keys the log had introduced before it. */
+  const check = (event: EventEnvelope): Promise<VerifyResult | null> | null => {
+    const keyOf = (fpr: string): KeyRef[] => (keys.has(fpr) ? [{ fingerprint: fpr, armored: keys.get(fpr)! }] : []);
+    const data = event.data as Record<string, unknown>;
+    if (event.evidence) {
+      return pool.verify({ kind: 'detached', data: new TextEncoder().encode(event.evidence.command), signature: event.evidence.signature, keys: keyOf(event.actor) });
+    }
+    if (event.type === 'ModuleSignaturePublished') return pool.verify({ kind: 'cleartext', armored: String(data.moduleSig), keys: keyOf(String(data.signer)) });
+    if (event.type === 'PackageSignaturePublished') {
+      return source.artifact(String(data.artifactSha512)).then(async (artifact) => {
+        if (!artifact) return null;
+        if (createHash('sha512').update(artifact).digest('hex') !== data.artifactSha512) return { ok: false, code: 'BAD_ARTIFACT', message: `the archived artifact's SHA-512 is not ${data.artifactSha512}` } as const;
+        return pool.verify({ kind: 'detached', data: artifact, signature: String(data.signature), keys: keyOf(String(data.signer)), requireDigest: 'SHA512' });
+      });
+    }
+    return null;
+  };
+  const learnKeys = (event: EventEnvelope) => {
+    const data = event.data as { policy?: { rootKeys: { fingerprint: string; key: string }[] }; fingerprint?: string; key?: string };
+    if (event.type === 'LogCreated') for (const r of data.policy?.rootKeys ?? []) keys.set(r.fingerprint, r.key);
+    if ((event.type === 'MemberAdded' || event.type === 'SigningKeyAdded') && data.fingerprint && data.key) keys.set(data.fingerprint, data.key);
+  };
+
+  const window: { event: EventEnvelope; verified: Promise<VerifyResult | null> | null }[] = [];
+  const limit = WINDOW_PER_THREAD * pool.threads;
+  const replayOne = async () => {
+    const { event, verified } = window.shift()!;
+    const result = verified ? await verified : null;
+    if (result) verifiedCount++;
+    await replayer.accept(event, result);
+    const done = event.seq + 1 - start;
+    const now = performance.now();
+    if (options.onProgress && (now - lastProgress > 100 || event.seq + 1 === cp.size)) {
+      lastProgress = now;
+      options.onProgress({ done, total: cp.size - start, seconds: (now - started) / 1000 });
+    }
+  };
+
+  try {
+    // One entry bundle and its level-0 tile at a time, the next pair fetched while this one is checked.
+    const fetchPair = (t: number) => {
+      const width = tileWidthAt('entries', t, cp.size);
+      return Promise.all([source.tile({ level: 'entries', index: t, width }), source.tile({ level: 0, index: t, width })]);
+    };
+    const last = Math.ceil(cp.size / TILE_WIDTH) - 1;
+    let next = start < cp.size ? fetchPair(Math.floor(start / TILE_WIDTH)) : null;
+    for (let t = Math.floor(start / TILE_WIDTH); next && t <= last; t++) {
+      const [bundle, level0] = await next;
+      next = t < last ? fetchPair(t + 1) : null;
+      next?.catch(() => undefined);
+      tiles += 2;
+      let entries: Uint8Array[];
+      try {
+        entries = decodeEntryBundle(bundle);
+      } catch (error) {
+        throw new AuditError(t * TILE_WIDTH, 'BAD_TILE', `entry bundle ${t} cannot be read: ${(error as Error).message}`);
+      }
+      const width = tileWidthAt('entries', t, cp.size);
+      if (entries.length !== width) throw new AuditError(t * TILE_WIDTH, 'BAD_TILE', `entry bundle ${t} holds ${entries.length} entries, the checkpoint implies ${width}`);
+      if (level0.length !== width * 32) throw new AuditError(t * TILE_WIDTH, 'TILE_MISMATCH', `tile 0/${t} holds ${level0.length / 32} hashes, the checkpoint implies ${width}`);
+      for (let j = Math.max(0, start - t * TILE_WIDTH); j < entries.length; j++) {
+        const seq = t * TILE_WIDTH + j;
+        const leaf = leafHash(entries[j]!);
+        if (!hashesEqual(leaf, level0.subarray(j * 32, (j + 1) * 32))) {
+          throw new AuditError(seq, 'TILE_MISMATCH', `tile 0/${t} gives leaf hash ${toHex(level0.subarray(j * 32, (j + 1) * 32))}; the entry hashes to ${toHex(leaf)}`);
+        }
+        for (const done of tree.addLeaves([leaf])) await upperTile(done);
+        let event: EventEnvelope;
+        try {
+          event = parseEntry(entries[j]!, seq);
+        } catch (error) {
+          throw new AuditError(seq, 'BAD_ENTRY', (error as Error).message);
+        }
+        const verified = check(event);
+        verified?.catch(() => undefined);
+        learnKeys(event);
+        window.push({ event, verified });
+        if (window.length >= limit) await replayOne();
+      }
+    }
+    while (window.length > 0) await replayOne();
+  } finally {
+    await pool.close();
+  }
+
+  if (!hashesEqual(tree.root(), cp.root)) throw new AuditError(null, 'ROOT_MISMATCH', `the entries give the root ${toBase64(tree.root())}; the checkpoint says ${toBase64(cp.root)}`);
+  for (const partial of tree.partialTiles()) if (partial.level > 0) await upperTile(partial);
+  if (replayer.midCommand) throw new AuditError(cp.size, 'EVENT_MISMATCH', 'the log ends before all the events of its last command');
+  const snapshot = cp.size > 0 ? await compareSnapshot(source, options.verifierKey, cp, replayer) : 'not served by the source';
+  const seconds = (performance.now() - started) / 1000;
+  const summary = replayer.summary();
+  const report: AuditReport = {
+    ok: true,
+    origin: cp.origin,
+    size: cp.size,
+    root: toBase64(cp.root),
+    from: start,
+    events: cp.size - start,
+    seconds,
+    eventsPerSecond: (cp.size - start) / Math.max(seconds, 1e-9),
+    counts: summary.counts,
+    tiles,
+    signaturesVerified: verifiedCount,
+    packageSignaturesNotReverified: summary.packageSignaturesNotReverified,
+    archiveSnapshotsNotReRendered: summary.archiveSnapshotsNotReRendered,
+    snapshot,
+  };
+  return {
+    report,
+    checkpoint: { origin: cp.origin, verifierKey: options.verifierKey, checkpoint: note, size: cp.size, tree: tree.state(), state: replayer.state, memory: replayer.memory() },
+  };
+}
+
+/**
+ * Before replaying on from an earlier audit: same log, not smaller, and the new tree contains the
+ * old one — every node of the old tree's frontier is recomputed from the new tree's tiles.
+ */
+async function checkResume(source: LogSource, from: AuditCheckpoint, cp: Checkpoint, verifierKey: string): Promise<void> {
+  if (from.verifierKey !== verifierKey || from.origin !== cp.origin) throw new AuditError(null, 'BAD_AUDIT_CHECKPOINT', `the earlier audit is of ${from.origin}, not of ${cp.origin} with this key`);
+  if (cp.size < from.size) throw new AuditError(null, 'ROLLBACK', `the log's checkpoint has ${cp.size} events; the earlier audit saw ${from.size}`);
+  let oldRoot;
+  try {
+    oldRoot = openCheckpoint(from.checkpoint, parseVerifierKey(verifierKey)).root;
+    await checkConsistencyFromTiles(source, from.size, cp.size, oldRoot, cp.root);
+  } catch (error) {
+    throw new AuditError(null, 'INCONSISTENT', `the log's tree at ${cp.size} does not contain the tree of the earlier audit at ${from.size} (${(error as Error).message}): the log forked its history`);
+  }
+  // The replay goes on from the earlier audit's own frontier: it must be that tree's.
+  if (!hashesEqual(foldRange([...from.tree.frontier]), oldRoot)) throw new AuditError(null, 'BAD_AUDIT_CHECKPOINT', `the earlier audit's tree state does not give its checkpoint's root`);
+}
+
+/** Rebuilds the trust snapshot at the checkpoint's size and compares it with the one the source serves. */
+async function compareSnapshot(source: LogSource, verifierKey: string, cp: Checkpoint, replayer: Replayer): Promise<AuditReport['snapshot']> {
+  const served = await source.snapshot(cp.size);
+  if (served === null) return 'not served by the source';
+  let signed;
+  try {
+    signed = verifySnapshot(served, verifierKey, { allowExpired: true, skewMs: Number.MAX_SAFE_INTEGER }).signed;
+  } catch (error) {
+    throw new AuditError(null, 'SNAPSHOT_MISMATCH', `the trust snapshot at ${cp.size} does not verify: ${(error as Error).message}`);
+  }
+  const theirs = signed.snapshot;
+  const served_cp = openCheckpoint(theirs.checkpoint, parseVerifierKey(verifierKey));
+  if (served_cp.size !== cp.size || !hashesEqual(served_cp.root, cp.root)) throw new AuditError(null, 'SNAPSHOT_MISMATCH', `the trust snapshot's checkpoint is not the log's checkpoint at ${cp.size}`);
+  const state = replayer.state;
+  const ours = buildSnapshot(state, theirs.checkpoint, new Date(state.lastRecordedAt), new Date(theirs.expiresAt));
+  if (Buffer.compare(Buffer.from(snapshotSigningBytes(ours)), Buffer.from(snapshotSigningBytes(theirs))) === 0) return 'identical';
+  for (const key of Object.keys(ours) as (keyof typeof ours)[]) {
+    if (canonicalize(ours[key]) !== canonicalize(theirs[key] ?? null)) {
+      throw new AuditError(null, 'SNAPSHOT_MISMATCH', `the trust snapshot at ${cp.size} differs from the one the history implies in ${key}: served ${canonicalize(theirs[key] ?? null).slice(0, 300)}, implied ${canonicalize(ours[key]).slice(0, 300)}`);
+    }
+  }
+  throw new AuditError(null, 'SNAPSHOT_MISMATCH', `the trust snapshot at ${cp.size} differs from the one the history implies`);
+}

@@ -1,0 +1,60 @@
+import type { TrustState } from '@signet/domain';
+import { type TreeCheckState, fromBase64, toBase64 } from '@signet/tlog';
+import { AuditError, type ReplayMemory } from './replay.js';
+
+/**
+ * What an audit leaves to resume from (`--save`, then `--from-checkpoint`): the checkpoint it
+ * verified, the tree check's frontier and pending tiles, and the trust state it replayed to. It
+ * is the auditor's own work, kept on the auditor's disk; a resumed audit first checks that the
+ * log's new tree contains the old one.
+ */
+export interface AuditCheckpoint {
+  readonly origin: string;
+  readonly verifierKey: string;
+  /** The signed checkpoint note the audit reached. */
+  readonly checkpoint: string;
+  readonly size: number;
+  readonly tree: TreeCheckState;
+  readonly state: TrustState;
+  readonly memory: ReplayMemory;
+}
+
+const FORMAT = 'signet-audit-checkpoint/v1';
+
+/** A tree check's state with its hashes in base64 (JSON-safe). */
+export function encodeTreeState(tree: TreeCheckState) {
+  return { size: tree.size, frontier: tree.frontier.map((h) => toBase64(h)), pending: tree.pending.map((p) => p.map((h) => toBase64(h))) };
+}
+
+export function decodeTreeState(stored: ReturnType<typeof encodeTreeState>): TreeCheckState {
+  return { size: stored.size, frontier: stored.frontier.map((h) => fromBase64(h)), pending: stored.pending.map((p) => p.map((h) => fromBase64(h))) };
+}
+
+/** JSON with Maps, Sets and hashes tagged, so the trust state comes back exactly. */
+export function encodeAuditCheckpoint(cp: AuditCheckpoint): string {
+  const tree = encodeTreeState(cp.tree);
+  return JSON.stringify({ format: FORMAT, ...cp, tree }, (_key, value: unknown) => {
+    if (value instanceof Map) return { $map: [...value] };
+    if (value instanceof Set) return { $set: [...value] };
+    return value;
+  });
+}
+
+export function decodeAuditCheckpoint(text: string): AuditCheckpoint {
+  let parsed: AuditCheckpoint & { format?: string };
+  try {
+    parsed = JSON.parse(text, (_key, value: unknown) => {
+      if (value && typeof value === 'object' && !Array.isArray(value)) {
+        const tagged = value as { $map?: [unknown, unknown][]; $set?: unknown[] };
+        if (Array.isArray(tagged.$map)) return new Map(tagged.$map);
+        if (Array.isArray(tagged.$set)) return new Set(tagged.$set);
+      }
+      return value;
+    });
+  } catch (error) {
+    throw new AuditError(null, 'BAD_AUDIT_CHECKPOINT', `the audit checkpoint file is not JSON: ${(error as Error).message}`);
+  }
+  if (parsed?.format !== FORMAT) throw new AuditError(null, 'BAD_AUDIT_CHECKPOINT', `the file is not a ${FORMAT} (written by signet audit --save)`);
+  const { format: _, tree, ...rest } = parsed;
+  return { ...rest, tree: decodeTreeState(tree as unknown as ReturnType<typeof encodeTreeState>) };
+}

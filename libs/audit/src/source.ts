@@ -1,0 +1,116 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DomainError } from '@signet/domain/core';
+import { type TileCoord, parseWitnessVerifierKey, requireQuorum, tilePath } from '@signet/tlog';
+import { AuditError } from './replay.js';
+
+/**
+ * Where an audit reads a log: a Signet server, or a mirror directory (`signet mirror`). Tiles and
+ * entry bundles are read by their C2SP tlog-tiles paths only, so any static copy of them works.
+ * Nothing read here is trusted: every byte is checked against the pinned verifier key.
+ */
+export interface LogSource {
+  /** Human name for messages (the URL or the directory). */
+  readonly name: string;
+  checkpoint(): Promise<string>;
+  /** The newest checkpoint witnesses cosigned (a mirror: its checkpoint, with what cosignatures it carries). */
+  cosignedCheckpoint(): Promise<string>;
+  /** A tile or entry bundle by its coordinates (partial ones by their width). */
+  tile(coord: TileCoord): Promise<Uint8Array>;
+  /** The signed trust snapshot at a size, or null when the source has none. */
+  snapshot(size: number): Promise<string | null>;
+  /** A published artifact by SHA-512, or null when the source does not keep it. */
+  artifact(sha512: string): Promise<Uint8Array | null>;
+}
+
+const TIMEOUT_MS = 60_000;
+
+/** Witnesses whose cosignatures a reader requires on the checkpoint it uses. */
+export interface WitnessQuorum {
+  /** Witness verifier keys (C2SP tlog-cosignature). */
+  readonly keys: readonly string[];
+  /** How many of them must have cosigned (default: all). */
+  readonly quorum?: number;
+}
+
+/**
+ * The checkpoint to read: the head's, or, when witnesses are required, the newest cosigned one,
+ * checked for the quorum (AuditError QUORUM_NOT_MET otherwise).
+ */
+export async function checkpointFrom(source: LogSource, witnesses?: WitnessQuorum): Promise<string> {
+  if (!witnesses || witnesses.keys.length === 0) return source.checkpoint();
+  let verifiers;
+  try {
+    verifiers = witnesses.keys.map((k) => parseWitnessVerifierKey(k));
+  } catch (error) {
+    throw Object.assign(new Error(`a --witness key cannot be read: ${(error as Error).message}`), { code: 'USAGE' });
+  }
+  const note = await source.cosignedCheckpoint();
+  try {
+    requireQuorum(note, verifiers, witnesses.quorum ?? verifiers.length);
+  } catch (error) {
+    throw new AuditError(null, (error as { code?: string }).code ?? 'QUORUM_NOT_MET', (error as Error).message);
+  }
+  return note;
+}
+
+async function get(url: string): Promise<Response> {
+  let response: Response;
+  try {
+    response = await fetch(url, { signal: AbortSignal.timeout(TIMEOUT_MS) });
+  } catch (error) {
+    throw new DomainError('SOURCE_UNREACHABLE', `cannot fetch ${url}: ${(error as Error).message}`);
+  }
+  return response;
+}
+
+async function bytes(url: string, optional: boolean): Promise<Uint8Array | null> {
+  const response = await get(url);
+  if (optional && response.status === 404) return null;
+  if (!response.ok) throw new DomainError('SOURCE_ERROR', `${url} answered HTTP ${response.status}`);
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+/** A Signet server: the tiles under /log, snapshots at /trust/snapshot?size=N, artifacts at /artifacts/<sha512>. */
+export function serverSource(url: string): LogSource {
+  const base = url.replace(/\/+$/, '');
+  return {
+    name: base,
+    checkpoint: async () => Buffer.from((await bytes(`${base}/log/checkpoint`, false))!).toString('utf8'),
+    cosignedCheckpoint: async () => {
+      const note = await bytes(`${base}/log/checkpoint/cosigned`, true);
+      if (!note) throw new DomainError('NOT_COSIGNED', `${base} has no checkpoint cosigned by a witness yet`);
+      return Buffer.from(note).toString('utf8');
+    },
+    tile: async (coord) => (await bytes(`${base}/log/${tilePath(coord)}`, false))!,
+    snapshot: async (size) => {
+      const body = await bytes(`${base}/trust/snapshot?size=${size}`, true);
+      return body && Buffer.from(body).toString('utf8');
+    },
+    artifact: (sha512) => bytes(`${base}/artifacts/${sha512}`, true),
+  };
+}
+
+async function file(path: string, optional: boolean): Promise<Uint8Array | null> {
+  try {
+    return await readFile(path);
+  } catch (error) {
+    if (optional && (error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new DomainError('SOURCE_ERROR', `cannot read ${path}: ${(error as Error).message}`);
+  }
+}
+
+/** A mirror directory: `checkpoint`, `tile/…`, `snapshot/<N>.json`, `artifacts/<sha512>`. */
+export function mirrorSource(dir: string): LogSource {
+  return {
+    name: dir,
+    checkpoint: async () => Buffer.from((await file(join(dir, 'checkpoint'), false))!).toString('utf8'),
+    cosignedCheckpoint: async () => Buffer.from((await file(join(dir, 'checkpoint'), false))!).toString('utf8'),
+    tile: async (coord) => (await file(join(dir, ...tilePath(coord).split('/')), false))!,
+    snapshot: async (size) => {
+      const body = await file(join(dir, 'snapshot', `${size}.json`), true);
+      return body && Buffer.from(body).toString('utf8');
+    },
+    artifact: (sha512) => (/^[0-9a-f]{128}$/.test(sha512) ? file(join(dir, 'artifacts', sha512), true) : Promise.resolve(null)),
+  };
+}

@@ -1,0 +1,77 @@
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+
+/** A key a signature is checked with: parsed once per thread, by fingerprint. */
+export interface KeyRef {
+  readonly fingerprint: string;
+  readonly armored: string;
+}
+
+export type VerifyTask =
+  | { readonly id: number; readonly kind: 'detached'; readonly data: Uint8Array; readonly signature: string; readonly keys: readonly KeyRef[]; readonly requireDigest?: 'SHA512' }
+  | { readonly id: number; readonly kind: 'cleartext'; readonly armored: string; readonly keys: readonly KeyRef[] };
+
+export type VerifyReply =
+  | { readonly id: number; readonly ok: true; readonly signer: string; readonly created: string; readonly digest: string; readonly text: string | null }
+  | { readonly id: number; readonly ok: false; readonly code: string; readonly message: string };
+
+export type VerifyResult = Omit<Extract<VerifyReply, { ok: true }>, 'id'> | Omit<Extract<VerifyReply, { ok: false }>, 'id'>;
+
+type Distribute<T> = T extends unknown ? Omit<T, 'id'> : never;
+export type VerifyRequest = Distribute<VerifyTask>;
+
+/**
+ * OpenPGP verification on worker threads, one per core: an audit's signatures are independent of
+ * each other, so they are checked in parallel while the replay goes on in order.
+ */
+export class VerifyPool {
+  private readonly workers: Worker[];
+  private readonly waiting = new Map<number, (reply: VerifyReply) => void>();
+  private readonly load: number[];
+  private next = 0;
+
+  constructor(threads = availableParallelism()) {
+    const script = workerScript();
+    this.workers = Array.from({ length: Math.max(1, threads) }, () => {
+      const worker = new Worker(script);
+      worker.on('message', (reply: VerifyReply) => {
+        const done = this.waiting.get(reply.id);
+        this.waiting.delete(reply.id);
+        done?.(reply);
+      });
+      return worker;
+    });
+    this.load = this.workers.map(() => 0);
+  }
+
+  get threads(): number {
+    return this.workers.length;
+  }
+
+  verify(request: VerifyRequest): Promise<VerifyResult> {
+    const id = this.next++;
+    // The least busy thread: tasks differ a lot in cost (an RSA-4096 key parse, a large artifact).
+    let w = 0;
+    for (let i = 1; i < this.load.length; i++) if (this.load[i]! < this.load[w]!) w = i;
+    this.load[w]!++;
+    return new Promise((resolve) => {
+      this.waiting.set(id, (reply) => {
+        this.load[w]!--;
+        const { id: _, ...result } = reply;
+        resolve(result as VerifyResult);
+      });
+      this.workers[w]!.postMessage({ ...request, id });
+    });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}
+
+/** The compiled worker beside this file; from the TypeScript sources (tests), the built one. */
+function workerScript(): URL {
+  const here = new URL('./verify-worker.js', import.meta.url);
+  if (!import.meta.url.endsWith('.ts')) return here;
+  return new URL(import.meta.url.replace(/\/libs\/audit\/src\/verify-pool\.ts$/, '/dist/libs/audit/src/verify-worker.js'));
+}
