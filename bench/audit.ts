@@ -4,7 +4,6 @@
 // peak RSS at two sizes.
 import { spawnSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
 import * as openpgp from 'openpgp';
 import { DEFAULT_POLICY, type EventDraft, ManualClock, decideCommand, decideModuleSignature, evolve, parseCommand } from '@signet/domain';
 import { readPublicKey } from '@signet/pgp';
@@ -13,17 +12,13 @@ import { openLog } from '@signet/store';
 import { CLI_BIN, startApp } from '../test/support/app.js';
 import { newBackend } from '../test/support/backends.js';
 import { Gpg } from '../test/support/gpg.js';
+import { type Sample, verifyRateAllCores } from './verify-rate.js';
 
 type Line = (what: string, figure: string, baseline: string, ratio: number, target?: string, label?: string) => void;
 
 const DAY = 86_400_000;
 const DISTINCT_MODULE_SIGS = 200;
 
-interface Sample {
-  readonly kind: 'detached' | 'cleartext';
-  readonly text: string;
-  readonly signature: string;
-}
 
 /** Builds a log of `total` events through the pure decisions (what the services would append), and audits it. */
 async function auditOf(total: number, gpg: Gpg, keys: { root: string; leader: string; owner: string; sign: string }): Promise<{ rate: number; rssMiB: number; samples: Sample[]; publicKeys: string[] }> {
@@ -108,32 +103,6 @@ async function auditOf(total: number, gpg: Gpg, keys: { root: string; leader: st
     await log.close().catch(() => undefined);
     await backend.cleanup();
   }
-}
-
-/** openpgp.js parsing and verifying the same signatures, one worker thread per core. */
-async function verifyRateAllCores(samples: Sample[], publicKeys: string[], seconds: number): Promise<number> {
-  const code = `
-    const { parentPort, workerData } = require('node:worker_threads');
-    (async () => {
-      const openpgp = await import(workerData.openpgp);
-      const keys = await Promise.all(workerData.keys.map((k) => openpgp.readKey({ armoredKey: k })));
-      const end = Date.now() + workerData.ms;
-      let n = 0;
-      while (Date.now() < end) {
-        const s = workerData.samples[n % workerData.samples.length];
-        const v = s.kind === 'cleartext'
-          ? await openpgp.verify({ message: await openpgp.readCleartextMessage({ cleartextMessage: s.signature }), verificationKeys: keys, expectSigned: true })
-          : await openpgp.verify({ message: await openpgp.createMessage({ binary: new TextEncoder().encode(s.text) }), signature: await openpgp.readSignature({ armoredSignature: s.signature }), verificationKeys: keys, expectSigned: true, format: 'binary' });
-        await v.signatures[0].verified;
-        n++;
-      }
-      parentPort.postMessage(n);
-    })();`;
-  const openpgpUrl = import.meta.resolve('openpgp');
-  const workers = Array.from({ length: availableParallelism() }, () => new Worker(code, { eval: true, workerData: { openpgp: openpgpUrl, keys: publicKeys, samples, ms: seconds * 1000 } }));
-  const counts = await Promise.all(workers.map((w) => new Promise<number>((resolve, reject) => w.once('message', resolve).once('error', reject))));
-  await Promise.all(workers.map((w) => w.terminate()));
-  return counts.reduce((a, b) => a + b, 0) / seconds;
 }
 
 export async function benchAudit(line: Line, quick: boolean, million: boolean): Promise<void> {

@@ -2,7 +2,6 @@
 // one openpgp verify of the same signature; throughput with 32 concurrent clients against the
 // openpgp verify rate on all cores.
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
 import * as openpgp from 'openpgp';
 import postgres from 'postgres';
 import { type Clock, DEFAULT_POLICY } from '@signet/domain';
@@ -11,6 +10,7 @@ import { CommandService, Decider, Keyring, TrustProjection } from '@signet/servi
 import { openLog } from '@signet/store';
 import { newBackend } from '../test/support/backends.js';
 import { Gpg } from '../test/support/gpg.js';
+import { verifyRateAllCores } from './verify-rate.js';
 
 const p50 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
@@ -82,37 +82,12 @@ export async function benchCommands(line: (what: string, figure: string, baselin
       }
     }));
     const rate = rest.length / ((performance.now() - t) / 1000);
-    const ceiling = await verifyRateAllCores(rootPublic, commands.slice(0, 50), quick ? 2 : 4);
+    const samples = commands.slice(0, 50).map((c) => ({ kind: 'detached' as const, text: c.bytes, signature: c.signature }));
+    const ceiling = await verifyRateAllCores(samples, [rootPublic], quick ? 2 : 4);
     line('signed commands, 32 concurrent clients', `${rate.toFixed(0)} cmd/s`, `${ceiling.toFixed(0)} /s`, rate / ceiling, undefined, `verify, ${availableParallelism()} cores`);
   } finally {
     await log.close();
     await backend.cleanup();
     gpg.remove();
   }
-}
-
-/** openpgp verifies per second with one worker thread per core, over the same signatures. */
-async function verifyRateAllCores(publicKey: string, samples: { bytes: string; signature: string }[], seconds: number): Promise<number> {
-  const code = `
-    const { parentPort, workerData } = require('node:worker_threads');
-    (async () => {
-      const openpgp = await import(workerData.openpgp);
-      const key = await openpgp.readKey({ armoredKey: workerData.key });
-      const sigs = await Promise.all(workerData.samples.map((s) => openpgp.readSignature({ armoredSignature: s.signature })));
-      const msgs = workerData.samples.map((s) => new TextEncoder().encode(s.bytes));
-      const end = Date.now() + workerData.ms;
-      let n = 0;
-      while (Date.now() < end) {
-        const i = n % msgs.length;
-        const v = await openpgp.verify({ message: await openpgp.createMessage({ binary: msgs[i] }), signature: sigs[i], verificationKeys: key, expectSigned: true, format: 'binary' });
-        await v.signatures[0].verified;
-        n++;
-      }
-      parentPort.postMessage(n);
-    })();`;
-  const openpgpUrl = import.meta.resolve('openpgp');
-  const workers = Array.from({ length: availableParallelism() }, () => new Worker(code, { eval: true, workerData: { openpgp: openpgpUrl, key: publicKey, samples, ms: seconds * 1000 } }));
-  const counts = await Promise.all(workers.map((w) => new Promise<number>((resolve, reject) => w.once('message', resolve).once('error', reject))));
-  await Promise.all(workers.map((w) => w.terminate()));
-  return counts.reduce((a, b) => a + b, 0) / seconds;
 }

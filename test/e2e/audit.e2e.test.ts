@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { draftOf, encodeSignedSnapshot, parseSignedSnapshot, snapshotSigningBytes } from '@signet/domain';
+import { type EventDraft, draftOf, encodeSignedSnapshot, parseSignedSnapshot, snapshotSigningBytes } from '@signet/domain';
 import { openLog } from '@signet/store';
 import { ed25519Signer, parseSignerKey, signNote, toBase64 } from '@signet/tlog';
 import { CLI_BIN, type RunningApp, startApp } from '../support/app.js';
@@ -89,7 +89,9 @@ describe('signet audit and signet mirror', () => {
     await s.settle();
     expect((await s.publish(fpr.sign!, 'mybb', '1.8.0', day(15))).status).toBe(201);
     await publishModule(fpr.sign!, 'core', '16.0.1', day(15));
-    // A role change and a leaver: continuity (the key keeps Bob's authorization).
+    // Security revokes Alice's certification, Alice becomes a member, Bob leaves: the key loses its
+    // last authorization (continuity: lost, alert, security notice).
+    expect(s.post(fpr.sam!, { type: 'RevokeAuthorization', fingerprint: fpr.sign, certifier: fpr.alice }).status).toBe(201);
     expect(s.post(fpr.root!, { type: 'ChangeMemberRole', member: fpr.alice, role: 'member' }).status).toBe(201);
     expect(s.post(fpr.root!, { type: 'RemoveMember', member: fpr.bob }).status).toBe(201);
     await s.settle();
@@ -109,16 +111,14 @@ describe('signet audit and signet mirror', () => {
     const size = await s.size();
     const report = audit('--server', s.url, '--save', join(work, 'audit-1.json'));
     expect([report.exit, report.err]).toEqual([0, '']);
-    expect(report).toMatchObject({ ok: true, size, from: 0, events: size, snapshot: 'identical', packageSignaturesNotReverified: [] });
-    for (const type of ['LogCreated', 'MemberAdded', 'SigningKeyAdded', 'SigningKeyCertified', 'SigningKeyAuthorized', 'AnnouncementPosted', 'ArchiveSnapshotTaken', 'SigningKeyActivated', 'PackageSignaturePublished', 'ModuleSignaturePublished', 'MemberRoleChanged', 'MemberRemoved', 'SigningKeyRevoked']) {
-      expect([type, report.counts[type] ?? 0]).toEqual([type, expect.any(Number)]);
-      expect(report.counts[type]).toBeGreaterThan(0);
-    }
+    expect(report).toMatchObject({ ok: true, size, from: 0, events: size, snapshot: 'identical, and the head snapshot too', packageSignaturesNotReverified: [] });
+    const kinds = ['LogCreated', 'MemberAdded', 'SigningKeyAdded', 'SigningKeyCertified', 'SigningKeyAuthorized', 'AnnouncementPosted', 'ArchiveSnapshotTaken', 'SigningKeyActivated', 'PackageSignaturePublished', 'ModuleSignaturePublished', 'SigningKeyCertificationRevoked', 'MemberRoleChanged', 'MemberRemoved', 'SigningKeyAuthorizationLost', 'ContinuityAlertRaised', 'SigningKeyRevoked'];
+    expect(kinds.filter((type) => !(report.counts[type]! > 0))).toEqual([]);
     expect(Object.values(report.counts).reduce((a, b) => a + b, 0)).toBe(size);
     // The human summary.
     const human = signet('audit', '--server', s.url, '--vkey', vkey);
     expect([human.code, human.out]).toEqual([0, expect.stringMatching(/^OK: e2e\.signet\.test\/audit at size \d+ .*checks out\n/)]);
-    expect(human.out).toContain('trust snapshot: identical');
+    expect(human.out).toContain('trust snapshot: identical, and the head snapshot too');
   });
 
   it('mirrors the log into a directory (incrementally) that audits offline with the same result', async () => {
@@ -130,8 +130,8 @@ describe('signet audit and signet mirror', () => {
     expect(again.from).toBe(await s.size());
     const offline = audit('--mirror', dir);
     const online = audit('--server', s.url);
-    expect(offline.exit).toBe(0);
-    expect({ ...offline, seconds: 0, eventsPerSecond: 0 }).toMatchObject({ ...online, seconds: 0, eventsPerSecond: 0, exit: 0 });
+    expect([offline.exit, offline.snapshot, online.snapshot]).toEqual([0, 'identical', 'identical, and the head snapshot too']);
+    expect({ ...offline, seconds: 0, eventsPerSecond: 0, snapshot: '' }).toMatchObject({ ...online, seconds: 0, eventsPerSecond: 0, snapshot: '', exit: 0 });
   });
 
   it('resumes from an earlier audit: checks only the new part and reaches the result of a full audit', async () => {
@@ -142,7 +142,7 @@ describe('signet audit and signet mirror', () => {
     const resumed = audit('--server', s.url, '--from-checkpoint', join(work, 'audit-1.json'));
     const full = audit('--server', s.url);
     expect(resumed.exit).toBe(0);
-    expect(resumed).toMatchObject({ from: before.size, events: full.size - before.size, size: full.size, root: full.root, counts: full.counts, snapshot: 'identical' });
+    expect(resumed).toMatchObject({ from: before.size, events: full.size - before.size, size: full.size, root: full.root, counts: full.counts, snapshot: 'identical, and the head snapshot too' });
   });
 
   it('refuses a checkpoint signed by another key, and a mirror whose tile or snapshot was changed', async () => {
@@ -237,10 +237,15 @@ describe('signet audit and signet mirror', () => {
     }
   });
 
-  it('catches an authorization the log appended without a valid certification', async () => {
+  /**
+   * A log told through the server (Eve a member with a signing key), then `forge` appends events
+   * straight through the store — a consistent tree and a signed checkpoint, as a malicious or
+   * broken server would make — and the audit must name the first forged seq.
+   */
+  async function auditForged(name: string, forge: (origin: string) => EventDraft[]): Promise<{ at: number; json: Report; human: string }> {
     await app.stop('SIGTERM');
     const other = await newBackend('pglite');
-    const story = new StoryClient(gpg, work, 'e2e.signet.test/forged', join(work, 'clock2'));
+    const story = new StoryClient(gpg, work, `e2e.signet.test/${name}`, join(work, `clock-${name}`));
     story.setClock(day(0));
     const env2 = { SIGNET_DATA_DIR: other.config.dataDir, DATABASE_URL: undefined, SIGNET_CLOCK_FILE: story.clockFile, SIGNET_WORKERS: 'off' };
     let app2: RunningApp | null = null;
@@ -252,18 +257,44 @@ describe('signet audit and signet mirror', () => {
       await app2.stop('SIGTERM');
       const log = await openLog(other.config, {});
       const at = await log.reader.size();
-      await log.writer.append([draftOf({ type: 'SigningKeyAuthorized', v: 1, data: { fingerprint: fpr.sign!, authorizedBy: [fpr.root!] } }, `signing-key/${fpr.sign}`, 'log', null)], { recordedAt: day(0) });
+      await log.writer.append(forge(story.origin), { recordedAt: day(0) });
       await log.close();
       app2 = await startApp(env2);
       const r = signet('audit', '--server', app2.url, '--vkey', started.vkey, '--json');
       expect(r.code).toBe(1);
-      expect(JSON.parse(r.out)).toMatchObject({ ok: false, seq: at, code: 'UNEXPECTED_EVENT' });
-      const human = signet('audit', '--server', app2.url, '--vkey', started.vkey);
-      expect(human.out).toMatch(new RegExp(`^FAILED: UNEXPECTED_EVENT: seq ${at}: a SigningKeyAuthorized by the log`));
+      return { at, json: JSON.parse(r.out) as Report, human: signet('audit', '--server', app2.url, '--vkey', started.vkey).out };
     } finally {
       await app2?.stop('SIGKILL');
       await other.cleanup();
     }
+  }
+  const signedBy = (who: string, body: Record<string, unknown>) => {
+    const command = JSON.stringify({ id: `forged-${Math.random()}`, issuedAt: day(0).toISOString(), ...body });
+    return { command, signature: gpg.detachSign(who, command, day(0)) };
+  };
+
+  it('catches an authorization the log appended without a valid certification', async () => {
+    const { at, json, human } = await auditForged('forged-authorization', () => [
+      draftOf({ type: 'SigningKeyAuthorized', v: 1, data: { fingerprint: fpr.sign!, authorizedBy: [fpr.root!] } }, `signing-key/${fpr.sign}`, 'log', null),
+    ]);
+    expect(json).toMatchObject({ ok: false, seq: at, code: 'UNEXPECTED_EVENT' });
+    expect(human).toMatch(new RegExp(`^FAILED: UNEXPECTED_EVENT: seq ${at}: a SigningKeyAuthorized by the log`));
+  });
+
+  it('catches a genuinely signed command that the rules refuse (a member removing a member)', async () => {
+    const { at, json } = await auditForged('forged-refused', (origin) => {
+      const evidence = signedBy(fpr.eve!, { origin, type: 'RemoveMember', member: fpr.eve });
+      return [draftOf({ type: 'MemberRemoved', v: 1, data: { fingerprint: fpr.eve! } }, `member/${fpr.eve}`, fpr.eve!, evidence)];
+    });
+    expect(json).toMatchObject({ ok: false, seq: at, code: 'REFUSED_BY_RULES', message: expect.stringContaining('NOT_AUTHORIZED_ROLE') });
+  });
+
+  it('catches events that differ from what a genuine command implies', async () => {
+    const { at, json } = await auditForged('forged-mismatch', (origin) => {
+      const evidence = signedBy(fpr.root!, { origin, type: 'ChangeMemberRole', member: fpr.eve, role: 'leader' });
+      return [draftOf({ type: 'MemberRoleChanged', v: 1, data: { fingerprint: fpr.eve!, role: 'management', previousRole: 'member' } }, `member/${fpr.eve}`, fpr.root!, evidence)];
+    });
+    expect(json).toMatchObject({ ok: false, seq: at, code: 'EVENT_MISMATCH', message: expect.stringContaining('its data is') });
   });
 
   it('usage errors and an unreachable server exit 2', () => {

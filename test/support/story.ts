@@ -7,6 +7,9 @@ import type { Gpg } from './gpg.js';
 // A person using the log from a shell: commands written as JSON, signed with
 // `gpg --detach-sign --armor`, posted with `curl -F`; the log's clock in a file the server reads.
 
+/** Longer than a few activation sweeps (the tests set SIGNET_SWEEP_MS to 200). */
+const SETTLE_QUIET_MS = 600;
+
 export const DAY0 = Date.parse('2026-01-01T00:00:00.000Z');
 export const day = (n: number) => new Date(DAY0 + n * 86_400_000);
 
@@ -78,12 +81,18 @@ export class StoryClient {
   async settle(timeoutMs = 30_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     let last = '';
+    let quietSince: { size: number; at: number } | null = null;
     for (;;) {
       const outbox = await this.json<{ treeSize: number; consumers: { consumer: string; nextSeq: number; pending: number }[] }>('/outbox');
       last = JSON.stringify(outbox);
-      if (outbox.consumers.length > 0 && outbox.consumers.every((c) => c.nextSeq === outbox.treeSize && c.pending === 0)) return;
+      const idle = outbox.consumers.length > 0 && outbox.consumers.every((c) => c.nextSeq === outbox.treeSize && c.pending === 0);
+      // The activation sweep (every SIGNET_SWEEP_MS) appends on its own time, not through the
+      // outbox: settled means idle with no new event for a few sweeps.
+      if (!idle || quietSince?.size !== outbox.treeSize) quietSince = idle ? { size: outbox.treeSize, at: Date.now() } : null;
+      else if (Date.now() - quietSince.at >= SETTLE_QUIET_MS) return;
       if (Date.now() > deadline) throw new Error(`the workers did not settle: ${last}`);
       await new Promise((r) => setTimeout(r, 50));
     }
   }
+
 }

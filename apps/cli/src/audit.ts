@@ -66,6 +66,19 @@ function progressBar(): ((p: AuditProgress) => void) | undefined {
   };
 }
 
+/**
+ * A refusal with a code (a discrepancy, a bad checkpoint, a missing quorum, a source that answers
+ * wrongly) is the command's answer: `FAILED: CODE: …` or JSON, exit 1. A source that cannot be
+ * reached at all, and usage errors, exit 2; anything else is a bug and propagates.
+ */
+function failed(error: unknown, json: boolean | undefined): number {
+  const code = (error as { code?: unknown }).code;
+  if (typeof code !== 'string' || code === 'USAGE' || code.startsWith('ERR_')) throw error;
+  const seq = error instanceof AuditError ? error.seq : null;
+  process.stdout.write(json ? `${JSON.stringify({ ok: false, seq, code, message: (error as Error).message })}\n` : `FAILED: ${code}: ${(error as Error).message}\n`);
+  return code === 'SOURCE_UNREACHABLE' ? 2 : 1;
+}
+
 export async function auditCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
@@ -77,6 +90,8 @@ export async function auditCommand(args: string[]): Promise<number> {
       save: { type: 'string' },
       threads: { type: 'string' },
       json: { type: 'boolean' },
+      'require-artifacts': { type: 'boolean' },
+      'allow-no-snapshot': { type: 'boolean' },
       ...WITNESS_OPTIONS,
     },
     strict: true,
@@ -86,18 +101,17 @@ export async function auditCommand(args: string[]): Promise<number> {
   const verifierKey = verifierKeyOf(values.vkey);
   const threads = values.threads === undefined ? undefined : Number(values.threads);
   if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1 && threads <= 256)) usage('--threads is a number of threads from 1 to 256');
-  let from;
+  let text: string | undefined;
   if (values['from-checkpoint']) {
-    let text: string;
     try {
       text = readFileSync(values['from-checkpoint'], 'utf8');
     } catch (error) {
       usage(`cannot read ${values['from-checkpoint']}: ${(error as Error).message}`);
     }
-    from = decodeAuditCheckpoint(text);
   }
   try {
-    const { report, checkpoint } = await auditLog({ source, verifierKey, from, threads, witnesses, onProgress: values.json ? undefined : progressBar() });
+    const from = text === undefined ? undefined : decodeAuditCheckpoint(text);
+    const { report, checkpoint } = await auditLog({ source, verifierKey, from, threads, witnesses, requireArtifacts: values['require-artifacts'], allowNoSnapshot: values['allow-no-snapshot'], onProgress: values.json ? undefined : progressBar() });
     if (values.save) {
       writeAtomically(values.save, encodeAuditCheckpoint(checkpoint));
     }
@@ -119,10 +133,7 @@ export async function auditCommand(args: string[]): Promise<number> {
     }
     return 0;
   } catch (error) {
-    if (!(error instanceof AuditError)) throw error;
-    if (values.json) process.stdout.write(`${JSON.stringify({ ok: false, seq: error.seq, code: error.code, message: error.message })}\n`);
-    else process.stdout.write(`FAILED: ${error.code}: ${error.message}\n`);
-    return 1;
+    return failed(error, values.json);
   }
 }
 
@@ -141,9 +152,7 @@ export async function mirrorCommand(args: string[]): Promise<number> {
     );
     return 0;
   } catch (error) {
-    if (!(error instanceof AuditError)) throw error;
-    process.stdout.write(values.json ? `${JSON.stringify({ ok: false, code: error.code, message: error.message })}\n` : `FAILED: ${error.code}: ${error.message}\n`);
-    return 1;
+    return failed(error, values.json);
   }
 }
 
@@ -214,7 +223,17 @@ export async function monitorCommand(args: string[]): Promise<number> {
       state = null;
     }
     if (state && state.verifierKey !== verifierKey) usage(`${file} is the state of a monitor of another log; use another --state`);
-    const { state: next, findings } = await monitorOnce({ source, verifierKey, watch: values.watch ?? [], state, peers, witnesses });
+    let polled;
+    try {
+      polled = await monitorOnce({ source, verifierKey, watch: values.watch ?? [], state, peers, witnesses });
+    } catch (error) {
+      // Once: the answer. On a timer: a warning, and the next poll.
+      if (values.once) return failed(error, values.json);
+      process.stderr.write(`signet monitor: ${(error as { code?: string }).code ?? 'ERROR'}: ${(error as Error).message}\n`);
+      await new Promise((r) => setTimeout(r, interval * 1000));
+      continue;
+    }
+    const { state: next, findings } = polled;
     for (const finding of findings) {
       process.stdout.write(values.json ? `${JSON.stringify(finding)}\n` : `${describe(finding)}\n`);
       if (isAlert(finding)) alerted = true;

@@ -43,7 +43,7 @@ commands:
       the last one this witness cosigned (kept in DIR, default $SIGNET_WITNESS_DIR or
       ~/.signet-witness, one per log), and post it to the log; exit 1 on any refusal
   audit (--server URL | --mirror DIR) --vkey KEY [--from-checkpoint FILE] [--save FILE]
-        [--threads N] [--witness KEY... [--quorum N]] [--json]
+        [--threads N] [--witness KEY... [--quorum N]] [--require-artifacts] [--allow-no-snapshot] [--json]
       replay the whole log trusting nothing the server computed: the checkpoint (pinned key),
       every tile and leaf, every event's canonical form, every command, module and package
       signature (on worker threads), every decision re-run, and the trust snapshot rebuilt and

@@ -41,6 +41,10 @@ export interface AuditOptions {
   readonly onProgress?: (progress: AuditProgress) => void;
   /** Witnesses that must have cosigned the checkpoint audited (then the newest cosigned one is audited). */
   readonly witnesses?: WitnessQuorum;
+  /** Fail on a package signature whose artifact the source does not have (default: list it as not re-verified). */
+  readonly requireArtifacts?: boolean;
+  /** Accept a source that serves no trust snapshot (default: that is a discrepancy). */
+  readonly allowNoSnapshot?: boolean;
 }
 
 export interface AuditReport {
@@ -59,7 +63,7 @@ export interface AuditReport {
   readonly packageSignaturesNotReverified: number[];
   readonly archiveSnapshotsNotReRendered: number;
   /** The trust snapshot at this size: compared byte for byte with the one the source serves. */
-  readonly snapshot: 'identical' | 'not served by the source';
+  readonly snapshot: 'identical' | 'identical, and the head snapshot too' | 'not served by the source';
 }
 
 /** Events in flight ahead of the replay (their signatures being verified): bounded, so memory is constant. */
@@ -113,8 +117,9 @@ export async function auditLog(options: AuditOptions): Promise<{ report: AuditRe
     if (event.type === 'ModuleSignaturePublished') return pool.verify({ kind: 'cleartext', armored: String(data.moduleSig), keys: keyOf(String(data.signer)) });
     if (event.type === 'PackageSignaturePublished') {
       return source.artifact(String(data.artifactSha512)).then(async (artifact) => {
-        if (!artifact) return null;
+        if (!artifact) return options.requireArtifacts ? ({ ok: false, code: 'ARTIFACT_MISSING', message: `${source.name} does not have the artifact ${String(data.artifactSha512)}` } as const) : null;
         if (createHash('sha512').update(artifact).digest('hex') !== data.artifactSha512) return { ok: false, code: 'BAD_ARTIFACT', message: `the archived artifact's SHA-512 is not ${data.artifactSha512}` } as const;
+        if (artifact.length !== data.artifactSize) return { ok: false, code: 'BAD_ARTIFACT', message: `the artifact has ${artifact.length} bytes, the event says ${String(data.artifactSize)}` } as const;
         return pool.verify({ kind: 'detached', data: artifact, signature: String(data.signature), keys: keyOf(String(data.signer)), requireDigest: 'SHA512' });
       });
     }
@@ -122,8 +127,9 @@ export async function auditLog(options: AuditOptions): Promise<{ report: AuditRe
   };
   const learnKeys = (event: EventEnvelope) => {
     const data = event.data as { policy?: { rootKeys: { fingerprint: string; key: string }[] }; fingerprint?: string; key?: string };
-    if (event.type === 'LogCreated') for (const r of data.policy?.rootKeys ?? []) keys.set(r.fingerprint, r.key);
-    if ((event.type === 'MemberAdded' || event.type === 'SigningKeyAdded') && data.fingerprint && data.key) keys.set(data.fingerprint, data.key);
+    // A fingerprint's key is the first block the log gave for it: never replaced by a later event.
+    if (event.type === 'LogCreated') for (const r of data.policy?.rootKeys ?? []) if (!keys.has(r.fingerprint)) keys.set(r.fingerprint, r.key);
+    if ((event.type === 'MemberAdded' || event.type === 'SigningKeyAdded') && data.fingerprint && data.key && !keys.has(data.fingerprint)) keys.set(data.fingerprint, data.key);
   };
 
   const window: { event: EventEnvelope; verified: Promise<VerifyResult | null> | null }[] = [];
@@ -191,7 +197,7 @@ export async function auditLog(options: AuditOptions): Promise<{ report: AuditRe
   if (!hashesEqual(tree.root(), cp.root)) throw new AuditError(null, 'ROOT_MISMATCH', `the entries give the root ${toBase64(tree.root())}; the checkpoint says ${toBase64(cp.root)}`);
   for (const partial of tree.partialTiles()) if (partial.level > 0) await upperTile(partial);
   if (replayer.midCommand) throw new AuditError(cp.size, 'EVENT_MISMATCH', 'the log ends before all the events of its last command');
-  const snapshot = cp.size > 0 ? await compareSnapshot(source, options.verifierKey, cp, replayer) : 'not served by the source';
+  const snapshot = cp.size > 0 ? await compareSnapshot(source, options.verifierKey, cp, replayer, options.allowNoSnapshot ?? false) : 'not served by the source';
   const seconds = (performance.now() - started) / 1000;
   const summary = replayer.summary();
   const report: AuditReport = {
@@ -221,6 +227,7 @@ export async function auditLog(options: AuditOptions): Promise<{ report: AuditRe
  * old one — every node of the old tree's frontier is recomputed from the new tree's tiles.
  */
 async function checkResume(source: LogSource, from: AuditCheckpoint, cp: Checkpoint, verifierKey: string): Promise<void> {
+  if (openCheckpoint(from.checkpoint, parseVerifierKey(verifierKey)).size !== from.size) throw new AuditError(null, 'BAD_AUDIT_CHECKPOINT', 'the earlier audit\'s checkpoint is not of the size it says');
   if (from.verifierKey !== verifierKey || from.origin !== cp.origin) throw new AuditError(null, 'BAD_AUDIT_CHECKPOINT', `the earlier audit is of ${from.origin}, not of ${cp.origin} with this key`);
   if (cp.size < from.size) throw new AuditError(null, 'ROLLBACK', `the log's checkpoint has ${cp.size} events; the earlier audit saw ${from.size}`);
   let oldRoot;
@@ -234,26 +241,52 @@ async function checkResume(source: LogSource, from: AuditCheckpoint, cp: Checkpo
   if (!hashesEqual(foldRange([...from.tree.frontier]), oldRoot)) throw new AuditError(null, 'BAD_AUDIT_CHECKPOINT', `the earlier audit's tree state does not give its checkpoint's root`);
 }
 
-/** Rebuilds the trust snapshot at the checkpoint's size and compares it with the one the source serves. */
-async function compareSnapshot(source: LogSource, verifierKey: string, cp: Checkpoint, replayer: Replayer): Promise<AuditReport['snapshot']> {
+/** Rebuilds the trust snapshot at the checkpoint's size — and the head's, when it is of that size — and compares them with the ones the source serves. */
+async function compareSnapshot(source: LogSource, verifierKey: string, cp: Checkpoint, replayer: Replayer, allowNoSnapshot: boolean): Promise<AuditReport['snapshot']> {
   const served = await source.snapshot(cp.size);
-  if (served === null) return 'not served by the source';
+  if (served === null) {
+    if (allowNoSnapshot) return 'not served by the source';
+    throw new AuditError(null, 'SNAPSHOT_MISSING', `${source.name} serves no trust snapshot at ${cp.size}; a log must (or pass --allow-no-snapshot for a copy without one)`);
+  }
+  compareOne(served, verifierKey, cp, replayer, 'at');
+  const head = await source.headSnapshot();
+  if (head === null) return 'identical';
+  const headVersion = (() => {
+    try {
+      return (JSON.parse(head) as { snapshot?: { version?: unknown } }).snapshot?.version;
+    } catch {
+      return undefined;
+    }
+  })();
+  // The log may have moved on since its checkpoint was read: the head's is compared when it is of this size.
+  if (headVersion !== cp.size) return 'identical';
+  compareOne(head, verifierKey, cp, replayer, 'head');
+  return 'identical, and the head snapshot too';
+}
+
+function compareOne(served: string, verifierKey: string, cp: Checkpoint, replayer: Replayer, which: 'at' | 'head'): void {
+  const what = which === 'at' ? `the trust snapshot at ${cp.size}` : `the head's trust snapshot (${cp.size})`;
   let signed;
   try {
     signed = verifySnapshot(served, verifierKey, { allowExpired: true, skewMs: Number.MAX_SAFE_INTEGER }).signed;
   } catch (error) {
-    throw new AuditError(null, 'SNAPSHOT_MISMATCH', `the trust snapshot at ${cp.size} does not verify: ${(error as Error).message}`);
+    throw new AuditError(null, 'SNAPSHOT_MISMATCH', `${what} does not verify: ${(error as Error).message}`);
   }
   const theirs = signed.snapshot;
-  const served_cp = openCheckpoint(theirs.checkpoint, parseVerifierKey(verifierKey));
-  if (served_cp.size !== cp.size || !hashesEqual(served_cp.root, cp.root)) throw new AuditError(null, 'SNAPSHOT_MISMATCH', `the trust snapshot's checkpoint is not the log's checkpoint at ${cp.size}`);
+  const servedCheckpoint = openCheckpoint(theirs.checkpoint, parseVerifierKey(verifierKey));
+  if (servedCheckpoint.size !== cp.size || !hashesEqual(servedCheckpoint.root, cp.root)) throw new AuditError(null, 'SNAPSHOT_MISMATCH', `${what} derives from another checkpoint than the log's at ${cp.size}`);
   const state = replayer.state;
-  const ours = buildSnapshot(state, theirs.checkpoint, new Date(state.lastRecordedAt), new Date(theirs.expiresAt));
-  if (Buffer.compare(Buffer.from(snapshotSigningBytes(ours)), Buffer.from(snapshotSigningBytes(theirs))) === 0) return 'identical';
+  // At a size, the snapshot is issued at that size's last event; the head's at that or later
+  // (the start of its refresh period), never before.
+  const issuedAt = which === 'at' ? new Date(state.lastRecordedAt) : new Date(theirs.issuedAt);
+  if (which === 'head' && !(Date.parse(theirs.issuedAt) >= Date.parse(state.lastRecordedAt))) throw new AuditError(null, 'SNAPSHOT_MISMATCH', `${what} is issued at ${theirs.issuedAt}, before the log's last event`);
+  if (!(Date.parse(theirs.expiresAt) > issuedAt.getTime())) throw new AuditError(null, 'SNAPSHOT_MISMATCH', `${what} expires at ${theirs.expiresAt}, not after it is issued`);
+  const ours = buildSnapshot(state, theirs.checkpoint, issuedAt, new Date(theirs.expiresAt));
+  if (Buffer.compare(Buffer.from(snapshotSigningBytes(ours)), Buffer.from(snapshotSigningBytes(theirs))) === 0) return;
   for (const key of Object.keys(ours) as (keyof typeof ours)[]) {
     if (canonicalize(ours[key]) !== canonicalize(theirs[key] ?? null)) {
-      throw new AuditError(null, 'SNAPSHOT_MISMATCH', `the trust snapshot at ${cp.size} differs from the one the history implies in ${key}: served ${canonicalize(theirs[key] ?? null).slice(0, 300)}, implied ${canonicalize(ours[key]).slice(0, 300)}`);
+      throw new AuditError(null, 'SNAPSHOT_MISMATCH', `${what} differs from the one the history implies in ${key}: served ${canonicalize(theirs[key] ?? null).slice(0, 300)}, implied ${canonicalize(ours[key]).slice(0, 300)}`);
     }
   }
-  throw new AuditError(null, 'SNAPSHOT_MISMATCH', `the trust snapshot at ${cp.size} differs from the one the history implies`);
+  throw new AuditError(null, 'SNAPSHOT_MISMATCH', `${what} differs from the one the history implies (fields it should not have)`);
 }

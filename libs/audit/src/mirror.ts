@@ -1,7 +1,8 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseEntry } from '@signet/domain';
-import { MAX_TILE_LEVEL, TILE_WIDTH, type TileCoord, decodeEntryBundle, openCheckpoint, parseVerifierKey, tilePath, tileWidthAt } from '@signet/tlog';
+import { createHash } from 'node:crypto';
+import { MAX_TILE_LEVEL, TILE_WIDTH, type TileCoord, TreeCheck, decodeEntryBundle, hashesEqual, leafHash, openCheckpoint, parseVerifierKey, tilePath, tileWidthAt } from '@signet/tlog';
 import { AuditError } from './replay.js';
 import { type LogSource, type WitnessQuorum, checkpointFrom } from './source.js';
 
@@ -58,22 +59,33 @@ export async function mirrorLog(source: LogSource, dir: string, verifierKey: str
       if (width > 0) await fetchTile({ level, index, width });
     }
   }
+  // The entries must give the checkpoint's root before the mirror says it holds that checkpoint.
+  const tree = new TreeCheck();
   const bundles = Math.ceil(cp.size / TILE_WIDTH);
   for (let index = 0; index < bundles; index++) {
     const fresh = !existsSync(join(dir, ...tilePath({ level: 'entries', index, width: TILE_WIDTH }).split('/')));
-    const bundle = await fetchTile({ level: 'entries', index, width: tileWidthAt('entries', index, cp.size) });
+    const width = tileWidthAt('entries', index, cp.size);
+    const entries = decodeEntryBundle(await fetchTile({ level: 'entries', index, width }));
+    if (entries.length !== width) throw new AuditError(index * TILE_WIDTH, 'BAD_TILE', `entry bundle ${index} holds ${entries.length} entries, the checkpoint implies ${width}`);
+    tree.addLeaves(entries.map((e) => leafHash(e)));
     if (!options.artifacts || (!fresh && index < Math.floor(previous / TILE_WIDTH))) continue;
-    for (const entry of decodeEntryBundle(bundle)) {
-      const event = parseEntry(entry);
-      const sha512 = (event.data as { artifactSha512?: string }).artifactSha512;
-      if (event.type !== 'PackageSignaturePublished' || !sha512 || existsSync(join(dir, 'artifacts', sha512))) continue;
-      const artifact = await source.artifact(sha512);
-      if (artifact) {
-        writeAtomically(join(dir, 'artifacts', sha512), artifact);
-        artifactsFetched++;
+    for (const entry of entries) {
+      let event;
+      try {
+        event = parseEntry(entry);
+      } catch {
+        continue; // an audit names it; the mirror only copies
       }
+      const { artifactSha512: sha512, artifactSize } = event.data as { artifactSha512?: unknown; artifactSize?: unknown };
+      // Attacker-controlled until checked: a name of 128 hex digits only, and the bytes must hash to it.
+      if (event.type !== 'PackageSignaturePublished' || typeof sha512 !== 'string' || !/^[0-9a-f]{128}$/.test(sha512) || existsSync(join(dir, 'artifacts', sha512))) continue;
+      const artifact = await source.artifact(sha512);
+      if (!artifact || createHash('sha512').update(artifact).digest('hex') !== sha512 || artifact.length !== artifactSize) continue;
+      writeAtomically(join(dir, 'artifacts', sha512), artifact);
+      artifactsFetched++;
     }
   }
+  if (!hashesEqual(tree.root(), cp.root)) throw new AuditError(null, 'ROOT_MISMATCH', `the entries of ${source.name} do not give its checkpoint's root: the mirror keeps its previous checkpoint`);
   if (cp.size > 0) {
     const snapshot = await source.snapshot(cp.size);
     if (snapshot) writeAtomically(join(dir, 'snapshot', `${cp.size}.json`), snapshot);

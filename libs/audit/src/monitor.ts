@@ -1,6 +1,6 @@
 import { type EventEnvelope, parseEntry } from '@signet/domain';
-import { type Checkpoint, TILE_WIDTH, TreeCheck, type TreeCheckState, decodeEntryBundle, hashesEqual, leafHash, openCheckpoint, parseVerifierKey, tileWidthAt, toBase64 } from '@signet/tlog';
-import { checkConsistencyFromTiles } from './proofs.js';
+import { type Checkpoint, TILE_WIDTH, TreeCheck, type TreeCheckState, decodeEntryBundle, foldRange, hashesEqual, leafHash, openCheckpoint, parseVerifierKey, rootNodes, tileWidthAt, toBase64 } from '@signet/tlog';
+import { checkConsistencyFromTiles, nodesFromTiles } from './proofs.js';
 import { type LogSource, type WitnessQuorum, checkpointFrom } from './source.js';
 
 /** What a monitor keeps between polls: the last checkpoint it accepted, the tree's frontier, who is who. */
@@ -81,24 +81,44 @@ export async function monitorOnce(options: MonitorOptions): Promise<{ state: Mon
   } else {
     const tree = new TreeCheck(state?.tree);
     const names = { ...(state?.names ?? {}) };
-    const events: EventEnvelope[] = [];
-    for (let t = Math.floor(tree.treeSize / TILE_WIDTH); t * TILE_WIDTH < cp.size; t++) {
-      const entries = decodeEntryBundle(await source.tile({ level: 'entries', index: t, width: tileWidthAt('entries', t, cp.size) }));
+    // Only what will be reported is kept while reading (a first run may read millions of events);
+    // none of it is reported unless the entries lead to the signed root.
+    const matches: Finding[] = [];
+    let forked: string | null = null;
+    for (let t = Math.floor(tree.treeSize / TILE_WIDTH); t * TILE_WIDTH < cp.size && !forked; t++) {
+      const width = tileWidthAt('entries', t, cp.size);
+      let entries: Uint8Array[];
+      try {
+        entries = decodeEntryBundle(await source.tile({ level: 'entries', index: t, width }));
+      } catch (error) {
+        if (/^SOURCE_/.test((error as { code?: string }).code ?? '')) throw error;
+        entries = [];
+      }
+      if (entries.length !== width) {
+        forked = `entry bundle ${t} holds ${entries.length} entries, the checkpoint implies ${width}`;
+        break;
+      }
       for (let j = tree.treeSize - t * TILE_WIDTH; j < entries.length; j++) {
         tree.addLeaves([leafHash(entries[j]!)]);
-        events.push(parseEntry(entries[j]!, t * TILE_WIDTH + j));
-      }
-    }
-    if (!hashesEqual(tree.root(), cp.root)) {
-      findings.push({ kind: 'inconsistent', summary: `the entries after ${previous?.size ?? 0} do not lead from the last accepted tree to the root ${toBase64(cp.root)}: the log forked its history`, previous: state?.checkpoint ?? '', current: note });
-    } else {
-      for (const event of events) {
+        let event: EventEnvelope;
+        try {
+          event = parseEntry(entries[j]!, t * TILE_WIDTH + j);
+        } catch (error) {
+          forked = `entry ${t * TILE_WIDTH + j} is not an event: ${(error as Error).message}`;
+          break;
+        }
         const data = event.data as { fingerprint?: string; username?: string };
         if ((event.type === 'MemberAdded' || event.type === 'SigningKeyAdded') && data.fingerprint && data.username) names[data.fingerprint] = data.username;
         const about = subjects(event, names);
         const matched = [...watch].filter((w) => about.has(w));
-        if (matched.length > 0) findings.push({ kind: 'event', seq: event.seq, type: event.type, recordedAt: event.recordedAt, matched, summary: summarize(event, names) });
+        if (matched.length > 0) matches.push({ kind: 'event', seq: event.seq, type: event.type, recordedAt: event.recordedAt, matched, summary: summarize(event, names) });
       }
+    }
+    if (forked || !hashesEqual(tree.root(), cp.root)) {
+      const why = forked ?? `the entries after ${previous?.size ?? 0} do not lead from the last accepted tree to the root ${toBase64(cp.root)}: the log forked its history`;
+      findings.push({ kind: 'inconsistent', summary: why, previous: state?.checkpoint ?? '', current: note });
+    } else {
+      findings.push(...matches);
       next = { origin: cp.origin, verifierKey, checkpoint: note, tree: tree.state(), names };
     }
   }
@@ -123,8 +143,16 @@ async function comparePeer(peer: LogSource, verifier: ReturnType<typeof parseVer
     await checkConsistencyFromTiles(largeSource, small.size, large.size, small.root, large.root);
     return [];
   } catch (error) {
-    const unreadable = /^SOURCE_/.test((error as { code?: string }).code ?? '');
-    if (unreadable) return [{ kind: 'peer-error', peer: peer.name, summary: `cannot read the tiles for a consistency proof: ${(error as Error).message}` }];
+    const peerError = (summary: string): Finding[] => [{ kind: 'peer-error', peer: largeSource.name, summary }];
+    if (/^SOURCE_/.test((error as { code?: string }).code ?? '')) return peerError(`cannot read the tiles for a consistency proof: ${(error as Error).message}`);
+    // Only tiles that give the larger checkpoint's own root make a failed proof evidence of a fork.
+    try {
+      const ids = rootNodes(large.size);
+      const nodes = await nodesFromTiles(largeSource, large.size, ids);
+      if (!hashesEqual(foldRange(ids.map((id) => nodes.get(`${id.level}/${id.index}`)!)), large.root)) return peerError(`its tiles do not give its own checkpoint's root`);
+    } catch (tileError) {
+      return peerError(`its tiles cannot be read: ${(tileError as Error).message}`);
+    }
     return equivocation(`the checkpoints of size ${small.size} and ${large.size} are not consistent (${(error as Error).message})`);
   }
 }

@@ -87,6 +87,9 @@ export class Replayer {
   constructor(
     private readonly verifierKey: string,
     from?: { state: TrustState; memory: ReplayMemory },
+    /** The auditor's clock: no event may be recorded after it (plus `skewMs`). */
+    private readonly now: () => Date = () => new Date(),
+    private readonly skewMs = 10 * 60_000,
   ) {
     this.state = from?.state ?? emptyState();
     const memory = from?.memory;
@@ -110,6 +113,9 @@ export class Replayer {
   /** Checks one event (with the result of verifying its signature, when it has one) and folds it in. */
   async accept(event: EventEnvelope, verified: VerifyResult | null): Promise<void> {
     if (event.seq !== this.state.size) throw new AuditError(event.seq, 'OUT_OF_ORDER', `expected seq ${this.state.size}`);
+    // The log's time decides everything (waiting periods, compromise times): it only moves forward.
+    if (event.recordedAt < this.state.lastRecordedAt) throw new AuditError(event.seq, 'TIME_WENT_BACK', `recorded at ${event.recordedAt}, before the event before it (${this.state.lastRecordedAt})`);
+    if (Date.parse(event.recordedAt) > this.now().getTime() + this.skewMs) throw new AuditError(event.seq, 'FUTURE_EVENT', `recorded at ${event.recordedAt}, after this auditor's time`);
     if (this.expected.length > 0) this.checkExpected(event);
     else if (event.seq === 0) this.checkGenesis(event);
     else if (event.evidence) await this.checkCommand(event, verified);
@@ -139,6 +145,7 @@ export class Replayer {
     if (event.type !== 'LogCreated') throw new AuditError(0, 'BAD_GENESIS', `seq 0 is a ${event.type}, not LogCreated`);
     const data = event.data as { verifierKey?: unknown; origin?: unknown };
     if (data.verifierKey !== this.verifierKey) throw new AuditError(0, 'BAD_GENESIS', `the log was created with the verifier key ${String(data.verifierKey)}, not the pinned ${this.verifierKey}`);
+    if (data.origin !== this.verifierKey.split('+')[0]) throw new AuditError(0, 'BAD_GENESIS', `the log was created as ${String(data.origin)}, not as the pinned key's ${this.verifierKey.split('+')[0]}`);
     let draft: EventDraft;
     try {
       draft = genesisDraft(event.data as unknown as Parameters<typeof genesisDraft>[0]);
@@ -188,7 +195,9 @@ export class Replayer {
     else if (verified.signer !== data.signer || verified.created !== data.signatureCreated) {
       throw new AuditError(event.seq, 'BAD_SIGNATURE', `the package signature is by ${verified.signer} at ${verified.created}; the event says ${data.signer} at ${data.signatureCreated}`);
     }
-    this.match(event, this.decide(event, () => decidePackageSignature(this.state, data, new Date(event.recordedAt))), 'the package signature');
+    // From the known fields only: anything else in the event's data is then a mismatch.
+    const input = { package: data.package, version: data.version, artifactSha512: data.artifactSha512, artifactSize: data.artifactSize, signer: data.signer, signatureCreated: data.signatureCreated, signature: data.signature };
+    this.match(event, this.decide(event, () => decidePackageSignature(this.state, input, new Date(event.recordedAt))), 'the package signature');
   }
 
   private checkModuleSignature(event: EventEnvelope, verified: VerifyResult | null): void {

@@ -1,4 +1,4 @@
-import type { TrustState } from '@signet/domain';
+import { GrowList, GrowMap, KeySet, type TrustState } from '@signet/domain';
 import { type TreeCheckState, fromBase64, toBase64 } from '@signet/tlog';
 import { AuditError, type ReplayMemory } from './replay.js';
 
@@ -20,6 +20,8 @@ export interface AuditCheckpoint {
 }
 
 const FORMAT = 'signet-audit-checkpoint/v1';
+/** Marks a collection in the file: a key no event's data can hold (the domain never writes NUL in a key). */
+const TAG = '\u0000signet';
 
 /** A tree check's state with its hashes in base64 (JSON-safe). */
 export function encodeTreeState(tree: TreeCheckState) {
@@ -33,9 +35,15 @@ export function decodeTreeState(stored: ReturnType<typeof encodeTreeState>): Tre
 /** JSON with Maps, Sets and hashes tagged, so the trust state comes back exactly. */
 export function encodeAuditCheckpoint(cp: AuditCheckpoint): string {
   const tree = encodeTreeState(cp.tree);
-  return JSON.stringify({ format: FORMAT, ...cp, tree }, (_key, value: unknown) => {
-    if (value instanceof Map) return { $map: [...value] };
-    if (value instanceof Set) return { $set: [...value] };
+  // The replacer looks at the original value (`this[key]`): the grow-only collections turn
+  // themselves into plain arrays (toJSON) before a replacer sees `value`.
+  return JSON.stringify({ format: FORMAT, ...cp, tree }, function (this: Record<string, unknown>, key: string, value: unknown) {
+    const original = this[key];
+    if (original instanceof GrowList) return { [TAG]: 'list', items: original.toArray() };
+    if (original instanceof GrowMap) return { [TAG]: 'growmap', items: [...original] };
+    if (original instanceof KeySet) return { [TAG]: 'keys', items: [...original] };
+    if (value instanceof Map) return { [TAG]: 'map', items: [...value] };
+    if (value instanceof Set) return { [TAG]: 'set', items: [...value] };
     return value;
   });
 }
@@ -45,9 +53,20 @@ export function decodeAuditCheckpoint(text: string): AuditCheckpoint {
   try {
     parsed = JSON.parse(text, (_key, value: unknown) => {
       if (value && typeof value === 'object' && !Array.isArray(value)) {
-        const tagged = value as { $map?: [unknown, unknown][]; $set?: unknown[] };
-        if (Array.isArray(tagged.$map)) return new Map(tagged.$map);
-        if (Array.isArray(tagged.$set)) return new Set(tagged.$set);
+        const tagged = value as { [TAG]?: string; items?: unknown };
+        const items = tagged.items as never;
+        switch (Array.isArray(items) ? tagged[TAG] : undefined) {
+          case 'map':
+            return new Map(items);
+          case 'set':
+            return new Set(items);
+          case 'keys':
+            return new KeySet(null, items);
+          case 'list':
+            return new GrowList(null, items);
+          case 'growmap':
+            return new GrowMap(null, items);
+        }
       }
       return value;
     });
@@ -56,5 +75,7 @@ export function decodeAuditCheckpoint(text: string): AuditCheckpoint {
   }
   if (parsed?.format !== FORMAT) throw new AuditError(null, 'BAD_AUDIT_CHECKPOINT', `the file is not a ${FORMAT} (written by signet audit --save)`);
   const { format: _, tree, ...rest } = parsed;
-  return { ...rest, tree: decodeTreeState(tree as unknown as ReturnType<typeof encodeTreeState>) };
+  const decoded = { ...rest, tree: decodeTreeState(tree as unknown as ReturnType<typeof encodeTreeState>) };
+  if (decoded.tree.size !== decoded.size || decoded.state?.size !== decoded.size) throw new AuditError(null, 'BAD_AUDIT_CHECKPOINT', `the audit checkpoint file is inconsistent: size ${decoded.size}, tree ${decoded.tree.size}, state ${decoded.state?.size}`);
+  return decoded;
 }

@@ -19,6 +19,8 @@ export interface LogSource {
   tile(coord: TileCoord): Promise<Uint8Array>;
   /** The signed trust snapshot at a size, or null when the source has none. */
   snapshot(size: number): Promise<string | null>;
+  /** The head's snapshot as PBX clients fetch it (a server only). */
+  headSnapshot(): Promise<string | null>;
   /** A published artifact by SHA-512, or null when the source does not keep it. */
   artifact(sha512: string): Promise<Uint8Array | null>;
 }
@@ -64,11 +66,32 @@ async function get(url: string): Promise<Response> {
   return response;
 }
 
-async function bytes(url: string, optional: boolean): Promise<Uint8Array | null> {
+/** Largest answers read: an entry bundle (256 entries of at most 64 KiB), a snapshot, an artifact. */
+const MAX_NOTE_BYTES = 64 * 1024;
+export const MAX_TILE_BYTES = 256 * (2 + 0xffff);
+export const MAX_DOCUMENT_BYTES = 64 * 1024 * 1024;
+export const MAX_ARTIFACT_BYTES = 1024 * 1024 * 1024;
+
+async function bytes(url: string, optional: boolean, max: number): Promise<Uint8Array | null> {
   const response = await get(url);
   if (optional && response.status === 404) return null;
   if (!response.ok) throw new DomainError('SOURCE_ERROR', `${url} answered HTTP ${response.status}`);
-  return new Uint8Array(await response.arrayBuffer());
+  if (Number(response.headers.get('content-length') ?? 0) > max) throw new DomainError('SOURCE_ERROR', `${url} is larger than ${max} bytes`);
+  // Read with a cap: the length header may lie.
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const reader = response.body!.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.length;
+    if (total > max) {
+      await reader.cancel();
+      throw new DomainError('SOURCE_ERROR', `${url} is larger than ${max} bytes`);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks);
 }
 
 /** A Signet server: the tiles under /log, snapshots at /trust/snapshot?size=N, artifacts at /artifacts/<sha512>. */
@@ -76,18 +99,22 @@ export function serverSource(url: string): LogSource {
   const base = url.replace(/\/+$/, '');
   return {
     name: base,
-    checkpoint: async () => Buffer.from((await bytes(`${base}/log/checkpoint`, false))!).toString('utf8'),
+    checkpoint: async () => Buffer.from((await bytes(`${base}/log/checkpoint`, false, MAX_NOTE_BYTES))!).toString('utf8'),
     cosignedCheckpoint: async () => {
-      const note = await bytes(`${base}/log/checkpoint/cosigned`, true);
+      const note = await bytes(`${base}/log/checkpoint/cosigned`, true, MAX_NOTE_BYTES);
       if (!note) throw new DomainError('NOT_COSIGNED', `${base} has no checkpoint cosigned by a witness yet`);
       return Buffer.from(note).toString('utf8');
     },
-    tile: async (coord) => (await bytes(`${base}/log/${tilePath(coord)}`, false))!,
+    tile: async (coord) => (await bytes(`${base}/log/${tilePath(coord)}`, false, MAX_TILE_BYTES))!,
     snapshot: async (size) => {
-      const body = await bytes(`${base}/trust/snapshot?size=${size}`, true);
+      const body = await bytes(`${base}/trust/snapshot?size=${size}`, true, MAX_DOCUMENT_BYTES);
       return body && Buffer.from(body).toString('utf8');
     },
-    artifact: (sha512) => bytes(`${base}/artifacts/${sha512}`, true),
+    headSnapshot: async () => {
+      const body = await bytes(`${base}/trust/snapshot`, true, MAX_DOCUMENT_BYTES);
+      return body && Buffer.from(body).toString('utf8');
+    },
+    artifact: (sha512) => (/^[0-9a-f]{128}$/.test(sha512) ? bytes(`${base}/artifacts/${sha512}`, true, MAX_ARTIFACT_BYTES) : Promise.resolve(null)),
   };
 }
 
@@ -106,6 +133,7 @@ export function mirrorSource(dir: string): LogSource {
     name: dir,
     checkpoint: async () => Buffer.from((await file(join(dir, 'checkpoint'), false))!).toString('utf8'),
     cosignedCheckpoint: async () => Buffer.from((await file(join(dir, 'checkpoint'), false))!).toString('utf8'),
+    headSnapshot: async () => null,
     tile: async (coord) => (await file(join(dir, ...tilePath(coord).split('/')), false))!,
     snapshot: async (size) => {
       const body = await file(join(dir, 'snapshot', `${size}.json`), true);

@@ -26,19 +26,29 @@ export type VerifyRequest = Distribute<VerifyTask>;
  */
 export class VerifyPool {
   private readonly workers: Worker[];
-  private readonly waiting = new Map<number, (reply: VerifyReply) => void>();
+  private readonly waiting = new Map<number, { worker: number; done: (reply: VerifyReply) => void; fail: (error: Error) => void }>();
   private readonly load: number[];
   private next = 0;
 
   constructor(threads = availableParallelism()) {
     const script = workerScript();
-    this.workers = Array.from({ length: Math.max(1, threads) }, () => {
-      const worker = new Worker(script);
+    this.workers = Array.from({ length: Math.max(1, threads) }, (_, index) => {
+      // A key or signature so large it exhausts a thread's heap fails that thread, not the process.
+      const worker = new Worker(script, { resourceLimits: { maxOldGenerationSizeMb: 512 } });
       worker.on('message', (reply: VerifyReply) => {
-        const done = this.waiting.get(reply.id);
+        const task = this.waiting.get(reply.id);
         this.waiting.delete(reply.id);
-        done?.(reply);
+        task?.done(reply);
       });
+      const lost = (why: string) => {
+        for (const [id, task] of this.waiting) {
+          if (task.worker !== index) continue;
+          this.waiting.delete(id);
+          task.fail(new Error(`a verification thread stopped (${why})`));
+        }
+      };
+      worker.on('error', (error) => lost(error.message));
+      worker.on('exit', (code) => lost(`exit ${code}`));
       return worker;
     });
     this.load = this.workers.map(() => 0);
@@ -54,17 +64,22 @@ export class VerifyPool {
     let w = 0;
     for (let i = 1; i < this.load.length; i++) if (this.load[i]! < this.load[w]!) w = i;
     this.load[w]!++;
-    return new Promise((resolve) => {
-      this.waiting.set(id, (reply) => {
-        this.load[w]!--;
-        const { id: _, ...result } = reply;
-        resolve(result as VerifyResult);
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, {
+        worker: w,
+        done: (reply) => {
+          this.load[w]!--;
+          const { id: _, ...result } = reply;
+          resolve(result as VerifyResult);
+        },
+        fail: reject,
       });
       this.workers[w]!.postMessage({ ...request, id });
     });
   }
 
   async close(): Promise<void> {
+    for (const w of this.workers) w.removeAllListeners('exit');
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 }

@@ -25,6 +25,8 @@ describe('Replayer: the log’s decisions re-run, each discrepancy named by seq 
     await replayer.accept(genesis(), null);
     expect(replayer.state.size).toBe(1);
     expect(await refusal(new Replayer(VKEY), genesis('audit.test/log+05060708+AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA='))).toMatchObject({ seq: 0, code: 'BAD_GENESIS' });
+    const otherOrigin = seal(genesisDraft({ origin: 'other.test/log', verifierKey: VKEY, policy: { ...DEFAULT_POLICY, rootKeys: [] } }), 0);
+    expect(await refusal(new Replayer(VKEY), otherOrigin)).toMatchObject({ seq: 0, code: 'BAD_GENESIS', message: expect.stringMatching(/created as other\.test\/log/) });
   });
 
   it('refuses events out of order, events no rule writes, and outcomes the rules do not allow', async () => {
@@ -39,6 +41,10 @@ describe('Replayer: the log’s decisions re-run, each discrepancy named by seq 
     expect(await refusal(replayer, seal(posted, 1))).toMatchObject({ seq: 1, code: 'UNEXPECTED_EVENT', message: expect.stringMatching(/calls for none/) });
     const authorized = draftOf({ type: 'SigningKeyAuthorized', v: 1, data: { fingerprint: FPR, authorizedBy: [] } }, `signing-key/${FPR}`, 'log', null);
     expect(await refusal(replayer, seal(authorized, 1))).toMatchObject({ seq: 1, code: 'UNEXPECTED_EVENT' });
+    // The log's time only moves forward, and not past the auditor's.
+    const earlier = draftOf({ type: 'MemberRemoved', v: 1, data: { fingerprint: FPR } }, `member/${FPR}`, FPR, null);
+    expect(await refusal(replayer, seal(earlier, 1, new Date(AT.getTime() - 1)))).toMatchObject({ seq: 1, code: 'TIME_WENT_BACK' });
+    expect(await refusal(replayer, seal(earlier, 1, new Date(Date.now() + 86_400_000)))).toMatchObject({ seq: 1, code: 'FUTURE_EVENT' });
     // Nothing was folded in by a refused event.
     expect(replayer.state.size).toBe(1);
   });
@@ -59,7 +65,8 @@ describe('Replayer: the log’s decisions re-run, each discrepancy named by seq 
     const replayer = new Replayer(VKEY);
     await replayer.accept(genesis(), null);
     replayer.state.outcomes.add('archive/0');
-    replayer.state.commands.set('c1', { command: '{}', seqs: [1] });
+    replayer.state.commands.set('c1', { commandSha256: 'ab'.repeat(32), seqs: [1] });
+    replayer.state.published.add('m\u0000core\u00001.0\u0000ab');
     const text = encodeAuditCheckpoint({ origin: 'audit.test/log', verifierKey: VKEY, checkpoint: 'note', size: 1, tree: { size: 1, frontier: [new Uint8Array(32).fill(3)], pending: [[new Uint8Array(32).fill(3)]] }, state: replayer.state, memory: replayer.memory() });
     const back = decodeAuditCheckpoint(text);
     expect(back.state).toEqual(replayer.state);

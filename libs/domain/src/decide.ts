@@ -12,6 +12,9 @@ import {
   evolve,
   hasRole,
   keyStatus,
+  moduleSignatureKey,
+  packageSignatureKey,
+  textDigest,
   usableFrom,
   validAuthorizers,
 } from './state.js';
@@ -301,7 +304,7 @@ export function decidePackageSignature(state: TrustState, input: VerifiedPackage
   checkName('package name', input.package);
   checkName('version', input.version);
   requireUsable(state, input.signer, input.signatureCreated, now);
-  if (state.packageSignatures.some((s) => s.package === input.package && s.version === input.version && s.signer === input.signer && s.artifactSha512 === input.artifactSha512)) {
+  if (state.published.has(packageSignatureKey(input))) {
     refuse('ALREADY_PUBLISHED', `${input.package} ${input.version} is already published with a signature by this key`);
   }
   return [draftOf({ type: 'PackageSignaturePublished', v: 1, data: { ...input } }, `package/${input.package}`, input.signer, null)];
@@ -323,7 +326,7 @@ export function decideModuleSignature(state: TrustState, input: VerifiedModuleSi
   checkName('version', input.version);
   const { hashes } = parseModuleSig(input.text);
   requireUsable(state, input.signer, input.signatureCreated, now);
-  if (state.moduleSignatures.some((s) => s.module === input.module && s.version === input.version && s.moduleSig === input.moduleSig)) {
+  if (state.published.has(moduleSignatureKey(input.module, input.version, textDigest(input.moduleSig)))) {
     refuse('ALREADY_PUBLISHED', `${input.module} ${input.version} is already published with this module.sig`);
   }
   return [

@@ -1,4 +1,5 @@
 export * from './canonical-json.js';
+export * from './collections.js';
 export * from './clock.js';
 export * from './envelope.js';
 export * from './errors.js';

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { GrowList, GrowMap, KeySet } from './collections.js';
 import { DomainError } from './errors.js';
 import { type AnnouncementPosted, type ArchiveSnapshotTaken, type DomainEvent, type EventEnvelope, type ModuleSignaturePublished, type PackageSignaturePublished, type Role, outcomeKey } from './events.js';
 import type { Policy } from './policy.js';
@@ -48,7 +50,7 @@ export interface SigningKeyState {
   revokedAt: string | null;
   revokeReason: string | null;
   /** Seqs of every event about the key: its own, and the signatures it made. */
-  history: number[];
+  history: GrowList<number>;
 }
 
 /** A published signature, where the log put it. */
@@ -57,8 +59,24 @@ interface Logged {
   readonly recordedAt: string;
 }
 
-export type PackageSignatureState = Logged & PackageSignaturePublished['data'];
-export type ModuleSignatureState = Logged & ModuleSignaturePublished['data'];
+/**
+ * The state keeps what decisions, validity and the snapshot need of a published signature, not
+ * its bulk (the armored signature, module.sig and its file list stay in the event, a read away):
+ * a replay of millions of signatures holds a few hundred bytes for each.
+ */
+export type PackageSignatureState = Logged & Omit<PackageSignaturePublished['data'], 'signature'>;
+export type ModuleSignatureState = Logged & Omit<ModuleSignaturePublished['data'], 'moduleSig' | 'hashes'> & { readonly moduleSigSha256: string; readonly files: number };
+
+/** SHA-256 of a text, hex: how the state remembers a large text it only compares. */
+export function textDigest(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/** The identity of a published package signature (ALREADY_PUBLISHED compares it). */
+export const packageSignatureKey = (s: { package: string; version: string; signer: string; artifactSha512: string }) => `p\u0000${s.package}\u0000${s.version}\u0000${s.signer}\u0000${s.artifactSha512}`;
+/** The identity of a published module signature: its module, version and module.sig. */
+export const moduleSignatureKey = (module: string, version: string, moduleSigSha256: string) => `m\u0000${module}\u0000${version}\u0000${moduleSigSha256}`;
+
 export type AnnouncementState = Logged & AnnouncementPosted['data'];
 /** The latest archive snapshot; `keys` holds the latest page hash of every key archived so far. */
 export type ArchiveState = Pick<ArchiveSnapshotTaken['data'], 'treeSize' | 'listing' | 'raw'> & { keys: Record<string, string> };
@@ -74,14 +92,16 @@ export interface TrustState {
   policy: Policy;
   members: Map<string, MemberState>;
   signingKeys: Map<string, SigningKeyState>;
-  packageSignatures: PackageSignatureState[];
-  moduleSignatures: ModuleSignatureState[];
-  /** Command id → the exact signed bytes and the seqs it produced (idempotency). */
-  commands: Map<string, { command: string; seqs: number[] }>;
+  packageSignatures: GrowList<PackageSignatureState>;
+  moduleSignatures: GrowList<ModuleSignatureState>;
+  /** Identities of every published signature (packageSignatureKey, moduleSignatureKey). */
+  published: KeySet;
+  /** Command id → the SHA-256 of the exact signed bytes and the seqs it produced (idempotency). */
+  commands: GrowMap<string, { readonly commandSha256: string; readonly seqs: readonly number[] }>;
   /** Outcome keys of the workers' events in the log (`outcomeKey`). */
   outcomes: Set<string>;
   /** Every posted announcement, in log order. */
-  announcements: AnnouncementState[];
+  announcements: GrowList<AnnouncementState>;
   archive: ArchiveState | null;
   /** Seq of the latest member event (who certifies what may have changed on every key page). */
   lastMemberChange: number;
@@ -97,11 +117,12 @@ export function emptyState(): TrustState {
     policy: { rootKeys: [], waitingPeriodDays: 14, authorizationsRequired: 1, rsaMinBits: 4096, allowEd25519: false, signingKeyComment: '', commandWindowSeconds: 300 },
     members: new Map(),
     signingKeys: new Map(),
-    packageSignatures: [],
-    moduleSignatures: [],
-    commands: new Map(),
+    packageSignatures: new GrowList(),
+    moduleSignatures: new GrowList(),
+    published: new KeySet(),
+    commands: new GrowMap(),
     outcomes: new Set(),
-    announcements: [],
+    announcements: new GrowList(),
     archive: null,
     lastMemberChange: -1,
   };
@@ -111,15 +132,17 @@ export function emptyState(): TrustState {
 export function cloneForDecision(state: TrustState): TrustState {
   return {
     ...state,
-    packageSignatures: state.packageSignatures.slice(),
-    moduleSignatures: state.moduleSignatures.slice(),
+    // The collections that grow with the log are layered, not copied (collections.ts).
+    packageSignatures: state.packageSignatures.layer(),
+    moduleSignatures: state.moduleSignatures.layer(),
+    published: state.published.layer(),
     members: new Map([...state.members].map(([k, m]) => [k, { ...m }])),
     signingKeys: new Map(
-      [...state.signingKeys].map(([k, s]) => [k, { ...s, history: s.history.slice(), certifications: Object.fromEntries(Object.entries(s.certifications).map(([c, v]) => [c, { ...v }])) }]),
+      [...state.signingKeys].map(([k, s]) => [k, { ...s, history: s.history.layer(), certifications: Object.fromEntries(Object.entries(s.certifications).map(([c, v]) => [c, { ...v }])) }]),
     ),
-    commands: new Map(state.commands),
+    commands: state.commands.layer(),
     outcomes: new Set(state.outcomes),
-    announcements: state.announcements.slice(),
+    announcements: state.announcements.layer(),
   };
 }
 
@@ -218,7 +241,7 @@ export function evolve(state: TrustState, envelope: EventEnvelope): TrustState {
         revokedSince: null,
         revokedAt: null,
         revokeReason: null,
-        history: [],
+        history: new GrowList(),
       });
       break;
     case 'SigningKeyCertified':
@@ -264,12 +287,19 @@ export function evolve(state: TrustState, envelope: EventEnvelope): TrustState {
       key.revokeReason = event.data.reason;
       break;
     }
-    case 'PackageSignaturePublished':
-      state.packageSignatures.push({ seq: envelope.seq, recordedAt: at, ...event.data });
+    case 'PackageSignaturePublished': {
+      const { signature: _, ...kept } = event.data;
+      state.packageSignatures.push({ ...kept, seq: envelope.seq, recordedAt: at });
+      state.published.add(packageSignatureKey(kept));
       break;
-    case 'ModuleSignaturePublished':
-      state.moduleSignatures.push({ seq: envelope.seq, recordedAt: at, ...event.data });
+    }
+    case 'ModuleSignaturePublished': {
+      const { moduleSig, hashes, ...kept } = event.data;
+      const moduleSigSha256 = textDigest(moduleSig);
+      state.moduleSignatures.push({ ...kept, seq: envelope.seq, recordedAt: at, moduleSigSha256, files: Object.keys(hashes).length });
+      state.published.add(moduleSignatureKey(kept.module, kept.version, moduleSigSha256));
       break;
+    }
     case 'AnnouncementPosted': {
       const key = mustKey(state, event.data.fingerprint);
       // A webhook is a private delivery: the listing links, and the waiting period counts from,
@@ -279,7 +309,7 @@ export function evolve(state: TrustState, envelope: EventEnvelope): TrustState {
         if (event.data.kind === 'ADDING') key.adding ??= record;
         else if (event.data.kind === 'REMOVING') key.removing ??= record;
       }
-      state.announcements.push({ seq: envelope.seq, recordedAt: at, ...event.data });
+      state.announcements.push({ ...event.data, seq: envelope.seq, recordedAt: at });
       break;
     }
     case 'SigningKeyActivated':
@@ -305,8 +335,9 @@ export function evolve(state: TrustState, envelope: EventEnvelope): TrustState {
   const id = commandId(envelope);
   if (id) {
     const prior = state.commands.get(id);
-    if (prior) prior.seqs.push(envelope.seq);
-    else state.commands.set(id, { command: envelope.evidence!.command, seqs: [envelope.seq] });
+    // A new record, never a change to one an earlier layer holds.
+    if (prior) state.commands.set(id, { ...prior, seqs: [...prior.seqs, envelope.seq] });
+    else state.commands.set(id, { commandSha256: textDigest(envelope.evidence!.command), seqs: [envelope.seq] });
   }
   if (event.type === 'MemberAdded' || event.type === 'MemberRoleChanged' || event.type === 'MemberRemoved') state.lastMemberChange = envelope.seq;
   state.size = Math.max(state.size, envelope.seq + 1);

@@ -288,7 +288,7 @@ describe('retirement and compromise', () => {
     expect(s.run(EVE, { type: 'RetireSigningKey', fingerprint: SIGN })).toEqual(['SigningKeyRetired']);
     expect(s.refused(EVE, { type: 'RetireSigningKey', fingerprint: SIGN })).toBe('KEY_RETIRED');
     expect(s.status()).toBe('retired');
-    expect(packageSignatureValid(s.state, s.state.packageSignatures[0]!).valid).toBe(true);
+    expect(packageSignatureValid(s.state, s.state.packageSignatures.at(0)!).valid).toBe(true);
     expect(s.publishRefused(day(15))).toBe('KEY_RETIRED');
     expect(s.refused(ALICE, { type: 'AuthorizeSigningKey', fingerprint: SIGN })).toBe('KEY_RETIRED');
   });

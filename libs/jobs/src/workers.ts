@@ -64,8 +64,8 @@ export function renderArchive(state: TrustState) {
   const everyKey = state.lastMemberChange >= since;
   const changed = [...active, ...removed].filter((k) => {
     if (everyKey || !state.archive?.keys[k.fingerprint]) return true;
-    const history = state.signingKeys.get(k.fingerprint)!.history;
-    return history.length > 0 && history[history.length - 1]! >= since;
+    const last = state.signingKeys.get(k.fingerprint)!.history.last();
+    return last !== undefined && last >= since;
   });
   const pages = Object.fromEntries(changed.map((k) => [k.fingerprint, renderKeyPage(state, k.fingerprint, now)!]));
   return { listing, raw, pages };

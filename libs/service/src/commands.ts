@@ -1,4 +1,4 @@
-import { DomainError, type EventEnvelope, type KeyInput, MAX_COMMAND_BYTES, decideCommand, parseCommand } from '@signet/domain';
+import { DomainError, type EventEnvelope, type KeyInput, MAX_COMMAND_BYTES, decideCommand, parseCommand, textDigest } from '@signet/domain';
 import { type Keyring, keyInput, verifyDetached } from '@signet/pgp';
 import type { SignetLog } from '@signet/store';
 import type { Decider } from './decider.js';
@@ -52,7 +52,7 @@ export class CommandService {
     // caught when the decision's append finds the log moved (DUPLICATE_ID on the retry).
     const prior = this.projection.state.commands.get(id);
     if (!prior) return null;
-    if (prior.command !== commandBytes) throw new DomainError('ID_REUSED', `the command id "${id}" was used before for another command; use a new id`);
+    if (prior.commandSha256 !== textDigest(commandBytes)) throw new DomainError('ID_REUSED', `the command id "${id}" was used before for another command; use a new id`);
     const events = await Promise.all(prior.seqs.map((seq) => this.log.reader.event(seq)));
     return { replayed: true, events: events.filter((e): e is EventEnvelope => e !== null) };
   }

@@ -1,0 +1,158 @@
+// Grow-only collections of the trust state that a decision can copy for nothing. Every decision
+// works on a copy of the state (a Decider's group, the continuity check), and the published
+// signatures, command ids and a busy key's history grow with the log: copying them whole made
+// each decision cost O(n), a replay O(n²). A copy here is a layer over the original: it reads
+// the original as it was and adds to its own part, which the original never sees.
+
+/** An append-only list; `layer()` is a copy that sees the first `length` items of the original. */
+export class GrowList<T> implements Iterable<T> {
+  private readonly own: T[] = [];
+  private readonly baseLength: number;
+
+  constructor(
+    private readonly base: GrowList<T> | null = null,
+    items: Iterable<T> = [],
+  ) {
+    this.baseLength = base?.length ?? 0;
+    for (const item of items) this.own.push(item);
+  }
+
+  get length(): number {
+    return this.baseLength + this.own.length;
+  }
+
+  push(item: T): void {
+    this.own.push(item);
+  }
+
+  at(index: number): T | undefined {
+    const i = index < 0 ? this.length + index : index;
+    if (i < 0 || i >= this.length) return undefined;
+    return i < this.baseLength ? this.base!.at(i) : this.own[i - this.baseLength];
+  }
+
+  last(): T | undefined {
+    return this.at(-1);
+  }
+
+  layer(): GrowList<T> {
+    return new GrowList(this);
+  }
+
+  *[Symbol.iterator](): IterableIterator<T> {
+    if (this.base) {
+      let i = 0;
+      for (const item of this.base) {
+        if (i++ >= this.baseLength) break;
+        yield item;
+      }
+    }
+    yield* this.own;
+  }
+
+  filter(keep: (item: T) => boolean): T[] {
+    const out: T[] = [];
+    for (const item of this) if (keep(item)) out.push(item);
+    return out;
+  }
+
+  find(test: (item: T) => boolean): T | undefined {
+    for (const item of this) if (test(item)) return item;
+    return undefined;
+  }
+
+  some(test: (item: T) => boolean): boolean {
+    for (const item of this) if (test(item)) return true;
+    return false;
+  }
+
+  toArray(): T[] {
+    return [...this];
+  }
+
+  toJSON(): T[] {
+    return this.toArray();
+  }
+}
+
+/** A grow-only set of keys; `layer()` is a copy whose additions the original does not see. */
+export class KeySet implements Iterable<string> {
+  private readonly own = new Set<string>();
+
+  constructor(
+    private readonly base: KeySet | null = null,
+    values: Iterable<string> = [],
+  ) {
+    for (const v of values) this.own.add(v);
+  }
+
+  has(key: string): boolean {
+    return this.own.has(key) || (this.base?.has(key) ?? false);
+  }
+
+  add(key: string): this {
+    this.own.add(key);
+    return this;
+  }
+
+  layer(): KeySet {
+    return new KeySet(this);
+  }
+
+  *[Symbol.iterator](): IterableIterator<string> {
+    if (this.base) yield* this.base;
+    yield* this.own;
+  }
+
+  get size(): number {
+    return this.own.size + (this.base?.size ?? 0);
+  }
+
+  toJSON(): string[] {
+    return [...this];
+  }
+}
+
+/** A map whose entries are only added (a value may change in the layer that added it); `layer()` as above. */
+export class GrowMap<K, V> implements Iterable<[K, V]> {
+  private readonly own = new Map<K, V>();
+
+  constructor(
+    private readonly base: GrowMap<K, V> | null = null,
+    entries: Iterable<[K, V]> = [],
+  ) {
+    for (const [k, v] of entries) this.own.set(k, v);
+  }
+
+  get(key: K): V | undefined {
+    return this.own.get(key) ?? this.base?.get(key);
+  }
+
+  has(key: K): boolean {
+    return this.own.has(key) || (this.base?.has(key) ?? false);
+  }
+
+  set(key: K, value: V): this {
+    this.own.set(key, value);
+    return this;
+  }
+
+  layer(): GrowMap<K, V> {
+    return new GrowMap(this);
+  }
+
+  *[Symbol.iterator](): IterableIterator<[K, V]> {
+    if (this.base) for (const [k, v] of this.base) if (!this.own.has(k)) yield [k, v];
+    yield* this.own;
+  }
+
+  get size(): number {
+    let n = this.own.size;
+    if (this.base) for (const [k] of this.base) if (!this.own.has(k)) n++;
+    return n;
+  }
+
+  toJSON(): [K, V][] {
+    return [...this];
+  }
+}
