@@ -117,7 +117,10 @@ describe('signet audit and signet mirror', () => {
     expect(Object.values(report.counts).reduce((a, b) => a + b, 0)).toBe(size);
     // The human summary.
     const human = signet('audit', '--server', s.url, '--vkey', vkey);
-    expect([human.code, human.out]).toEqual([0, expect.stringMatching(/^OK: e2e\.signet\.test\/audit at size \d+ .*checks out\n/)]);
+    expect([human.code, human.out, human.err]).toEqual([0, expect.stringMatching(/^OK: e2e\.signet\.test\/audit at size \d+ .*checks out\n/), '']);
+    // On a terminal (a pseudo-terminal from util-linux's script), a progress bar with rate and ETA.
+    const tty = spawnSync('script', ['-qec', `${process.execPath} ${CLI_BIN} audit --server ${s.url} --vkey '${vkey}'`, '/dev/null'], { encoding: 'utf8' });
+    expect([tty.status, tty.stdout]).toEqual([0, expect.stringMatching(new RegExp(`\\[#+\\] ${size}/${size} events +\\d+ ev/s +ETA 0s`))]);
     expect(human.out).toContain('trust snapshot: identical, and the head snapshot too');
   });
 

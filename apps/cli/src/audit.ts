@@ -111,10 +111,7 @@ export async function auditCommand(args: string[]): Promise<number> {
   }
   try {
     const from = text === undefined ? undefined : decodeAuditCheckpoint(text);
-    const { report, checkpoint } = await auditLog({ source, verifierKey, from, threads, witnesses, requireArtifacts: values['require-artifacts'], allowNoSnapshot: values['allow-no-snapshot'], onProgress: values.json ? undefined : progressBar() });
-    if (values.save) {
-      writeAtomically(values.save, encodeAuditCheckpoint(checkpoint));
-    }
+    const report = await auditLog({ source, verifierKey, from, threads, witnesses, requireArtifacts: values['require-artifacts'], allowNoSnapshot: values['allow-no-snapshot'], onCheckpoint: values.save ? (checkpoint) => writeAtomically(values.save!, encodeAuditCheckpoint(checkpoint)) : undefined, onProgress: values.json ? undefined : progressBar() });
     if (values.json) process.stdout.write(`${JSON.stringify(report)}\n`);
     else {
       const counts = Object.entries(report.counts)

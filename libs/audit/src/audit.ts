@@ -1,4 +1,7 @@
 import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { type EventEnvelope, buildSnapshot, canonicalize, parseEntry, snapshotSigningBytes } from '@signet/domain';
 import { verifySnapshot } from '@signet/client';
 import {
@@ -17,6 +20,7 @@ import {
   toBase64,
   toHex,
 } from '@signet/tlog';
+import { spillToDisk } from './disk.js';
 import { checkConsistencyFromTiles } from './proofs.js';
 import type { AuditCheckpoint } from './resume.js';
 import { AuditError, Replayer } from './replay.js';
@@ -45,6 +49,10 @@ export interface AuditOptions {
   readonly requireArtifacts?: boolean;
   /** Accept a source that serves no trust snapshot (default: that is a discrepancy). */
   readonly allowNoSnapshot?: boolean;
+  /** Called with what resuming from this audit needs (`--save`), before the audit's files are removed. */
+  readonly onCheckpoint?: (checkpoint: AuditCheckpoint) => void;
+  /** Where the replayed state's per-signature records are kept while auditing (default: a temporary directory). */
+  readonly workDir?: string;
 }
 
 export interface AuditReport {
@@ -78,7 +86,7 @@ const WINDOW_PER_THREAD = 64;
  * size rebuilt and compared byte for byte with the one the log serves. Throws an AuditError at the
  * first discrepancy. Streams: memory does not grow with the number of events read.
  */
-export async function auditLog(options: AuditOptions): Promise<{ report: AuditReport; checkpoint: AuditCheckpoint }> {
+export async function auditLog(options: AuditOptions): Promise<AuditReport> {
   const started = performance.now();
   const { source, from } = options;
   const verifier = parseVerifierKey(options.verifierKey);
@@ -93,134 +101,147 @@ export async function auditLog(options: AuditOptions): Promise<{ report: AuditRe
   const start = from?.size ?? 0;
   const tree = new TreeCheck(from?.tree);
   const replayer = new Replayer(options.verifierKey, from ? { state: from.state, memory: from.memory } : undefined);
-  const pool = new VerifyPool(options.threads);
-  const keys = new Map<string, string>();
-  if (from) for (const k of [...from.state.policy.rootKeys, ...from.state.members.values(), ...from.state.signingKeys.values()]) keys.set(k.fingerprint, k.key);
-  let tiles = 0;
-  let verifiedCount = 0;
-  let lastProgress = 0;
-
-  const upperTile = async (computed: ComputedTile) => {
-    const served = await source.tile({ level: computed.level, index: computed.index, width: computed.hashes.length });
-    tiles++;
-    const diff = tileDifference(served, computed);
-    if (diff) throw new AuditError(null, 'TILE_MISMATCH', diff);
-  };
-
-  /** Starts verifying an event's signature, with the keys the log had introduced before it. */
-  const check = (event: EventEnvelope): Promise<VerifyResult | null> | null => {
-    const keyOf = (fpr: string): KeyRef[] => (keys.has(fpr) ? [{ fingerprint: fpr, armored: keys.get(fpr)! }] : []);
-    const data = event.data as Record<string, unknown>;
-    if (event.evidence) {
-      return pool.verify({ kind: 'detached', data: new TextEncoder().encode(event.evidence.command), signature: event.evidence.signature, keys: keyOf(event.actor) });
-    }
-    if (event.type === 'ModuleSignaturePublished') return pool.verify({ kind: 'cleartext', armored: String(data.moduleSig), keys: keyOf(String(data.signer)) });
-    if (event.type === 'PackageSignaturePublished') {
-      return source.artifact(String(data.artifactSha512)).then(async (artifact) => {
-        if (!artifact) return options.requireArtifacts ? ({ ok: false, code: 'ARTIFACT_MISSING', message: `${source.name} does not have the artifact ${String(data.artifactSha512)}` } as const) : null;
-        if (createHash('sha512').update(artifact).digest('hex') !== data.artifactSha512) return { ok: false, code: 'BAD_ARTIFACT', message: `the archived artifact's SHA-512 is not ${data.artifactSha512}` } as const;
-        if (artifact.length !== data.artifactSize) return { ok: false, code: 'BAD_ARTIFACT', message: `the artifact has ${artifact.length} bytes, the event says ${String(data.artifactSize)}` } as const;
-        return pool.verify({ kind: 'detached', data: artifact, signature: String(data.signature), keys: keyOf(String(data.signer)), requireDigest: 'SHA512' });
-      });
-    }
-    return null;
-  };
-  const learnKeys = (event: EventEnvelope) => {
-    const data = event.data as { policy?: { rootKeys: { fingerprint: string; key: string }[] }; fingerprint?: string; key?: string };
-    // A fingerprint's key is the first block the log gave for it: never replaced by a later event.
-    if (event.type === 'LogCreated') for (const r of data.policy?.rootKeys ?? []) if (!keys.has(r.fingerprint)) keys.set(r.fingerprint, r.key);
-    if ((event.type === 'MemberAdded' || event.type === 'SigningKeyAdded') && data.fingerprint && data.key && !keys.has(data.fingerprint)) keys.set(data.fingerprint, data.key);
-  };
-
-  const window: { event: EventEnvelope; verified: Promise<VerifyResult | null> | null }[] = [];
-  const limit = WINDOW_PER_THREAD * pool.threads;
-  const replayOne = async () => {
-    const { event, verified } = window.shift()!;
-    const result = verified ? await verified : null;
-    if (result) verifiedCount++;
-    await replayer.accept(event, result);
-    const done = event.seq + 1 - start;
-    const now = performance.now();
-    if (options.onProgress && (now - lastProgress > 100 || event.seq + 1 === cp.size)) {
-      lastProgress = now;
-      options.onProgress({ done, total: cp.size - start, seconds: (now - started) / 1000 });
-    }
-  };
-
+  // The published signatures' records go to disk: memory stays flat however long the log is.
+  const work = mkdtempSync(join(options.workDir ?? tmpdir(), 'signet-audit-'));
+  const closeDisk = spillToDisk(replayer.state, work);
   try {
-    // One entry bundle and its level-0 tile at a time, the next pair fetched while this one is checked.
-    const fetchPair = (t: number) => {
-      const width = tileWidthAt('entries', t, cp.size);
-      return Promise.all([source.tile({ level: 'entries', index: t, width }), source.tile({ level: 0, index: t, width })]);
-    };
-    const last = Math.ceil(cp.size / TILE_WIDTH) - 1;
-    let next = start < cp.size ? fetchPair(Math.floor(start / TILE_WIDTH)) : null;
-    for (let t = Math.floor(start / TILE_WIDTH); next && t <= last; t++) {
-      const [bundle, level0] = await next;
-      next = t < last ? fetchPair(t + 1) : null;
-      next?.catch(() => undefined);
-      tiles += 2;
-      let entries: Uint8Array[];
-      try {
-        entries = decodeEntryBundle(bundle);
-      } catch (error) {
-        throw new AuditError(t * TILE_WIDTH, 'BAD_TILE', `entry bundle ${t} cannot be read: ${(error as Error).message}`);
-      }
-      const width = tileWidthAt('entries', t, cp.size);
-      if (entries.length !== width) throw new AuditError(t * TILE_WIDTH, 'BAD_TILE', `entry bundle ${t} holds ${entries.length} entries, the checkpoint implies ${width}`);
-      if (level0.length !== width * 32) throw new AuditError(t * TILE_WIDTH, 'TILE_MISMATCH', `tile 0/${t} holds ${level0.length / 32} hashes, the checkpoint implies ${width}`);
-      for (let j = Math.max(0, start - t * TILE_WIDTH); j < entries.length; j++) {
-        const seq = t * TILE_WIDTH + j;
-        const leaf = leafHash(entries[j]!);
-        if (!hashesEqual(leaf, level0.subarray(j * 32, (j + 1) * 32))) {
-          throw new AuditError(seq, 'TILE_MISMATCH', `tile 0/${t} gives leaf hash ${toHex(level0.subarray(j * 32, (j + 1) * 32))}; the entry hashes to ${toHex(leaf)}`);
-        }
-        for (const done of tree.addLeaves([leaf])) await upperTile(done);
-        let event: EventEnvelope;
-        try {
-          event = parseEntry(entries[j]!, seq);
-        } catch (error) {
-          throw new AuditError(seq, 'BAD_ENTRY', (error as Error).message);
-        }
-        const verified = check(event);
-        verified?.catch(() => undefined);
-        learnKeys(event);
-        window.push({ event, verified });
-        if (window.length >= limit) await replayOne();
-      }
-    }
-    while (window.length > 0) await replayOne();
+    return await replay();
   } finally {
-    await pool.close();
+    closeDisk();
+    rmSync(work, { recursive: true, force: true });
   }
 
-  if (!hashesEqual(tree.root(), cp.root)) throw new AuditError(null, 'ROOT_MISMATCH', `the entries give the root ${toBase64(tree.root())}; the checkpoint says ${toBase64(cp.root)}`);
-  for (const partial of tree.partialTiles()) if (partial.level > 0) await upperTile(partial);
-  if (replayer.midCommand) throw new AuditError(cp.size, 'EVENT_MISMATCH', 'the log ends before all the events of its last command');
-  const snapshot = cp.size > 0 ? await compareSnapshot(source, options.verifierKey, cp, replayer, options.allowNoSnapshot ?? false) : 'not served by the source';
-  const seconds = (performance.now() - started) / 1000;
-  const summary = replayer.summary();
-  const report: AuditReport = {
-    ok: true,
-    origin: cp.origin,
-    size: cp.size,
-    root: toBase64(cp.root),
-    from: start,
-    events: cp.size - start,
-    seconds,
-    eventsPerSecond: (cp.size - start) / Math.max(seconds, 1e-9),
-    counts: summary.counts,
-    tiles,
-    signaturesVerified: verifiedCount,
-    packageSignaturesNotReverified: summary.packageSignaturesNotReverified,
-    archiveSnapshotsNotReRendered: summary.archiveSnapshotsNotReRendered,
-    snapshot,
-  };
-  return {
-    report,
-    checkpoint: { origin: cp.origin, verifierKey: options.verifierKey, checkpoint: note, size: cp.size, tree: tree.state(), state: replayer.state, memory: replayer.memory() },
-  };
+  async function replay(): Promise<AuditReport> {
+    const pool = new VerifyPool(options.threads);
+    const keys = new Map<string, string>();
+    if (from) for (const k of [...from.state.policy.rootKeys, ...from.state.members.values(), ...from.state.signingKeys.values()]) keys.set(k.fingerprint, k.key);
+    let tiles = 0;
+    let verifiedCount = 0;
+    let lastProgress = 0;
+
+    const upperTile = async (computed: ComputedTile) => {
+      const served = await source.tile({ level: computed.level, index: computed.index, width: computed.hashes.length });
+      tiles++;
+      const diff = tileDifference(served, computed);
+      if (diff) throw new AuditError(null, 'TILE_MISMATCH', diff);
+    };
+
+    /** Starts verifying an event's signature, with the keys the log had introduced before it. */
+    const check = (event: EventEnvelope): Promise<VerifyResult | null> | null => {
+      const keyOf = (fpr: string): KeyRef[] => (keys.has(fpr) ? [{ fingerprint: fpr, armored: keys.get(fpr)! }] : []);
+      const data = event.data as Record<string, unknown>;
+      if (event.evidence) {
+        return pool.verify({ kind: 'detached', data: new TextEncoder().encode(event.evidence.command), signature: event.evidence.signature, keys: keyOf(event.actor) });
+      }
+      if (event.type === 'ModuleSignaturePublished') return pool.verify({ kind: 'cleartext', armored: String(data.moduleSig), keys: keyOf(String(data.signer)) });
+      if (event.type === 'PackageSignaturePublished') {
+        return source.artifact(String(data.artifactSha512)).then(async (artifact) => {
+          if (!artifact) return options.requireArtifacts ? ({ ok: false, code: 'ARTIFACT_MISSING', message: `${source.name} does not have the artifact ${String(data.artifactSha512)}` } as const) : null;
+          if (createHash('sha512').update(artifact).digest('hex') !== data.artifactSha512) return { ok: false, code: 'BAD_ARTIFACT', message: `the archived artifact's SHA-512 is not ${data.artifactSha512}` } as const;
+          if (artifact.length !== data.artifactSize) return { ok: false, code: 'BAD_ARTIFACT', message: `the artifact has ${artifact.length} bytes, the event says ${String(data.artifactSize)}` } as const;
+          return pool.verify({ kind: 'detached', data: artifact, signature: String(data.signature), keys: keyOf(String(data.signer)), requireDigest: 'SHA512' });
+        });
+      }
+      return null;
+    };
+    const learnKeys = (event: EventEnvelope) => {
+      const data = event.data as { policy?: { rootKeys: { fingerprint: string; key: string }[] }; fingerprint?: string; key?: string };
+      // A fingerprint's key is the first block the log gave for it: never replaced by a later event.
+      if (event.type === 'LogCreated') for (const r of data.policy?.rootKeys ?? []) if (!keys.has(r.fingerprint)) keys.set(r.fingerprint, r.key);
+      if ((event.type === 'MemberAdded' || event.type === 'SigningKeyAdded') && data.fingerprint && data.key && !keys.has(data.fingerprint)) keys.set(data.fingerprint, data.key);
+    };
+
+    const window: { event: EventEnvelope; verified: Promise<VerifyResult | null> | null }[] = [];
+    const limit = WINDOW_PER_THREAD * pool.threads;
+    const replayOne = async () => {
+      const { event, verified } = window.shift()!;
+      const result = verified ? await verified : null;
+      if (result) verifiedCount++;
+      await replayer.accept(event, result);
+      const done = event.seq + 1 - start;
+      const now = performance.now();
+      if (options.onProgress && (now - lastProgress > 100 || event.seq + 1 === cp.size)) {
+        lastProgress = now;
+        options.onProgress({ done, total: cp.size - start, seconds: (now - started) / 1000 });
+      }
+    };
+
+    try {
+      // One entry bundle and its level-0 tile at a time, the next pair fetched while this one is checked.
+      const fetchPair = (t: number) => {
+        const width = tileWidthAt('entries', t, cp.size);
+        return Promise.all([source.tile({ level: 'entries', index: t, width }), source.tile({ level: 0, index: t, width })]);
+      };
+      const last = Math.ceil(cp.size / TILE_WIDTH) - 1;
+      let next = start < cp.size ? fetchPair(Math.floor(start / TILE_WIDTH)) : null;
+      for (let t = Math.floor(start / TILE_WIDTH); next && t <= last; t++) {
+        const [bundle, level0] = await next;
+        next = t < last ? fetchPair(t + 1) : null;
+        next?.catch(() => undefined);
+        tiles += 2;
+        let entries: Uint8Array[];
+        try {
+          entries = decodeEntryBundle(bundle);
+        } catch (error) {
+          throw new AuditError(t * TILE_WIDTH, 'BAD_TILE', `entry bundle ${t} cannot be read: ${(error as Error).message}`);
+        }
+        const width = tileWidthAt('entries', t, cp.size);
+        if (entries.length !== width) throw new AuditError(t * TILE_WIDTH, 'BAD_TILE', `entry bundle ${t} holds ${entries.length} entries, the checkpoint implies ${width}`);
+        if (level0.length !== width * 32) throw new AuditError(t * TILE_WIDTH, 'TILE_MISMATCH', `tile 0/${t} holds ${level0.length / 32} hashes, the checkpoint implies ${width}`);
+        const leaves = [];
+        for (let j = Math.max(0, start - t * TILE_WIDTH); j < entries.length; j++) {
+          const seq = t * TILE_WIDTH + j;
+          const leaf = leafHash(entries[j]!);
+          if (!hashesEqual(leaf, level0.subarray(j * 32, (j + 1) * 32))) {
+            throw new AuditError(seq, 'TILE_MISMATCH', `tile 0/${t} gives leaf hash ${toHex(level0.subarray(j * 32, (j + 1) * 32))}; the entry hashes to ${toHex(leaf)}`);
+          }
+          leaves.push(leaf);
+          let event: EventEnvelope;
+          try {
+            event = parseEntry(entries[j]!, seq);
+          } catch (error) {
+            throw new AuditError(seq, 'BAD_ENTRY', (error as Error).message);
+          }
+          const verified = check(event);
+          verified?.catch(() => undefined);
+          learnKeys(event);
+          window.push({ event, verified });
+          if (window.length >= limit) await replayOne();
+        }
+        for (const done of tree.addLeaves(leaves)) await upperTile(done);
+      }
+      while (window.length > 0) await replayOne();
+    } finally {
+      await pool.close();
+    }
+
+    if (!hashesEqual(tree.root(), cp.root)) throw new AuditError(null, 'ROOT_MISMATCH', `the entries give the root ${toBase64(tree.root())}; the checkpoint says ${toBase64(cp.root)}`);
+    for (const partial of tree.partialTiles()) if (partial.level > 0) await upperTile(partial);
+    if (replayer.midCommand) throw new AuditError(cp.size, 'EVENT_MISMATCH', 'the log ends before all the events of its last command');
+    const snapshot = cp.size > 0 ? await compareSnapshot(source, options.verifierKey, cp, replayer, options.allowNoSnapshot ?? false) : 'not served by the source';
+    const seconds = (performance.now() - started) / 1000;
+    const summary = replayer.summary();
+    const report: AuditReport = {
+      ok: true,
+      origin: cp.origin,
+      size: cp.size,
+      root: toBase64(cp.root),
+      from: start,
+      events: cp.size - start,
+      seconds,
+      eventsPerSecond: (cp.size - start) / Math.max(seconds, 1e-9),
+      counts: summary.counts,
+      tiles,
+      signaturesVerified: verifiedCount,
+      packageSignaturesNotReverified: summary.packageSignaturesNotReverified,
+      archiveSnapshotsNotReRendered: summary.archiveSnapshotsNotReRendered,
+      snapshot,
+    };
+    options.onCheckpoint?.({ origin: cp.origin, verifierKey: options.verifierKey, checkpoint: note, size: cp.size, tree: tree.state(), state: replayer.state, memory: replayer.memory() });
+    return report;
+  }
 }
+
 
 /**
  * Before replaying on from an earlier audit: same log, not smaller, and the new tree contains the

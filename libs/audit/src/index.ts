@@ -6,3 +6,4 @@ export * from './source.js';
 export * from './verify-pool.js';
 export * from './proofs.js';
 export * from './monitor.js';
+export * from './disk.js';

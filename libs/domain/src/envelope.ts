@@ -52,6 +52,9 @@ export function sealEvent(draft: EventDraft, seq: number, recordedAt: Date): { e
   return prepareEvent(draft).seal(seq, recordedAt);
 }
 
+/** Entries are UTF-8 without a BOM; anything else is refused, not repaired. */
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
 const FIELDS = ['actor', 'data', 'evidence', 'recordedAt', 'seq', 'stream', 'type', 'v'];
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
@@ -61,9 +64,10 @@ const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
  */
 export function parseEntry(entry: Uint8Array, expectedSeq?: number): EventEnvelope {
   let value: unknown;
-  const text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+  let json: string;
   try {
-    value = JSON.parse(text.decode(entry));
+    json = strictUtf8.decode(entry);
+    value = JSON.parse(json);
   } catch {
     throw new DomainError('BAD_ENTRY', 'the entry is not UTF-8 JSON');
   }
@@ -77,6 +81,6 @@ export function parseEntry(entry: Uint8Array, expectedSeq?: number): EventEnvelo
   if (typeof env.recordedAt !== 'string' || !ISO.test(env.recordedAt) || Number.isNaN(Date.parse(env.recordedAt))) {
     throw new DomainError('BAD_ENTRY', 'the entry recordedAt is not an ISO 8601 UTC time');
   }
-  if (canonicalize(env) !== text.decode(entry)) throw new DomainError('BAD_ENTRY', 'the entry is not in RFC 8785 canonical form');
+  if (canonicalize(env) !== json) throw new DomainError('BAD_ENTRY', 'the entry is not in RFC 8785 canonical form');
   return env;
 }

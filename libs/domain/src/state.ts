@@ -67,9 +67,17 @@ interface Logged {
 export type PackageSignatureState = Logged & Omit<PackageSignaturePublished['data'], 'signature'>;
 export type ModuleSignatureState = Logged & Omit<ModuleSignaturePublished['data'], 'moduleSig' | 'hashes'> & { readonly moduleSigSha256: string; readonly files: number };
 
+let lastText: string | null = null;
+let lastDigest = '';
+
 /** SHA-256 of a text, hex: how the state remembers a large text it only compares. */
 export function textDigest(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
+  // A decision and the fold of its event ask for the same text in turn: hash it once.
+  if (text !== lastText) {
+    lastDigest = createHash('sha256').update(text).digest('hex');
+    lastText = text;
+  }
+  return lastDigest;
 }
 
 /** The identity of a published package signature (ALREADY_PUBLISHED compares it). */
