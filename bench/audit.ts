@@ -93,7 +93,8 @@ async function auditOf(total: number, gpg: Gpg, keys: { root: string; leader: st
     app = await startApp({ SIGNET_DATA_DIR: backend.config.dataDir, DATABASE_URL: backend.config.databaseUrl, SIGNET_WORKERS: 'off' });
     await fetch(`${app.url}/trust/snapshot?size=${total}`); // computed once, as for any auditor
     const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE] : [];
-    const run = spawnSync('/usr/bin/time', ['-f', '%M', process.execPath, ...profile, CLI_BIN, 'audit', '--server', app.url, '--vkey', log.identity.verifierKey, '--json'], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+    const heap = process.env.BENCH_AUDIT_HEAP_MB ? [`--max-old-space-size=${process.env.BENCH_AUDIT_HEAP_MB}`] : [];
+    const run = spawnSync('/usr/bin/time', ['-f', '%M', process.execPath, ...heap, ...profile, CLI_BIN, 'audit', '--server', app.url, '--vkey', log.identity.verifierKey, '--json'], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
     if (run.status !== 0) throw new Error(`audit failed: ${run.stdout}${run.stderr}`);
     const report = JSON.parse(run.stdout) as { eventsPerSecond: number; size: number };
     if (report.size !== total) throw new Error(`audited ${report.size} events, not ${total}`);

@@ -36,11 +36,17 @@ export function startApp(env: Record<string, string | undefined>): Promise<Runni
       if (m) {
         child.stdout!.off('data', onData);
         child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+        let stopping = false;
+        // A server that dies on its own is a bug: say so, with what it printed last.
+        void exited.then((code) => {
+          if (!stopping) process.stderr.write(`\n*** the server at ${m[1]} exited by itself (${code}); its last output:\n${out.slice(-6000)}\n`);
+        });
         resolve({
           url: m[1]!,
           child,
           output: () => out,
           stop: async (signal = 'SIGTERM') => {
+            stopping = true;
             if (child.exitCode === null) child.kill(signal);
             return exited;
           },

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { type RunningApp, CLI_BIN, startApp } from './app.js';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Gpg } from './gpg.js';
 
@@ -43,7 +43,9 @@ export class StoryClient {
 
   setClock(at: Date): void {
     this.now = at;
-    writeFileSync(this.clockFile, at.toISOString());
+    // Atomically: the server reads the file at any moment, and must never see it half written.
+    writeFileSync(`${this.clockFile}.tmp`, at.toISOString());
+    renameSync(`${this.clockFile}.tmp`, this.clockFile);
   }
 
   /** Signs a command as a person would and posts it. */

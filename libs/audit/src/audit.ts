@@ -103,11 +103,12 @@ export async function auditLog(options: AuditOptions): Promise<AuditReport> {
   const replayer = new Replayer(options.verifierKey, from ? { state: from.state, memory: from.memory } : undefined);
   // The published signatures' records go to disk: memory stays flat however long the log is.
   const work = mkdtempSync(join(options.workDir ?? tmpdir(), 'signet-audit-'));
-  const closeDisk = spillToDisk(replayer.state, work);
+  const disk = spillToDisk(replayer.state, work);
+  replayer.onKeyAdded = () => disk.adoptKeys(replayer.state);
   try {
     return await replay();
   } finally {
-    closeDisk();
+    disk.close();
     rmSync(work, { recursive: true, force: true });
   }
 

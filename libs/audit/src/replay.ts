@@ -83,6 +83,8 @@ export class Replayer {
   private readonly notReverified: number[];
   private archives: number;
   private readonly keyring = new Keyring();
+  /** Called after a SigningKeyAdded is folded in (an audit moves the key's history to disk). */
+  onKeyAdded: (() => void) | null = null;
 
   constructor(
     private readonly verifierKey: string,
@@ -124,6 +126,7 @@ export class Replayer {
     else if (event.actor === 'log') this.checkOutcome(event);
     else throw new AuditError(event.seq, 'UNEXPECTED_EVENT', `a ${event.type} by ${event.actor} with no signed command: no rule of the log writes it`);
     evolve(this.state, event);
+    if (event.type === 'SigningKeyAdded') this.onKeyAdded?.();
     this.counts[event.type] = (this.counts[event.type] ?? 0) + 1;
     if (ANNOUNCEMENT_CAUSES.has(event.type)) this.announcements.set(event.seq, announcementFor(this.state, event));
   }

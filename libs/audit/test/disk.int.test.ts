@@ -2,7 +2,8 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DiskKeySet, DiskList } from '@signet/audit';
+import { DiskKeySet, DiskList, DiskMap, spillToDisk } from '@signet/audit';
+import { GrowList, emptyState } from '@signet/domain';
 
 // The audit's on-disk parts of the trust state (real files): they must behave exactly as the
 // in-memory GrowList and KeySet they stand in for, layers included.
@@ -41,5 +42,32 @@ describe('the audit state on disk', () => {
     expect([layer.length, layer.last()]).toEqual([30_001, { seq: -1, text: 'layer only' }]);
     expect(layer.some((x) => x.text === 'after')).toBe(false);
     list.close();
+  });
+
+  it('a DiskMap keeps the latest value of each key, through a layer too', () => {
+    const map = new DiskMap<{ commandSha256: string; seqs: number[] }>(dir, 'commands');
+    for (let i = 0; i < 70_000; i++) map.set(`cmd-${i}`, { commandSha256: String(i), seqs: [i] });
+    map.set('cmd-5', { commandSha256: '5', seqs: [5, 6] });
+    expect([map.get('cmd-5'), map.get('cmd-69999'), map.get('nope'), map.has('cmd-0'), map.size]).toEqual([{ commandSha256: '5', seqs: [5, 6] }, { commandSha256: '69999', seqs: [69_999] }, undefined, true, 70_000]);
+    const layer = map.layer();
+    layer.set('new', { commandSha256: 'n', seqs: [] });
+    expect([layer.get('cmd-7')?.seqs, layer.has('new'), map.has('new')]).toEqual([[7], true, false]);
+    const all = [...map];
+    expect([all.length, all.find(([k]) => k === 'cmd-5')![1].seqs]).toEqual([70_000, [5, 6]]);
+    map.close();
+  });
+
+  it('spills a state with what it holds, and keys added later keep their histories on disk', () => {
+    const state = emptyState();
+    state.published.add('p\u0000a');
+    state.commands.set('c1', { commandSha256: 'x', seqs: [1] });
+    const disk = spillToDisk(state, dir);
+    expect([state.published.has('p\u0000a'), state.commands.get('c1')]).toEqual([true, { commandSha256: 'x', seqs: [1] }]);
+    state.signingKeys.set('F'.repeat(40), { fingerprint: 'F'.repeat(40), history: new GrowList(null, [3]) } as never);
+    disk.adoptKeys(state);
+    const history = state.signingKeys.get('F'.repeat(40))!.history;
+    history.push(9);
+    expect([history.length, history.last(), [...history]]).toEqual([2, 9, [3, 9]]);
+    disk.close();
   });
 });
