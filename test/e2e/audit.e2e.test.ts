@@ -137,6 +137,19 @@ describe('signet audit and signet mirror', () => {
     expect({ ...offline, seconds: 0, eventsPerSecond: 0, snapshot: '' }).toMatchObject({ ...online, seconds: 0, eventsPerSecond: 0, snapshot: '', exit: 0 });
   });
 
+  it('serves published artifacts by SHA-512 for auditors, and refuses a bad or unknown name', async () => {
+    const size = await s.size();
+    for (const [name, status, code] of [
+      ['abc', 400, 'BAD_PARAMETER'],
+      ['A'.repeat(128), 400, 'BAD_PARAMETER'],
+      ['0'.repeat(128), 404, 'NOT_FOUND'],
+    ] as const) {
+      const res = await fetch(`${s.url}/artifacts/${name}`);
+      expect([name.slice(0, 8), res.status, ((await res.json()) as { code: string }).code]).toEqual([name.slice(0, 8), status, code]);
+    }
+    expect(await s.size()).toBe(size);
+  });
+
   it('resumes from an earlier audit: checks only the new part and reaches the result of a full audit', async () => {
     const before = JSON.parse(readFileSync(join(work, 'audit-1.json'), 'utf8')) as { size: number };
     s.setClock(day(17));

@@ -11,7 +11,6 @@ import {
   type WitnessSigner,
   cosignCheckpoint,
   encodeWitnessSignerKey,
-  hashFromBase64,
   hashesEqual,
   openCheckpoint,
   parseNote,
@@ -20,6 +19,7 @@ import {
   signatureLine,
   verifyConsistency,
 } from '@signet/tlog';
+import { fetchConsistencyProof, fetchOk } from '@signet/client';
 import { hostNow, readText, writeAtomically } from './files.js';
 
 // `signet witness`: a C2SP tlog-cosignature witness of one Signet log, run from cron. It cosigns
@@ -80,7 +80,7 @@ async function cosign(args: string[]): Promise<number> {
   if (pinned && pinned !== vkey) throw new DomainError('WITNESS_WRONG_LOG', `${dir} witnesses the log of key ${pinned}; use another --state for another log`);
 
   const previous = lastCosigned(dir, logKey);
-  const cp = openServed(await fetchText(`${base}/log/checkpoint`), logKey);
+  const cp = openServed(await (await fetchOk(`${base}/log/checkpoint`, 'the checkpoint')).text(), logKey);
   if (previous) await checkExtends(base, previous, cp);
   const note = logSigned(cp.note, logKey);
   const timestamp = nowSeconds();
@@ -129,11 +129,10 @@ async function checkExtends(base: string, previous: Checkpoint, cp: Checkpoint):
     if (!hashesEqual(cp.root, previous.root)) throw new DomainError('CHECKPOINT_FORK', `two roots for size ${cp.size}: the log forked its history (keep both checkpoints as evidence); not cosigning`);
     return;
   }
-  const body = JSON.parse(await fetchText(`${base}/log/proof/consistency?from=${previous.size}&to=${cp.size}`)) as { proof?: unknown };
   try {
-    if (!Array.isArray(body.proof) || !body.proof.every((h) => typeof h === 'string')) throw new Error('the server sent no proof');
-    verifyConsistency(previous.size, cp.size, previous.root, cp.root, body.proof.map((h) => hashFromBase64(h as string)));
+    verifyConsistency(previous.size, cp.size, previous.root, cp.root, await fetchConsistencyProof(base, previous.size, cp.size));
   } catch (error) {
+    if (error instanceof DomainError && error.code === 'FETCH_FAILED') throw error;
     throw new DomainError('CHECKPOINT_FORK', `the checkpoint of size ${cp.size} is not consistent with size ${previous.size} this witness cosigned: ${(error as Error).message}; not cosigning`);
   }
 }
@@ -145,16 +144,6 @@ function logSigned(note: string, logKey: NoteVerifier): string {
   return `${text}\n${own.map(signatureLine).join('')}`;
 }
 
-async function fetchText(url: string): Promise<string> {
-  let response: Response;
-  try {
-    response = await fetch(url, { signal: AbortSignal.timeout(TIMEOUT_MS) });
-  } catch (error) {
-    throw new DomainError('FETCH_FAILED', `cannot fetch ${url}: ${(error as Error).message}`);
-  }
-  if (!response.ok) throw new DomainError('FETCH_FAILED', `${url} answered HTTP ${response.status}`);
-  return response.text();
-}
 
 interface Recorded {
   readonly cosignatures?: readonly { witness: string; stored: boolean }[];

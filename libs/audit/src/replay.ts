@@ -9,6 +9,7 @@ import {
   type PackageSignaturePublished,
   type TrustState,
   announcementFor,
+  archiveSnapshotRefusal,
   canonicalize,
   continuityAlerts,
   decideActivation,
@@ -20,7 +21,6 @@ import {
   emptyState,
   evolve,
   genesisDraft,
-  outcomeKey,
   parseCommand,
 } from '@signet/domain';
 import { Keyring, keyInput } from '@signet/pgp';
@@ -235,11 +235,8 @@ export class Replayer {
         return this.match(event, alerts, 'the continuity alert');
       }
       case 'ArchiveSnapshotTaken': {
-        const treeSize = Number(data.treeSize);
-        if (this.state.outcomes.has(outcomeKey(event.type, data)!)) throw new AuditError(event.seq, 'EVENT_MISMATCH', `a second archive snapshot for seq ${data.cause}`);
-        if (!(treeSize >= 1 && treeSize <= event.seq && Number(data.cause) < treeSize)) {
-          throw new AuditError(event.seq, 'EVENT_MISMATCH', `an archive snapshot of size ${data.treeSize} for seq ${data.cause} cannot be taken at seq ${event.seq}`);
-        }
+        const refusal = archiveSnapshotRefusal(this.state, event.seq, { treeSize: Number(data.treeSize), cause: Number(data.cause) });
+        if (refusal) throw new AuditError(event.seq, 'EVENT_MISMATCH', refusal);
         this.archives++;
         return;
       }

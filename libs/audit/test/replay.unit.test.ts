@@ -41,6 +41,9 @@ describe('Replayer: the log’s decisions re-run, each discrepancy named by seq 
     expect(await refusal(replayer, seal(posted, 1))).toMatchObject({ seq: 1, code: 'UNEXPECTED_EVENT', message: expect.stringMatching(/calls for none/) });
     const authorized = draftOf({ type: 'SigningKeyAuthorized', v: 1, data: { fingerprint: FPR, authorizedBy: [] } }, `signing-key/${FPR}`, 'log', null);
     expect(await refusal(replayer, seal(authorized, 1))).toMatchObject({ seq: 1, code: 'UNEXPECTED_EVENT' });
+    const archive = (treeSize: number) =>
+      draftOf({ type: 'ArchiveSnapshotTaken', v: 1, data: { treeSize, listing: 'a'.repeat(64), raw: 'b'.repeat(64), keys: {}, triggers: [], cause: 0 } }, 'archive', 'log', null);
+    expect(await refusal(replayer, seal(archive(5), 1))).toMatchObject({ seq: 1, code: 'EVENT_MISMATCH', message: expect.stringMatching(/size 5 for seq 0 cannot be taken at seq 1/) });
     // The log's time only moves forward, and not past the auditor's.
     const earlier = draftOf({ type: 'MemberRemoved', v: 1, data: { fingerprint: FPR } }, `member/${FPR}`, FPR, null);
     expect(await refusal(replayer, seal(earlier, 1, new Date(AT.getTime() - 1)))).toMatchObject({ seq: 1, code: 'TIME_WENT_BACK' });

@@ -12,7 +12,8 @@ export interface Accepted {
   readonly trusted: TrustedSnapshot;
 }
 
-async function get(url: string, what: string): Promise<Response> {
+/** GET with a timeout; a network failure or a non-2xx answer is FETCH_FAILED naming `what`. */
+export async function fetchOk(url: string, what: string): Promise<Response> {
   let response: Response;
   try {
     response = await fetch(url, { signal: AbortSignal.timeout(30_000), headers: { accept: 'application/json' } });
@@ -59,19 +60,31 @@ export async function acceptSnapshot(
   return { document: next, trusted };
 }
 
+/**
+ * A consistency proof from a Signet server (`/log/proof/consistency`), as hashes. FETCH_FAILED
+ * when it cannot be had; BAD_PROOF when the answer is not a proof (verifying it is the caller's).
+ */
+export async function fetchConsistencyProof(server: string, from: number, to: number): Promise<Uint8Array[]> {
+  const response = await fetchOk(`${server.replace(/\/+$/, '')}/log/proof/consistency?from=${from}&to=${to}`, 'a consistency proof');
+  let body: { proof?: unknown };
+  try {
+    body = (await response.json()) as { proof?: unknown };
+  } catch {
+    throw new DomainError('BAD_PROOF', 'the server sent no consistency proof (not JSON)');
+  }
+  if (!Array.isArray(body?.proof) || !body.proof.every((h) => typeof h === 'string')) throw new DomainError('BAD_PROOF', 'the server sent no consistency proof');
+  return body.proof.map((h) => hashFromBase64(h as string));
+}
+
 /** Fetches `/trust/snapshot` from a server and accepts it against the previous one. */
 export async function fetchSnapshot(server: string, previous: string | null, verifierKey: string, options: VerifyOptions = {}): Promise<Accepted> {
   const base = server.replace(/\/+$/, '');
-  const document = await (await get(`${base}/trust/snapshot`, 'the trust snapshot')).text();
+  const document = await (await fetchOk(`${base}/trust/snapshot`, 'the trust snapshot')).text();
   return acceptSnapshot(
     document,
     previous,
     verifierKey,
-    async (from, to) => {
-      const body = (await (await get(`${base}/log/proof/consistency?from=${from}&to=${to}`, 'a consistency proof')).json()) as { proof?: unknown };
-      if (!Array.isArray(body.proof) || !body.proof.every((h) => typeof h === 'string')) throw new DomainError('SNAPSHOT_FORK', 'the server sent no consistency proof');
-      return body.proof.map((h) => hashFromBase64(h as string));
-    },
+    (from, to) => fetchConsistencyProof(base, from, to),
     options,
   );
 }

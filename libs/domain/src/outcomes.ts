@@ -158,6 +158,17 @@ export function decideArchiveSnapshot(state: TrustState, cause: number, rendered
   return once(state, [outcome({ type: 'ArchiveSnapshotTaken', v: 1, data }, 'archive')]);
 }
 
+/**
+ * Why an ArchiveSnapshotTaken recorded at `seq` is not one the archiver could have taken (an
+ * auditor's check: the rendering itself needs the state at its size), or null: once per cause,
+ * of a size the log had, after its cause.
+ */
+export function archiveSnapshotRefusal(state: TrustState, seq: number, data: { readonly treeSize: number; readonly cause: number }): string | null {
+  if (state.outcomes.has(outcomeKey('ArchiveSnapshotTaken', data)!)) return `a second archive snapshot for seq ${data.cause}`;
+  if (!(data.treeSize >= 1 && data.treeSize <= seq && data.cause < data.treeSize)) return `an archive snapshot of size ${data.treeSize} for seq ${data.cause} cannot be taken at seq ${seq}`;
+  return null;
+}
+
 /** The time a rendering of the state at its size shows: the log's time at that size (so it re-renders the same). */
 export function renderTime(state: TrustState): Date {
   return new Date(state.lastRecordedAt || 0);
