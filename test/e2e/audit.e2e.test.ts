@@ -127,7 +127,7 @@ describe('signet audit and signet mirror', () => {
   it('mirrors the log into a directory (incrementally) that audits offline with the same result', async () => {
     const dir = join(work, 'mirror');
     const first = signet('mirror', '--server', s.url, '--vkey', vkey, '--artifacts', '--json', dir);
-    expect(first.code).toBe(0);
+    expect(first.code, first.err).toBe(0);
     expect(JSON.parse(first.out)).toMatchObject({ size: await s.size(), from: 0, artifactsFetched: 1 });
     const again = JSON.parse(signet('mirror', '--server', s.url, '--vkey', vkey, '--json', dir).out) as { tilesFetched: number; from: number };
     expect(again.from).toBe(await s.size());

@@ -76,9 +76,22 @@ describe('trust snapshots and offline verification', () => {
       expect(s.post(fpr.eve!, { type: 'AddSigningKey', key: gpg.exportKey(fpr[k]!) }).status).toBe(201);
     }
     await s.settle();
+    // Published package signatures: s1 and s2 on day 16, s3 on day 24, and on day 26 a signature
+    // by s3 that claims day 24.5 (backdated: the key is stolen from day 25).
+    const publish = async (k: string, version: string, signedAt: Date) => {
+      const r = await s.publish(fpr[k]!, 'mybb', version, signedAt, 'the package bytes');
+      expect(r.status, JSON.stringify(r.body)).toBe(201);
+    };
+    s.setClock(day(16));
+    await publish('s1', '1.8.39-s1', day(16));
+    await publish('s2', '1.8.39-s2', day(16));
     // Day 20: s2 retired. Day 27: s3 revoked as compromised since day 25.
     s.setClock(day(20));
     expect(s.post(fpr.eve!, { type: 'RetireSigningKey', fingerprint: fpr.s2, reason: 'rotated' }).status).toBe(201);
+    s.setClock(day(24));
+    await publish('s3', '1.8.39-s3', day(24));
+    s.setClock(day(26));
+    await publish('s3', '1.8.40-s3', day(24.5));
     s.setClock(day(27));
     expect(s.post(fpr.sec!, { type: 'RevokeSigningKey', fingerprint: fpr.s3, since: day(25).toISOString(), reason: 'laptop stolen' }).status).toBe(201);
     await s.settle();
@@ -163,7 +176,11 @@ describe('trust snapshots and offline verification', () => {
       return [r.code, json(r).code];
     };
     const good = signet('verify', 'package', artifact, sign('s1', day(16)));
-    expect([good.code, good.out]).toEqual([0, expect.stringMatching(/^GOOD: .* signed by ~Eve \([0-9A-F ]+\) at 2026-01-17/)]);
+    expect([good.code, good.out], good.err).toEqual([0, expect.stringMatching(/^GOOD: .* signed by ~Eve \([0-9A-F ]+\) at 2026-01-17/)]);
+    // only the very signature the log published: the same key and artifact at another time was not
+    expect(verdict('s1', day(17))).toEqual([1, 'NOT_PUBLISHED']);
+    // published on day 26, after the compromise from day 25, though it claims day 24.5
+    expect(verdict('s3', day(24.5))).toEqual([1, 'KEY_REVOKED']);
     expect(verdict('s1', day(16), 'SHA1')).toEqual([1, 'SHA1_REFUSED']);
     expect(verdict('s1', day(16), 'SHA256')).toEqual([1, 'WEAK_DIGEST']);
     expect(verdict('s1', day(10))).toEqual([1, 'KEY_NOT_YET_ACTIVE']);
@@ -245,8 +262,8 @@ describe('trust snapshots and offline verification', () => {
 
   it('refuses to verify with an expired snapshot (exit 2) until a fresh one is fetched', () => {
     const artifact = join(work, 'a.zip');
-    writeFileSync(artifact, 'a');
-    writeFileSync(join(work, 'a.zip.asc'), gpg.detachSign(fpr.s1!, 'a', day(16)));
+    writeFileSync(artifact, 'the package bytes');
+    writeFileSync(join(work, 'a.zip.asc'), gpg.detachSign(fpr.s1!, 'the package bytes', day(16))); // as published
     s.setClock(day(40));
     const stale = signet('verify', 'package', artifact, join(work, 'a.zip.asc'));
     expect([stale.code, stale.err]).toEqual([2, expect.stringContaining('SNAPSHOT_EXPIRED')]);

@@ -57,6 +57,8 @@ describe('the signing protocol over HTTP with real GnuPG', () => {
           weak: ['Weak <weak@example.org>', 'rsa2048'],
           sign: 'Eve (CODE SIGNING KEY) <eve@mybb.example>',
           nocomment: 'Eve <eve2@mybb.example>',
+          sign2: 'Eve (CODE SIGNING KEY) <eve3@mybb.example>',
+          sign3: 'Eve (CODE SIGNING KEY) <eve4@mybb.example>',
         },
         day(-30),
       ),
@@ -136,22 +138,28 @@ describe('the signing protocol over HTTP with real GnuPG', () => {
     expect(listed.signatures.map((s) => [s.version, s.valid])).toEqual([['16.0.1', true]]);
   });
 
-  it('verifies an artifact and signature against the log', async () => {
-    const verify = async (content: string, signedContent = content) => {
-      const form = new FormData();
-      form.append('signature', new Blob([gpg.detachSign(fpr.sign!, signedContent, day(15))]), 'pkg.zip.asc');
-      form.append('artifact', new Blob([content]), 'pkg.zip');
-      const r = await fetch(`${app.url}/verify`, { method: 'POST', body: form });
-      expect(r.status).toBe(200);
-      return (await r.json()) as { valid: boolean; reasons: string[] };
-    };
-    expect((await verify('mybb 1.8.2')).valid).toBe(true);
-    const tampered = await verify('mybb 1.8.2 with a backdoor', 'mybb 1.8.2');
-    expect(tampered.valid).toBe(false);
+  /** POST /verify of `content` with a signature by the signing key made at `signedAt`. */
+  const verify = async (content: string, signedAt = day(15), signedContent = content) => {
+    const form = new FormData();
+    form.append('signature', new Blob([gpg.detachSign(fpr.sign!, signedContent, signedAt)]), 'pkg.zip.asc');
+    form.append('artifact', new Blob([content]), 'pkg.zip');
+    const r = await fetch(`${app.url}/verify`, { method: 'POST', body: form });
+    expect(r.status).toBe(200);
+    return (await r.json()) as { valid: boolean; code: string | null; reasons: string[] };
+  };
+
+  it('verifies an artifact and signature against the log: the very signature it published', async () => {
+    expect(await verify('mybb 1.8.2')).toMatchObject({ valid: true, code: null });
+    const tampered = await verify('mybb 1.8.2 with a backdoor', day(15), 'mybb 1.8.2');
+    expect(tampered).toMatchObject({ valid: false, code: 'BAD_SIGNATURE' });
     expect(tampered.reasons.join()).toContain('BAD_SIGNATURE');
     const unpublished = await verify('never published');
-    expect(unpublished.valid).toBe(false);
+    expect(unpublished).toMatchObject({ valid: false, code: 'NOT_PUBLISHED' });
     expect(unpublished.reasons.join()).toContain('never published');
+    // the same artifact, signed again by the same key: in the waiting period (the log refused such
+    // a signature on day 10), and later but never published
+    expect(await verify('mybb 1.8.2', day(10))).toMatchObject({ valid: false, code: 'KEY_NOT_YET_ACTIVE' });
+    expect(await verify('mybb 1.8.2', day(15.5))).toMatchObject({ valid: false, code: 'NOT_PUBLISHED' });
   });
 
   it('Alice leaves: the key is insufficiently authorized until Bob re-certifies it', async () => {
@@ -163,6 +171,21 @@ describe('the signing protocol over HTTP with real GnuPG', () => {
     const again = post(fpr.bob!, { type: 'UpdateSigningKey', key: gpg.exportKey(fpr.sign!) });
     expect(again.body.events.map((e: { type: string }) => e.type)).toEqual(['SigningKeyCertified', 'SigningKeyAuthorized']);
     expect(await keyStatus()).toBe('active');
+  });
+
+  it("Alice's gpg --quick-revoke-sig, sent after she left, is still recorded as evidence", async () => {
+    gpg.revokeCertification(fpr.alice!, fpr.sign!, day(15));
+    const res = post(fpr.eve!, { type: 'UpdateSigningKey', key: gpg.exportKey(fpr.sign!) });
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    expect(res.body.events.map((e: { type: string; data: Record<string, unknown> }) => [e.type, e.data.certifier])).toEqual([['SigningKeyCertificationRevoked', fpr.alice]]);
+    expect(await keyStatus()).toBe('active');
+  });
+
+  it('a certification whose signature does not verify is refused (BAD_CERTIFICATION)', async () => {
+    const block = (await readPublicKey(gpg.exportKey(fpr.sign!))).key;
+    const cert = block.users.flatMap((u) => u.otherCertifications).find((c) => fpr.bob!.endsWith(c.issuerKeyID.toHex().toUpperCase()))! as unknown as { signedHashValue: Uint8Array };
+    cert.signedHashValue = Uint8Array.from(cert.signedHashValue, (b) => b ^ 0xff);
+    await refused(() => post(fpr.eve!, { type: 'UpdateSigningKey', key: block.armor() }), 400, 'BAD_CERTIFICATION');
   });
 
   it('gpg --quick-revoke-sig removes an authorization; certifying again restores it', async () => {
@@ -194,6 +217,38 @@ describe('the signing protocol over HTTP with real GnuPG', () => {
     sigs = (await (await fetch(`${app.url}/packages/mybb/signatures`)).json()) as { signatures: { version: string; valid: boolean }[] };
     expect(sigs.signatures.map((s) => [s.version, s.valid])).toEqual([['1.8.2', true], ['1.8.4', false]]);
     expect(await keyStatus()).toBe('revoked');
+    // POST /verify agrees with the listing; a new signature backdated before the compromise, by
+    // whoever holds the stolen key, was never published
+    expect(await verify('mybb 1.8.2')).toMatchObject({ valid: true });
+    expect(await verify('mybb 1.8.4', day(21))).toMatchObject({ valid: false, code: 'KEY_REVOKED' });
+    expect(await verify('mybb 1.8.9 with a backdoor', day(19))).toMatchObject({ valid: false, code: 'NOT_PUBLISHED' });
+  });
+
+  it("the key's owner revokes it with gpg --gen-revoke: compromised, or no longer used", async () => {
+    setClock(day(23));
+    for (const k of ['sign2', 'sign3']) {
+      gpg.certify(fpr.eve!, fpr[k]!, day(23));
+      gpg.certify(fpr.bob!, fpr[k]!, day(23));
+      const added = post(fpr.eve!, { type: 'AddSigningKey', key: gpg.exportKey(fpr[k]!) });
+      expect(added.body.events.map((e: { type: string }) => e.type)).toEqual(['SigningKeyAdded', 'SigningKeyCertified', 'SigningKeyAuthorized']);
+    }
+    setClock(day(24));
+    // the certificate as gpg writes it, in RevokeSigningKey's "revocation"; someone else's, or garbage, is refused
+    const compromised = gpg.genRevoke(fpr.sign2!, 1, 'laptop stolen', day(24));
+    await refused(() => post(fpr.eve!, { type: 'RevokeSigningKey', fingerprint: fpr.sign3, revocation: compromised }), 400, 'BAD_REVOCATION');
+    await refused(() => post(fpr.eve!, { type: 'RevokeSigningKey', fingerprint: fpr.sign2, revocation: 'garbage' }), 400, 'BAD_REVOCATION');
+    await refused(() => post(fpr.mallory!, { type: 'RevokeSigningKey', fingerprint: fpr.sign2, revocation: compromised }), 403, 'UNKNOWN_SIGNER');
+    const revoked = post(fpr.eve!, { type: 'RevokeSigningKey', fingerprint: fpr.sign2, revocation: compromised });
+    expect(revoked.status, JSON.stringify(revoked.body)).toBe(201);
+    expect(revoked.body.events.map((e: { type: string; data: unknown }) => [e.type, e.data])).toEqual([['SigningKeyRevoked', { fingerprint: fpr.sign2, since: day(24).toISOString(), reason: 'key compromised: laptop stolen' }]]);
+    // "no longer used", imported into the keyring and the key exported again, as UpdateSigningKey
+    gpg.importKey(gpg.genRevoke(fpr.sign3!, 3, 'moved to a new key', day(24)));
+    const retired = post(fpr.eve!, { type: 'UpdateSigningKey', key: gpg.exportKey(fpr.sign3!) });
+    expect(retired.status, JSON.stringify(retired.body)).toBe(201);
+    expect(retired.body.events.map((e: { type: string; data: unknown }) => [e.type, e.data])).toEqual([['SigningKeyRetired', { fingerprint: fpr.sign3, reason: 'key no longer used: moved to a new key' }]]);
+    const state = await story.json<{ signingKeys: { fingerprint: string; status: string }[] }>('/trust/state');
+    expect(state.signingKeys.filter((k) => k.fingerprint === fpr.sign2 || k.fingerprint === fpr.sign3).map((k) => k.status).sort()).toEqual(['retired', 'revoked']);
+    await refused(() => post(fpr.eve!, { type: 'UpdateSigningKey', key: gpg.exportKey(fpr.sign3!) }), 422, 'KEY_RETIRED');
   });
 
   it('lists the keys as raw.txt and serves the key history with inclusion proofs', async () => {
@@ -211,7 +266,7 @@ describe('the signing protocol over HTTP with real GnuPG', () => {
     };
     expect(history.events.map((e) => e.event.type)).toEqual([
       'SigningKeyAdded', 'SigningKeyCertified', 'SigningKeyAuthorized', 'AnnouncementRecorded', 'PackageSignaturePublished', 'ModuleSignaturePublished',
-      'SigningKeyAuthorizationLost', 'SigningKeyCertified', 'SigningKeyAuthorized',
+      'SigningKeyAuthorizationLost', 'SigningKeyCertified', 'SigningKeyAuthorized', 'SigningKeyCertificationRevoked',
       'SigningKeyCertificationRevoked', 'SigningKeyAuthorizationLost', 'SigningKeyCertified', 'SigningKeyAuthorized',
       'PackageSignaturePublished', 'SigningKeyRetired', 'SigningKeyRevoked',
     ]);
@@ -252,6 +307,12 @@ describe('the signing protocol over HTTP with real GnuPG', () => {
     expect(replay.body.replayed).toBe(true);
     expect(await size()).toBe(before);
     await refused(() => post(fpr.bob!, { type: 'ChangeMemberRole', member: fpr.eve, role: 'member' }, { id: 'fixed-id' }), 409, 'ID_REUSED');
+    // a replay is answered only to the sender's signature over the bytes: not a missing, garbage or foreign one
+    await refused(() => json({ command: first.bytes, signature: '' }), 400, 'BAD_SIGNATURE');
+    await refused(() => json({ command: first.bytes, signature: 'garbage' }), 400, 'BAD_SIGNATURE');
+    await refused(() => json({ command: first.bytes, signature: gpg.detachSign(fpr.eve!, first.bytes, story.now) }), 400, 'BAD_SIGNATURE');
+    await refused(() => json({ command: first.bytes, signature: gpg.detachSign(fpr.mallory!, first.bytes, story.now) }), 400, 'BAD_SIGNATURE');
+    await refused(() => json({ command: first.bytes, signature: gpg.detachSign(fpr.bob!, 'other bytes', story.now) }), 400, 'BAD_SIGNATURE');
     // signatures: truncated, garbage, unknown signer, SHA-1
     const cmd = JSON.stringify({ origin: ORIGIN, id: 'sig-test', issuedAt: story.now.toISOString(), type: 'RemoveMember', member: fpr.eve });
     const sig = gpg.detachSign(fpr.bob!, cmd, story.now);
@@ -322,11 +383,7 @@ describe('the signing protocol over HTTP with real GnuPG', () => {
         const command = parseCommand(e.evidence.command);
         const actors = await keyring.actors(state);
         const sig = await verifyDetached(new TextEncoder().encode(e.evidence.command), e.evidence.signature, actors);
-        let key: KeyInput | undefined;
-        if ('key' in command) {
-          const read = await readPublicKey(command.key);
-          key = { facts: read.facts, certifications: await certificationsBy(read.key, actors) };
-        }
+        const key = await keyring.commandKey(state, command);
         drafts = decideCommand(state, { command, signer: sig.signer, evidence: e.evidence, key }, now);
       } else if (e.type === 'PackageSignaturePublished') {
         drafts = decidePackageSignature(state, e.data as never, now);

@@ -43,6 +43,20 @@ export class Gpg {
     this.run(['-u', certifier, '--quick-revoke-sig', target, certifier], at);
   }
 
+  /**
+   * `gpg --gen-revoke`: a standalone key revocation certificate, answering gpg's prompts. `reason`
+   * is gpg's menu: 0 no reason, 1 compromised, 2 superseded, 3 no longer used.
+   */
+  genRevoke(fpr: string, reason: 0 | 1 | 2 | 3, description: string, at: Date): string {
+    const answers = `y\n${reason}\n${description}\n\ny\n`;
+    return execFileSync('gpg', ['--homedir', this.home, '--yes', '--no-tty', '--command-fd', '0', '--faked-system-time', gpgTime(at), '--armor', '--gen-revoke', fpr], { encoding: 'utf8', input: answers, stdio: ['pipe', 'pipe', 'pipe'] });
+  }
+
+  /** `gpg --import` (a revocation certificate, another keyring's export). */
+  importKey(armored: string): void {
+    this.run(['--import'], undefined, armored);
+  }
+
   /** `gpg --detach-sign --armor` over bytes. */
   detachSign(signer: string, data: string | Buffer, at: Date, digest = 'SHA512'): string {
     const dir = mkdtempSync(join(tmpdir(), 'signet-sig-'));

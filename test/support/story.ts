@@ -19,6 +19,20 @@ export interface Posted {
   readonly bytes: string;
 }
 
+/**
+ * A GET, tried again once when a kept-alive connection turns out closed: the tests block their
+ * event loop in spawnSync (the CLI), so a socket the server closed meanwhile is found dead only
+ * when reused ("other side closed").
+ */
+async function getOnce(url: string): Promise<Response> {
+  try {
+    return await fetch(url);
+  } catch (error) {
+    if ((error as { cause?: { code?: string } }).cause?.code !== 'UND_ERR_SOCKET') throw error;
+    return fetch(url);
+  }
+}
+
 export class StoryClient {
   url = '';
   now = day(0);
@@ -69,12 +83,12 @@ export class StoryClient {
   }
 
   async size(): Promise<number> {
-    const cp = await (await fetch(`${this.url}/log/checkpoint`)).text();
+    const cp = await (await getOnce(`${this.url}/log/checkpoint`)).text();
     return Number(cp.split('\n')[1]);
   }
 
   async json<T>(path: string): Promise<T> {
-    const res = await fetch(`${this.url}${path}`);
+    const res = await getOnce(`${this.url}${path}`);
     if (!res.ok) throw new Error(`GET ${path}: HTTP ${res.status} ${await res.text()}`);
     return (await res.json()) as T;
   }

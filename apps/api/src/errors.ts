@@ -16,6 +16,8 @@ const STATUS: Record<string, number> = {
   BAD_REQUEST: 400,
   BAD_MODULE_SIG: 400,
   BAD_CHECKPOINT: 400,
+  BAD_CERTIFICATION: 400,
+  BAD_REVOCATION: 400,
   // who is asking may not
   NOT_AUTHORIZED_ROLE: 403,
   SELF_AUTHORIZATION: 403,

@@ -23,7 +23,7 @@ import {
   genesisDraft,
   parseCommand,
 } from '@signet/domain';
-import { Keyring, keyInput } from '@signet/pgp';
+import { Keyring } from '@signet/pgp';
 import type { VerifyResult } from './verify-pool.js';
 
 /** A discrepancy between the log and what its history implies: where, and what differs. */
@@ -172,12 +172,10 @@ export class Replayer {
     }
     if (this.state.commands.has(command.id)) throw new AuditError(event.seq, 'DUPLICATE_COMMAND', `the command id ${command.id} was already decided`);
     let key: KeyInput | undefined;
-    if ('key' in command) {
-      try {
-        key = await keyInput(command.key, await this.keyring.actors(this.state));
-      } catch {
-        key = undefined; // the rules refuse a command without a readable key
-      }
+    try {
+      key = await this.keyring.commandKey(this.state, command);
+    } catch {
+      key = undefined; // the rules refuse a command without a readable key
     }
     let drafts: EventDraft[];
     try {

@@ -3,7 +3,7 @@ import { closeSync, createReadStream, fstatSync, openSync, readFileSync, readdir
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { DomainError, type SnapshotKey, formatModuleSig, keyRefusal, parseModuleSig } from '@signet/domain/core';
+import { DomainError, type SnapshotKey, findPackageSignature, formatModuleSig, keyRefusal, parseModuleSig, signatureRefusal } from '@signet/domain/core';
 import { type PublicKey, type KeySource, certificationsBy, verifyCleartext, verifyDetached } from '@signet/pgp';
 import type { TrustedSnapshot } from './snapshot.js';
 
@@ -40,8 +40,8 @@ function candidatesFrom(trusted: TrustedSnapshot, seen: Map<string, { key: Publi
 
 /**
  * A detached, armored package signature over a file: good when it is SHA-512, by a key of the
- * snapshot usable at the signature's creation time (active, not retired, compromised or
- * suspended then), and not among the snapshot's revoked signatures.
+ * snapshot, and the log published this very signature (same signer, creation time and artifact)
+ * before any compromise of its key (`signatureRefusal`, the rule POST /verify applies).
  */
 export async function verifyPackage(trusted: TrustedSnapshot, artifactPath: string, armoredSignature: string): Promise<PackageVerdict> {
   const artifactSha512 = await sha512File(artifactPath);
@@ -63,12 +63,10 @@ export async function verifyPackage(trusted: TrustedSnapshot, artifactPath: stri
     return verdict(codeOf(error), (error as Error).message);
   }
   const info = keys.get(facts.signer)!.info;
-  const refusal = keyRefusal(info, new Date(facts.created));
+  const record = findPackageSignature(trusted.snapshot.packageSignatures, info.fingerprint, facts.created, artifactSha512);
+  const refusal = signatureRefusal(info, new Date(facts.created), record);
   if (refusal) return verdict(refusal.code, refusal.reason, info, facts.created);
-  if (trusted.snapshot.revokedPackageSignatures.some((r) => r.artifactSha512 === artifactSha512 && r.signer === info.fingerprint)) {
-    return verdict('SIGNATURE_REVOKED', 'the log lists this signature as revoked', info, facts.created);
-  }
-  return verdict(null, `signed by ~${info.username} at ${facts.created}, a key usable then`, info, facts.created);
+  return verdict(null, `signed by ~${info.username} at ${facts.created}, published in the log at seq ${record!.seq} (${record!.loggedAt})`, info, facts.created);
 }
 
 // FreePBX's status bits (framework BMO/GPG.class.php).

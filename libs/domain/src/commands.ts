@@ -26,7 +26,12 @@ export const CommandSchema = z.discriminatedUnion('type', [
   z.object({ ...base, type: z.literal('RevokeAuthorization'), fingerprint, certifier: fingerprint.optional() }).strict(),
   z.object({ ...base, type: z.literal('RecordAnnouncement'), fingerprint, kind: z.enum(['ADDING', 'REMOVING']), url: z.string().url().max(2048).regex(/^https?:\/\//, 'an http(s) URL') }).strict(),
   z.object({ ...base, type: z.literal('RetireSigningKey'), fingerprint, reason: z.string().max(500).optional() }).strict(),
-  z.object({ ...base, type: z.literal('RevokeSigningKey'), fingerprint, since: z.string().datetime({ offset: false }).optional(), reason: z.string().min(1).max(500) }).strict(),
+  // `revocation`: the key's own revocation certificate (gpg --gen-revoke), or its block carrying
+  // one; then the owner may send it, and `reason` defaults to the certificate's.
+  z
+    .object({ ...base, type: z.literal('RevokeSigningKey'), fingerprint, since: z.string().datetime({ offset: false }).optional(), reason: z.string().min(1).max(500).optional(), revocation: armoredKey.optional() })
+    .strict()
+    .refine((c) => c.reason !== undefined || c.revocation !== undefined, { message: 'a revocation needs a reason (or a revocation certificate, which carries one)', path: ['reason'] }),
 ]);
 
 export type Command = z.infer<typeof CommandSchema>;

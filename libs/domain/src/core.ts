@@ -6,4 +6,4 @@ export * from './snapshot.js';
 export * from './module-sig.js';
 export { groupFingerprint } from './decide.js';
 export { activeMember, type TrustState } from './state.js';
-export type { KeyInput } from './decide.js';
+export type { KeyInput, RevocationFacts, RevocationReason } from './decide.js';

@@ -24,10 +24,36 @@ import {
 // — or a DomainError, and nothing is appended. Signature verification happens outside (libs/pgp)
 // and comes in as facts.
 
+/** Why a key's holder revoked it (the OpenPGP reason for revocation, RFC 9580 5.2.3.31). */
+export type RevocationReason = 'unspecified' | 'superseded' | 'compromised' | 'retired';
+
+/** A key revocation signature made by the key itself (`gpg --gen-revoke`), verified. */
+export interface RevocationFacts {
+  readonly created: string;
+  readonly reason: RevocationReason;
+  readonly description: string;
+}
+
 /** A key block as libs/pgp reads it, with the certifications made by keys the log knows. */
 export interface KeyInput {
-  readonly facts: Omit<KeyPolicyFacts, 'userIds'> & { readonly armored: string; readonly userIds: readonly { readonly userId: string; readonly comment: string }[]; readonly selfRevoked: boolean };
-  readonly certifications: readonly { readonly certifier: string; readonly created: string; readonly digest: string; readonly revoked: boolean }[];
+  readonly facts: Omit<KeyPolicyFacts, 'userIds'> & {
+    readonly armored: string;
+    readonly userIds: readonly { readonly userId: string; readonly comment: string }[];
+    readonly selfRevoked: boolean;
+    /** The key's own revocation, when it carries one that verifies. */
+    readonly revocation?: RevocationFacts | null;
+  };
+  /**
+   * Certifications by keys the log knows (roots and members, past ones included). `valid` is
+   * false when the certification's signature does not verify (BAD_CERTIFICATION).
+   */
+  readonly certifications: readonly {
+    readonly certifier: string;
+    readonly created: string;
+    readonly digest: string;
+    readonly revoked: boolean;
+    readonly valid?: boolean;
+  }[];
 }
 
 export interface VerifiedCommand {
@@ -150,10 +176,14 @@ export function decideCommand(state: TrustState, input: VerifiedCommand, now: Da
       if (!activeMember(state, actor) && !hasRole(state, actor, ADMIN)) refuse('NOT_AUTHORIZED_ROLE', 'only a current team member can update a signing key');
       const key = input.key ?? refuse('BAD_KEY', 'the command carries no readable key');
       const current = signingKey(state, key.facts.fingerprint);
-      requireLive(current);
-      const changes = certificationEvents(state, current.fingerprint, current.owner, current.certifications, key);
-      if (changes.length === 0) refuse('NO_CHANGE', 'the key block carries no new or revoked certification by a leader or management member');
+      // The key's own revocation (gpg --gen-revoke, imported and exported with the key, or the
+      // certificate alone) is signed by the key itself: whoever relays it, it is recorded.
+      const revocation = key.facts.revocation ? ownRevocation(current, key.facts.revocation, now, state.policy) : null;
+      if (!revocation) requireLive(current);
+      const changes = current.retiredAt || current.revokedSince ? [] : certificationEvents(state, current.fingerprint, current.owner, current.certifications, key);
+      if (changes.length === 0 && !revocation) refuse('NO_CHANGE', 'the key block carries no new or revoked certification by a leader or management member, and no revocation');
       for (const e of changes) emit(e, signingKeyStream(current.fingerprint));
+      if (revocation) emit(revocation, signingKeyStream(current.fingerprint));
       cause = 'a certification was revoked';
       break;
     }
@@ -200,12 +230,22 @@ export function decideCommand(state: TrustState, input: VerifiedCommand, now: Da
       break;
     }
     case 'RevokeSigningKey': {
-      requireRole(state, actor, SECURITY, 'revoking a signing key as compromised');
       const key = signingKey(state, command.fingerprint);
+      if (command.revocation !== undefined) {
+        // The owner's own revocation certificate: compromised (or no reason) revokes, superseded
+        // or no longer used retires.
+        if (actor !== key.owner) requireRole(state, actor, [...ADMIN, ...SECURITY], "revoking another member's signing key");
+        const revocation = input.key?.facts.revocation ?? refuse('BAD_REVOCATION', 'the revocation field holds no key revocation that verifies (gpg --gen-revoke writes one)');
+        if (input.key!.facts.fingerprint !== key.fingerprint) refuse('BAD_REVOCATION', `the revocation is for key ${input.key!.facts.fingerprint}, not ${key.fingerprint}`);
+        const event = ownRevocation(key, revocation, now, state.policy, command) ?? refuse(key.revokedSince ? 'KEY_REVOKED' : 'KEY_RETIRED', `signing key ${key.fingerprint} is already ${key.revokedSince ? 'revoked' : 'retired'}`);
+        emit(event, signingKeyStream(key.fingerprint));
+        break;
+      }
+      requireRole(state, actor, SECURITY, 'revoking a signing key as compromised');
       if (key.revokedSince) refuse('KEY_REVOKED', `signing key ${key.fingerprint} is already revoked`);
       const since = command.since ?? now.toISOString();
       if (Date.parse(since) > now.getTime()) refuse('BAD_COMMAND', `a revocation cannot start in the future (${since})`);
-      emit({ type: 'SigningKeyRevoked', v: 1, data: { fingerprint: key.fingerprint, since: new Date(since).toISOString(), reason: command.reason } }, signingKeyStream(key.fingerprint));
+      emit({ type: 'SigningKeyRevoked', v: 1, data: { fingerprint: key.fingerprint, since: new Date(since).toISOString(), reason: command.reason! } }, signingKeyStream(key.fingerprint));
       break;
     }
   }
@@ -213,9 +253,41 @@ export function decideCommand(state: TrustState, input: VerifiedCommand, now: Da
   return [...drafts, ...continuity(state, drafts, now, cause)];
 }
 
+const REVOCATION_REASONS: Record<RevocationReason, string> = {
+  unspecified: 'revoked by its holder (no reason given)',
+  compromised: 'key compromised',
+  superseded: 'key superseded',
+  retired: 'key no longer used',
+};
+
+/**
+ * The event of a signing key's own revocation (OpenPGP: a hard revocation, compromised or no
+ * reason, makes it compromised from the revocation's creation time or an earlier `since`; a soft
+ * one, superseded or no longer used, retires it), or null when it changes nothing.
+ */
+function ownRevocation(key: SigningKeyState, revocation: RevocationFacts, now: Date, policy: TrustState['policy'], stated: { since?: string | undefined; reason?: string | undefined } = {}): DomainEvent | null {
+  const created = Date.parse(revocation.created);
+  if (created > now.getTime() + policy.commandWindowSeconds * 1000) refuse('FUTURE_SIGNATURE', `the revocation claims to be made at ${revocation.created}, after the log's time ${now.toISOString()}`);
+  const label = REVOCATION_REASONS[revocation.reason];
+  const reason = stated.reason ?? (revocation.description ? `${label}: ${revocation.description}` : label);
+  if (revocation.reason === 'superseded' || revocation.reason === 'retired') {
+    if (stated.since !== undefined) refuse('BAD_COMMAND', `the revocation says "${label}", which retires the key; "since" is for a compromised key`);
+    if (key.retiredAt || key.revokedSince) return null;
+    return { type: 'SigningKeyRetired', v: 1, data: { fingerprint: key.fingerprint, reason } };
+  }
+  if (key.revokedSince) return null;
+  let since = Math.min(created, now.getTime());
+  if (stated.since !== undefined) {
+    if (Date.parse(stated.since) > since) refuse('BAD_COMMAND', `"since" (${stated.since}) cannot be after the revocation was made (${revocation.created})`);
+    since = Date.parse(stated.since);
+  }
+  return { type: 'SigningKeyRevoked', v: 1, data: { fingerprint: key.fingerprint, since: new Date(since).toISOString(), reason } };
+}
+
 /**
  * The certification changes a key block brings: new, valid certifications by authorizers (not
- * the owner) and revocations of recorded ones. SHA-1 certifications are refused.
+ * the owner) and revocations of recorded ones — also by a certifier who has since left or lost
+ * the role (the revocation is evidence). A certification that does not verify, or SHA-1, is refused.
  */
 function certificationEvents(
   state: TrustState,
@@ -226,13 +298,14 @@ function certificationEvents(
 ): DomainEvent[] {
   const out: DomainEvent[] = [];
   for (const cert of key.certifications) {
+    if (cert.valid === false) refuse('BAD_CERTIFICATION', `the certification by ${cert.certifier} on ${fpr} does not verify; export the key again from the keyring that made it`);
     if (cert.certifier === owner) continue; // the owner's own signature (MyBB step 2) is not an authorization
-    if (!hasRole(state, cert.certifier, AUTHORIZER_ROLES)) continue; // only leaders/management authorize
     const known = recorded[cert.certifier];
     if (cert.revoked) {
       if (known && !known.revoked && known.via === 'certification') out.push({ type: 'SigningKeyCertificationRevoked', v: 1, data: { fingerprint: fpr, certifier: cert.certifier, via: 'certification' } });
       continue;
     }
+    if (!hasRole(state, cert.certifier, AUTHORIZER_ROLES)) continue; // only leaders/management authorize
     if (cert.digest === 'SHA1' || cert.digest === 'MD5' || cert.digest === 'RIPEMD160') refuse('SHA1_REFUSED', `the certification by ${cert.certifier} uses ${cert.digest}; certify with cert-digest-algo SHA512`);
     if (known && !known.revoked) continue;
     out.push({ type: 'SigningKeyCertified', v: 1, data: { fingerprint: fpr, certifier: cert.certifier, via: 'certification', certifiedAt: cert.created } });

@@ -420,21 +420,3 @@ export function describeState(state: TrustState, now: Date) {
     moduleSignatures: state.moduleSignatures.length,
   };
 }
-
-/**
- * The verdict on a package signature that verified cryptographically: good only if it is in the
- * log (published while its key was usable) and its key was not revoked since before that.
- */
-export function judgePackageSignature(state: TrustState, artifactSha512: string, signer: string, now: Date): { valid: boolean; reasons: string[]; published: PackageSignatureState[] } {
-  const key = state.signingKeys.get(signer);
-  const published = state.packageSignatures.filter((s) => s.signer === signer && s.artifactSha512 === artifactSha512);
-  const reasons: string[] = [];
-  if (key) reasons.push(`signing key of ~${key.username} is ${keyStatus(state, key, now).status}`);
-  if (published.length === 0) {
-    reasons.push('this artifact was never published in the log with a signature by this key');
-    return { valid: false, reasons, published };
-  }
-  const verdicts = published.map((p) => packageSignatureValid(state, p));
-  reasons.push(...verdicts.map((v) => v.reason));
-  return { valid: verdicts.some((v) => v.valid), reasons, published };
-}

@@ -22,6 +22,10 @@ import {
   keyStatus,
   packageSignatureValid,
   parseCommand,
+  judgePackageSignature,
+  buildSnapshot,
+  findPackageSignature,
+  signatureRefusal,
 } from '@signet/domain';
 
 // Given these events, when this command, then these events — or this error code.
@@ -381,5 +385,115 @@ describe("workers' outcomes", () => {
     const changed = decideArchiveSnapshot(s.state, 5, { ...rendered, listing: 'd'.repeat(64) }, [{ url: 'https://archive.example/save', ok: true, status: 200, error: null }]);
     expect((changed[0]!.data as { keys: unknown }).keys).toEqual({});
     expect(decideArchiveSnapshot(s.state, 4, { ...rendered, listing: 'd'.repeat(64) }, [])).toEqual([]);
+  });
+});
+
+/** Eve's signing key block again, now carrying its own revocation (gpg --gen-revoke, imported). */
+function revokedBlock(reason: 'compromised' | 'superseded' | 'retired' | 'unspecified', created: Date, fingerprint = SIGN): KeyInput {
+  const k = signingKey([{ certifier: EVE }, { certifier: ALICE }]);
+  return { ...k, facts: { ...k.facts, fingerprint, selfRevoked: true, revocation: { created: created.toISOString(), reason, description: 'laptop stolen' } } };
+}
+
+describe("the owner's own revocation (gpg --gen-revoke)", () => {
+  it('compromised: revoked from the revocation time, whoever of the team relays it', () => {
+    const s = activeStory();
+    s.now = day(30);
+    const drafts = decideCommand(s.state, s.command(EVE, { type: 'UpdateSigningKey', key: 'k' }, revokedBlock('compromised', day(29))), s.now);
+    expect(drafts.map((d) => ({ type: d.type, actor: d.actor, stream: d.stream, data: d.data }))).toEqual([
+      { type: 'SigningKeyRevoked', actor: EVE, stream: `signing-key/${SIGN}`, data: { fingerprint: SIGN, since: day(29).toISOString(), reason: 'key compromised: laptop stolen' } },
+    ]);
+    s.apply(drafts);
+    expect(s.status()).toBe('revoked');
+    expect(s.refused(EVE, { type: 'UpdateSigningKey', key: 'k' }, revokedBlock('compromised', day(29)))).toBe('KEY_REVOKED');
+  });
+  it('superseded or no longer used: retired; no reason given counts as compromised', () => {
+    for (const [reason, type, text] of [
+      ['superseded', 'SigningKeyRetired', 'key superseded: laptop stolen'],
+      ['retired', 'SigningKeyRetired', 'key no longer used: laptop stolen'],
+      ['unspecified', 'SigningKeyRevoked', 'revoked by its holder (no reason given): laptop stolen'],
+    ] as const) {
+      const s = activeStory();
+      s.now = day(30);
+      const [draft] = decideCommand(s.state, s.command(EVE, { type: 'RevokeSigningKey', fingerprint: SIGN, revocation: 'cert' }, revokedBlock(reason, day(29))), s.now);
+      expect(draft!.type).toBe(type);
+      expect(draft!.data).toEqual(type === 'SigningKeyRetired' ? { fingerprint: SIGN, reason: text } : { fingerprint: SIGN, since: day(29).toISOString(), reason: text });
+    }
+  });
+  it('RevokeSigningKey with the certificate: the owner may send it, with an earlier since, not a later one', () => {
+    const s = activeStory();
+    s.now = day(30);
+    const cert = (body: Record<string, unknown> = {}) => ({ type: 'RevokeSigningKey', fingerprint: SIGN, revocation: 'cert', ...body });
+    expect(s.refused(ALICE, cert(), revokedBlock('compromised', day(29)))).toBe('NOT_AUTHORIZED_ROLE');
+    expect(s.refused(EVE, cert({ since: day(29.5).toISOString() }), revokedBlock('compromised', day(29)))).toBe('BAD_COMMAND');
+    expect(s.refused(EVE, cert({ since: day(20).toISOString() }), revokedBlock('superseded', day(29)))).toBe('BAD_COMMAND');
+    expect(s.refused(EVE, cert(), revokedBlock('compromised', day(29), 'C'.repeat(40)))).toBe('BAD_REVOCATION');
+    expect(s.refused(EVE, cert(), signingKey())).toBe('BAD_REVOCATION');
+    expect(s.refused(EVE, cert(), undefined)).toBe('BAD_REVOCATION');
+    expect(s.refused(EVE, cert(), revokedBlock('compromised', day(31)))).toBe('FUTURE_SIGNATURE');
+    const [draft] = s.apply(decideCommand(s.state, s.command(EVE, cert({ since: day(20).toISOString(), reason: 'found malware' }), revokedBlock('compromised', day(29))), s.now));
+    expect(draft!.data).toEqual({ fingerprint: SIGN, since: day(20).toISOString(), reason: 'found malware' });
+    expect(s.refused(EVE, cert(), revokedBlock('compromised', day(29)))).toBe('KEY_REVOKED');
+  });
+  it('a retired key can still be revoked as compromised by its own certificate', () => {
+    const s = activeStory();
+    s.now = day(30);
+    s.run(EVE, { type: 'RetireSigningKey', fingerprint: SIGN });
+    expect(s.refused(EVE, { type: 'UpdateSigningKey', key: 'k' }, revokedBlock('superseded', day(29)))).toBe('KEY_RETIRED');
+    expect(s.run(EVE, { type: 'UpdateSigningKey', key: 'k' }, revokedBlock('compromised', day(29)))).toEqual(['SigningKeyRevoked']);
+  });
+  it('a revocation without a reason needs the certificate (the schema)', () => {
+    expect(() => parseCommand(JSON.stringify({ origin: ORIGIN, id: 'x', issuedAt: day(0).toISOString(), type: 'RevokeSigningKey', fingerprint: SIGN }))).toThrow(expect.objectContaining({ code: 'BAD_COMMAND' }));
+  });
+});
+
+describe('certification evidence is never dropped', () => {
+  it('a certification revoked after its certifier left is recorded', () => {
+    const s = activeStory();
+    s.run(BOB, { type: 'RemoveMember', member: ALICE });
+    expect(s.status()).toBe('insufficient-authorizations');
+    const drafts = decideCommand(s.state, s.command(EVE, { type: 'UpdateSigningKey', key: 'k' }, signingKey([{ certifier: EVE }, { certifier: ALICE, revoked: true }])), s.now);
+    expect(drafts.map((d) => ({ type: d.type, actor: d.actor, data: d.data }))).toEqual([
+      { type: 'SigningKeyCertificationRevoked', actor: EVE, data: { fingerprint: SIGN, certifier: ALICE, via: 'certification' } },
+    ]);
+  });
+  it('a certification whose signature does not verify is refused, not ignored', () => {
+    const s = team();
+    const forged = signingKey([{ certifier: ALICE }]);
+    const bad: KeyInput = { ...forged, certifications: forged.certifications.map((c) => ({ ...c, valid: false })) };
+    expect(s.refused(EVE, { type: 'AddSigningKey', key: 'k' }, bad)).toBe('BAD_CERTIFICATION');
+    s.run(EVE, { type: 'AddSigningKey', key: 'k' }, signingKey());
+    expect(s.refused(EVE, { type: 'UpdateSigningKey', key: 'k' }, bad)).toBe('BAD_CERTIFICATION');
+  });
+});
+
+describe('the verdict on one signature (POST /verify, the client)', () => {
+  const judge = (s: Story, created: Date, artifactSha512 = 'ab'.repeat(64)) => judgePackageSignature(s.state, { artifactSha512, signer: SIGN, signatureCreated: created.toISOString() }, s.now);
+  it('good only for the very signature the log published, logged before any compromise', () => {
+    const s = activeStory();
+    s.now = day(15);
+    s.publish(day(15));
+    expect(judge(s, day(15))).toMatchObject({ valid: true, code: null });
+    // the same key and artifact, another signature: made in the waiting period, or later and never published
+    expect(judge(s, day(10))).toMatchObject({ valid: false, code: 'KEY_NOT_YET_ACTIVE' });
+    expect(judge(s, day(15.5))).toMatchObject({ valid: false, code: 'NOT_PUBLISHED' });
+    expect(judge(s, day(15), 'cd'.repeat(64))).toMatchObject({ valid: false, code: 'NOT_PUBLISHED' });
+    s.run(ROOT, { type: 'RevokeSigningKey', fingerprint: SIGN, since: day(14.5).toISOString(), reason: 'stolen' });
+    // logged after the compromise time, though its creation time (chosen by the signer) is before it
+    expect(judge(s, day(15))).toMatchObject({ valid: false, code: 'KEY_REVOKED' });
+    expect(judge(s, day(16))).toMatchObject({ valid: false, code: 'KEY_REVOKED' });
+  });
+  it('a published signature stays good after its key retires; the snapshot judges the same', () => {
+    const s = activeStory();
+    s.now = day(15);
+    s.publish(day(15));
+    s.run(EVE, { type: 'RetireSigningKey', fingerprint: SIGN });
+    expect(judge(s, day(15))).toMatchObject({ valid: true });
+    expect(judge(s, day(16))).toMatchObject({ valid: false, code: 'KEY_RETIRED' });
+    const snapshot = buildSnapshot(s.state, 'cp', s.now, day(30));
+    const info = snapshot.signingKeys.find((k) => k.fingerprint === SIGN)!;
+    const record = findPackageSignature(snapshot.packageSignatures, SIGN, day(15).toISOString(), 'ab'.repeat(64));
+    expect(record).toMatchObject({ seq: s.state.packageSignatures.at(0)!.seq, loggedAt: day(15).toISOString() });
+    expect(signatureRefusal(info, day(15), record)).toBeNull();
+    expect(signatureRefusal(info, day(16), null)?.code).toBe('KEY_RETIRED');
   });
 });

@@ -1,5 +1,6 @@
 import * as openpgp from 'openpgp';
-import { DomainError } from '@signet/domain/core';
+import { DomainError, type RevocationFacts } from '@signet/domain/core';
+import { keyRevocation } from './revocation.js';
 
 // openpgp.js behind a small surface that speaks in facts (fingerprints, times, digests) the
 // pure domain can decide on. Everything passed in here is attacker-controlled: sizes are capped
@@ -46,6 +47,8 @@ export interface KeyFacts {
   readonly selfRevoked: boolean;
   /** Digests of the self-signatures binding the user IDs. */
   readonly selfSignatureDigests: readonly string[];
+  /** The key's own revocation (`gpg --gen-revoke`, imported), when one verifies. */
+  readonly revocation: RevocationFacts | null;
 }
 
 export interface CertificationFacts {
@@ -56,6 +59,8 @@ export interface CertificationFacts {
   readonly digest: string;
   /** Revoked by the certifier (`gpg --quick-revoke-sig`). */
   readonly revoked: boolean;
+  /** False when its signature does not verify (only reported with `includeInvalid`). */
+  readonly valid: boolean;
 }
 
 export interface SignatureFacts {
@@ -97,7 +102,8 @@ export async function readPublicKey(armored: string): Promise<{ key: PublicKey; 
   }
 }
 
-async function factsOf(key: PublicKey): Promise<KeyFacts> {
+/** What the domain decides on about a parsed key. */
+export async function factsOf(key: PublicKey): Promise<KeyFacts> {
   const { algorithm, bits } = algorithmOf(key);
   const userIds = key.users
     .filter((u) => u.userID)
@@ -117,14 +123,16 @@ async function factsOf(key: PublicKey): Promise<KeyFacts> {
     armored: key.armor(),
     selfRevoked,
     selfSignatureDigests: key.users.flatMap((u) => u.selfCertifications.map((s) => hashName(s.hashAlgorithm!))),
+    revocation: await keyRevocation(key),
   };
 }
 
 /**
  * The third-party certifications on `key` made by any of `certifiers`, each verified; a
- * certification that does not verify is left out (it certifies nothing).
+ * certification that does not verify is left out (it certifies nothing), or reported with
+ * `valid: false` when `includeInvalid` (the log refuses such a block: BAD_CERTIFICATION).
  */
-export async function certificationsBy(key: PublicKey, certifiers: readonly PublicKey[]): Promise<CertificationFacts[]> {
+export async function certificationsBy(key: PublicKey, certifiers: readonly PublicKey[], options: { includeInvalid?: boolean } = {}): Promise<CertificationFacts[]> {
   const found: CertificationFacts[] = [];
   for (const user of key.users) {
     if (!user.userID) continue;
@@ -148,8 +156,8 @@ export async function certificationsBy(key: PublicKey, certifiers: readonly Publ
       } catch {
         valid = false;
       }
-      if (!valid) continue;
-      found.push({ certifier: upper(issuer.getFingerprint()), userId: user.userID.userID, created: cert.created!.toISOString(), digest: hashName(cert.hashAlgorithm!), revoked });
+      if (!valid && !options.includeInvalid) continue;
+      found.push({ certifier: upper(issuer.getFingerprint()), userId: user.userID.userID, created: cert.created!.toISOString(), digest: hashName(cert.hashAlgorithm!), revoked, valid });
     }
   }
   return found;
@@ -266,3 +274,4 @@ export function groupFingerprint(fpr: string): string {
   return fpr.toUpperCase().replace(/(.{4})(?!$)/g, '$1 ');
 }
 export * from './keyring.js';
+export * from './revocation.js';

@@ -1,5 +1,7 @@
-import { type KeyInput, type TrustState, activeMember } from '@signet/domain/core';
-import { type PublicKey, certificationsBy, readPublicKey } from './index.js';
+import type { Command } from '@signet/domain';
+import { DomainError, type KeyInput, type TrustState, activeMember } from '@signet/domain/core';
+import { type PublicKey, certificationsBy, factsOf, readPublicKey } from './index.js';
+import { applyRevocationCertificate, revocationCertificateIssuer } from './revocation.js';
 
 /** Parsed OpenPGP keys by fingerprint: parsing an RSA key costs milliseconds, so parse each once. */
 export class Keyring {
@@ -22,6 +24,37 @@ export class Keyring {
     return Promise.all(keys);
   }
 
+  /**
+   * Root keys and every member key the log ever had: who may have certified a key. A past
+   * member's revocation of a certification is still evidence the log records.
+   */
+  certifiers(state: TrustState): Promise<PublicKey[]> {
+    const keys = state.policy.rootKeys.map((r) => this.key(r.fingerprint, r.key));
+    for (const m of state.members.values()) keys.push(this.key(m.fingerprint, m.key));
+    return Promise.all(keys);
+  }
+
+  /**
+   * The key a command carries (`key`, or RevokeSigningKey's `revocation`) as the rules read it,
+   * or undefined when it carries none. The server and an auditor replaying the log both ask this.
+   */
+  async commandKey(state: TrustState, command: Command): Promise<KeyInput | undefined> {
+    const armored = 'key' in command ? command.key : command.type === 'RevokeSigningKey' ? command.revocation : undefined;
+    if (armored === undefined) return undefined;
+    const logged = async (issuer: string) => {
+      const found = [...state.signingKeys.values()].find((k) => k.fingerprint.endsWith(issuer));
+      return found ? this.key(found.fingerprint, found.key) : undefined;
+    };
+    try {
+      return await keyInput(armored, await this.certifiers(state), logged);
+    } catch (error) {
+      if (command.type === 'RevokeSigningKey' && error instanceof DomainError && error.code === 'BAD_KEY') {
+        throw new DomainError('BAD_REVOCATION', `the revocation is neither a revocation certificate (gpg --gen-revoke) nor a key block: ${error.message}`);
+      }
+      throw error;
+    }
+  }
+
   /** Every package signing key the log ever added (so a retired or revoked one is named as such). */
   signingKeys(state: TrustState): Promise<PublicKey[]> {
     return Promise.all([...state.signingKeys.values()].map((k) => this.key(k.fingerprint, k.key)));
@@ -30,9 +63,20 @@ export class Keyring {
 
 /**
  * What a command's key block brings to the decision: its facts, and the certifications on it by
- * the keys that may certify (`actors`). The server and an auditor replaying the log both ask this.
+ * `certifiers` (invalid ones included, so that the rules refuse them). A standalone revocation
+ * certificate (`gpg --gen-revoke`) is applied to the key it revokes, found by `logged`.
  */
-export async function keyInput(armored: string, actors: readonly PublicKey[]): Promise<KeyInput> {
+export async function keyInput(armored: string, certifiers: readonly PublicKey[], logged?: (issuerKeyId: string) => Promise<PublicKey | undefined>): Promise<KeyInput> {
+  const issuer = logged && typeof armored === 'string' ? await revocationCertificateIssuer(armored) : null;
+  if (issuer) {
+    const target = (await logged!(issuer)) ?? refuseUnknown(issuer);
+    const key = await applyRevocationCertificate(target, armored);
+    return { facts: await factsOf(key), certifications: await certificationsBy(key, certifiers, { includeInvalid: true }) };
+  }
   const read = await readPublicKey(armored);
-  return { facts: read.facts, certifications: await certificationsBy(read.key, actors) };
+  return { facts: read.facts, certifications: await certificationsBy(read.key, certifiers, { includeInvalid: true }) };
+}
+
+function refuseUnknown(issuer: string): never {
+  throw new DomainError('UNKNOWN_SIGNING_KEY', `the revocation certificate is made by key ${issuer}, which is no package signing key of this log`);
 }

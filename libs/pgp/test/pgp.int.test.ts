@@ -35,7 +35,7 @@ describe('OpenPGP facts from GnuPG output', () => {
     gpg.certify(fpr.mal!, fpr.rsa!, day(1));
     const bob = (await readPublicKey(gpg.exportKey(fpr.bob!))).key;
     let key = (await readPublicKey(gpg.exportKey(fpr.rsa!))).key;
-    expect(await certificationsBy(key, [bob])).toEqual([{ certifier: fpr.bob, userId: 'Eve (CODE SIGNING KEY) <eve@example.org>', created: day(1).toISOString(), digest: expect.any(String), revoked: false }]);
+    expect(await certificationsBy(key, [bob])).toEqual([{ certifier: fpr.bob, userId: 'Eve (CODE SIGNING KEY) <eve@example.org>', created: day(1).toISOString(), digest: expect.any(String), revoked: false, valid: true }]);
     gpg.revokeCertification(fpr.bob!, fpr.rsa!, day(2));
     key = (await readPublicKey(gpg.exportKey(fpr.rsa!))).key;
     expect((await certificationsBy(key, [bob])).map((c) => c.revoked)).toEqual([true]);

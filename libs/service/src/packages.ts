@@ -91,10 +91,11 @@ export class PackageService {
     const stream = Readable.toWeb(createReadStream(artifact.path)) as unknown as ReadableStream<Uint8Array>;
     try {
       const sig = await verifyDetached(stream, armoredSignature, keys, 'SHA512');
-      return { artifactSha512: artifact.sha512, signer: sig.signer, signatureCreated: sig.created, ...judgePackageSignature(state, artifact.sha512, sig.signer, this.clock.now()) };
+      const facts = { artifactSha512: artifact.sha512, signer: sig.signer, signatureCreated: sig.created };
+      return { ...facts, ...judgePackageSignature(state, facts, this.clock.now()) };
     } catch (error) {
       if (!(error instanceof DomainError)) throw error;
-      return { artifactSha512: artifact.sha512, signer: null, signatureCreated: null, valid: false, reasons: [`${error.code}: ${error.message}`], published: [] };
+      return { artifactSha512: artifact.sha512, signer: null, signatureCreated: null, valid: false, code: error.code, reasons: [`${error.code}: ${error.message}`], published: [] };
     }
   }
 
