@@ -68,7 +68,7 @@ describe('the signet command', () => {
         await log.close();
       }
     }
-  });
+  }, 240_000);
 
   it('refuses a root key file with no usable key: exit 2 (bad local input) with a message, and writes no genesis', () => {
     const data = join(dir.path, 'data-no-key');
@@ -86,7 +86,7 @@ describe('the signet command', () => {
     writeFileSync(join(dir.path, 'root4.asc'), gpg.exportKey(root));
     const good = signet(['init', '--data-dir', data, '--root-key', join(dir.path, 'root4.asc'), '--allow-ed25519']);
     expect([good.status, good.stdout]).toEqual([0, expect.stringMatching(/^created /)]);
-  });
+  }, 180_000);
 
   it('refuses bad policy files and bad usage with exit codes 1 and 2', () => {
     writeFileSync(join(dir.path, 'bad.json'), JSON.stringify({ waitingDays: 3 }));

@@ -79,10 +79,10 @@ function algorithmOf(key: PublicKey): { algorithm: KeyFacts['algorithm']; bits: 
 export async function readPublicKey(armored: string): Promise<{ key: PublicKey; facts: KeyFacts }> {
   if (typeof armored !== 'string' || armored.length === 0) throw new DomainError('BAD_KEY', 'the key is empty: send an ASCII-armored public key (gpg --armor --export)');
   if (armored.length > MAX_ARMORED_KEY) throw new DomainError('BAD_KEY', `the armored key is larger than ${MAX_ARMORED_KEY} bytes`);
-  if (!armored.includes('-----BEGIN PGP PUBLIC KEY BLOCK-----')) throw new DomainError('BAD_KEY', 'not an armored public key block (gpg --armor --export)');
   // openpgp.js would read the first block and drop the rest: a second block (another key, a
   // revocation certificate) is refused rather than silently ignored.
   const blocks = armoredKeyBlocks(armored, 'the key');
+  if (blocks.length === 0) throw new DomainError('BAD_KEY', 'not an armored public key block (gpg --armor --export)');
   if (blocks.length !== 1) throw new DomainError('BAD_KEY', `send exactly one key block; this text holds ${blocks.length} armored blocks (one key per command, as gpg --armor --export KEY-ID writes it)`);
   let keys: PublicKey[];
   try {
@@ -255,7 +255,7 @@ export async function verifyCleartext(armored: string, keys: KeySource, options:
 }
 
 
-/** Largest keyring file read (FreePBX's master and mirror keys with all their signatures fit many times). */
+/** Largest keyring file read (4 MiB). */
 export const MAX_KEYRING = 16 * MAX_ARMORED_KEY;
 
 const KEY_ARMOR_LINE = /^-----(BEGIN|END) PGP (PUBLIC|PRIVATE) KEY BLOCK-----[ \t\r]*$/gm;
