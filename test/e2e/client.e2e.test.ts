@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -210,9 +210,6 @@ describe('trust snapshots and offline verification', () => {
     const missing = module('missing', fpr.s1!, day(16));
     rmSync(join(missing, 'assets', 'app.js'));
     expect(check(missing)).toMatchObject({ code: 1, status: 130, details: ['assets/app.js missing'] });
-    const extra = module('extra', fpr.s1!, day(16));
-    writeFileSync(join(extra, 'backdoor.php'), '<?php\n');
-    expect(check(extra)).toEqual({ code: 0, status: 129, details: [], unlisted: ['backdoor.php'] });
 
     expect(check(module('unsigned', null, day(16)))).toMatchObject({ code: 1, status: 8 });
     expect(check(module('unknown-key', fpr.unknown!, day(16)))).toMatchObject({ code: 1, status: 4 });
@@ -224,6 +221,30 @@ describe('trust snapshots and offline verification', () => {
     const text = gpg.clearSign(fpr.s1!, signet('module-sig', tamperedSig).out, day(16)).replace('app.js = ', 'app.js =  ');
     writeFileSync(join(tamperedSig, 'module.sig'), text.replace(/assets\/app\.js = [0-9a-f]/, (m) => `${m.slice(0, -1)}${m.endsWith('0') ? '1' : '0'}`));
     expect(check(tamperedSig)).toMatchObject({ code: 1, status: 6 });
+  });
+
+  it('a file module.sig does not list (a dropped-in backdoor.php) is UNLISTED, not GOOD, unless --allow-unlisted', () => {
+    const extra = module('extra', fpr.s1!, day(16));
+    writeFileSync(join(extra, 'backdoor.php'), '<?php system($_GET["c"]);\n');
+    const flagged = signet('verify', 'module', extra, '--json');
+    expect([flagged.code, json(flagged)]).toEqual([1, expect.objectContaining({ status: 384, flags: ['TRUSTED', 'UNLISTED'], good: false, details: [], unlisted: ['backdoor.php'] })]);
+    const human = signet('verify', 'module', extra);
+    expect([human.code, human.out]).toEqual([1, expect.stringMatching(/^BAD 384 \(TRUSTED\|UNLISTED\) signed by ~Eve \([0-9A-F ]+\): backdoor\.php not listed\n$/)]);
+    const allowed = signet('verify', 'module', extra, '--allow-unlisted', '--json');
+    expect([allowed.code, json(allowed)]).toEqual([0, expect.objectContaining({ status: 129, flags: ['GOOD', 'TRUSTED'], good: true, unlisted: ['backdoor.php'] })]);
+    expect(signet('verify', 'module', extra, '--allow-unlisted').out).toMatch(/^GOOD 129 \(GOOD\|TRUSTED\) signed by ~Eve .*: backdoor\.php not listed\n$/);
+
+    // With a listed file altered too: TAMPERED and UNLISTED (GOOD cleared by both).
+    writeFileSync(join(extra, 'Main.class.php'), '<?php evil();\n');
+    expect(json(signet('verify', 'module', extra, '--json'))).toMatchObject({ status: 128 + 256 + 2, details: ['Main.class.php altered'], unlisted: ['backdoor.php'] });
+
+    // A symbolic link is present too, though not a regular file (PHP follows it), in a subdirectory
+    // as well; a name with control characters cannot rewrite the verdict line on a terminal.
+    const linked = module('linked', fpr.s1!, day(16));
+    symlinkSync('/etc/hostname', join(linked, 'assets', 'evil.php'));
+    writeFileSync(join(linked, 'x\rGOOD 129.php'), '');
+    const r = signet('verify', 'module', linked);
+    expect([r.code, r.out]).toEqual([1, expect.stringMatching(/^BAD 384 .*: assets\/evil\.php not listed; x\\x0dGOOD 129\.php not listed\n$/)]);
   });
 
   it('FreePBX-compatible mode: trusts keys certified by a master key, no log, SHA-1 reported', () => {
@@ -258,6 +279,65 @@ describe('trust snapshots and offline verification', () => {
     expect(check(module('not-in-keyring', fpr.s1!, day(16)))).toMatchObject({ code: 1, status: 4 });
     const usage = signet('verify', 'module', join(work, 'modules', 'genuine'), '--trust-root', roots);
     expect(usage.code).toBe(2);
+
+    // No log here: the signer is named by its key's user ID, and an unknown one by where keys come from.
+    const human = signet('verify', 'module', join(work, 'modules', 'genuine'), '--trust-root', roots, '--keyring', keyring);
+    expect(human.out).toMatch(/^GOOD 129 \(GOOD\|TRUSTED\) signed by FreePBX Mirror 1 <mirror1@freepbx\.example> \([0-9A-F ]+\): old digest/);
+    expect(signet('verify', 'module', join(work, 'modules', 'by-master'), '--trust-root', roots, '--keyring', keyring).out).toMatch(/^GOOD 129 \(GOOD\|TRUSTED\) signed by FreePBX Master <master@freepbx\.example> \(/);
+    const unknown = signet('verify', 'module', join(work, 'modules', 'not-in-keyring'), '--trust-root', roots, '--keyring', keyring);
+    expect(unknown.out).toMatch(/^BAD 4 \(INVALID\): UNKNOWN_SIGNER: module\.sig is signed by key [0-9A-F]{16}, which is neither a trust root \(--trust-root\) nor in the keyring \(--keyring\)\n$/);
+    for (const r of [human, unknown, signet('verify', 'module', join(work, 'modules', 'uncertified'), '--trust-root', roots, '--keyring', keyring)]) {
+      expect(r.out).not.toMatch(/~null|this log/);
+    }
+    expect(JSON.parse(signet('verify', 'module', join(work, 'modules', 'genuine'), '--trust-root', roots, '--keyring', keyring, '--json').out)).toMatchObject({ signer: mirror, username: null, userId: 'FreePBX Mirror 1 <mirror1@freepbx.example>' });
+
+    // Files module.sig does not list: listed, but the bits are FreePBX's (unlisted files ignored).
+    const extra = module('genuine-extra', mirror, day(5), { digest: 'SHA1' });
+    writeFileSync(join(extra, 'backdoor.php'), '<?php\n');
+    const r = signet('verify', 'module', extra, '--trust-root', roots, '--keyring', keyring, '--json');
+    expect([r.code, json(r)]).toEqual([0, expect.objectContaining({ status: 129, flags: ['GOOD', 'TRUSTED'], unlisted: ['backdoor.php'] })]);
+    expect(signet('verify', 'module', extra, '--trust-root', roots, '--keyring', keyring).out).toMatch(/: old digest: .*; backdoor\.php not listed\n$/);
+    expect(signet('verify', 'module', extra, '--trust-root', roots, '--keyring', keyring, '--allow-unlisted').code).toBe(2);
+  });
+
+  it('reads every key of a keyring file: cat a.asc b.asc, gpg --export --armor A B and binary gpg --export give the same verdict', () => {
+    const made = new Date('2017-01-01T00:00:00Z');
+    const master = gpg.genKey('Ring Master <ring-master@freepbx.example>', 'rsa4096', made);
+    const other = gpg.genKey('Other Master <other-master@freepbx.example>', 'rsa4096', made);
+    const first = gpg.genKey('Ring Mirror 1 <ring1@freepbx.example>', 'rsa4096', made);
+    const second = gpg.genKey('Ring Mirror 2 <ring2@freepbx.example>', 'rsa4096', made);
+    gpg.certify(master, first, day(0));
+    gpg.certify(master, second, day(0));
+    const file = (name: string, content: string | Buffer) => {
+      writeFileSync(join(work, name), content);
+      return join(work, name);
+    };
+    // The trust roots in one file of two blocks too (FreePBX trusts two master keys).
+    const roots = file('ring-roots.asc', gpg.exportKey(other) + gpg.exportKey(master));
+    const rings = {
+      cat: file('ring-cat.asc', gpg.exportKey(first) + gpg.exportKey(second)),
+      exported: file('ring-export.asc', gpg.run(['--armor', '--export', first, second])),
+      binary: file('ring.gpg', gpg.exportBinary(first, second)),
+    };
+    const dir = module('by-second-key', second, day(5));
+    for (const [how, ring] of Object.entries(rings)) {
+      const r = signet('verify', 'module', dir, '--trust-root', roots, '--keyring', ring, '--json');
+      expect([how, r.code, json(r)]).toEqual([how, 0, expect.objectContaining({ status: 129, signer: second, userId: 'Ring Mirror 2 <ring2@freepbx.example>' })]);
+    }
+    // A key file with no usable key is bad local input (exit 2), and says so.
+    for (const [content, message] of [
+      ['', 'holds no OpenPGP public key'],
+      ['not a key\n', 'holds no OpenPGP public key'],
+      [gpg.run(['--armor', '--export-secret-keys', first]), 'block 1 is a private key'],
+    ] as const) {
+      const empty = file('no-key.asc', content);
+      for (const args of [['--trust-root', empty, '--keyring', rings.cat], ['--trust-root', roots, '--keyring', empty]]) {
+        const r = signet('verify', 'module', dir, ...args);
+        expect([r.code, r.out, r.err]).toEqual([2, '', expect.stringContaining(`BAD_KEY: ${empty}${message.startsWith('block') ? ': ' : ' '}${message}`)]);
+      }
+    }
+    const missing = signet('verify', 'module', dir, '--trust-root', roots, '--keyring', join(work, 'no-such.asc'));
+    expect([missing.code, missing.err]).toEqual([2, expect.stringContaining('cannot read the key file')]);
   });
 
   it('refuses to verify with an expired snapshot (exit 2) until a fresh one is fetched', () => {

@@ -33,6 +33,11 @@ export class Gpg {
     return this.run(['--armor', '--export', fpr]);
   }
 
+  /** `gpg --export A B …` without --armor: a binary keyring, as bytes. */
+  exportBinary(...fprs: string[]): Buffer {
+    return execFileSync('gpg', ['--homedir', this.home, '--batch', '--no-tty', '--quiet', '--export', ...fprs], { stdio: ['pipe', 'pipe', 'pipe'] });
+  }
+
   /** `gpg -u certifier --quick-sign-key target`: a certification, as a leader would make it. */
   certify(certifier: string, target: string, at: Date): void {
     this.run(['-u', certifier, '--quick-sign-key', target], at);

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -21,6 +21,14 @@ function stateDir(given: string | undefined): string {
 
 
 class UsageError extends DomainError {}
+
+/**
+ * Text from the module directory or a key (file names, user IDs: anyone's to choose) made safe for
+ * a terminal: control characters would let a dropped file rewrite the verdict line on screen.
+ */
+function printable(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
 
 function print(json: boolean | undefined, value: unknown, line: string): void {
   process.stdout.write(json ? `${JSON.stringify(value)}\n` : `${line}\n`);
@@ -68,7 +76,7 @@ export async function verifyCommand(args: string[]): Promise<number> {
   const [what, ...rest] = args;
   const { values, positionals } = parseArgs({
     args: rest,
-    options: { ...STATE_OPTION, 'trust-root': { type: 'string', multiple: true }, keyring: { type: 'string' } },
+    options: { ...STATE_OPTION, 'trust-root': { type: 'string', multiple: true }, keyring: { type: 'string' }, 'allow-unlisted': { type: 'boolean' } },
     strict: true,
     allowPositionals: true,
   });
@@ -83,28 +91,40 @@ export async function verifyCommand(args: string[]): Promise<number> {
     return verdict.valid ? 0 : 1;
   }
   if (what === 'module') {
-    if (positionals.length !== 1) throw new UsageError('USAGE', 'usage: signet verify module <dir> [--state DIR | --trust-root FILE... --keyring FILE] [--json]');
+    if (positionals.length !== 1) throw new UsageError('USAGE', 'usage: signet verify module <dir> [--state DIR [--allow-unlisted] | --trust-root FILE... --keyring FILE] [--json]');
     const roots = values['trust-root'] ?? [];
     if (roots.length > 0 !== (values.keyring !== undefined)) throw new UsageError('USAGE', 'the FreePBX-compatible mode needs both --trust-root FILE (repeatable) and --keyring FILE');
+    if (roots.length > 0 && values['allow-unlisted']) throw new UsageError('USAGE', '--allow-unlisted is for the log\'s own mode: the FreePBX-compatible mode never flags unlisted files, it lists them');
     const verdict =
       roots.length > 0
         ? await verifyModuleFreepbx({ roots: await keysFrom(roots), keyring: await keysFrom([values.keyring!]) }, positionals[0]!, { now: now() })
-        : await verifyModule(storedSnapshot(stateDir(values.state)), positionals[0]!, { now: now() });
-    const who = verdict.signer ? ` signed by ~${verdict.username} (${groupFingerprint(verdict.signer)})` : '';
-    const notes = [...verdict.details, ...verdict.unlisted.map((p) => `${p} not listed`)];
+        : await verifyModule(storedSnapshot(stateDir(values.state)), positionals[0]!, { now: now(), allowUnlisted: values['allow-unlisted'] });
+    // The log's username in its own mode; without a log, the signing key's own user ID.
+    const name = verdict.username !== null ? `~${verdict.username}` : verdict.userId;
+    const who = verdict.signer ? ` signed by ${name === null ? groupFingerprint(verdict.signer) : `${printable(name)} (${groupFingerprint(verdict.signer)})`}` : '';
+    const notes = [...verdict.details, ...verdict.unlisted.map((p) => `${p} not listed`)].map(printable);
     print(values.json, verdict, `${verdict.good ? 'GOOD' : 'BAD'} ${verdict.status} (${verdict.flags.join('|')})${who}${notes.length ? `: ${notes.join('; ')}` : ''}`);
     return verdict.good ? 0 : 1;
   }
   throw new UsageError('USAGE', 'usage: signet verify package <artifact> <signature.asc> | signet verify module <dir>');
 }
 
-/** Every key in armored key files. */
+/** Every key of key files (each may hold several blocks, armored or binary); a file with no usable key is bad local input. */
 async function keysFrom(paths: readonly string[]): Promise<PublicKey[]> {
   const keys: PublicKey[] = [];
   for (const path of paths) {
-    const armored = readText(path);
-    if (armored === null) throw new UsageError('USAGE', `cannot read the key file ${path}`);
-    keys.push(...(await readPublicKeys(armored)));
+    let content: Buffer;
+    try {
+      content = readFileSync(path);
+    } catch {
+      throw new UsageError('USAGE', `cannot read the key file ${path}`);
+    }
+    try {
+      keys.push(...(await readPublicKeys(content, path)));
+    } catch (error) {
+      if (error instanceof DomainError) throw new UsageError(error.code, error.message);
+      throw error;
+    }
   }
   return keys;
 }

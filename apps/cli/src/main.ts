@@ -14,7 +14,7 @@ commands:
        [--command-window SECONDS] [--policy FILE]
       create the data directory, the Ed25519 log key (DIR/log.key, mode 0600, unless
       SIGNET_LOG_KEY is set) and the genesis event with the policy: root (master) keys from
-      armored files, waiting period (14 days), authorizations required (1), RSA minimum (4096),
+      key files (every key of each, armored or binary), waiting period (14 days), authorizations required (1), RSA minimum (4096),
       Ed25519 (off), the signing key user ID comment ("CODE SIGNING KEY"), command window (300 s).
       --policy FILE: the same as JSON, e.g. {"rootKeys":["root.asc"],"waitingPeriodDays":14}
       (paths relative to the file); options given on the command line win.
@@ -26,13 +26,17 @@ commands:
       not older than the last one accepted, and its checkpoint is consistent with the last one's
   verify package <artifact> <signature.asc> [--state DIR] [--json]
       check a detached SHA-512 package signature offline against the stored snapshot
-  verify module <dir> [--state DIR] [--json]
+  verify module <dir> [--state DIR] [--allow-unlisted] [--json]
       check a FreePBX module (module.sig and every listed file) offline; prints FreePBX's status
       bits (GOOD 1, TAMPERED 2, INVALID 4, UNSIGNED 8, UNSUPPORTED 16, EXPIRED 32, REVOKED 64,
-      TRUSTED 128); exit 0 only for GOOD|TRUSTED (129)
+      TRUSTED 128) and Signet's UNLISTED 256 (a file in the directory that module.sig does not
+      list; GOOD cleared); exit 0 only for GOOD|TRUSTED (129). --allow-unlisted: report such
+      files without the flag
   verify module <dir> --trust-root MASTER.asc [--trust-root …] --keyring KEYS.asc [--json]
       the same without a log, trusting what FreePBX trusts: keys in KEYS.asc certified (and not
-      revoked) by a master key; SHA-1 clear signatures are accepted and reported
+      revoked) by a master key; SHA-1 clear signatures are accepted and reported; unlisted
+      files are listed but do not change the bits (as in FreePBX). Every key of each file is
+      read (cat a.asc b.asc, gpg --export --armor A B, or binary gpg --export)
   module-sig <dir>
       print the unsigned module.sig for a directory, to clear-sign with gpg
   witness keygen --name NAME
@@ -181,7 +185,9 @@ main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   async (error: unknown) => {
     const e = error as { code?: string; message?: string };
-    const usage = e.code === 'USAGE' || e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' || e.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL';
+    // A root key file without a usable key is bad local input, as a bad option is.
+    const badKeyFile = process.argv[2] === 'init' && e.code === 'BAD_KEY';
+    const usage = badKeyFile || e.code === 'USAGE' || e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' || e.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL';
     process.stderr.write(`signet: ${e.code && e.code !== 'USAGE' ? `${e.code}: ` : ''}${e.message ?? String(error)}\n`);
     const unreachable = ['audit', 'mirror', 'monitor'].includes(process.argv[2] ?? '') && /^SOURCE_/.test(e.code ?? '');
     process.exit(usage || unreachable ? 2 : ['snapshot', 'verify', 'module-sig'].includes(process.argv[2] ?? '') ? (await import('./client.js')).exitCodeOf(error) : 1);

@@ -69,8 +69,12 @@ export async function verifyPackage(trusted: TrustedSnapshot, artifactPath: stri
   return verdict(null, `signed by ~${info.username} at ${facts.created}, published in the log at seq ${record!.seq} (${record!.loggedAt})`, info, facts.created);
 }
 
-// FreePBX's status bits (framework BMO/GPG.class.php).
-export const MODULE_STATUS = { GOOD: 1, TAMPERED: 2, INVALID: 4, UNSIGNED: 8, UNSUPPORTED: 16, EXPIRED: 32, REVOKED: 64, TRUSTED: 128 } as const;
+// FreePBX's status bits (framework BMO/GPG.class.php), and one of Signet's own above them:
+// UNLISTED, a file in the module directory that module.sig does not list. FreePBX ignores such
+// files; in Signet's own mode they make the module not GOOD. It is a bit of its own, outside
+// FreePBX's 1..128, so that no FreePBX meaning changes and a reader that knows only FreePBX's
+// bits still sees GOOD cleared.
+export const MODULE_STATUS = { GOOD: 1, TAMPERED: 2, INVALID: 4, UNSIGNED: 8, UNSUPPORTED: 16, EXPIRED: 32, REVOKED: 64, TRUSTED: 128, UNLISTED: 256 } as const;
 export type ModuleFlag = keyof typeof MODULE_STATUS;
 
 export interface ModuleVerdict {
@@ -80,12 +84,18 @@ export interface ModuleVerdict {
   /** True when FreePBX would load it: GOOD and TRUSTED, nothing else. */
   readonly good: boolean;
   readonly signer: string | null;
+  /** The signer's username in the log (Signet's own mode); null without a log. */
   readonly username: string | null;
+  /** The primary user ID of the signing key (its self-signature verified), e.g. `FreePBX Mirror 1 <…>`. */
+  readonly userId: string | null;
   readonly created: string | null;
   readonly version: string | null;
   /** `<path> missing`, `<path> altered`, and what else was found. */
   readonly details: string[];
-  /** Files present but not listed (FreePBX does not examine them). */
+  /**
+   * Files present but not listed in module.sig: UNLISTED in Signet's own mode (unless allowed);
+   * FreePBX-compatible mode only lists them, as FreePBX does not examine them.
+   */
   readonly unlisted: string[];
 }
 
@@ -94,14 +104,18 @@ function verdictOf(bits: number, rest: Omit<ModuleVerdict, 'status' | 'flags' | 
   return { status: bits, flags, good: bits === (MODULE_STATUS.GOOD | MODULE_STATUS.TRUSTED), ...rest };
 }
 
-/** Every regular file below `dir` (relative, "/"-separated), except module.sig and dot-files. */
-export async function moduleFiles(dir: string): Promise<string[]> {
+/**
+ * Every regular file below `dir` (relative, "/"-separated), except module.sig and dot-files; with
+ * `everyEntry`, every other non-directory entry too (symbolic links, FIFOs…), not followed:
+ * what could be dropped into a module without being a file module.sig lists.
+ */
+export async function moduleFiles(dir: string, options: { everyEntry?: boolean } = {}): Promise<string[]> {
   const out: string[] = [];
   const walk = (at: string, prefix: string): void => {
     for (const entry of readdirSync(at, { withFileTypes: true })) {
       if (entry.name.startsWith('.')) continue;
       if (entry.isDirectory()) walk(join(at, entry.name), `${prefix}${entry.name}/`);
-      else if (entry.isFile()) out.push(`${prefix}${entry.name}`);
+      else if (entry.isFile() || options.everyEntry) out.push(`${prefix}${entry.name}`);
     }
   };
   walk(dir, '');
@@ -164,6 +178,7 @@ interface SignatureJudgement {
   readonly details: string[];
   readonly signer: string | null;
   readonly username: string | null;
+  readonly userId: string | null;
   readonly created: string | null;
   /** The signed text, when the signature verified. */
   readonly text: string | null;
@@ -173,18 +188,19 @@ interface SignatureJudgement {
  * FreePBX's procedure: module.sig's clear signature (judged by `judge`), its `[config]`, then
  * every listed file's SHA-256. No module.sig 8; good 129; a listed file missing or altered sets
  * TAMPERED and clears GOOD (130); an unknown version or hash UNSUPPORTED; a v2 `expiresafter` in
- * the past REVOKED ("Module signature expired"). Files present but not listed are reported, not
- * judged (FreePBX does not examine them).
+ * the past REVOKED ("Module signature expired"). Files present but not listed are always
+ * reported; with `unlisted: 'flag'` (Signet's own mode) they also set UNLISTED and clear GOOD,
+ * with `'report'` (FreePBX's behaviour) the bits ignore them.
  */
-async function checkModule(dir: string, now: Date, judge: (armored: string) => Promise<SignatureJudgement>): Promise<ModuleVerdict> {
+async function checkModule(dir: string, now: Date, unlistedFiles: 'flag' | 'report', judge: (armored: string) => Promise<SignatureJudgement>): Promise<ModuleVerdict> {
   let armored: string;
   try {
     armored = await readFile(join(dir, 'module.sig'), 'utf8');
   } catch {
-    return verdictOf(MODULE_STATUS.UNSIGNED, { signer: null, username: null, created: null, version: null, details: ['module.sig missing'], unlisted: [] });
+    return verdictOf(MODULE_STATUS.UNSIGNED, { signer: null, username: null, userId: null, created: null, version: null, details: ['module.sig missing'], unlisted: [] });
   }
   const signature = await judge(armored);
-  const who = { signer: signature.signer, username: signature.username, created: signature.created };
+  const who = { signer: signature.signer, username: signature.username, userId: signature.userId, created: signature.created };
   if (signature.text === null) return verdictOf(signature.bits, { ...who, version: null, details: signature.details, unlisted: [] });
   let sig;
   try {
@@ -207,15 +223,42 @@ async function checkModule(dir: string, now: Date, judge: (armored: string) => P
     bits = (bits & ~MODULE_STATUS.GOOD) | MODULE_STATUS.TAMPERED;
   }
   const listed = new Set(Object.keys(sig.hashes));
-  const unlisted = (await moduleFiles(dir)).filter((p) => !listed.has(p));
+  const unlisted = (await moduleFiles(dir, { everyEntry: true })).filter((p) => !listed.has(p));
+  if (unlisted.length > 0 && unlistedFiles === 'flag') bits = (bits & ~MODULE_STATUS.GOOD) | MODULE_STATUS.UNLISTED;
   return verdictOf(bits, { ...who, version, details, unlisted });
 }
 
-/** A clear signature that did not verify: INVALID, and TAMPERED when the text was changed. */
-function unverified(error: unknown): SignatureJudgement {
+/** The signing key's primary user ID as of `at`, only when its self-signature verifies (else the name is anyone's to write). */
+async function primaryUserId(key: PublicKey, at: Date): Promise<string | null> {
+  try {
+    return (await key.getPrimaryUser(at)).user.userID?.userID ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Wraps a key source to remember the issuer key ID asked for, so that an unknown signer can be
+ * named in the words of the trust model (the log's snapshot, or the trust roots and keyring).
+ */
+function askedFor(keys: KeySource): { source: KeySource; issuer: () => string | null } {
+  let issuer: string | null = null;
+  const source: KeySource = async (id) => {
+    issuer = id;
+    return typeof keys === 'function' ? keys(id) : keys;
+  };
+  return { source, issuer: () => issuer };
+}
+
+/**
+ * A clear signature that did not verify: INVALID, and TAMPERED when the text was changed. An
+ * unknown signer is described by `unknownSigner` (the issuer key ID in, the trust model's words out).
+ */
+function unverified(error: unknown, unknownSigner: (issuer: string) => string, issuer: string | null): SignatureJudgement {
   const code = codeOf(error);
   const bits = code === 'BAD_SIGNATURE' && /does not verify/.test((error as Error).message) ? MODULE_STATUS.INVALID | MODULE_STATUS.TAMPERED : MODULE_STATUS.INVALID;
-  return { bits, details: [`${code}: ${(error as Error).message}`], signer: null, username: null, created: null, text: null };
+  const message = code === 'UNKNOWN_SIGNER' && issuer ? unknownSigner(issuer) : (error as Error).message;
+  return { bits, details: [`${code}: ${message}`], signer: null, username: null, userId: null, created: null, text: null };
 }
 
 /**
@@ -225,17 +268,18 @@ function unverified(error: unknown): SignatureJudgement {
  * not yet active, or suspended, INVALID; an unknown or bad signature INVALID (and TAMPERED when
  * module.sig was changed). SHA-1 clear signatures are refused, as the log refuses them.
  */
-export async function verifyModule(trusted: TrustedSnapshot, dir: string, options: { now?: Date } = {}): Promise<ModuleVerdict> {
-  return checkModule(dir, options.now ?? new Date(), async (armored) => {
+export async function verifyModule(trusted: TrustedSnapshot, dir: string, options: { now?: Date; allowUnlisted?: boolean } = {}): Promise<ModuleVerdict> {
+  return checkModule(dir, options.now ?? new Date(), options.allowUnlisted ? 'report' : 'flag', async (armored) => {
     const keys = new Map<string, { key: PublicKey; info: SnapshotKey }>();
+    const asked = askedFor(candidatesFrom(trusted, keys));
     let facts;
     try {
-      facts = await verifyCleartext(armored, candidatesFrom(trusted, keys));
+      facts = await verifyCleartext(armored, asked.source);
     } catch (error) {
-      return unverified(error);
+      return unverified(error, (issuer) => `module.sig is signed by key ${issuer}, which is not a signing key of the log's trust snapshot`, asked.issuer());
     }
-    const info = keys.get(facts.signer)!.info;
-    const judged = { signer: info.fingerprint, username: info.username, created: facts.created, text: facts.text };
+    const { key, info } = keys.get(facts.signer)!;
+    const judged = { signer: info.fingerprint, username: info.username, userId: await primaryUserId(key, new Date(facts.created)), created: facts.created, text: facts.text };
     const refusal = keyRefusal(info, new Date(facts.created));
     if (!refusal) return { ...judged, bits: MODULE_STATUS.GOOD | MODULE_STATUS.TRUSTED, details: [] };
     const bits = refusal.code === 'KEY_REVOKED' ? MODULE_STATUS.REVOKED : refusal.code === 'KEY_RETIRED' ? MODULE_STATUS.EXPIRED : MODULE_STATUS.INVALID;
@@ -255,18 +299,23 @@ export interface FreepbxTrust {
  * by a keyring key certified by one of the roots and not revoked by it (REVOKED when it was),
  * by a root itself, or else the signature's own bits with INVALID (FreePBX: "module.sig check
  * failed"). SHA-1 clear signatures, which genuine modules still carry, are accepted as gpg 2.2
- * accepts them, and reported as a finding.
+ * accepts them, and reported as a finding. Files present but not listed are listed, and change
+ * no bit (FreePBX does not examine them). No log is involved: the signer is named by its key's
+ * primary user ID.
  */
 export async function verifyModuleFreepbx(trust: FreepbxTrust, dir: string, options: { now?: Date } = {}): Promise<ModuleVerdict> {
-  return checkModule(dir, options.now ?? new Date(), async (armored) => {
+  return checkModule(dir, options.now ?? new Date(), 'report', async (armored) => {
+    const all = [...trust.roots, ...trust.keyring];
+    const asked = askedFor(all);
     let facts;
     try {
-      facts = await verifyCleartext(armored, [...trust.roots, ...trust.keyring], { allowSha1: true });
+      facts = await verifyCleartext(armored, asked.source, { allowSha1: true });
     } catch (error) {
-      return unverified(error);
+      return unverified(error, (issuer) => `module.sig is signed by key ${issuer}, which is neither a trust root (--trust-root) nor in the keyring (--keyring)`, asked.issuer());
     }
     const details = facts.digest === 'SHA1' ? ['old digest: module.sig is clear-signed with SHA-1 (accepted as FreePBX and gpg 2.2 accept it; re-sign with SHA-512)'] : [];
-    const judged = { signer: facts.signer, username: null, created: facts.created, text: facts.text };
+    const signingKey = all.find((k) => k.getFingerprint().toUpperCase() === facts.signer)!;
+    const judged = { signer: facts.signer, username: null, userId: await primaryUserId(signingKey, new Date(facts.created)), created: facts.created, text: facts.text };
     if (trust.roots.some((r) => r.getFingerprint().toUpperCase() === facts.signer)) return { ...judged, bits: MODULE_STATUS.GOOD | MODULE_STATUS.TRUSTED, details };
     const key = trust.keyring.find((k) => k.getFingerprint().toUpperCase() === facts.signer)!;
     const certifications = await certificationsBy(key, trust.roots);

@@ -84,10 +84,14 @@ function algorithmOf(key: PublicKey): { algorithm: KeyFacts['algorithm']; bits: 
 export async function readPublicKey(armored: string): Promise<{ key: PublicKey; facts: KeyFacts }> {
   if (typeof armored !== 'string' || armored.length === 0) throw new DomainError('BAD_KEY', 'the key is empty: send an ASCII-armored public key (gpg --armor --export)');
   if (armored.length > MAX_ARMORED_KEY) throw new DomainError('BAD_KEY', `the armored key is larger than ${MAX_ARMORED_KEY} bytes`);
-  if (!armored.includes('-----BEGIN PGP PUBLIC KEY BLOCK-----')) throw new DomainError('BAD_KEY', 'not an armored public key block (gpg --armor --export)');
+  // openpgp.js would read the first block and drop the rest: a second block (another key, a
+  // revocation certificate) is refused rather than silently ignored.
+  const blocks = armoredKeyBlocks(armored, 'the key');
+  if (blocks.length === 0) throw new DomainError('BAD_KEY', 'not an armored public key block (gpg --armor --export)');
+  if (blocks.length !== 1) throw new DomainError('BAD_KEY', `send exactly one key block; this text holds ${blocks.length} armored blocks (one key per command, as gpg --armor --export KEY-ID writes it)`);
   let keys: PublicKey[];
   try {
-    keys = (await openpgp.readKeys({ armoredKeys: armored })) as PublicKey[];
+    keys = (await openpgp.readKeys({ armoredKeys: blocks[0]!.armored })) as PublicKey[];
   } catch (error) {
     throw new DomainError('BAD_KEY', `the key block cannot be read: ${(error as Error).message}`);
   }
@@ -259,14 +263,111 @@ export async function verifyCleartext(armored: string, keys: KeySource, options:
 }
 
 
-/** Every public key of an armored keyring (`gpg --armor --export A B C`). */
-export async function readPublicKeys(armored: string): Promise<PublicKey[]> {
-  if (typeof armored !== 'string' || armored.length > 16 * MAX_ARMORED_KEY) throw new DomainError('BAD_KEY', 'the keyring is empty or too large');
-  try {
-    return await openpgp.readKeys({ armoredKeys: armored });
-  } catch (error) {
-    throw new DomainError('BAD_KEY', `the keyring cannot be read: ${(error as Error).message}`);
+/** Largest keyring file read (4 MiB). */
+export const MAX_KEYRING = 16 * MAX_ARMORED_KEY;
+
+const KEY_ARMOR_LINE = /^-----(BEGIN|END) PGP (PUBLIC|PRIVATE) KEY BLOCK-----[ \t\r]*$/gm;
+
+/**
+ * The armored key blocks of a text, in order, as `gpg --import` finds them: each
+ * `-----BEGIN PGP PUBLIC KEY BLOCK-----` … `-----END PGP PUBLIC KEY BLOCK-----` (and private key
+ * blocks, so that they can be refused by name); text around them is ignored. A block without
+ * its END line is refused: a truncated file must not pass for a shorter keyring.
+ */
+export function armoredKeyBlocks(text: string, source: string): { kind: 'PUBLIC' | 'PRIVATE'; armored: string }[] {
+  const blocks: { kind: 'PUBLIC' | 'PRIVATE'; armored: string }[] = [];
+  let open: { kind: 'PUBLIC' | 'PRIVATE'; at: number } | null = null;
+  const unterminated = (kind: string) => new DomainError('BAD_KEY', `${source}: block ${blocks.length + 1} has no "-----END PGP ${kind} KEY BLOCK-----" line (the file is truncated or two blocks are run together)`);
+  for (const line of text.matchAll(KEY_ARMOR_LINE)) {
+    const kind = line[2] as 'PUBLIC' | 'PRIVATE';
+    if (line[1] === 'BEGIN') {
+      if (open) throw unterminated(open.kind);
+      open = { kind, at: line.index };
+    } else if (open && open.kind === kind) {
+      blocks.push({ kind, armored: `${text.slice(open.at, line.index + line[0].length).replace(/\r$/, '')}\n` });
+      open = null;
+    } else {
+      throw new DomainError('BAD_KEY', `${source}: an "-----END PGP ${kind} KEY BLOCK-----" line without its BEGIN line after block ${blocks.length}`);
+    }
   }
+  if (open) throw unterminated(open.kind);
+  return blocks;
+}
+
+/** A block that holds no key but a key revocation signature: a standalone revocation certificate (`gpg --gen-revoke`). */
+async function revocationCertificate(armored: string): Promise<openpgp.Signature | null> {
+  try {
+    const { data } = await openpgp.unarmor(armored);
+    const signature = await openpgp.readSignature({ binarySignature: data as Uint8Array });
+    const ok = signature.packets.length > 0 && signature.packets.every((p) => p.signatureType === openpgp.enums.signature.keyRevocation);
+    return ok ? signature : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Every public key of a keyring file, as `gpg --import` reads it: every armored block (a file
+ * made by `cat a.asc b.asc` and one by `gpg --armor --export A B` give the same keys), or binary
+ * packets (`gpg --export A B`). A key given twice is merged into one; a revocation certificate
+ * is applied to the key of the file it revokes. `source` names the file in errors. Refused
+ * (BAD_KEY): no public key at all, a private key, a truncated or unreadable block, a revocation
+ * certificate for a key the file does not hold — never silently dropped.
+ */
+export async function readPublicKeys(input: string | Uint8Array, source = 'the keyring'): Promise<PublicKey[]> {
+  if (typeof input !== 'string' && !(input instanceof Uint8Array)) throw new DomainError('BAD_KEY', `${source} is not a keyring`);
+  if (input.length > MAX_KEYRING) throw new DomainError('BAD_KEY', `${source} is larger than ${MAX_KEYRING} bytes`);
+  const bytes = typeof input === 'string' ? null : input;
+  // Binary packets start with a packet tag, whose top bit is set (RFC 9580 4.2); armor is text.
+  if (bytes && bytes.length > 0 && (bytes[0]! & 0x80) !== 0) {
+    let keys: PublicKey[];
+    try {
+      keys = await openpgp.readKeys({ binaryKeys: bytes });
+    } catch (error) {
+      throw new DomainError('BAD_KEY', `${source} is not a readable binary keyring: ${(error as Error).message}`);
+    }
+    if (keys.some((k) => k.isPrivate())) throw new DomainError('BAD_KEY', `${source} holds a private key: use only public keys (gpg --export)`);
+    return merged(keys, [], source);
+  }
+  const text = bytes ? Buffer.from(bytes).toString('latin1') : (input as string);
+  const keys: PublicKey[] = [];
+  const revocations: { block: number; signature: openpgp.Signature; armored: string }[] = [];
+  const blocks = armoredKeyBlocks(text, source);
+  for (const [i, block] of blocks.entries()) {
+    if (block.kind === 'PRIVATE') throw new DomainError('BAD_KEY', `${source}: block ${i + 1} is a private key: use only public keys (gpg --armor --export)`);
+    try {
+      keys.push(...(await openpgp.readKeys({ armoredKeys: block.armored })));
+    } catch (error) {
+      const signature = await revocationCertificate(block.armored);
+      if (!signature) throw new DomainError('BAD_KEY', `${source}: block ${i + 1} cannot be read: ${(error as Error).message}`);
+      revocations.push({ block: i + 1, signature, armored: block.armored });
+    }
+  }
+  return merged(keys, revocations, source);
+}
+
+/** One key per fingerprint (copies merged, as gpg merges an import), with the file's revocation certificates applied. */
+async function merged(keys: PublicKey[], revocations: { block: number; signature: openpgp.Signature; armored: string }[], source: string): Promise<PublicKey[]> {
+  const byFingerprint = new Map<string, PublicKey>();
+  for (const key of keys) {
+    const fpr = key.getFingerprint();
+    const seen = byFingerprint.get(fpr);
+    byFingerprint.set(fpr, seen ? await seen.update(key) : key);
+  }
+  for (const { block, signature, armored } of revocations) {
+    const issuer = signature.packets[0]!.issuerKeyID;
+    const fpr = [...byFingerprint.keys()].find((f) => byFingerprint.get(f)!.getKeyID().equals(issuer));
+    const issuerHex = issuer.toHex().toUpperCase();
+    if (!fpr) throw new DomainError('BAD_KEY', `${source}: block ${block} is a revocation certificate for key ${issuerHex}, which this file does not hold; put it in the same file as the key (or import it with gpg and export the key again)`);
+    try {
+      const { publicKey } = await openpgp.revokeKey({ key: byFingerprint.get(fpr)!, revocationCertificate: armored, format: 'object' });
+      byFingerprint.set(fpr, publicKey);
+    } catch (error) {
+      throw new DomainError('BAD_KEY', `${source}: block ${block}, the revocation certificate for key ${issuerHex}, does not verify: ${(error as Error).message}`);
+    }
+  }
+  if (byFingerprint.size === 0) throw new DomainError('BAD_KEY', `${source} holds no OpenPGP public key: export one with gpg --armor --export KEY-ID`);
+  return [...byFingerprint.values()];
 }
 
 /** FEED DEAF ABBA … : the fingerprint in groups of four, as announcements and listings write it. */
