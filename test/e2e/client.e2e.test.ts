@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -90,6 +90,10 @@ describe('trust snapshots and offline verification', () => {
     expect(s.post(fpr.eve!, { type: 'RetireSigningKey', fingerprint: fpr.s2, reason: 'rotated' }).status).toBe(201);
     s.setClock(day(24));
     await publish('s3', '1.8.39-s3', day(24));
+    const published = module('published-s3', fpr.s3!, day(24));
+    const form = new FormData();
+    form.append('modulesig', new Blob([readFileSync(join(published, 'module.sig'))]), 'module.sig');
+    expect((await fetch(`${s.url}/modules/published-s3/16.0.1/signatures`, { method: 'POST', body: form })).status).toBe(201);
     s.setClock(day(26));
     await publish('s3', '1.8.40-s3', day(24.5));
     s.setClock(day(27));
@@ -216,6 +220,10 @@ describe('trust snapshots and offline verification', () => {
     expect(check(module('retired-before', fpr.s2!, day(16)))).toMatchObject({ code: 0, status: 129 });
     expect(check(module('retired-after', fpr.s2!, day(21)))).toMatchObject({ code: 1, status: 32 });
     expect(check(module('compromised-after', fpr.s3!, day(26)))).toMatchObject({ code: 1, status: 64 });
+    // never published, claiming a time before the compromise: the key's holder can backdate
+    expect(check(module('compromised-backdated', fpr.s3!, day(24)))).toMatchObject({ code: 1, status: 64 });
+    // published on day 24, before the compromise: good
+    expect(check(join(work, 'modules', 'published-s3'))).toMatchObject({ code: 0, status: 129 });
     expect(check(module('v3', fpr.s1!, day(16), { version: '3' }))).toMatchObject({ code: 1, status: 16 });
     const tamperedSig = module('tampered-sig', fpr.s1!, day(16));
     const text = gpg.clearSign(fpr.s1!, signet('module-sig', tamperedSig).out, day(16)).replace('app.js = ', 'app.js =  ');

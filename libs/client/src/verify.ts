@@ -3,7 +3,7 @@ import { closeSync, createReadStream, fstatSync, openSync, readFileSync, readdir
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { DomainError, type SnapshotKey, findPackageSignature, formatModuleSig, keyRefusal, parseModuleSig, signatureRefusal } from '@signet/domain/core';
+import { DomainError, type SnapshotKey, findPackageSignature, formatModuleSig, moduleSignatureRefusal, parseModuleSig, signatureRefusal } from '@signet/domain/core';
 import { type PublicKey, type KeySource, certificationsBy, verifyCleartext, verifyDetached } from '@signet/pgp';
 import type { TrustedSnapshot } from './snapshot.js';
 
@@ -280,7 +280,10 @@ export async function verifyModule(trusted: TrustedSnapshot, dir: string, option
     }
     const { key, info } = keys.get(facts.signer)!;
     const judged = { signer: info.fingerprint, username: info.username, userId: await primaryUserId(key, new Date(facts.created)), created: facts.created, text: facts.text };
-    const refusal = keyRefusal(info, new Date(facts.created));
+    // Judged by the log's record of this very module.sig, where it has one.
+    const moduleSigSha256 = createHash('sha256').update(armored).digest('hex');
+    const record = trusted.snapshot.moduleSignatures.find((m) => m.signer === info.fingerprint && m.moduleSigSha256 === moduleSigSha256) ?? null;
+    const refusal = moduleSignatureRefusal(info, new Date(facts.created), record);
     if (!refusal) return { ...judged, bits: MODULE_STATUS.GOOD | MODULE_STATUS.TRUSTED, details: [] };
     const bits = refusal.code === 'KEY_REVOKED' ? MODULE_STATUS.REVOKED : refusal.code === 'KEY_RETIRED' ? MODULE_STATUS.EXPIRED : MODULE_STATUS.INVALID;
     return { ...judged, bits, details: [refusal.reason] };

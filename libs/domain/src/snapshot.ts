@@ -210,6 +210,20 @@ export function signatureRefusal(key: SnapshotKey, created: Date, logged: { read
   return null;
 }
 
+/**
+ * The verdict on a module.sig whose clear signature verified. One the log published is judged by
+ * its record, as a package signature is. One it did not publish is judged by the time it claims —
+ * FreePBX modules travel with their module.sig — except that a compromised key vouches for none
+ * (FreePBX: "all modules signed by that key will be disabled"): its holder can backdate.
+ */
+export function moduleSignatureRefusal(key: SnapshotKey, created: Date, logged: { readonly loggedAt: string } | null): Refusal | null {
+  if (logged) return signatureRefusal(key, created, logged);
+  if (key.compromisedSince) {
+    return { code: 'KEY_REVOKED', reason: `the key of ~${key.username} is revoked as compromised since ${key.compromisedSince}, and the log never published this module.sig, so the time it claims (${created.toISOString()}) cannot be trusted` };
+  }
+  return keyRefusal(key, created) as Refusal | null;
+}
+
 /** The log's record of a package signature (same signer, creation time and artifact), or null. */
 export function findPackageSignature<T extends { signer: string; signatureCreated: string; artifactSha512: string }>(
   published: Iterable<T>,
