@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -114,6 +115,11 @@ describe('the signing protocol over HTTP with real GnuPG', () => {
   it("Eve's signature on day 10 is refused, on day 15 accepted", async () => {
     setClock(day(10));
     await refused(() => publish('1.8.1', day(10)), 422, 'KEY_NOT_YET_ACTIVE');
+    // the artifact is archived once its signature verifies, before the rules decide (and append)
+    const sha512 = (text: string) => createHash('sha512').update(text).digest('hex');
+    expect((await fetch(`${app.url}/artifacts/${sha512('mybb 1.8.1')}`)).status).toBe(200);
+    await refused(() => story.publish(fpr.mallory!, 'mybb', '1.8.1', day(10), 'mybb by mallory'), 403, 'UNKNOWN_SIGNER');
+    expect((await fetch(`${app.url}/artifacts/${sha512('mybb by mallory')}`)).status).toBe(404);
     setClock(day(15));
     expect(await keyStatus()).toBe('active');
     const res = await publish('1.8.2', day(15));

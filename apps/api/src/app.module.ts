@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { type DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { CqrsModule } from '@nestjs/cqrs';
@@ -34,7 +35,7 @@ export class AppModule {
         { provide: SnapshotService, useValue: snapshots },
         { provide: TrustProjection, useValue: projection },
         { provide: CommandService, useValue: new CommandService(log, projection, keyring, decider) },
-        { provide: PackageService, useValue: new PackageService(keyring, decider, clock) },
+        { provide: PackageService, useValue: new PackageService(keyring, decider, clock, join(config.dataDir, 'artifacts')) },
         ...TRUST_HANDLERS,
         { provide: Metrics, useValue: metrics },
         { provide: APP_FILTER, useClass: ErrorFilter },

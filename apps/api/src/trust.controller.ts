@@ -8,7 +8,7 @@ import { DomainError, MAX_COMMAND_BYTES } from '@signet/domain';
 import { MAX_ARMORED_SIGNATURE } from '@signet/pgp';
 
 const MAX_MODULE_SIG = 4 * 1024 * 1024;
-import { type StoredArtifact, discardArtifact, keepArtifact, receiveArtifact } from '@signet/service';
+import { type StoredArtifact, discardArtifact, receiveArtifact } from '@signet/service';
 import type { SignetConfig } from '@signet/store';
 import { ApiParts, ApiRoute, COMMAND_CODES, SIGNATURE_CODES } from './openapi.js';
 import { parseCount } from './params.js';
@@ -112,9 +112,8 @@ export class TrustController {
   async publish(@Param('name') name: string, @Param('version') version: string, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     const { artifact, signature } = await this.artifactAndSignature(request);
     try {
+      // The service archives the artifact (content-addressed, for auditors) before appending.
       const event = await this.commands.execute(new PublishPackageSignature(name, version, artifact, signature));
-      // Published artifacts are kept, content-addressed, so auditors can re-verify them.
-      keepArtifact(artifact, join(this.config.dataDir, 'artifacts'));
       void reply.status(201).send({ event });
     } finally {
       discardArtifact(artifact);

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { createReadStream, createWriteStream, linkSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -17,7 +17,7 @@ export interface StoredArtifact {
 
 /**
  * Receives an upload into a uniquely named file under `dir`, hashing it (SHA-512) as it streams
- * and refusing it past `maxBytes`. Nothing is kept unless `keepArtifact` moves it into the archive.
+ * and refusing it past `maxBytes`. Nothing is kept unless `keepArtifact` links it into the archive.
  */
 export async function receiveArtifact(dir: string, upload: Readable, maxBytes: number): Promise<StoredArtifact> {
   mkdirSync(dir, { recursive: true });
@@ -43,11 +43,18 @@ export async function receiveArtifact(dir: string, upload: Readable, maxBytes: n
   return { sha512: hash.digest('hex'), size, path };
 }
 
-/** Moves a received artifact into the content-addressed archive `<dir>/<sha512>`. */
+/**
+ * Puts a received artifact into the content-addressed archive `<dir>/<sha512>` (a hard link:
+ * the upload itself is discarded afterwards). Never overwrites: the name is the content's hash.
+ */
 export function keepArtifact(artifact: StoredArtifact, dir: string): string {
   mkdirSync(dir, { recursive: true });
   const target = join(dir, artifact.sha512);
-  renameSync(artifact.path, target);
+  try {
+    linkSync(artifact.path, target);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
   return target;
 }
 
@@ -60,14 +67,21 @@ export class PackageService {
     private readonly keyring: Keyring,
     private readonly decider: Decider,
     private readonly clock: Clock,
+    /** The content-addressed archive of published artifacts (for auditors). */
+    private readonly artifactsDir: string,
   ) {}
 
-  /** Verifies a detached SHA-512 signature over a stored artifact and publishes it. */
+  /**
+   * Verifies a detached SHA-512 signature over a stored artifact and publishes it. The artifact
+   * is archived once its signature verifies, before the event is appended, so a crash between
+   * the two never leaves a logged signature without its artifact (a retry links the same name).
+   */
   async publish(pkg: string, version: string, artifact: StoredArtifact, armoredSignature: string): Promise<EventEnvelope> {
     const [event] = await this.decider.run(async (state) => {
       const keys = await this.keyring.signingKeys(state);
       const stream = Readable.toWeb(createReadStream(artifact.path)) as unknown as ReadableStream<Uint8Array>;
       const sig = await verifyDetached(stream, armoredSignature, keys, 'SHA512');
+      keepArtifact(artifact, this.artifactsDir);
       const input = { package: pkg, version, artifactSha512: artifact.sha512, artifactSize: artifact.size, signer: sig.signer, signatureCreated: sig.created, signature: armoredSignature };
       return { keysSensitive: false, decide: (current, now) => decidePackageSignature(current, input, now) };
     });
