@@ -48,20 +48,20 @@ export async function openLog(config: SignetConfig, options: OpenOptions = {}): 
   try {
     await migrateToLatest(db.db);
     await assertAppendOnly(db.db);
-    // A database in memory cannot outlive the process, so neither does its watermark.
-    const inMemory = !config.databaseUrl && options.inMemory === true;
-    if (!inMemory) mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-    const watermark = new CheckpointWatermark(inMemory ? null : join(config.dataDir, CHECKPOINT_FILE), parseVerifierKey(identity.verifierKey));
-    const reader = new LogReader(db.db, watermark);
-    const writer = new LogWriter({ db, origin: identity.origin, signer: identity.signer, clock: options.clock ?? systemClock, maxBatch: config.maxBatch, onBatch: options.onBatch, watermark });
     let created = false;
-    const genesis = await reader.event(0);
+    const genesis = await new LogReader(db.db).event(0);
     if (genesis) {
       const data = genesis.data as { origin?: string; verifierKey?: string };
       if (genesis.type !== 'LogCreated' || data.verifierKey !== identity.verifierKey) {
         throw new DomainError('LOG_KEY_MISMATCH', `this database holds the log ${data.origin ?? '?'} (key ${data.verifierKey ?? '?'}), not the log of key ${identity.verifierKey}`);
       }
     }
+    // A database in memory cannot outlive the process, so neither does its watermark.
+    const inMemory = !config.databaseUrl && options.inMemory === true;
+    if (!inMemory) mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+    const watermark = new CheckpointWatermark(inMemory ? null : join(config.dataDir, CHECKPOINT_FILE), parseVerifierKey(identity.verifierKey));
+    const reader = new LogReader(db.db, watermark);
+    const writer = new LogWriter({ db, origin: identity.origin, signer: identity.signer, clock: options.clock ?? systemClock, maxBatch: config.maxBatch, onBatch: options.onBatch, watermark });
     // Before anything is served or appended (a genesis too: an emptied database is rolled back).
     await reader.head();
     if (!genesis) {

@@ -49,6 +49,9 @@ function readMark(file: string, verifier: NoteVerifier): SignedTree | null {
  * the smaller of them (never a checkpoint the database lacks).
  */
 export class CheckpointWatermark {
+  private static instances = 0;
+  /** This mark's temporary file: one per process and mark, so a killed process leaves at most one behind per log it had open. */
+  private readonly tmp: string | null;
   private mark: SignedTree | null;
   private durable: number;
   private flushing: Promise<void> | null = null;
@@ -60,6 +63,7 @@ export class CheckpointWatermark {
   ) {
     this.mark = file ? readMark(file, verifier) : null;
     this.durable = this.mark?.size ?? 0;
+    this.tmp = file ? `${file}.${process.pid}-${++CheckpointWatermark.instances}.tmp` : null;
   }
 
   /** The largest tree size signed or served so far (0 before any). */
@@ -111,12 +115,12 @@ export class CheckpointWatermark {
 
   private async writeOut(): Promise<void> {
     const mark = this.mark!;
-    if (!this.file) {
+    if (!this.file || !this.tmp) {
       this.durable = mark.size;
       return;
     }
     try {
-      await writeMark(this.file, mark, this.verifier);
+      await writeMark(this.file, this.tmp, mark, this.verifier);
     } catch (error) {
       throw new DomainError('CHECKPOINT_FILE_UNWRITABLE', `cannot record the checkpoint of size ${mark.size} in ${this.file} (${(error as Error).message}); the log serves no larger tree until it can`);
     }
@@ -125,9 +129,7 @@ export class CheckpointWatermark {
 }
 
 /** Writes `mark` to `file` atomically and durably, unless the file already holds a larger checkpoint of this log. */
-async function writeMark(file: string, mark: SignedTree, verifier: NoteVerifier): Promise<void> {
-  // One temporary file per process: a process killed mid-write leaves at most one behind.
-  const tmp = `${file}.${process.pid}.tmp`;
+async function writeMark(file: string, tmp: string, mark: SignedTree, verifier: NoteVerifier): Promise<void> {
   const handle = await open(tmp, 'w', 0o644);
   try {
     await handle.writeFile(mark.note, 'utf8');
