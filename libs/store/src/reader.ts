@@ -118,18 +118,25 @@ export class LogReader {
 
   /**
    * The latest signed checkpoint, or null before genesis. Refused (LOG_ROLLED_BACK) when it does
-   * not contain the largest tree the log signed or served; a larger one is recorded as that
-   * before it is returned.
+   * not contain the largest tree the log signed or served; a larger one is recorded as that (on
+   * disk) before it is returned, since the note may then be served.
    */
   async head(): Promise<LogHead | null> {
+    const head = await this.checkedHead();
+    if (head) await this.watermark?.durable(head.size);
+    return head;
+  }
+
+  /** The head's size, checked against the watermark like `head` (but not waiting for its file: no note leaves with it). */
+  async size(): Promise<number> {
+    return (await this.checkedHead())?.size ?? 0;
+  }
+
+  private async checkedHead(): Promise<LogHead | null> {
     const row = await this.db.selectFrom('checkpoints').selectAll().orderBy('tree_size', 'desc').limit(1).executeTakeFirst();
     const head = row ? { size: toNumber(row.tree_size), root: toBytes(row.root_hash), note: row.note, recordedAt: new Date(row.recorded_at) } : null;
     await this.watermark?.check(head, (size) => storedRootAt(this.db, size));
     return head;
-  }
-
-  async size(): Promise<number> {
-    return (await this.head())?.size ?? 0;
   }
 
   /** Tile (level, index) of the given width; null when the tree does not have it yet. */

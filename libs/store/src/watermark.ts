@@ -41,8 +41,10 @@ function readMark(file: string, verifier: NoteVerifier): SignedTree | null {
  * log ever served; a database that comes back with a smaller tree, or another tree of that size
  * (a restored backup, a tail deleted by a superuser, then regrown), would make the log sign a
  * fork of its own history. So every head is checked against it (LOG_ROLLED_BACK), and it only
- * grows: written atomically (temporary file, fsync, rename, fsync of the directory) before a
- * larger head is served.
+ * grows: written atomically (temporary file, fsync, rename, fsync of the directory) as the head
+ * grows, and on disk before a larger checkpoint is served (`durable`). The sequencer does not
+ * wait for it: a process that dies before the file is written loses from the mark what it
+ * committed since the last write (no one was served those checkpoints), and never adds to it.
  *
  * Several processes sharing a data directory each keep their own mark and write the file; a
  * write never replaces a larger checkpoint found in the file, though two racing writes may leave
@@ -53,7 +55,7 @@ export class CheckpointWatermark {
   /** This mark's temporary file: one per process and mark, so a killed process leaves at most one behind per log it had open. */
   private readonly tmp: string | null;
   private mark: SignedTree | null;
-  private durable: number;
+  private written: number;
   private flushing: Promise<void> | null = null;
 
   /** `file` null: kept in memory only (a database in memory, which cannot outlive the process). */
@@ -62,7 +64,7 @@ export class CheckpointWatermark {
     private readonly verifier: NoteVerifier,
   ) {
     this.mark = file ? readMark(file, verifier) : null;
-    this.durable = this.mark?.size ?? 0;
+    this.written = this.mark?.size ?? 0;
     this.tmp = file ? `${file}.${process.pid}-${++CheckpointWatermark.instances}.tmp` : null;
   }
 
@@ -74,8 +76,8 @@ export class CheckpointWatermark {
   /**
    * Checks that the database's head contains the largest tree signed so far — a smaller head, the
    * same size with another root, or a larger tree whose root at the mark's size differs is
-   * LOG_ROLLED_BACK — then records the head as the mark if it is larger, and resolves once that
-   * is durable. `rootAt(n)` is the stored tree's root at size n (n ≤ the head's size).
+   * LOG_ROLLED_BACK — then raises the mark to the head if it is larger. `rootAt(n)` is the stored
+   * tree's root at size n (n ≤ the head's size). Does not wait for the file: `durable` does.
    */
   async check(head: SignedTree | null, rootAt: (size: number) => Promise<Hash>): Promise<void> {
     const mark = this.mark;
@@ -93,16 +95,23 @@ export class CheckpointWatermark {
       }
       if (!hashesEqual(root, mark.root)) throw rolledBack(`the database's tree at size ${mark.size} has another root than the checkpoint of that size this log already signed`);
     }
-    if (head) await this.advance(head);
+    if (head) this.raise(head);
   }
 
   /**
    * Makes `head` the mark if it is larger — the caller knows it extends the mark (the sequencer,
-   * which just wrote it on the head it checked) — and resolves once the mark is durable.
+   * which just wrote it on the head it checked) — and starts writing it out. A failure to write
+   * is reported by the next `durable`, which tries again.
    */
-  async advance(head: SignedTree): Promise<void> {
-    if (!this.mark || head.size > this.mark.size) this.mark = head;
-    while (this.durable < head.size) {
+  raise(head: SignedTree): void {
+    if (this.mark && head.size <= this.mark.size) return;
+    this.mark = head;
+    this.durable(head.size).catch(() => undefined);
+  }
+
+  /** Resolves once a mark of at least `size` is on disk: before a checkpoint of that size leaves the process. */
+  async durable(size: number): Promise<void> {
+    while (this.written < size) {
       this.flushing ??= this.writeOut().finally(() => (this.flushing = null));
       await this.flushing;
     }
@@ -110,13 +119,13 @@ export class CheckpointWatermark {
 
   /** Resolves once the current mark is on disk (at shutdown). */
   async flush(): Promise<void> {
-    if (this.mark) await this.advance(this.mark);
+    await this.durable(this.size);
   }
 
   private async writeOut(): Promise<void> {
     const mark = this.mark!;
     if (!this.file || !this.tmp) {
-      this.durable = mark.size;
+      this.written = mark.size;
       return;
     }
     try {
@@ -124,7 +133,7 @@ export class CheckpointWatermark {
     } catch (error) {
       throw new DomainError('CHECKPOINT_FILE_UNWRITABLE', `cannot record the checkpoint of size ${mark.size} in ${this.file} (${(error as Error).message}); the log serves no larger tree until it can`);
     }
-    this.durable = mark.size;
+    this.written = mark.size;
   }
 }
 

@@ -171,9 +171,9 @@ export class LogWriter {
       if (row.appended) {
         const next = { size: grown.size, root: grown.root, note: plan.note, recordedAt: recordedAt.getTime(), frontier: grown.frontier };
         this.head = next;
-        // Committed on the head checked below: it extends the watermark. Not awaited: every read
-        // of the head waits for the file (a failure to write it surfaces there).
-        this.options.watermark?.advance(next).catch(() => undefined);
+        // Committed on the head checked below, so it extends the watermark. The file is written
+        // in the background: a read of the head that serves its note waits for it.
+        this.options.watermark?.raise(next);
         return { accepted: plan.accepted, refused: plan.refused, events: plan.events, head: next };
       }
       this.head = null;
