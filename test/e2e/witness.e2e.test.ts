@@ -157,7 +157,7 @@ describe('witness cosignatures', () => {
     expect(await served()).toEqual(before);
   });
 
-  it('replaces a witness’s line with a later one for the same size, never with an earlier one', async () => {
+  it('serves a witness’s later line for the same size (the earlier one is kept: cosignatures are append-only), never an earlier one', async () => {
     const note = await headNote();
     const signer = witnessSigner(w.one);
     const later = await post(note + cosignCheckpoint(note, signer, Math.floor(Date.now() / 1000) + 60));

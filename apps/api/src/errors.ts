@@ -66,6 +66,11 @@ const STATUS: Record<string, number> = {
   LOG_BUSY: 503,
   LOG_CLOSED: 503,
   NOT_INITIALIZED: 503,
+  // the log is unsafe to serve until an operator looks (README: Integrity of the log)
+  LOG_ROLLED_BACK: 503,
+  APPEND_ONLY_DISABLED: 503,
+  BAD_CHECKPOINT_FILE: 503,
+  CHECKPOINT_FILE_UNWRITABLE: 503,
 };
 
 /** HTTP status of an error code (what the OpenAPI document and the filter both use). */

@@ -3,7 +3,8 @@ import type { FastifyReply } from 'fastify';
 import { ApiTags } from '@nestjs/swagger';
 import { ApiRoute } from './openapi.js';
 import { outboxStatus } from '@signet/jobs';
-import { type SignetLog, pendingMigrations, ping } from '@signet/store';
+import { DomainError } from '@signet/domain';
+import { type SignetLog, assertAppendOnly, pendingMigrations, ping } from '@signet/store';
 import { Metrics } from './metrics.js';
 import { SIGNET_LOG } from './tokens.js';
 
@@ -22,9 +23,9 @@ export class HealthController {
     return { status: 'ok' };
   }
 
-  /** The database answers and every migration is applied. */
+  /** The database answers, every migration is applied, and the log is intact (see `integrity`). */
   @Get('readyz')
-  @ApiRoute('Database reachable and migrations applied (503 otherwise)', { status: 200, description: '{status, database}' }, [])
+  @ApiRoute('Database reachable, migrations applied, the log tables append-only and not rolled back (503 otherwise)', { status: 200, description: '{status, database}; when the log is unsafe to serve, {status: "unsafe", code, message}' }, [])
   async readyz(@Res() reply: FastifyReply): Promise<void> {
     let body: { status: string; database: string; pendingMigrations?: string[] };
     try {
@@ -34,12 +35,31 @@ export class HealthController {
     } catch {
       body = { status: 'database unreachable', database: this.log.db.kind };
     }
+    const unsafe = body.status === 'ok' ? await this.integrity() : null;
+    if (unsafe) body = { status: 'unsafe', database: this.log.db.kind, ...unsafe };
     void reply.status(body.status === 'ok' ? 200 : 503).header('cache-control', 'no-store').send(body);
+  }
+
+  /**
+   * Why the log is unsafe to serve, or null: the log tables writable in the database
+   * (APPEND_ONLY_DISABLED), or a database holding less than the log already signed
+   * (LOG_ROLLED_BACK, checked by reading the head).
+   */
+  private async integrity(): Promise<{ code: string; message: string } | null> {
+    try {
+      await assertAppendOnly(this.log.db.db);
+      await this.log.reader.head();
+      return null;
+    } catch (error) {
+      if (error instanceof DomainError) return { code: error.code, message: error.message };
+      return { code: 'INTEGRITY_UNCHECKED', message: `the log's integrity could not be checked: ${(error as Error).message}` };
+    }
   }
 
   @Get('metrics')
   @ApiRoute('Prometheus metrics', { status: 200, description: 'Prometheus text format', type: 'text/plain' }, [])
   async prometheus(@Res() reply: FastifyReply): Promise<void> {
+    this.metrics.signedTreeSize.set(this.log.watermark.size);
     const size = await this.log.reader.size();
     this.metrics.treeSize.set(size);
     for (const c of await outboxStatus(this.log.db)) {

@@ -32,7 +32,7 @@ export class LogController {
   }
 
   @Get('checkpoint')
-  @ApiRoute('The latest checkpoint (C2SP tlog-checkpoint, signed note) with the witness cosignatures stored for it, by witness name', { status: 200, description: 'the note', type: 'text/plain' }, ['NOT_INITIALIZED'])
+  @ApiRoute('The latest checkpoint (C2SP tlog-checkpoint, signed note) with the witness cosignatures stored for it, by witness name', { status: 200, description: 'the note', type: 'text/plain' }, ['NOT_INITIALIZED', 'LOG_ROLLED_BACK'])
   async checkpoint(@Res() reply: FastifyReply): Promise<void> {
     // The checkpoint moves (and gains cosignatures): caches must revalidate every time.
     void reply.header('cache-control', 'no-cache').type('text/plain; charset=utf-8').send(await this.cosignatures.checkpoint());

@@ -21,6 +21,11 @@ export class Metrics {
     registers: [this.registry],
   });
   readonly treeSize = new Gauge({ name: 'signet_tree_size', help: 'Leaves in the log at the latest checkpoint', registers: [this.registry] });
+  readonly signedTreeSize = new Gauge({
+    name: 'signet_signed_tree_size',
+    help: 'Largest tree this log has signed or served (its checkpoint file); the database must never hold less',
+    registers: [this.registry],
+  });
   readonly outboxPending = new Gauge({ name: 'signet_outbox_pending_jobs', help: 'Jobs dispatched to a consumer and not done yet', labelNames: ['consumer'], registers: [this.registry] });
   readonly outboxLag = new Gauge({ name: 'signet_outbox_lag_events', help: 'Events appended that a consumer has not looked at yet', labelNames: ['consumer'], registers: [this.registry] });
   readonly requestSeconds = new Histogram({

@@ -251,13 +251,13 @@ export async function auditLog(options: AuditOptions): Promise<AuditReport> {
 async function checkResume(source: LogSource, from: AuditCheckpoint, cp: Checkpoint, verifierKey: string): Promise<void> {
   if (openCheckpoint(from.checkpoint, parseVerifierKey(verifierKey)).size !== from.size) throw new AuditError(null, 'BAD_AUDIT_CHECKPOINT', 'the earlier audit\'s checkpoint is not of the size it says');
   if (from.verifierKey !== verifierKey || from.origin !== cp.origin) throw new AuditError(null, 'BAD_AUDIT_CHECKPOINT', `the earlier audit is of ${from.origin}, not of ${cp.origin} with this key`);
-  if (cp.size < from.size) throw new AuditError(null, 'ROLLBACK', `the log's checkpoint has ${cp.size} events; the earlier audit saw ${from.size}`);
+  if (cp.size < from.size) throw new AuditError(null, 'ROLLBACK', `the log's checkpoint has ${cp.size} events; the earlier audit saw ${from.size}: the log was rolled back (keep the earlier audit's file and this checkpoint as evidence)`);
   let oldRoot;
   try {
     oldRoot = openCheckpoint(from.checkpoint, parseVerifierKey(verifierKey)).root;
     await checkConsistencyFromTiles(source, from.size, cp.size, oldRoot, cp.root);
   } catch (error) {
-    throw new AuditError(null, 'INCONSISTENT', `the log's tree at ${cp.size} does not contain the tree of the earlier audit at ${from.size} (${(error as Error).message}): the log forked its history`);
+    throw new AuditError(null, 'INCONSISTENT', `the log's tree at ${cp.size} does not contain the tree of the earlier audit at ${from.size} (${(error as Error).message}): the log forked its history (keep the earlier audit's file and this checkpoint as evidence)`);
   }
   // The replay goes on from the earlier audit's own frontier: it must be that tree's.
   if (!hashesEqual(foldRange([...from.tree.frontier]), oldRoot)) throw new AuditError(null, 'BAD_AUDIT_CHECKPOINT', `the earlier audit's tree state does not give its checkpoint's root`);

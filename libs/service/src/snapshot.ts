@@ -96,6 +96,8 @@ export class SnapshotService {
   private async make(size: number, issuedAt: Date): Promise<ServedSnapshot> {
     const state = await this.projection.stateAt(size);
     const { signer, origin } = this.log.identity;
+    // The snapshot carries a signed checkpoint: the watermark must hold its size first.
+    await this.log.watermark.durable(size);
     const checkpoint = signCheckpoint({ origin, size, root: await this.log.reader.rootAt(size), extensions: [] }, signer);
     const snapshot = buildSnapshot(state, checkpoint, issuedAt, new Date(issuedAt.getTime() + this.options.ttlMs));
     const signed: SignedSnapshot = {

@@ -50,7 +50,7 @@ export interface CosignedCheckpointsTable {
   note: string;
 }
 
-/** The newest cosignature of each witness for each cosigned checkpoint (0003). */
+/** Every cosignature of each witness for each cosigned checkpoint, one row per timestamp (0003, append-only since 0004). */
 export interface CosignaturesTable {
   tree_size: BigIntColumn;
   witness: string;

@@ -1,3 +1,4 @@
+export * from './append-only.js';
 export * from './config.js';
 export * from './connect.js';
 export * from './cosignatures.js';
@@ -5,5 +6,6 @@ export * from './database.js';
 export * from './log-key.js';
 export * from './log.js';
 export * from './reader.js';
+export * from './watermark.js';
 export * from './writer.js';
 export * from './clock.js';

@@ -1,8 +1,13 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { type Clock, DEFAULT_POLICY, DomainError, type Policy, genesisDraft, systemClock } from '@signet/domain';
+import { parseVerifierKey } from '@signet/tlog';
+import { assertAppendOnly } from './append-only.js';
 import { type Db, connect, migrateToLatest } from './connect.js';
 import type { SignetConfig } from './config.js';
 import { type LogIdentity, createLogKey, loadLogKey } from './log-key.js';
 import { LogReader } from './reader.js';
+import { CHECKPOINT_FILE, CheckpointWatermark } from './watermark.js';
 import { type BatchStats, LogWriter } from './writer.js';
 
 /** An open log: the database, its reader and its one writer. */
@@ -11,6 +16,8 @@ export interface SignetLog {
   readonly identity: LogIdentity;
   readonly reader: LogReader;
   readonly writer: LogWriter;
+  /** The largest tree this log signed or served (`<dataDir>/checkpoint`). */
+  readonly watermark: CheckpointWatermark;
   close(): Promise<void>;
 }
 
@@ -27,7 +34,9 @@ export interface OpenOptions {
 
 /**
  * Opens the log: connects, migrates, loads the log key and checks it is the key the genesis
- * event names — a log never silently changes keys.
+ * event names — a log never silently changes keys; checks the log tables are append-only in the
+ * database (APPEND_ONLY_DISABLED) and the database holds at least the largest tree the log
+ * signed (LOG_ROLLED_BACK, against `<dataDir>/checkpoint`).
  */
 export async function openLog(config: SignetConfig, options: OpenOptions = {}): Promise<SignetLog & { created: boolean }> {
   let identity = loadLogKey(config.dataDir, config.logKey);
@@ -38,16 +47,24 @@ export async function openLog(config: SignetConfig, options: OpenOptions = {}): 
   const db = await connect({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.poolSize, inMemory: options.inMemory ?? false });
   try {
     await migrateToLatest(db.db);
-    const reader = new LogReader(db.db);
-    const writer = new LogWriter({ db, origin: identity.origin, signer: identity.signer, clock: options.clock ?? systemClock, maxBatch: config.maxBatch, onBatch: options.onBatch });
+    await assertAppendOnly(db.db);
     let created = false;
-    const genesis = await reader.event(0);
+    const genesis = await new LogReader(db.db).event(0);
     if (genesis) {
       const data = genesis.data as { origin?: string; verifierKey?: string };
       if (genesis.type !== 'LogCreated' || data.verifierKey !== identity.verifierKey) {
         throw new DomainError('LOG_KEY_MISMATCH', `this database holds the log ${data.origin ?? '?'} (key ${data.verifierKey ?? '?'}), not the log of key ${identity.verifierKey}`);
       }
-    } else {
+    }
+    // A database in memory cannot outlive the process, so neither does its watermark.
+    const inMemory = !config.databaseUrl && options.inMemory === true;
+    if (!inMemory) mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+    const watermark = new CheckpointWatermark(inMemory ? null : join(config.dataDir, CHECKPOINT_FILE), parseVerifierKey(identity.verifierKey));
+    const reader = new LogReader(db.db, watermark);
+    const writer = new LogWriter({ db, origin: identity.origin, signer: identity.signer, clock: options.clock ?? systemClock, maxBatch: config.maxBatch, onBatch: options.onBatch, watermark });
+    // Before anything is served or appended (a genesis too: an emptied database is rolled back).
+    await reader.head();
+    if (!genesis) {
       if (!options.init) throw new DomainError('NOT_INITIALIZED', 'the log has no genesis event; run `signet init` first');
       try {
         const policy = typeof options.policy === 'function' ? await options.policy() : (options.policy ?? { ...DEFAULT_POLICY, rootKeys: [] });
@@ -61,9 +78,13 @@ export async function openLog(config: SignetConfig, options: OpenOptions = {}): 
     }
     const close = async () => {
       await writer.close();
-      await db.close();
+      try {
+        await watermark.flush();
+      } finally {
+        await db.close();
+      }
     };
-    return { db, identity, reader, writer, created, close };
+    return { db, identity, reader, writer, watermark, created, close };
   } catch (error) {
     await db.close();
     throw error;

@@ -17,6 +17,7 @@ import {
   tileNodes,
 } from '@signet/tlog';
 import { type Database, toBytes, toNumber } from './database.js';
+import type { CheckpointWatermark } from './watermark.js';
 
 const key = (id: NodeId) => `${id.level}/${id.index}`;
 const CACHED_LEVEL = 4;
@@ -39,6 +40,17 @@ export async function readNodes(db: Kysely<Database>, ids: readonly NodeId[]): P
   const rows = await sql<{ level: number; idx: number | string | bigint; hash: Uint8Array }>`${sql.join(parts, sql` UNION ALL `)}`.execute(db);
   for (const r of rows.rows) found.set(`${r.level}/${toNumber(r.idx)}`, toBytes(r.hash));
   return found;
+}
+
+/**
+ * The root at `size` from the stored nodes themselves, never from a cache: what checks the
+ * database against a checkpoint signed earlier must see the rows as they are now.
+ */
+export async function storedRootAt(db: Kysely<Database>, size: number): Promise<Hash> {
+  if (size === 0) return EMPTY_ROOT;
+  const ids = rootNodes(size);
+  const nodes = await readNodes(db, ids);
+  return foldRange(ids.map((id) => nodes.get(key(id)) ?? beyond(`size ${size}`)));
 }
 
 export interface LogHead {
@@ -79,7 +91,11 @@ export class LogReader {
    */
   private readonly upper = new Map<string, Hash>();
 
-  constructor(private readonly db: Kysely<Database>) {}
+  /** With a watermark, every head read is checked against the largest tree the log signed (LOG_ROLLED_BACK). */
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly watermark?: CheckpointWatermark,
+  ) {}
 
   /** Stored nodes by id, from the cache of upper nodes where possible. */
   private async nodes(ids: readonly NodeId[]): Promise<Map<string, Hash>> {
@@ -100,15 +116,27 @@ export class LogReader {
     return found;
   }
 
-  /** The latest signed checkpoint, or null before genesis. */
+  /**
+   * The latest signed checkpoint, or null before genesis. Refused (LOG_ROLLED_BACK) when it does
+   * not contain the largest tree the log signed or served; a larger one is recorded as that (on
+   * disk) before it is returned, since the note may then be served.
+   */
   async head(): Promise<LogHead | null> {
-    const row = await this.db.selectFrom('checkpoints').selectAll().orderBy('tree_size', 'desc').limit(1).executeTakeFirst();
-    if (!row) return null;
-    return { size: toNumber(row.tree_size), root: toBytes(row.root_hash), note: row.note, recordedAt: new Date(row.recorded_at) };
+    const head = await this.checkedHead();
+    if (head) await this.watermark?.durable(head.size);
+    return head;
   }
 
+  /** The head's size, checked against the watermark like `head` (but not waiting for its file: no note leaves with it). */
   async size(): Promise<number> {
-    return (await this.head())?.size ?? 0;
+    return (await this.checkedHead())?.size ?? 0;
+  }
+
+  private async checkedHead(): Promise<LogHead | null> {
+    const row = await this.db.selectFrom('checkpoints').selectAll().orderBy('tree_size', 'desc').limit(1).executeTakeFirst();
+    const head = row ? { size: toNumber(row.tree_size), root: toBytes(row.root_hash), note: row.note, recordedAt: new Date(row.recorded_at) } : null;
+    await this.watermark?.check(head, (size) => storedRootAt(this.db, size));
+    return head;
   }
 
   /** Tile (level, index) of the given width; null when the tree does not have it yet. */

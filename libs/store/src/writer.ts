@@ -3,7 +3,8 @@ import { type Clock, DomainError, type EventDraft, type EventEnvelope, type Prep
 import { type Hash, type NoteSigner, appendLeaves, foldRange, hashesEqual, leafHash, rootNodes, signCheckpoint } from '@signet/tlog';
 import type { Db } from './connect.js';
 import { toBytes, toNumber } from './database.js';
-import { readNodes } from './reader.js';
+import { readNodes, storedRootAt } from './reader.js';
+import type { CheckpointWatermark } from './watermark.js';
 
 /** One lock for the whole log: whoever holds it is the sequencer (across processes too). */
 const SEQUENCER_LOCK = 0x5349474e4554; // "SIGNET"
@@ -34,6 +35,8 @@ export interface LogWriterOptions {
   /** Most events committed in one transaction. */
   readonly maxBatch?: number;
   readonly onBatch?: (stats: BatchStats) => void;
+  /** The largest tree the log signed: a head read from the database must contain it, and each commit raises it. */
+  readonly watermark?: CheckpointWatermark;
 }
 
 interface Pending {
@@ -46,6 +49,8 @@ interface Pending {
 interface Head {
   readonly size: number;
   readonly root: Hash;
+  /** The signed checkpoint of this head. */
+  readonly note: string;
   readonly recordedAt: number;
   /** Hashes of `rootNodes(size)`, left to right. */
   readonly frontier: readonly Hash[];
@@ -164,8 +169,11 @@ export class LogWriter {
           ${grown.size}::bigint, ${grown.root}::bytea, ${plan.note}::text)`.execute(db.db);
       const row = result.rows[0]!;
       if (row.appended) {
-        const next = { size: grown.size, root: grown.root, recordedAt: recordedAt.getTime(), frontier: grown.frontier };
+        const next = { size: grown.size, root: grown.root, note: plan.note, recordedAt: recordedAt.getTime(), frontier: grown.frontier };
         this.head = next;
+        // Committed on the head checked below, so it extends the watermark. The file is written
+        // in the background: a read of the head that serves its note waits for it.
+        this.options.watermark?.raise(next);
         return { accepted: plan.accepted, refused: plan.refused, events: plan.events, head: next };
       }
       this.head = null;
@@ -215,12 +223,16 @@ export class LogWriter {
     return { recordedAt, accepted, refused, events, types, streams, actors, entries, leaves, outcomes, grown, note };
   }
 
-  /** The head and its right frontier, read from the database (no lock needed: it is checked on write). */
+  /**
+   * The head and its right frontier, read from the database (no lock needed: it is checked on
+   * write), and checked against the watermark: a rolled-back log is never extended.
+   */
   private async readHead(): Promise<Head> {
     const db = this.options.db.db;
-    const row = await db.selectFrom('checkpoints').select(['tree_size', 'root_hash', 'recorded_at']).orderBy('tree_size', 'desc').limit(1).executeTakeFirst();
-    if (!row) return { size: 0, root: foldRange([]), recordedAt: 0, frontier: [] };
-    const head = { size: toNumber(row.tree_size), root: toBytes(row.root_hash), recordedAt: new Date(row.recorded_at).getTime() };
+    const row = await db.selectFrom('checkpoints').select(['tree_size', 'root_hash', 'note', 'recorded_at']).orderBy('tree_size', 'desc').limit(1).executeTakeFirst();
+    const head = row ? { size: toNumber(row.tree_size), root: toBytes(row.root_hash), note: row.note, recordedAt: new Date(row.recorded_at).getTime() } : null;
+    await this.options.watermark?.check(head, (size) => storedRootAt(db, size));
+    if (!head) return { size: 0, root: foldRange([]), note: '', recordedAt: 0, frontier: [] };
     const ids = rootNodes(head.size);
     const found = await readNodes(db, ids);
     const frontier = ids.map((id) => {
