@@ -7,3 +7,4 @@ export * from './log.js';
 export * from './reader.js';
 export * from './writer.js';
 export * from './clock.js';
+export * from './unavailable.js';
