@@ -49,6 +49,7 @@ class Stack {
   readonly answers: Answer[] = [];
   readonly acknowledged: Acknowledged[] = [];
   readonly readyz: { at: number; status: number }[] = [];
+  readonly reads: { at: number; status: number; path: string; code: string | undefined }[] = [];
   private readonly dir = tempDir('signet-db-faults-');
   private root!: Awaited<ReturnType<typeof ed25519>>;
   private members: Awaited<ReturnType<typeof ed25519>>[] = [];
@@ -127,15 +128,23 @@ class Stack {
         }
       }
     });
+    // Readiness, and reads that need the database, all the while.
     const poll = async () => {
       while (!this.stopping) {
-        try {
-          const res = await fetch(`${this.app.url}/readyz`);
-          await res.arrayBuffer();
-          this.readyz.push({ at: Date.now(), status: res.status });
-        } catch {
-          this.readyz.push({ at: Date.now(), status: 0 });
-          return;
+        for (const path of ['/readyz', '/log/checkpoint', '/metrics', '/outbox']) {
+          let status = 0;
+          let code: string | undefined;
+          try {
+            const res = await fetch(`${this.app.url}${path}`);
+            status = res.status;
+            const text = await res.text();
+            if (status >= 400 && path !== '/readyz') code = (JSON.parse(text) as { code?: string }).code;
+          } catch {
+            // no answer: recorded as status 0
+          }
+          if (path === '/readyz') this.readyz.push({ at: Date.now(), status });
+          else this.reads.push({ at: Date.now(), status, path, code });
+          if (status === 0) return;
         }
         await sleep(100);
       }
@@ -168,11 +177,12 @@ class Stack {
     expect(this.app.output()).not.toMatch(/TypeError|uncaught/i);
     const statuses = new Map<string, number>();
     for (const a of this.answers) statuses.set(`${a.status} ${a.code ?? ''}`.trim(), (statuses.get(`${a.status} ${a.code ?? ''}`.trim()) ?? 0) + 1);
-    console.log('DEBUG', JSON.stringify([...statuses]), JSON.stringify(this.readyz.map((r) => r.status).join('')));
     // Only acknowledgements (201, or 200 for a command sent again that had been logged) and 503s.
     expect([...statuses.keys()].filter((k) => !/^(200|201|503 DATABASE_UNAVAILABLE)$/.test(k)), JSON.stringify([...statuses])).toEqual([]);
     for (const a of this.answers.filter((x) => x.status === 503)) expect(Number(a.retryAfter)).toBeGreaterThan(0);
     expect(this.readyz.filter((r) => r.status !== 200 && r.status !== 503)).toEqual([]);
+    expect(this.reads.filter((r) => r.status !== 200 && !(r.status === 503 && r.code === 'DATABASE_UNAVAILABLE'))).toEqual([]);
+    expect(this.reads.length).toBeGreaterThan(0);
     expect(this.readyz.at(-1)?.status).toBe(200);
 
     const config = { ...configFromEnv(this.env) };
@@ -274,7 +284,8 @@ describe('the API and the worker on Postgres when the database goes away', () =>
     stack.expectUp();
     // While it is down: not ready, and a write is answered 503 DATABASE_UNAVAILABLE with Retry-After.
     await stack.readyzIs(503);
-    const refused = await stack.post(await stack.sign({ type: 'AddMember', key: (await ed25519('late')).pub, username: 'late', role: 'member' }));
+    const late = await stack.sign({ type: 'AddMember', key: (await ed25519('late')).pub, username: 'late', role: 'member' });
+    const refused = await stack.post(late);
     expect(refused).toMatchObject({ status: 503, code: 'DATABASE_UNAVAILABLE' });
     expect(Number(refused.retryAfter)).toBeGreaterThan(0);
     const checkpoint = await fetch(`${stack.app.url}/log/checkpoint`);
@@ -285,6 +296,10 @@ describe('the API and the worker on Postgres when the database goes away', () =>
     await stack.readyzIs(200);
     await until('appends to resume', () => stack.acknowledgedAfter(up) >= 2 * CLIENTS, 30_000, 100);
     await stack.stopDriving();
+    // The refused command left nothing in the log; sent again, it is applied (once).
+    const state = (await (await fetch(`${stack.app.url}/trust/state`)).json()) as { members: { username: string }[] };
+    expect(state.members.map((m) => m.username)).not.toContain('late');
+    expect(await stack.post(late)).toMatchObject({ status: 201 });
     expect(stack.readyz.some((r) => r.status === 503)).toBe(true);
     expect(stack.answers.some((a) => a.status === 503)).toBe(true);
     await stack.check();
