@@ -1,6 +1,6 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
-import { DomainError } from '@signet/domain';
+import { DomainError, InfrastructureError } from '@signet/domain';
 import { TlogError } from '@signet/tlog';
 
 /** The one place error codes become HTTP statuses. Unlisted domain codes are 400. */
@@ -71,6 +71,7 @@ const STATUS: Record<string, number> = {
   APPEND_ONLY_DISABLED: 503,
   BAD_CHECKPOINT_FILE: 503,
   CHECKPOINT_FILE_UNWRITABLE: 503,
+  DATABASE_UNAVAILABLE: 503,
 };
 
 /** HTTP status of an error code (what the OpenAPI document and the filter both use). */
@@ -86,10 +87,11 @@ export interface ErrorBody {
   readonly message: string;
 }
 
-/** Turns anything thrown into `{code, message}`; only a bug becomes a 500. */
-export function toErrorResponse(error: unknown): { status: number; body: ErrorBody } {
+/** Turns anything thrown into `{code, message}` (and when to try again); only a bug becomes a 500. */
+export function toErrorResponse(error: unknown): { status: number; body: ErrorBody; retryAfterSeconds?: number } {
   if (error instanceof DomainError || error instanceof TlogError) {
-    return { status: statusOf(error.code), body: { code: error.code, message: error.message } };
+    const retry = error instanceof InfrastructureError ? { retryAfterSeconds: error.retryAfterSeconds } : {};
+    return { status: statusOf(error.code), body: { code: error.code, message: error.message }, ...retry };
   }
   if (error instanceof HttpException) {
     const status = error.getStatus();
@@ -111,8 +113,11 @@ export class ErrorFilter implements ExceptionFilter {
 
   catch(error: unknown, host: ArgumentsHost): void {
     const reply = host.switchToHttp().getResponse<FastifyReply>();
-    const { status, body } = toErrorResponse(error);
-    if (status >= 500) this.logger.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
+    const { status, body, retryAfterSeconds } = toErrorResponse(error);
+    // The database away is not a bug: one line with the driver's reason, no stack.
+    if (error instanceof InfrastructureError) this.logger.warn(`${error.code}: ${(error.cause as Error | undefined)?.message ?? error.message}`);
+    else if (status >= 500) this.logger.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
+    if (retryAfterSeconds !== undefined) void reply.header('retry-after', String(retryAfterSeconds));
     void reply.status(status).header('cache-control', 'no-store').type('application/json; charset=utf-8').send(body);
   }
 }

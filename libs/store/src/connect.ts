@@ -1,12 +1,12 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
-import { Kysely, PGliteDialect, sql } from 'kysely';
+import { Kysely, PGliteDialect, PostgresDialect, sql } from 'kysely';
 import { Migrator, type MigrationProvider } from 'kysely/migration';
-import { PostgresJSDialect } from 'kysely-postgres-js';
-import postgres from 'postgres';
+import pg from 'pg';
 import { migrations } from '@signet/migrations';
 import type { Database } from './database.js';
+import { guardDialect } from './unavailable.js';
 
 export interface DbConfig {
   /** Postgres when set; otherwise PGlite under `dataDir`. */
@@ -21,12 +21,11 @@ export interface DbConfig {
 export interface Db {
   readonly db: Kysely<Database>;
   readonly kind: 'postgres' | 'pglite';
-  /** A `bytea[]` query parameter: each driver wants its own form. */
-  byteaArray(values: readonly Uint8Array[]): unknown;
   close(): Promise<void>;
 }
 
-const BYTEA_OID = 17;
+/** How long to wait for a connection (new, or free in the pool) before the request fails as DATABASE_UNAVAILABLE. */
+const CONNECT_TIMEOUT_MS = 5000;
 
 export function pgliteDir(dataDir: string): string {
   return join(resolve(dataDir), 'pglite');
@@ -34,14 +33,22 @@ export function pgliteDir(dataDir: string): string {
 
 export async function connect(config: DbConfig): Promise<Db> {
   if (config.databaseUrl) {
-    const client = postgres(config.databaseUrl, {
+    const pool = new pg.Pool({
+      connectionString: config.databaseUrl,
       max: config.poolSize ?? 10,
-      onnotice: () => {},
-      connection: { application_name: 'signet' },
+      application_name: 'signet',
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+      keepAlive: true,
     });
-    const db = new Kysely<Database>({ dialect: new PostgresJSDialect({ postgres: client }) });
-    const byteaArray = (values: readonly Uint8Array[]) => client.array(values.map((v) => Buffer.from(v.buffer, v.byteOffset, v.byteLength)), BYTEA_OID);
-    return { db, kind: 'postgres', byteaArray, close: () => db.destroy() };
+    // node-postgres reports a connection that breaks (its backend terminated, the server
+    // restarted) as an 'error' event on the client and, while the client is idle, on the pool;
+    // an 'error' event nobody listens to ends the process. The query it broke fails by itself
+    // (DATABASE_UNAVAILABLE, see unavailable.ts) and the pool drops the client, so the event
+    // itself needs nothing more than a listener.
+    pool.on('error', () => {});
+    pool.on('connect', (client) => client.on('error', () => {}));
+    const db = new Kysely<Database>({ dialect: guardDialect(new PostgresDialect({ pool })) });
+    return { db, kind: 'postgres', close: () => db.destroy() };
   }
   let pglite: PGlite;
   if (config.inMemory) {
@@ -52,7 +59,7 @@ export async function connect(config: DbConfig): Promise<Db> {
     pglite = await PGlite.create(dir);
   }
   const db = new Kysely<Database>({ dialect: new PGliteDialect({ pglite }) });
-  return { db, kind: 'pglite', byteaArray: (values) => values, close: () => db.destroy() };
+  return { db, kind: 'pglite', close: () => db.destroy() };
 }
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

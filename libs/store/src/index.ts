@@ -9,3 +9,4 @@ export * from './reader.js';
 export * from './watermark.js';
 export * from './writer.js';
 export * from './clock.js';
+export * from './unavailable.js';

@@ -164,8 +164,8 @@ export class LogWriter {
       const result = await sql<{ appended: boolean; tree_size: number | string | bigint | null; root_hash: Uint8Array | null; recorded_at: Date | null }>`
         SELECT * FROM signet_append(
           ${SEQUENCER_LOCK}::bigint, ${head.size}::bigint, ${head.root}::bytea, ${recordedAt}::timestamptz,
-          ${plan.types}::text[], ${plan.streams}::text[], ${plan.actors}::text[], ${db.byteaArray(plan.entries)}::bytea[], ${db.byteaArray(plan.leaves)}::bytea[], ${plan.outcomes}::text[],
-          ${inner.map((n) => n.level)}::smallint[], ${inner.map((n) => String(n.index))}::bigint[], ${db.byteaArray(inner.map((n) => n.hash))}::bytea[],
+          ${plan.types}::text[], ${plan.streams}::text[], ${plan.actors}::text[], ${plan.entries}::bytea[], ${plan.leaves}::bytea[], ${plan.outcomes}::text[],
+          ${inner.map((n) => n.level)}::smallint[], ${inner.map((n) => String(n.index))}::bigint[], ${inner.map((n) => n.hash)}::bytea[],
           ${grown.size}::bigint, ${grown.root}::bytea, ${plan.note}::text)`.execute(db.db);
       const row = result.rows[0]!;
       if (row.appended) {

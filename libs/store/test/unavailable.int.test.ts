@@ -1,0 +1,84 @@
+import { sql } from 'kysely';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Db, connect } from '@signet/store';
+import { type ThrowawayPostgres, tempDir, throwawayPostgres } from '../../../test/support/backends.js';
+import { freePort } from '../../../test/support/workers.js';
+
+// The store on a Postgres that goes away: whatever the driver says, the caller gets one error,
+// DATABASE_UNAVAILABLE, and the next query gets a new connection. (The built server under faults:
+// test/database-faults.int.test.ts.)
+
+const unavailable = { code: 'DATABASE_UNAVAILABLE', retryAfterSeconds: 2 };
+
+describe('a lost Postgres connection, at the store', () => {
+  const dir = tempDir();
+  let pgdb: ThrowawayPostgres;
+  let db: Db;
+  let admin: pg.Client;
+
+  beforeAll(async () => {
+    pgdb = await throwawayPostgres();
+    db = await connect({ databaseUrl: pgdb.url, dataDir: dir.path, poolSize: 2 });
+    admin = new pg.Client({ connectionString: new URL('/postgres', pgdb.url).toString() });
+    await admin.connect();
+  });
+
+  afterAll(async () => {
+    await db?.close();
+    await admin?.end();
+    await pgdb?.drop();
+    dir.remove();
+  });
+
+  const terminate = (pid: number) => admin.query('select pg_terminate_backend($1)', [pid]);
+
+  it('a transaction whose backend is terminated between two statements: DATABASE_UNAVAILABLE, then the next query works', async () => {
+    const tx = db.db.transaction().execute(async (trx) => {
+      const { rows } = await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(trx);
+      await terminate(rows[0]!.pid);
+      // The backend's FATAL and the end of its socket arrive while the connection is held by
+      // the transaction, between statements.
+      await new Promise((r) => setTimeout(r, 200));
+      await sql`select 1`.execute(trx);
+    });
+    await expect(tx).rejects.toMatchObject(unavailable);
+    expect((await sql<{ n: number }>`select 3 as n`.execute(db.db)).rows).toEqual([{ n: 3 }]);
+  });
+
+  it('a statement whose backend is terminated while it runs: DATABASE_UNAVAILABLE', async () => {
+    const sleeping = sql`select pg_sleep(5)`.execute(db.db).then(
+      () => null,
+      (error: unknown) => error,
+    );
+    // Whichever pooled connection the sleep took: end every one of this database's backends.
+    await new Promise((r) => setTimeout(r, 200));
+    await admin.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()', [new URL(pgdb.url).pathname.slice(1)]);
+    expect(await sleeping).toMatchObject(unavailable);
+    // A statement sent before the pool has heard of its connection's end fails the same way
+    // (the client sends it again); once it has, the pool connects anew.
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await sql<{ n: number }>`select 4 as n`.execute(db.db)).rows).toEqual([{ n: 4 }]);
+  });
+
+  it('an idle pooled connection whose backend is terminated is replaced, and nothing is thrown at the process', async () => {
+    const { rows } = await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(db.db);
+    await terminate(rows[0]!.pid);
+    await new Promise((r) => setTimeout(r, 200));
+    const again = await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(db.db);
+    expect(again.rows[0]!.pid).not.toBe(rows[0]!.pid);
+  });
+
+  it('no server at the address: DATABASE_UNAVAILABLE at once', async () => {
+    const nowhere = await connect({ databaseUrl: `postgres://postgres@127.0.0.1:${await freePort()}/signet`, dataDir: dir.path });
+    try {
+      await expect(sql`select 1`.execute(nowhere.db)).rejects.toMatchObject(unavailable);
+    } finally {
+      await nowhere.close();
+    }
+  });
+
+  it('a statement the database refuses is not mistaken for a lost connection', async () => {
+    await expect(sql`select * from no_such_table`.execute(db.db)).rejects.toMatchObject({ code: '42P01' });
+  });
+});
