@@ -335,8 +335,13 @@ describe('the signing protocol over HTTP with real GnuPG', () => {
     await refused(() => post(fpr.eve!, { type: 'AddSigningKey', key: gpg.exportKey(fpr.nocomment!) }), 422, 'MISSING_USER_ID');
     // sizes and shapes
     await refused(() => json({ command: 'x'.repeat(300_000), signature: goodSig }), 413, 'TOO_LARGE');
-    const big = await fetch(`${app.url}/commands`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ command: 'x'.repeat(2_000_000), signature: goodSig }) });
-    expect(big.status).toBe(413);
+    // Beyond the body limit the server answers 413 at once and may close the connection while
+    // the client is still writing (the client then sees EPIPE or a reset instead of the answer).
+    const big = await fetch(`${app.url}/commands`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ command: 'x'.repeat(2_000_000), signature: goodSig }) }).then(
+      (r) => r.status,
+      (error: Error & { cause?: { code?: string } }) => error.cause?.code ?? error.message,
+    );
+    expect([413, 'EPIPE', 'ECONNRESET']).toContain(big);
     await refused(() => json({}), 400, 'BAD_REQUEST');
     const raw = (path: string, type: string, body: string) =>
       fetch(`${app.url}${path}`, { method: 'POST', headers: { 'content-type': type }, body }).then(async (r) => ({ status: r.status, body: (await r.json()) as { code: string } }));

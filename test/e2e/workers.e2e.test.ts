@@ -228,7 +228,15 @@ describe.each(modes)('the workers in the MyBB story ($name)', (mode) => {
     const feed = parseFeed(await (await fetch(`${s.url}/announcements.atom`)).text());
     expect(feed.items.map((i) => i.title!.split(' ')[0])).toEqual(['REMOVING', 'SECURITY', 'ADDING']);
     expect(hook.deliveries.every((d) => hmacValid(d, secret))).toBe(true);
-    expect(hook.deliveries).toHaveLength(3);
+    // A webhook is delivered at least once (a job whose lock lapsed on a busy machine runs
+    // again); the receiver deduplicates on X-Signet-Delivery, whose body never differs.
+    const byId = new Map<string, Set<string>>();
+    for (const d of hook.deliveries) {
+      const id = String(d.headers['x-signet-delivery']);
+      byId.set(id, (byId.get(id) ?? new Set()).add(d.body));
+    }
+    expect(byId.size).toBe(3);
+    expect([...byId.values()].every((bodies) => bodies.size === 1)).toBe(true);
   });
 
   it('every outcome is in the log once; the archive and outbox answer bad input with 4xx', async () => {

@@ -133,9 +133,10 @@ export class LogReader {
   }
 
   private async checkedHead(): Promise<LogHead | null> {
+    const mark = this.watermark?.current() ?? null;
     const row = await this.db.selectFrom('checkpoints').selectAll().orderBy('tree_size', 'desc').limit(1).executeTakeFirst();
     const head = row ? { size: toNumber(row.tree_size), root: toBytes(row.root_hash), note: row.note, recordedAt: new Date(row.recorded_at) } : null;
-    await this.watermark?.check(head, (size) => storedRootAt(this.db, size));
+    await this.watermark?.check(head, (size) => storedRootAt(this.db, size), mark);
     return head;
   }
 

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { open, readFile, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { DomainError } from '@signet/domain';
+import { databaseUnavailable, isConnectionLoss } from './unavailable.js';
 import { type Hash, type NoteVerifier, hashesEqual, openCheckpoint } from '@signet/tlog';
 
 /** The file, in the data directory, that holds the largest checkpoint the log signed or served. */
@@ -74,13 +75,24 @@ export class CheckpointWatermark {
   }
 
   /**
-   * Checks that the database's head contains the largest tree signed so far — a smaller head, the
-   * same size with another root, or a larger tree whose root at the mark's size differs is
-   * LOG_ROLLED_BACK — then raises the mark to the head if it is larger. `rootAt(n)` is the stored
-   * tree's root at size n (n ≤ the head's size). Does not wait for the file: `durable` does.
+   * The mark as it stands now. Take it *before* reading the head the mark is to be checked
+   * against: this process raises the mark as soon as its own appends commit, so a head read that
+   * was already on its way (an older snapshot) may well be smaller than the mark at its return,
+   * without any rollback.
    */
-  async check(head: SignedTree | null, rootAt: (size: number) => Promise<Hash>): Promise<void> {
-    const mark = this.mark;
+  current(): SignedTree | null {
+    return this.mark;
+  }
+
+  /**
+   * Checks that the database's head contains `mark` (the largest tree signed when the head was
+   * read, see `current`) — a smaller head, the same size with another root, or a larger tree
+   * whose root at the mark's size differs is LOG_ROLLED_BACK — then raises the mark to the head
+   * if it is larger. `rootAt(n)` is the stored tree's root at size n (n ≤ the head's size). A
+   * database that cannot be reached while checking is that (DATABASE_UNAVAILABLE), never a
+   * rollback. Does not wait for the file: `durable` does.
+   */
+  async check(head: SignedTree | null, rootAt: (size: number) => Promise<Hash>, mark: SignedTree | null): Promise<void> {
     if (mark) {
       if (!head || head.size < mark.size) throw rolledBack(`the database holds a tree of ${head?.size ?? 0} events, smaller than the tree of ${mark.size} this log already signed`);
       let root: Hash;
@@ -90,6 +102,7 @@ export class CheckpointWatermark {
         try {
           root = await rootAt(mark.size);
         } catch (error) {
+          if (isConnectionLoss(error)) throw databaseUnavailable(error);
           throw rolledBack(`the database's tree no longer has the nodes of the tree of ${mark.size} this log already signed (${(error as Error).message})`);
         }
       }

@@ -8,7 +8,7 @@ import { BACKENDS, type Backend, newBackend } from '../../../test/support/backen
 import { checkLogIntegrity } from '../../../test/support/integrity.js';
 
 const CHILD = fileURLToPath(new URL('../../../dist/test/support/append-child.js', import.meta.url));
-const KILLS = 20;
+const KILLS = 8;
 
 /** Runs the appender until it has acknowledged something, then SIGKILLs it at a random moment. */
 function runAndKill(backend: Backend, acks: Map<number, string>): Promise<void> {
