@@ -7,7 +7,7 @@ import { availableParallelism } from 'node:os';
 import * as openpgp from 'openpgp';
 import { DEFAULT_POLICY, type EventDraft, ManualClock, decideCommand, decideModuleSignature, evolve, parseCommand } from '@signet/domain';
 import { readPublicKey } from '@signet/pgp';
-import { CommandService, Decider, Keyring, TrustProjection } from '@signet/service';
+import { type SignetServices, createServices } from '@signet/service';
 import { openLog } from '@signet/store';
 import { CLI_BIN, startApp } from '../test/support/app.js';
 import { newBackend } from '../test/support/backends.js';
@@ -37,9 +37,9 @@ async function auditOf(total: number, gpg: Gpg, keys: { root: string; leader: st
     const signature = (await openpgp.sign({ message: await openpgp.createMessage({ binary: new TextEncoder().encode(bytes) }), signingKeys: rootKey, detached: true, format: 'armored', date: at, config: { preferredHashAlgorithm: openpgp.enums.hash.sha512 } })) as string;
     return { bytes, signature };
   };
-  const projection = new TrustProjection(log.reader);
-  await projection.catchUp();
-  const service = new CommandService(log, projection, new Keyring(), new Decider(log, projection, clock));
+  let wired: SignetServices;
+  wired = await createServices(log, backend.config, clock);
+  const { projection, commands: service } = wired;
   const submit = async (body: Record<string, unknown>) => {
     const c = await signCommand(body, clock.now());
     await service.submit(c.bytes, c.signature);
@@ -89,6 +89,7 @@ async function auditOf(total: number, gpg: Gpg, keys: { root: string; leader: st
       }
       await log.writer.append(drafts, { recordedAt: now });
     }
+    await wired?.close();
     await log.close();
     app = await startApp({ SIGNET_DATA_DIR: backend.config.dataDir, DATABASE_URL: backend.config.databaseUrl, SIGNET_WORKERS: 'off' });
     await fetch(`${app.url}/trust/snapshot?size=${total}`); // computed once, as for any auditor

@@ -6,7 +6,7 @@ import * as openpgp from 'openpgp';
 import postgres from 'postgres';
 import { type Clock, DEFAULT_POLICY } from '@signet/domain';
 import { readPublicKey } from '@signet/pgp';
-import { CommandService, Decider, Keyring, TrustProjection } from '@signet/service';
+import { type SignetServices, createServices } from '@signet/service';
 import { openLog } from '@signet/store';
 import { newBackend } from '../test/support/backends.js';
 import { Gpg } from '../test/support/gpg.js';
@@ -24,9 +24,9 @@ export async function benchCommands(line: (what: string, figure: string, baselin
   const backend = await newBackend('postgres');
   const clock: Clock = { now: () => new Date() };
   const log = await openLog(backend.config, { init: true, clock, policy: { ...DEFAULT_POLICY, allowEd25519: true, rootKeys: [{ fingerprint: rootFpr, key: (await readPublicKey(rootPublic)).facts.armored }] } });
-  const projection = new TrustProjection(log.reader);
-  await projection.catchUp();
-  const service = new CommandService(log, projection, new Keyring(), new Decider(log, projection, clock));
+  let wired: SignetServices;
+  wired = await createServices(log, backend.config, clock);
+  const { projection, commands: service } = wired;
   const origin = log.identity.origin;
   let n = 0;
   const sign = async (body: Record<string, unknown>) => {
@@ -86,6 +86,7 @@ export async function benchCommands(line: (what: string, figure: string, baselin
     const ceiling = await verifyRateAllCores(samples, [rootPublic], quick ? 2 : 4);
     line('signed commands, 32 concurrent clients', `${rate.toFixed(0)} cmd/s`, `${ceiling.toFixed(0)} /s`, rate / ceiling, undefined, `verify, ${availableParallelism()} cores`);
   } finally {
+    await wired?.close();
     await log.close();
     await backend.cleanup();
     gpg.remove();

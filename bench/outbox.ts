@@ -5,7 +5,7 @@
 import { Queue, Worker } from 'bullmq';
 import { DEFAULT_POLICY, type EventEnvelope } from '@signet/domain';
 import { type Workers, redisOptions, startWorkers } from '@signet/jobs';
-import { ArchiveStore, Decider, TrustProjection } from '@signet/service';
+import { createServices } from '@signet/service';
 import { openLog } from '@signet/store';
 import { newBackend } from '../test/support/backends.js';
 import { keyDrafts } from '../test/support/workers.js';
@@ -24,9 +24,8 @@ async function outboxLag(queue: 'bullmq' | 'in-process', keys: number): Promise<
   const config = { ...backend.config, redisUrl: REDIS_URL, jobs: { ...backend.config.jobs, pollMs: 250, concurrency: 16, queue: `signet-bench-${process.pid}-${queue}-${Date.now()}` } };
   // As in the server: the dispatcher is woken by this process's commits (and polls for others').
   const log = await openLog(config, { init: true, policy: { ...DEFAULT_POLICY, rootKeys: [] }, onBatch: () => workers?.poke() });
-  const projection = new TrustProjection(log.reader);
-  await projection.catchUp();
-  const decider = new Decider(log, projection, { now: () => new Date() });
+  const services = await createServices(log, config, { now: () => new Date() });
+  const { projection, sequencer: decider } = services;
   const committed = new Map<number, number>();
   const announced = new Map<number, number>();
   let done: () => void = () => {};
@@ -42,7 +41,7 @@ async function outboxLag(queue: 'bullmq' | 'in-process', keys: number): Promise<
     if (announced.size >= keys) done();
     apply(events);
   };
-  workers = await startWorkers({ log, projection, decider, clock: { now: () => new Date() }, config, archive: new ArchiveStore(config.archive.dir) }, { queue });
+  workers = await startWorkers({ services, config }, { queue });
   await log.writer.append(keyDrafts(0, 0, true));
   let next = 0;
   await Promise.all(
@@ -57,6 +56,7 @@ async function outboxLag(queue: 'bullmq' | 'in-process', keys: number): Promise<
   );
   await Promise.race([all, new Promise((r) => setTimeout(r, 120_000))]);
   await workers.stop();
+  await services.close();
   await log.close();
   await backend.cleanup();
   return [...committed].filter(([seq]) => announced.has(seq)).map(([seq, t]) => announced.get(seq)! - t);

@@ -7,8 +7,9 @@ import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
 import autocannon from 'autocannon';
 import postgres from 'postgres';
-import { type EventDraft, sealEvent } from '@signet/domain';
-import { type SignetLog, openLog } from '@signet/store';
+import { type EventDraft, sealEvent, systemClock } from '@signet/domain';
+import { createServices } from '@signet/service';
+import { type SignetConfig, type SignetLog, openLog } from '@signet/store';
 import { TILE_WIDTH } from '@signet/tlog';
 import { type BackendName, newBackend } from '../test/support/backends.js';
 import { startApp } from '../test/support/app.js';
@@ -38,18 +39,22 @@ const draft = (i: number): EventDraft => ({
   evidence: { command: JSON.stringify({ id: `cmd-${i}`, type: 'AuthorizeSigningKey', pad: 'x'.repeat(600) }), signature: `-----BEGIN PGP SIGNATURE-----\n\n${'A'.repeat(700)}\n-----END PGP SIGNATURE-----\n` },
 });
 
-async function appendConcurrently(log: SignetLog, total: number, appenders: number): Promise<{ seconds: number; batches: number }> {
+/** `appenders` callers each appending one event at a time through the log's one sequencer, as commands do. */
+async function appendConcurrently(log: SignetLog, config: SignetConfig, total: number, appenders: number): Promise<{ seconds: number }> {
+  const services = await createServices(log, config, systemClock);
   let next = 0;
   const started = performance.now();
   await Promise.all(
     Array.from({ length: appenders }, async () => {
       while (next < total) {
         const i = next++;
-        await log.writer.append([draft(i)]);
+        await services.sequencer.append([draft(i)]);
       }
     }),
   );
-  return { seconds: (performance.now() - started) / 1000, batches: 0 };
+  const seconds = (performance.now() - started) / 1000;
+  await services.close();
+  return { seconds };
 }
 
 /** The same rows, sealed the same way, inserted raw into a plain table in batches of `batch`. */
@@ -100,7 +105,7 @@ async function benchAppend(name: BackendName): Promise<void> {
     let events = 0;
     const log = await openLog(backend.config, { init: true, onBatch: (s) => ((batches += 1), (events += s.events)) });
     try {
-      const { seconds } = await appendConcurrently(log, total, 32);
+      const { seconds } = await appendConcurrently(log, backend.config, total, 32);
       const mean = Math.max(1, Math.round(events / batches));
       const raw = await rawInsert(name, backend.config.databaseUrl, total, mean);
       results.push({ ours: total / seconds, raw, mean });
@@ -112,7 +117,7 @@ async function benchAppend(name: BackendName): Promise<void> {
   results.sort((a, b) => a.ours / a.raw - b.ours / b.raw);
   const mid = results[Math.floor(results.length / 2)]!;
   const all = results.map((r) => (r.ours / r.raw).toFixed(2)).join(', ');
-  line(`append, 32 appenders, ${name} (mean batch ${mid.mean})`, `${mid.ours.toFixed(0)} ev/s`, `${mid.raw.toFixed(0)} ev/s`, mid.ours / mid.raw, name === 'postgres' ? '>= 0.5' : undefined);
+  line(`append, 32 appenders, ${name} (mean batch ${mid.mean})`, `${mid.ours.toFixed(0)} ev/s`, `${mid.raw.toFixed(0)} ev/s`, mid.ours / mid.raw, name === 'postgres' ? '>= 0.7' : undefined);
   if (rounds > 1) console.log(`  (median of ${rounds} rounds; ratios ${all})`);
 }
 

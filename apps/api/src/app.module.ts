@@ -1,10 +1,8 @@
-import { join } from 'node:path';
 import { type DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { CqrsModule } from '@nestjs/cqrs';
-import type { Clock } from '@signet/domain';
-import { ArchiveStore, CommandService, Decider, Keyring, PackageService, SnapshotService, TrustProjection } from '@signet/service';
-import type { SignetConfig, SignetLog } from '@signet/store';
+import { CommandService, PackageService, type SignetServices, SnapshotService, TrustProjection } from '@signet/service';
+import type { SignetConfig } from '@signet/store';
 import { ErrorFilter } from './errors.js';
 import { HealthController } from './health.controller.js';
 import { LogController } from './log.controller.js';
@@ -19,23 +17,22 @@ import { TRUST_HANDLERS } from './trust.handlers.js';
 
 @Module({})
 export class AppModule {
-  /** The log is opened before Nest starts (it may need initializing) and handed in here. */
-  static register(parts: { log: SignetLog; metrics: Metrics; config: SignetConfig; clock: Clock; projection: TrustProjection; decider: Decider; archive: ArchiveStore; snapshots: SnapshotService }): DynamicModule {
-    const { log, metrics, config, clock, projection, decider, archive, snapshots } = parts;
-    const keyring = new Keyring();
+  /** The log is opened and the services wired (createServices) before Nest starts; Nest only routes to them. */
+  static register(parts: { services: SignetServices; metrics: Metrics; config: SignetConfig }): DynamicModule {
+    const { services, metrics, config } = parts;
     return {
       module: AppModule,
       imports: [CqrsModule.forRoot()],
       controllers: [LogController, HealthController, TrustController, SnapshotController, PagesController, AnnouncementsController],
       providers: [
-        { provide: SIGNET_LOG, useValue: log },
+        { provide: SIGNET_LOG, useValue: services.log },
         { provide: SIGNET_CONFIG, useValue: config },
-        { provide: SIGNET_CLOCK, useValue: clock },
-        { provide: SIGNET_ARCHIVE, useValue: archive },
-        { provide: SnapshotService, useValue: snapshots },
-        { provide: TrustProjection, useValue: projection },
-        { provide: CommandService, useValue: new CommandService(log, projection, keyring, decider) },
-        { provide: PackageService, useValue: new PackageService(keyring, decider, clock, join(config.dataDir, 'artifacts')) },
+        { provide: SIGNET_CLOCK, useValue: services.clock },
+        { provide: SIGNET_ARCHIVE, useValue: services.archive },
+        { provide: SnapshotService, useValue: services.snapshots },
+        { provide: TrustProjection, useValue: services.projection },
+        { provide: CommandService, useValue: services.commands },
+        { provide: PackageService, useValue: services.packages },
         ...TRUST_HANDLERS,
         { provide: Metrics, useValue: metrics },
         { provide: APP_FILTER, useClass: ErrorFilter },

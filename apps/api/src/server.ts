@@ -6,7 +6,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import multipart from '@fastify/multipart';
 import Fastify from 'fastify';
 import { type Clock, systemClock } from '@signet/domain';
-import { ArchiveStore, Decider, SnapshotService, TrustProjection, policyFromConfig } from '@signet/service';
+import { createServices, policyFromConfig } from '@signet/service';
 import { type Workers, startWorkers } from '@signet/jobs';
 import { type SignetConfig, type SignetLog, fileClock, openLog } from '@signet/store';
 import { AppModule } from './app.module.js';
@@ -37,11 +37,8 @@ export async function startServer(config: SignetConfig, options: { clock?: Clock
       workers?.poke();
     },
   });
-  const projection = new TrustProjection(log.reader);
-  await projection.catchUp();
-  const decider = new Decider(log, projection, clock);
-  const archive = new ArchiveStore(config.archive.dir);
-  const snapshots = new SnapshotService(log, projection, clock, config.snapshot);
+  const services = await createServices(log, config, clock);
+  const { projection, snapshots } = services;
   const logger = new Logger('signet');
   if (log.created) logger.log(`created the log ${log.identity.origin}; verifier key ${log.identity.verifierKey}`);
   if (projection.state.policy.rootKeys.length === 0) {
@@ -53,7 +50,7 @@ export async function startServer(config: SignetConfig, options: { clock?: Clock
   const instance = Fastify({ bodyLimit: 1024 * 1024, maxParamLength: 256, serverFactory: fastPathServer(snapshots, metrics) });
   const adapter = new FastifyAdapter(instance as never);
   await adapter.register(multipart as never, { limits: { fileSize: config.maxArtifactBytes, files: 2, fields: 4, parts: 4, fieldSize: 256 * 1024 } });
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule.register({ log, metrics, config, clock, projection, decider, archive, snapshots }), adapter, {
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.register({ services, metrics, config }), adapter, {
     logger: options.logLevels ?? ['error', 'warn', 'log'],
   });
   const document = SwaggerModule.createDocument(
@@ -73,7 +70,7 @@ export async function startServer(config: SignetConfig, options: { clock?: Clock
   if (config.workers === 'inline') {
     const workerLogger = new Logger('workers');
     workers = await startWorkers(
-      { log, projection, decider, clock, config, archive, onError: (what, error) => workerLogger.warn(`${what}: ${(error as Error).message}`) },
+      { services, config, onError: (what, error) => workerLogger.warn(`${what}: ${(error as Error).message}`) },
     );
   }
   // The head's snapshot is kept precomputed: after appends settle, and at each refresh period.
@@ -94,7 +91,7 @@ export async function startServer(config: SignetConfig, options: { clock?: Clock
       (stopping ??= (async () => {
         clearInterval(precompute);
         await workers?.stop();
-        await log.writer.close();
+        await services.close();
         await app.close();
         await log.close();
       })()),

@@ -1,14 +1,14 @@
 import { createReadStream, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Req, Res } from '@nestjs/common';
-import { CommandBus, QueryBus } from '@nestjs/cqrs';
+import { QueryBus } from '@nestjs/cqrs';
 import { ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { DomainError, MAX_COMMAND_BYTES } from '@signet/domain';
 import { MAX_ARMORED_SIGNATURE } from '@signet/pgp';
 
 const MAX_MODULE_SIG = 4 * 1024 * 1024;
-import { type StoredArtifact, discardArtifact, receiveArtifact } from '@signet/service';
+import { CommandService, PackageService, type StoredArtifact, TrustProjection, discardArtifact, receiveArtifact } from '@signet/service';
 import type { SignetConfig } from '@signet/store';
 import { ApiParts, ApiRoute, COMMAND_CODES, SIGNATURE_CODES } from './openapi.js';
 import { parseCount } from './params.js';
@@ -18,10 +18,6 @@ import {
   GetModuleSignatures,
   GetPackageSignatures,
   GetTrustState,
-  PublishModuleSignature,
-  PublishPackageSignature,
-  SubmitSignedCommand,
-  VerifyPackageSignature,
 } from './trust.handlers.js';
 import { SIGNET_CONFIG } from './tokens.js';
 
@@ -74,7 +70,9 @@ async function* partsOf(request: FastifyRequest): AsyncGenerator<MultipartPart> 
 @Controller()
 export class TrustController {
   constructor(
-    private readonly commands: CommandBus,
+    private readonly commands: CommandService,
+    private readonly packages: PackageService,
+    private readonly projection: TrustProjection,
     private readonly queries: QueryBus,
     @Inject(SIGNET_CONFIG) private readonly config: SignetConfig,
   ) {}
@@ -101,7 +99,7 @@ export class TrustController {
       if (typeof b.signature === 'string') signature = b.signature;
     }
     if (command === undefined || signature === undefined) throw new DomainError('BAD_REQUEST', 'send the command and its detached signature: curl -F command=@command.json -F signature=@command.json.asc');
-    const result = await this.commands.execute(new SubmitSignedCommand(command, signature));
+    const result = await this.commands.submit(command, signature);
     void reply.status(result.replayed ? 200 : 201).send(result);
   }
 
@@ -113,7 +111,7 @@ export class TrustController {
     const { artifact, signature } = await this.artifactAndSignature(request);
     try {
       // The service archives the artifact (content-addressed, for auditors) before appending.
-      const event = await this.commands.execute(new PublishPackageSignature(name, version, artifact, signature));
+      const event = await this.packages.publish(name, version, artifact, signature);
       void reply.status(201).send({ event });
     } finally {
       discardArtifact(artifact);
@@ -141,7 +139,7 @@ export class TrustController {
       else throw new DomainError('BAD_REQUEST', `unexpected part "${part.fieldname}": send "modulesig"`);
     }
     if (!moduleSig) throw new DomainError('BAD_REQUEST', 'send the clear-signed module.sig: curl -F modulesig=@module.sig');
-    const event = await this.commands.execute(new PublishModuleSignature(name, version, moduleSig));
+    const event = await this.packages.publishModule(name, version, moduleSig);
     void reply.status(201).send({ event });
   }
 
@@ -159,7 +157,7 @@ export class TrustController {
   async verify(@Req() request: FastifyRequest) {
     const { artifact, signature } = await this.artifactAndSignature(request);
     try {
-      return await this.queries.execute(new VerifyPackageSignature(artifact, signature));
+      return await this.packages.verify(artifact, signature, await this.projection.catchUp());
     } finally {
       discardArtifact(artifact);
     }

@@ -6,28 +6,7 @@ import type { SignetLog } from '@signet/store';
 import { toBase64 } from '@signet/tlog';
 import { SIGNET_CLOCK, SIGNET_LOG } from './tokens.js';
 
-// The write side as CQRS commands and the trust read side as queries; handlers call the
-// services, controllers only translate HTTP.
-
-export class SubmitSignedCommand extends Command<CommandResult> {
-  constructor(
-    readonly bytes: string,
-    readonly signature: string,
-  ) {
-    super();
-  }
-}
-
-export class PublishPackageSignature extends Command<EventEnvelope> {
-  constructor(
-    readonly pkg: string,
-    readonly version: string,
-    readonly artifact: StoredArtifact,
-    readonly signature: string,
-  ) {
-    super();
-  }
-}
+// The trust read side as queries (the write side goes from the controllers to the services).
 
 export class GetTrustState extends Query<ReturnType<typeof describeState>> {
   constructor(readonly size: number | undefined) {
@@ -38,22 +17,6 @@ export class GetTrustState extends Query<ReturnType<typeof describeState>> {
 export class GetPackageSignatures extends Query<{ package: string; signatures: unknown[] }> {
   constructor(readonly pkg: string) {
     super();
-  }
-}
-
-@CommandHandler(SubmitSignedCommand)
-export class SubmitSignedCommandHandler implements ICommandHandler<SubmitSignedCommand> {
-  constructor(private readonly commands: CommandService) {}
-  execute({ bytes, signature }: SubmitSignedCommand) {
-    return this.commands.submit(bytes, signature);
-  }
-}
-
-@CommandHandler(PublishPackageSignature)
-export class PublishPackageSignatureHandler implements ICommandHandler<PublishPackageSignature> {
-  constructor(private readonly packages: PackageService) {}
-  execute({ pkg, version, artifact, signature }: PublishPackageSignature) {
-    return this.packages.publish(pkg, version, artifact, signature);
   }
 }
 
@@ -76,24 +39,6 @@ export class GetPackageSignaturesHandler implements IQueryHandler<GetPackageSign
   ) {}
   async execute({ pkg }: GetPackageSignatures) {
     return { package: pkg, signatures: this.packages.signatures(await this.projection.catchUp(), pkg) };
-  }
-}
-
-export class PublishModuleSignature extends Command<EventEnvelope> {
-  constructor(
-    readonly module: string,
-    readonly version: string,
-    readonly moduleSig: string,
-  ) {
-    super();
-  }
-}
-
-@CommandHandler(PublishModuleSignature)
-export class PublishModuleSignatureHandler implements ICommandHandler<PublishModuleSignature> {
-  constructor(private readonly packages: PackageService) {}
-  execute({ module, version, moduleSig }: PublishModuleSignature) {
-    return this.packages.publishModule(module, version, moduleSig);
   }
 }
 
@@ -165,34 +110,10 @@ export class GetKeyHistoryHandler implements IQueryHandler<GetKeyHistory> {
   }
 }
 
-export class VerifyPackageSignature extends Query<unknown> {
-  constructor(
-    readonly artifact: StoredArtifact,
-    readonly signature: string,
-  ) {
-    super();
-  }
-}
-
-@QueryHandler(VerifyPackageSignature)
-export class VerifyPackageSignatureHandler implements IQueryHandler<VerifyPackageSignature> {
-  constructor(
-    private readonly projection: TrustProjection,
-    private readonly packages: PackageService,
-  ) {}
-  async execute({ artifact, signature }: VerifyPackageSignature) {
-    return this.packages.verify(artifact, signature, await this.projection.catchUp());
-  }
-}
-
 export const TRUST_HANDLERS = [
-  SubmitSignedCommandHandler,
-  PublishPackageSignatureHandler,
-  PublishModuleSignatureHandler,
   GetTrustStateHandler,
   GetPackageSignaturesHandler,
   GetModuleSignaturesHandler,
   GetKeyListingHandler,
   GetKeyHistoryHandler,
-  VerifyPackageSignatureHandler,
 ];

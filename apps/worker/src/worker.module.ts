@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, Module, type OnApplicationBootstrap, type OnApplicationShutdown, type DynamicModule } from '@nestjs/common';
 import type { Clock } from '@signet/domain';
 import { type Workers, startWorkers } from '@signet/jobs';
-import { ArchiveStore, Decider, TrustProjection } from '@signet/service';
+import { type SignetServices, createServices } from '@signet/service';
 import type { SignetConfig, SignetLog } from '@signet/store';
 
 const PARTS = Symbol('WORKER_PARTS');
@@ -17,21 +17,16 @@ interface Parts {
 export class WorkerService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('worker');
   private workers: Workers | null = null;
+  private services: SignetServices | null = null;
 
   constructor(@Inject(PARTS) private readonly parts: Parts) {}
 
   async onApplicationBootstrap(): Promise<void> {
     const { log, config, clock } = this.parts;
-    const projection = new TrustProjection(log.reader);
-    await projection.catchUp();
-    const decider = new Decider(log, projection, clock);
+    this.services = await createServices(log, config, clock);
     this.workers = await startWorkers({
-      log,
-      projection,
-      decider,
-      clock,
+      services: this.services,
       config,
-      archive: new ArchiveStore(config.archive.dir),
       onError: (what, error) => this.logger.warn(`${what}: ${(error as Error).message}`),
     });
     const consumers = (await this.workers.status()).map((c) => c.consumer).join(', ');
@@ -40,6 +35,7 @@ export class WorkerService implements OnApplicationBootstrap, OnApplicationShutd
 
   async onApplicationShutdown(): Promise<void> {
     await this.workers?.stop();
+    await this.services?.close();
     await this.parts.log.close();
   }
 }

@@ -25,7 +25,7 @@ import { checkConsistencyFromTiles } from './proofs.js';
 import type { AuditCheckpoint } from './resume.js';
 import { AuditError, Replayer } from './replay.js';
 import { type LogSource, type WitnessQuorum, checkpointFrom } from './source.js';
-import { type KeyRef, VerifyPool, type VerifyResult } from './verify-pool.js';
+import { type KeyRef, VerifyPool, type VerifyResult } from '@signet/pgp';
 
 export interface AuditProgress {
   /** Events checked so far in this run, of `total`. */

@@ -24,7 +24,7 @@ import {
   parseCommand,
 } from '@signet/domain';
 import { Keyring } from '@signet/pgp';
-import type { VerifyResult } from './verify-pool.js';
+import type { VerifyResult } from '@signet/pgp';
 
 /** A discrepancy between the log and what its history implies: where, and what differs. */
 export class AuditError extends Error {

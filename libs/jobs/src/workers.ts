@@ -19,7 +19,7 @@ import {
   renderTime,
 } from '@signet/domain';
 import { renderKeyPage, renderListingPage } from '@signet/projections';
-import { ArchiveStore, type Decider, type TrustProjection } from '@signet/service';
+import { ArchiveStore, type SignetServices } from '@signet/service';
 import type { SignetConfig, SignetLog } from '@signet/store';
 import { type Channel, atomChannel, mastodonChannel, webhookChannel } from './channels.js';
 import { type ConsumerStatus, OutboxDispatcher, type Subscription } from './dispatcher.js';
@@ -32,12 +32,9 @@ interface Consumer extends Subscription {
 }
 
 export interface WorkersContext {
-  readonly log: SignetLog;
-  readonly projection: TrustProjection;
-  readonly decider: Decider;
-  readonly clock: Clock;
+  /** The log, its projection and its one sequencer, which workers' outcomes go through like commands. */
+  readonly services: SignetServices;
   readonly config: SignetConfig;
-  readonly archive: ArchiveStore;
   readonly onError?: (what: string, error: unknown) => void;
 }
 
@@ -90,13 +87,13 @@ export class Workers {
     const policy = (priority: number, attempts = 10): JobPolicy => ({ attempts, backoffMs: config.jobs.retryBaseMs, priority });
     const consumers: Consumer[] = [
       ...channelsFrom(config).map((channel) => this.announcer(channel, policy(1, config.announce.attempts))),
-      { name: 'continuity', types: CONTINUITY_CAUSES, retry: policy(2), handle: async () => void (await context.decider.decideByLog((state) => continuityAlerts(state))) },
+      { name: 'continuity', types: CONTINUITY_CAUSES, retry: policy(2), handle: async () => void (await context.services.sequencer.decideByLog((state) => continuityAlerts(state))) },
       { name: 'activator', types: ACTIVATION_CAUSES, retry: policy(3), handle: (seq) => this.activate(seq) },
       { name: 'archiver', types: LISTING_CHANGES, retry: policy(4), handle: (seq) => this.archiveSnapshot(seq) },
     ];
     this.consumers = new Map(consumers.map((c) => [c.name, c]));
     this.dispatcher = new OutboxDispatcher({
-      db: context.log.db,
+      db: context.services.log.db,
       queue,
       consumers,
       pollMs: config.jobs.pollMs,
@@ -134,7 +131,7 @@ export class Workers {
   }
 
   async sweepActivations(): Promise<void> {
-    await this.context.decider.decideByLog((state, now) => dueActivations(state, now));
+    await this.context.services.sequencer.decideByLog((state, now) => dueActivations(state, now));
   }
 
   private async run(job: JobRef, attempt: Attempt): Promise<JobResult | void> {
@@ -148,13 +145,13 @@ export class Workers {
   }
 
   private async event(seq: number) {
-    const event = await this.context.log.reader.event(seq);
+    const event = await this.context.services.log.reader.event(seq);
     if (!event) throw new PermanentJobError(`the log has no event ${seq}`);
     return event;
   }
 
   private announcer(channel: Channel, retry: JobPolicy): Consumer {
-    const { decider, projection } = this.context;
+    const { sequencer: decider, projection } = this.context.services;
     return {
       name: `announce-${channel.name}`,
       types: ANNOUNCEMENT_CAUSES,
@@ -180,7 +177,7 @@ export class Workers {
   }
 
   private async activate(seq: number): Promise<JobResult | void> {
-    const { decider, projection, clock } = this.context;
+    const { sequencer: decider, projection, clock } = this.context.services;
     const fingerprint = (await this.event(seq)).data as { fingerprint?: unknown };
     if (typeof fingerprint.fingerprint !== 'string') return;
     const fpr = fingerprint.fingerprint;
@@ -192,7 +189,8 @@ export class Workers {
   }
 
   private async archiveSnapshot(seq: number): Promise<void> {
-    const { decider, projection, archive, config } = this.context;
+    const { sequencer: decider, projection, archive } = this.context.services;
+    const { config } = this.context;
     const state = await projection.catchUp();
     // A snapshot taken since the event already shows it.
     if (state.outcomes.has(outcomeKey('ArchiveSnapshotTaken', { cause: seq })!) || (state.archive && state.archive.treeSize > seq)) return;

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_POLICY, ManualClock } from '@signet/domain';
 import { BullQueue, InProcessQueue, type JobQueue, type Workers, startWorkers, Workers as WorkersClass } from '@signet/jobs';
 import { renderAtomFeed } from '@signet/projections';
-import { ArchiveStore, Decider, TrustProjection } from '@signet/service';
+import { type Sequencer, type TrustProjection, createServices } from '@signet/service';
 import { type SignetConfig, type SignetLog, openLog } from '@signet/store';
 import { BACKENDS, type Backend, newBackend } from '../../../test/support/backends.js';
 import { PrivateRedis, type Receiver, allEvents, hmacValid, keyDrafts, keyFpr, outcomesByCause, receiver, until } from '../../../test/support/workers.js';
@@ -30,7 +30,7 @@ function workerConfig(base: SignetConfig, overrides: { redisUrl?: string; webhoo
 interface Fixture {
   log: SignetLog;
   projection: TrustProjection;
-  decider: Decider;
+  decider: Sequencer;
   config: SignetConfig;
   clock: ManualClock;
   start(options?: { queue?: 'bullmq' | 'in-process'; wrap?: (q: JobQueue) => JobQueue }): Promise<Workers>;
@@ -41,11 +41,9 @@ interface Fixture {
 async function fixture(backend: Backend, config: SignetConfig): Promise<Fixture> {
   const clock = new ManualClock('2026-01-01T00:00:00Z');
   const log = await openLog(config, { init: true, clock, policy: { ...DEFAULT_POLICY, rootKeys: [] }, inMemory: backend.name === 'pglite' });
-  const projection = new TrustProjection(log.reader);
-  await projection.catchUp();
-  const decider = new Decider(log, projection, clock);
-  const archive = new ArchiveStore(config.archive.dir);
-  const context = { log, projection, decider, clock, config, archive, onError: (what: string, error: unknown) => console.error(`[workers] ${what}:`, (error as Error).message) };
+  const services = await createServices(log, config, clock);
+  const { projection, sequencer: decider } = services;
+  const context = { services, config, onError: (what: string, error: unknown) => console.error(`[workers] ${what}:`, (error as Error).message) };
   return {
     log,
     projection,

@@ -1,6 +1,7 @@
 import type { Command } from '@signet/domain';
 import { DomainError, type KeyInput, type TrustState, activeMember } from '@signet/domain/core';
-import { type PublicKey, certificationsBy, factsOf, readPublicKey } from './index.js';
+import { type PublicKey, certificationsBy, factsOf, hasKeyId, readPublicKey } from './keys.js';
+import type { KeyRef } from './verify-pool.js';
 import { applyRevocationCertificate, revocationCertificateIssuer } from './revocation.js';
 
 /** Parsed OpenPGP keys by fingerprint: parsing an RSA key costs milliseconds, so parse each once. */
@@ -22,6 +23,17 @@ export class Keyring {
     const keys = state.policy.rootKeys.map((r) => this.key(r.fingerprint, r.key));
     for (const m of state.members.values()) if (activeMember(state, m.fingerprint)) keys.push(this.key(m.fingerprint, m.key));
     return Promise.all(keys);
+  }
+
+  /**
+   * The root and current member keys with the (sub)key ID `issuer`, as references a verification
+   * thread can parse: a command's signature is checked against these only.
+   */
+  async actorsWithKeyId(state: TrustState, issuer: string): Promise<KeyRef[]> {
+    const refs: KeyRef[] = state.policy.rootKeys.map((r) => ({ fingerprint: r.fingerprint, armored: r.key }));
+    for (const m of state.members.values()) if (activeMember(state, m.fingerprint)) refs.push({ fingerprint: m.fingerprint, armored: m.key });
+    const keys = await Promise.all(refs.map((r) => this.key(r.fingerprint, r.armored)));
+    return refs.filter((_, i) => hasKeyId(keys[i]!, issuer));
   }
 
   /**

@@ -1,8 +1,9 @@
-import { DomainError, type EventEnvelope, MAX_COMMAND_BYTES, decideCommand, parseCommand, textDigest } from '@signet/domain';
-import { type Keyring, verifyDetached } from '@signet/pgp';
+import { DomainError, type EventEnvelope, MAX_COMMAND_BYTES, type TrustState, decideCommand, parseCommand, textDigest } from '@signet/domain';
+import type { Command } from '@signet/domain';
+import { type KeyRef, type Keyring, type VerifyPool, signatureIssuer } from '@signet/pgp';
 import type { SignetLog } from '@signet/store';
-import type { Decider } from './decider.js';
 import type { TrustProjection } from './projection.js';
+import { type Decision, STALE, type Sequencer } from './sequencer.js';
 
 export interface CommandResult {
   /** True when this id was seen before with the same bytes: nothing was appended. */
@@ -10,13 +11,25 @@ export interface CommandResult {
   readonly events: EventEnvelope[];
 }
 
-/** Verify, decide, append: a signed command becomes events, or a DomainError and nothing. */
+/** Times a command is prepared again because the key set changed under it before it gives up. */
+const MAX_PREPARES = 20;
+
+const encoder = new TextEncoder();
+
+/** Commands whose decision reads the certifications on the key block they carry. */
+const CERTIFIED: ReadonlySet<Command['type']> = new Set(['AddSigningKey', 'UpdateSigningKey']);
+
+/**
+ * A signed command's way into the log: parsed, its signature verified on a worker thread, then
+ * decided by the sequencer in turn with the others and appended — or a DomainError and nothing.
+ */
 export class CommandService {
   constructor(
     private readonly log: SignetLog,
     private readonly projection: TrustProjection,
     private readonly keyring: Keyring,
-    private readonly decider: Decider,
+    private readonly sequencer: Sequencer,
+    private readonly pool: VerifyPool,
   ) {}
 
   async submit(commandBytes: string, armoredSignature: string): Promise<CommandResult> {
@@ -24,26 +37,57 @@ export class CommandService {
     const command = parseCommand(commandBytes);
     const replay = await this.replayOf(command.id, commandBytes, armoredSignature);
     if (replay) return replay;
-    try {
-      const events = await this.decider.run(async (state) => {
-        const actors = await this.keyring.actors(state);
-        const signature = await verifyDetached(new TextEncoder().encode(commandBytes), armoredSignature, actors);
-        const key = await this.keyring.commandKey(state, command);
-        return {
-          // Certifications were looked for among the keys known then.
-          keysSensitive: key !== undefined,
-          decide: (current, now) => {
-            if (current.commands.has(command.id)) throw new DomainError('DUPLICATE_ID', command.id);
-            return decideCommand(current, { command, signer: signature.signer, evidence: { command: commandBytes, signature: armoredSignature }, key }, now);
-          },
-        };
-      });
+    for (let attempt = 0; attempt < MAX_PREPARES; attempt++) {
+      const decision = await this.prepare(command, commandBytes, armoredSignature);
+      const events = await this.sequencer.decide(decision);
+      if (events === STALE) {
+        // Other keys were added meanwhile: step aside a little, more each time, then prepare again.
+        await new Promise((r) => setTimeout(r, Math.random() * 2 * (attempt + 1)));
+        continue;
+      }
+      if (events.length === 0) {
+        // The same command raced in (another request, another process): answer as a replay.
+        const again = await this.replayOf(command.id, commandBytes, armoredSignature);
+        if (again) return again;
+      }
       return { replayed: false, events };
-    } catch (error) {
-      // The same command raced in from elsewhere: answer as a replay.
-      if (error instanceof DomainError && error.code === 'DUPLICATE_ID') return (await this.replayOf(command.id, commandBytes, armoredSignature))!;
-      throw error;
     }
+    throw new DomainError('LOG_BUSY', 'the keys of the log kept changing while this was decided; send it again');
+  }
+
+  /**
+   * The slow, state-dependent part, concurrently with other commands: the signature checked on
+   * a worker thread against the key it names, the key block the command carries read. An
+   * unknown signer is only refused on a state caught up with the log.
+   */
+  private async prepare(command: Command, commandBytes: string, armoredSignature: string): Promise<Decision> {
+    const issuer = await signatureIssuer(armoredSignature);
+    let state = this.projection.state;
+    let candidates = await this.keyring.actorsWithKeyId(state, issuer);
+    if (candidates.length === 0) {
+      state = await this.projection.catchUp();
+      candidates = await this.keyring.actorsWithKeyId(state, issuer);
+    }
+    const signer = await this.verify(commandBytes, armoredSignature, candidates);
+    const key = await this.keyring.commandKey(state, command);
+    const evidence = { command: commandBytes, signature: armoredSignature };
+    return {
+      // The certifications on a signing key block were looked for among the keys known then:
+      // decided on another key set, the auditor's replay would find others.
+      keysVersion: key !== undefined && CERTIFIED.has(command.type) ? state.keysVersion : null,
+      decide: (current, now) => {
+        // Already logged (a race with the same command): nothing to append; answered as a replay.
+        if (current.commands.has(command.id)) return [];
+        return decideCommand(current, { command, signer, evidence, key }, now);
+      },
+    };
+  }
+
+  /** The fingerprint of the key among `keys` whose signature over the command verifies. */
+  private async verify(commandBytes: string, armoredSignature: string, keys: readonly KeyRef[]): Promise<string> {
+    const result = await this.pool.verify({ kind: 'detached', data: encoder.encode(commandBytes), signature: armoredSignature, keys });
+    if (!result.ok) throw new DomainError(result.code, result.message);
+    return result.signer;
   }
 
   /**
@@ -53,8 +97,8 @@ export class CommandService {
    */
   private async replayOf(id: string, commandBytes: string, armoredSignature: string): Promise<CommandResult | null> {
     // The projection as this process knows it: a command another process logged meanwhile is
-    // caught when the decision's append finds the log moved (DUPLICATE_ID on the retry).
-    const state = this.projection.state;
+    // found by the sequencer, which decides only on a state caught up with the log.
+    const state: TrustState = this.projection.state;
     const prior = state.commands.get(id);
     if (!prior) return null;
     if (prior.commandSha256 !== textDigest(commandBytes)) throw new DomainError('ID_REUSED', `the command id "${id}" was used before for another command; use a new id`);
@@ -63,7 +107,7 @@ export class CommandService {
     const armored = state.members.get(actor)?.key ?? state.policy.rootKeys.find((r) => r.fingerprint === actor)?.key;
     if (!armored) throw new DomainError('CORRUPT_LOG', `command ${id} was logged for ${actor}, a key the log does not hold`);
     try {
-      await verifyDetached(new TextEncoder().encode(commandBytes), armoredSignature, [await this.keyring.key(actor, armored)]);
+      await this.verify(commandBytes, armoredSignature, [{ fingerprint: actor, armored }]);
     } catch (error) {
       const reason = error instanceof DomainError && error.code !== 'UNKNOWN_SIGNER' ? error.message : `the signature is not by ${actor}, who sent this command`;
       throw new DomainError('BAD_SIGNATURE', `the command id "${id}" was logged already; a replay must carry a signature by the key that sent it: ${reason}`);

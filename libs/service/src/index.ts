@@ -1,5 +1,5 @@
 export * from './commands.js';
-export * from './decider.js';
+export * from './sequencer.js';
 export * from './keyring.js';
 export * from './packages.js';
 export * from './policy.js';
@@ -8,3 +8,4 @@ export * from './archive.js';
 export * from './shutdown.js';
 export * from './snapshot.js';
 export * from './witnesses.js';
+export * from './services.js';

@@ -3,10 +3,11 @@ import { createReadStream, createWriteStream, linkSync, mkdirSync, rmSync } from
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { type Clock, DomainError, type EventEnvelope, type TrustState, decideModuleSignature, decidePackageSignature, judgePackageSignature, packageSignatureValid } from '@signet/domain';
+import { type Clock, DomainError, type EventDraft, type EventEnvelope, type TrustState, decideModuleSignature, decidePackageSignature, judgePackageSignature, packageSignatureValid } from '@signet/domain';
 import { verifyCleartext, verifyDetached } from '@signet/pgp';
-import type { Decider } from './decider.js';
+import { STALE, type Sequencer } from './sequencer.js';
 import type { Keyring } from '@signet/pgp';
+import type { TrustProjection } from './projection.js';
 
 /** An artifact received as a stream: hashed on the way to a content-addressed file. */
 export interface StoredArtifact {
@@ -65,7 +66,8 @@ export function discardArtifact(artifact: StoredArtifact): void {
 export class PackageService {
   constructor(
     private readonly keyring: Keyring,
-    private readonly decider: Decider,
+    private readonly projection: TrustProjection,
+    private readonly sequencer: Sequencer,
     private readonly clock: Clock,
     /** The content-addressed archive of published artifacts (for auditors). */
     private readonly artifactsDir: string,
@@ -77,26 +79,27 @@ export class PackageService {
    * the two never leaves a logged signature without its artifact (a retry links the same name).
    */
   async publish(pkg: string, version: string, artifact: StoredArtifact, armoredSignature: string): Promise<EventEnvelope> {
-    const [event] = await this.decider.run(async (state) => {
-      const keys = await this.keyring.signingKeys(state);
-      const stream = Readable.toWeb(createReadStream(artifact.path)) as unknown as ReadableStream<Uint8Array>;
-      const sig = await verifyDetached(stream, armoredSignature, keys, 'SHA512');
-      keepArtifact(artifact, this.artifactsDir);
-      const input = { package: pkg, version, artifactSha512: artifact.sha512, artifactSize: artifact.size, signer: sig.signer, signatureCreated: sig.created, signature: armoredSignature };
-      return { keysSensitive: false, decide: (current, now) => decidePackageSignature(current, input, now) };
-    });
-    return event!;
+    const keys = await this.keyring.signingKeys(await this.projection.catchUp());
+    const stream = Readable.toWeb(createReadStream(artifact.path)) as unknown as ReadableStream<Uint8Array>;
+    const sig = await verifyDetached(stream, armoredSignature, keys, 'SHA512');
+    keepArtifact(artifact, this.artifactsDir);
+    const input = { package: pkg, version, artifactSha512: artifact.sha512, artifactSize: artifact.size, signer: sig.signer, signatureCreated: sig.created, signature: armoredSignature };
+    return this.decideOne((state, now) => decidePackageSignature(state, input, now));
   }
 
   /** Verifies a clear-signed FreePBX module.sig and publishes its file hashes. */
   async publishModule(module: string, version: string, moduleSig: string): Promise<EventEnvelope> {
-    const [event] = await this.decider.run(async (state) => {
-      const keys = await this.keyring.signingKeys(state);
-      const sig = await verifyCleartext(moduleSig, keys);
-      const input = { module, version, signer: sig.signer, signatureCreated: sig.created, text: sig.text, moduleSig };
-      return { keysSensitive: false, decide: (current, now) => decideModuleSignature(current, input, now) };
-    });
-    return event!;
+    const keys = await this.keyring.signingKeys(await this.projection.catchUp());
+    const sig = await verifyCleartext(moduleSig, keys);
+    const input = { module, version, signer: sig.signer, signatureCreated: sig.created, text: sig.text, moduleSig };
+    return this.decideOne((state, now) => decideModuleSignature(state, input, now));
+  }
+
+  /** A publication's one event. The signing keys never change once added, so it is never stale. */
+  private async decideOne(decide: (state: TrustState, now: Date) => EventDraft[]): Promise<EventEnvelope> {
+    const events = await this.sequencer.decide({ decide, keysVersion: null });
+    if (events === STALE || events.length !== 1) throw new Error('a publication decides exactly one event');
+    return events[0]!;
   }
 
   /** Checks an artifact and signature against the log: a verdict, never a refusal, for anything readable. */

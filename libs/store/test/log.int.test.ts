@@ -41,7 +41,7 @@ describe.each(BACKENDS)('the log on %s', (name) => {
     expect(openCheckpoint(head.note, parseVerifierKey(log.identity.verifierKey)).size).toBe(1);
   });
 
-  it('16 concurrent appenders over 2 connections make a gapless log whose checkpoints all agree', async () => {
+  it('16 concurrent appenders over 2 connections (two writers, as two processes) make a gapless log whose checkpoints all agree', async () => {
     const before = await log.reader.size();
     const appenders = Array.from({ length: 16 }, async (_, a) => {
       const writer = (a % 2 === 0 ? log : second).writer;
@@ -64,11 +64,12 @@ describe.each(BACKENDS)('the log on %s', (name) => {
     const vkey = parseVerifierKey(log.identity.verifierKey);
     const cps = (await log.reader.checkpoints()).map((c) => openCheckpoint(c.note, vkey));
     expect(cps.length).toBeGreaterThan(1);
-    expect(cps.length).toBeLessThan(all.length); // batching happened
-    for (let i = 0; i < cps.length; i++) {
-      for (let j = i; j < cps.length; j++) {
-        const p = await log.reader.consistencyProof(cps[i]!.size, cps[j]!.size);
-        verifyConsistency(cps[i]!.size, cps[j]!.size, cps[i]!.root, cps[j]!.root, p.proof);
+    // Each with the next and with the last: consistency is transitive.
+    const last = cps.at(-1)!;
+    for (let i = 0; i < cps.length - 1; i++) {
+      for (const later of [cps[i + 1]!, last]) {
+        const p = await log.reader.consistencyProof(cps[i]!.size, later.size);
+        verifyConsistency(cps[i]!.size, later.size, cps[i]!.root, later.root, p.proof);
       }
     }
   });

@@ -1,9 +1,9 @@
 import { parentPort } from 'node:worker_threads';
 import { DomainError } from '@signet/domain/core';
-import { type PublicKey, readPublicKey, verifyCleartext, verifyDetached } from '@signet/pgp';
+import { type PublicKey, readPublicKey, verifyCleartext, verifyDetached } from './keys.js';
 import type { VerifyReply, VerifyTask } from './verify-pool.js';
 
-// A verification thread: OpenPGP signature checks for the audit, keys parsed once per thread.
+// A verification thread: OpenPGP signature checks for the server and the audit, keys parsed once per thread.
 
 const keys = new Map<string, Promise<PublicKey>>();
 

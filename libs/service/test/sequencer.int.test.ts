@@ -2,7 +2,7 @@ import * as openpgp from 'openpgp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_POLICY, ManualClock, emptyState, evolve } from '@signet/domain';
 import { readPublicKey } from '@signet/pgp';
-import { CommandService, Decider, Keyring, TrustProjection } from '@signet/service';
+import { type CommandService, type SignetServices, type TrustProjection, createServices } from '@signet/service';
 import { type SignetLog, openLog } from '@signet/store';
 import { BACKENDS, type Backend, newBackend } from '../../../test/support/backends.js';
 
@@ -18,16 +18,19 @@ describe.each(BACKENDS)('signed commands decided concurrently on %s', (name) => 
   let backend: Backend;
   const logs: SignetLog[] = [];
   const services: CommandService[] = [];
+  const wiring: SignetServices[] = [];
   const projections: TrustProjection[] = [];
   const clock = new ManualClock('2026-03-01T00:00:00Z');
   let root: Awaited<ReturnType<typeof ed25519>>;
   let n = 0;
 
-  async function sign(body: Record<string, unknown>, id = `c${++n}`) {
+  async function signAs(signer: Awaited<ReturnType<typeof ed25519>>, body: Record<string, unknown>, id = `c${++n}`) {
     const bytes = JSON.stringify({ origin: 'signet.test/log', id, issuedAt: clock.now().toISOString(), ...body });
-    const signature = (await openpgp.sign({ message: await openpgp.createMessage({ binary: new TextEncoder().encode(bytes) }), signingKeys: root.priv, detached: true })) as string;
+    const message = await openpgp.createMessage({ binary: new TextEncoder().encode(bytes) });
+    const signature = (await openpgp.sign({ message, signingKeys: signer.priv, detached: true })) as string;
     return { bytes, signature };
   }
+  const sign = (body: Record<string, unknown>, id?: string) => signAs(root, body, id);
 
   beforeAll(async () => {
     root = await ed25519('root');
@@ -38,14 +41,15 @@ describe.each(BACKENDS)('signed commands decided concurrently on %s', (name) => 
     // Postgres: a second, independent log connection (another process). PGlite: one connection.
     logs.push(name === 'postgres' ? await openLog(backend.config, { clock }) : first);
     for (const log of logs) {
-      const projection = new TrustProjection(log.reader);
-      await projection.catchUp();
-      projections.push(projection);
-      services.push(new CommandService(log, projection, new Keyring(), new Decider(log, projection, clock)));
+      const wired = await createServices(log, backend.config, clock);
+      wiring.push(wired);
+      services.push(wired.commands);
+      projections.push(wired.projection);
     }
   });
 
   afterAll(async () => {
+    for (const w of wiring) await w.close();
     for (const log of new Set(logs)) await log.close();
     await backend.cleanup();
   });
@@ -79,5 +83,27 @@ describe.each(BACKENDS)('signed commands decided concurrently on %s', (name) => 
       expect([...state.members.values()]).toEqual([...fresh.members.values()]);
       expect([...state.members.values()].filter((m) => m.role === 'leader')).toHaveLength(12);
     }
+  });
+
+  it('a member added through one process signs a command through the other at once (no false UNKNOWN_SIGNER)', async () => {
+    if (name !== 'postgres') return; // one process only on PGlite
+    const newcomer = await ed25519('newcomer');
+    const add = await sign({ type: 'AddMember', key: newcomer.pub, username: 'newcomer', role: 'management' });
+    expect((await services[0]!.submit(add.bytes, add.signature)).replayed).toBe(false);
+    const other = await ed25519('other');
+    const byNewcomer = await signAs(newcomer, { type: 'AddMember', key: other.pub, username: 'other', role: 'member' });
+    const result = await services[1]!.submit(byNewcomer.bytes, byNewcomer.signature);
+    expect(result.events.map((e) => [e.type, e.actor])).toEqual([['MemberAdded', newcomer.fpr]]);
+  });
+
+  it('commits concurrent appends in groups, one transaction each, gapless', async () => {
+    const before = await logs[0]!.reader.size();
+    const checkpointsBefore = (await logs[0]!.reader.checkpoints()).length;
+    const draft = (i: number) => ({ type: 'TestRecorded', v: 1, stream: `test/${i}`, actor: 'log', data: { i }, evidence: null }) as const;
+    const appended = await Promise.all(Array.from({ length: 64 }, (_, i) => wiring[0]!.sequencer.append([draft(i)])));
+    expect(appended.flat().map((e) => e.seq).sort((a, b) => a - b)).toEqual(Array.from({ length: 64 }, (_, i) => before + i));
+    const checkpoints = (await logs[0]!.reader.checkpoints()).length - checkpointsBefore;
+    expect(checkpoints).toBeGreaterThan(0);
+    expect(checkpoints).toBeLessThan(64); // grouped
   });
 });

@@ -25,14 +25,24 @@ export type VerifyRequest = Distribute<VerifyTask>;
  * each other, so they are checked in parallel while the replay goes on in order.
  */
 export class VerifyPool {
-  private readonly workers: Worker[];
+  private workers: Worker[] = [];
   private readonly waiting = new Map<number, { worker: number; done: (reply: VerifyReply) => void; fail: (error: Error) => void }>();
-  private readonly load: number[];
+  private load: number[] = [];
   private next = 0;
+  private readonly size: number;
 
+  /** The threads start at the first verification: a process that never verifies has none. */
   constructor(threads = availableParallelism()) {
+    this.size = Math.max(1, threads);
+  }
+
+  get threads(): number {
+    return this.size;
+  }
+
+  private start(): void {
     const script = workerScript();
-    this.workers = Array.from({ length: Math.max(1, threads) }, (_, index) => {
+    this.workers = Array.from({ length: this.size }, (_, index) => {
       // A key or signature so large it exhausts a thread's heap fails that thread, not the process.
       const worker = new Worker(script, { resourceLimits: { maxOldGenerationSizeMb: 512 } });
       worker.on('message', (reply: VerifyReply) => {
@@ -54,11 +64,8 @@ export class VerifyPool {
     this.load = this.workers.map(() => 0);
   }
 
-  get threads(): number {
-    return this.workers.length;
-  }
-
   verify(request: VerifyRequest): Promise<VerifyResult> {
+    if (this.workers.length === 0) this.start();
     const id = this.next++;
     // The least busy thread: tasks differ a lot in cost (an RSA-4096 key parse, a large artifact).
     let w = 0;
@@ -81,6 +88,7 @@ export class VerifyPool {
   async close(): Promise<void> {
     for (const w of this.workers) w.removeAllListeners('exit');
     await Promise.all(this.workers.map((w) => w.terminate()));
+    this.workers = [];
   }
 }
 
@@ -88,5 +96,5 @@ export class VerifyPool {
 function workerScript(): URL {
   const here = new URL('./verify-worker.js', import.meta.url);
   if (!import.meta.url.endsWith('.ts')) return here;
-  return new URL(import.meta.url.replace(/\/libs\/audit\/src\/verify-pool\.ts$/, '/dist/libs/audit/src/verify-worker.js'));
+  return new URL(import.meta.url.replace(/\/libs\/pgp\/src\/verify-pool\.ts$/, '/dist/libs/pgp/src/verify-worker.js'));
 }

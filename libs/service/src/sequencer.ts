@@ -1,0 +1,173 @@
+import { type Clock, DomainError, type EventDraft, type EventEnvelope, type TrustState, cloneForDecision, evolve } from '@signet/domain';
+import type { SignetLog } from '@signet/store';
+import type { TrustProjection } from './projection.js';
+
+/** A decision waiting its turn: pure, taken on the state as the decisions before it leave it. */
+export interface Decision {
+  readonly decide: (state: TrustState, now: Date) => EventDraft[];
+  /**
+   * The key set (`TrustState.keysVersion`) the decision was prepared against, when its inputs
+   * depend on it (certifications looked for among the known keys); null when they do not.
+   */
+  readonly keysVersion: number | null;
+}
+
+/** What `decide` answers when the key set changed since the decision was prepared: prepare it again. */
+export const STALE = Symbol('stale');
+
+interface Waiting extends Decision {
+  readonly resolve: (events: EventEnvelope[] | typeof STALE) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** Decisions taken together and appended as one transaction. */
+const MAX_GROUP = 256;
+/** Rounds of catching up with another process's appends before a group is given up (LOG_BUSY). */
+const MAX_ROUNDS = 20;
+
+/**
+ * The log's one sequencer (as Sunlight's pool → sequencePool, or Tessera's queue and flush).
+ * Decisions arrive already verified (signatures are checked on worker threads before they queue);
+ * whatever arrived while the previous append was in flight forms the next group: each decided in
+ * turn on one state, all their events appended in one transaction (events, tree nodes and the
+ * signed checkpoint: LogWriter.append), then folded into the projection.
+ *
+ * Another process may append too (several API processes, a worker). Its events reach this state
+ * only by reading the log, so a group decided on a stale state is never written (the append
+ * expects the size decided on), and a refusal is only given on a state caught up to the
+ * database's head: a member added through another process is known here before anyone is told
+ * "unknown signer".
+ */
+export class Sequencer {
+  private readonly waiting: Waiting[] = [];
+  private draining: Promise<void> | null = null;
+  private closed = false;
+
+  constructor(
+    private readonly log: SignetLog,
+    private readonly projection: TrustProjection,
+    private readonly clock: Clock,
+  ) {}
+
+  /** Queues a decision; its events once appended, or STALE when it must be prepared again. */
+  decide(decision: Decision): Promise<EventEnvelope[] | typeof STALE> {
+    if (this.closed) return Promise.reject(new DomainError('LOG_CLOSED', 'the log is shutting down and takes no more commands; send it again to another instance'));
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ ...decision, resolve, reject });
+      this.draining ??= this.drain().finally(() => (this.draining = null));
+    });
+  }
+
+  /** A decision of the log's own (a worker's outcome): nothing to prepare, decided in turn like a command. */
+  async decideByLog(decide: (state: TrustState, now: Date) => EventDraft[]): Promise<EventEnvelope[]> {
+    // Caught up first: a decision that finds nothing to do appends nothing, so no expected size
+    // would tell it that it looked at a stale state.
+    await this.projection.catchUp();
+    const events = await this.decide({ decide, keysVersion: null });
+    return events === STALE ? [] : events;
+  }
+
+  /** Events appended as they are, in turn with the decisions (tests, benchmarks, tools). */
+  async append(drafts: readonly EventDraft[]): Promise<EventEnvelope[]> {
+    const events = await this.decide({ decide: () => [...drafts], keysVersion: null });
+    return events === STALE ? [] : events;
+  }
+
+  /** Takes no more decisions; resolves once those queued are settled. */
+  async close(): Promise<void> {
+    this.closed = true;
+    while (this.draining) await this.draining;
+  }
+
+  private async drain(): Promise<void> {
+    while (this.waiting.length > 0) {
+      const group = this.waiting.splice(0, MAX_GROUP);
+      try {
+        await this.sequence(group);
+      } catch (error) {
+        for (const w of group) w.reject(error);
+      }
+    }
+  }
+
+  /** Decides `group` on the head's state and appends its events; again on a newer state if the log moved. */
+  private async sequence(group: Waiting[]): Promise<void> {
+    let pending = group;
+    for (let round = 0; round < MAX_ROUNDS && pending.length > 0; round++) {
+      const state = this.projection.state;
+      const base = state.size;
+      const work = cloneForDecision(state);
+      // Decided at the time the events will carry (never before the log's last event), so that
+      // replaying the log with recordedAt as the clock reaches the same decisions.
+      const now = new Date(Math.max(this.clock.now().getTime(), state.lastRecordedAt ? Date.parse(state.lastRecordedAt) : 0));
+      const drafts: EventDraft[] = [];
+      const taken: { waiting: Waiting; count: number }[] = [];
+      const refused: { waiting: Waiting; error: unknown }[] = [];
+      const limit = this.log.writer.maxEvents;
+      const later: Waiting[] = [];
+      const stale = new Set<Waiting>();
+      for (const w of pending) {
+        // Prepared against another key set than the one it would be decided on (a decision
+        // before it in this group may have added a key): sent back to be prepared again.
+        if (w.keysVersion !== null && w.keysVersion !== work.keysVersion) {
+          w.resolve(STALE);
+          stale.add(w);
+          continue;
+        }
+        if (drafts.length >= limit) {
+          later.push(w);
+          continue;
+        }
+        let decided: EventDraft[];
+        try {
+          decided = w.decide(work, now);
+        } catch (error) {
+          refused.push({ waiting: w, error });
+          continue;
+        }
+        if (drafts.length > 0 && drafts.length + decided.length > limit) {
+          later.push(w); // decided again in the next round, on the state this round leaves
+          continue;
+        }
+        // Later decisions in the group see this one's events.
+        for (const d of decided) evolve(work, { ...d, seq: work.size, recordedAt: now.toISOString() });
+        drafts.push(...decided);
+        taken.push({ waiting: w, count: decided.length });
+      }
+      // A refusal rests on the database's head: if another process appended, decide again on it.
+      if (refused.length > 0 && (await this.log.reader.size()) > base) {
+        await this.projection.catchUp();
+        pending = pending.filter((w) => !stale.has(w));
+        continue;
+      }
+      for (const r of refused) r.waiting.reject(r.error);
+      if (drafts.length === 0) {
+        for (const t of taken) t.waiting.resolve([]);
+        pending = later;
+        continue;
+      }
+      let appended: EventEnvelope[];
+      try {
+        appended = await this.log.writer.append(drafts, { expectedSize: base, recordedAt: now, requests: taken.length });
+      } catch (error) {
+        if (!(error instanceof DomainError && error.code === 'LOG_SIZE_CHANGED')) throw error;
+        // Another process appended: catch up and decide the same group again.
+        await this.projection.catchUp();
+        pending = [...taken.map((t) => t.waiting), ...later];
+        continue;
+      }
+      this.projection.apply(appended);
+      let at = 0;
+      for (const t of taken) {
+        t.waiting.resolve(appended.slice(at, at + t.count));
+        at += t.count;
+      }
+      pending = later;
+      round = -1; // a round that appended is progress, not contention
+    }
+    if (pending.length > 0) {
+      const busy = new DomainError('LOG_BUSY', 'the log kept changing while this was decided; send it again');
+      for (const w of pending) w.reject(busy);
+    }
+  }
+}
