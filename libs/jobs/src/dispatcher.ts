@@ -1,5 +1,14 @@
-import { sql } from 'kysely';
-import type { Db } from '@signet/store';
+import {
+  type ConsumerStatus,
+  type Db,
+  ensureOutboxCursors,
+  eventTypes,
+  markOutboxJobsDone,
+  outboxCursors,
+  outboxStatus,
+  pendingOutboxJobs,
+  recordOutboxJobs,
+} from '@signet/store';
 import type { JobQueue, JobRef } from './queue.js';
 
 /** What the dispatcher needs of a consumer: its name and the event types it acts on. */
@@ -21,13 +30,7 @@ export interface DispatcherOptions {
   readonly onError?: (error: unknown) => void;
 }
 
-export interface ConsumerStatus {
-  readonly consumer: string;
-  /** The first seq the dispatcher has not looked at. */
-  readonly nextSeq: number;
-  readonly pending: number;
-  readonly oldestPendingSeq: number | null;
-}
+export type { ConsumerStatus } from '@signet/store';
 
 /**
  * The outbox dispatcher. The events table is the outbox: per consumer, a cursor in the database
@@ -44,6 +47,8 @@ export class OutboxDispatcher {
   private stopped = false;
   private lastResend = 0;
   private readonly byName: Map<string, Subscription>;
+  private readonly marks: JobRef[] = [];
+  private marking: Promise<void> | null = null;
 
   constructor(private readonly options: DispatcherOptions) {
     this.byName = new Map(options.consumers.map((c) => [c.name, c]));
@@ -88,8 +93,7 @@ export class OutboxDispatcher {
   }
 
   private async ensureCursors(): Promise<void> {
-    const rows = this.options.consumers.map((c) => ({ consumer: c.name, next_seq: 0 }));
-    if (rows.length > 0) await this.options.db.db.insertInto('outbox_cursors').values(rows).onConflict((oc) => oc.column('consumer').doNothing()).execute();
+    await ensureOutboxCursors(this.options.db, this.options.consumers.map((c) => c.name));
   }
 
   /** One round: dispatch everything new (page by page), then resend stale pending jobs now and then. */
@@ -100,35 +104,19 @@ export class OutboxDispatcher {
 
   /** Dispatches one page of new events; true when there may be more. */
   private async dispatchPage(): Promise<boolean> {
-    const db = this.options.db.db;
+    const db = this.options.db;
     const batch = this.options.batch ?? 1000;
-    const cursors = await db.selectFrom('outbox_cursors').select(['consumer', 'next_seq']).execute();
-    const next = new Map(cursors.filter((c) => this.byName.has(c.consumer)).map((c) => [c.consumer, Number(c.next_seq)]));
+    const next = new Map([...(await outboxCursors(db))].filter(([consumer]) => this.byName.has(consumer)));
     if (next.size === 0) return false;
     const from = Math.min(...next.values());
-    const events = await db.selectFrom('events').select(['seq', 'type']).where('seq', '>=', from).where('seq', '<', from + batch).orderBy('seq').execute();
+    const events = await eventTypes(db, from, batch);
     if (events.length === 0) return false;
-    const to = Number(events[events.length - 1]!.seq) + 1;
+    const to = events[events.length - 1]!.seq + 1;
     const jobs: JobRef[] = [];
     for (const e of events) {
-      const seq = Number(e.seq);
-      for (const [name, cursor] of next) if (seq >= cursor && this.byName.get(name)!.types.has(e.type)) jobs.push({ consumer: name, seq });
+      for (const [name, cursor] of next) if (e.seq >= cursor && this.byName.get(name)!.types.has(e.type)) jobs.push({ consumer: name, seq: e.seq });
     }
-    const now = new Date();
-    const fresh = await db.transaction().execute(async (tx) => {
-      const inserted = jobs.length === 0 ? [] : await tx
-        .insertInto('outbox_jobs')
-        .values(jobs.map((j) => ({ consumer: j.consumer, seq: j.seq, enqueued_at: now, done_at: null })))
-        .onConflict((oc) => oc.columns(['consumer', 'seq']).doNothing())
-        .returning(['consumer', 'seq'])
-        .execute();
-      await tx
-        .updateTable('outbox_cursors')
-        .set({ next_seq: sql`greatest(next_seq, ${to}::bigint)` as never })
-        .where('consumer', 'in', [...next.keys()])
-        .execute();
-      return inserted.map((r) => ({ consumer: r.consumer, seq: Number(r.seq) }));
-    });
+    const fresh = await recordOutboxJobs(db, jobs, [...next.keys()], to, new Date());
     try {
       await this.options.queue.enqueue(fresh);
     } catch (error) {
@@ -141,25 +129,26 @@ export class OutboxDispatcher {
   /** Sends pending jobs older than `olderThanMs` to the queue again (ids keep this from doubling). */
   async resend(olderThanMs: number): Promise<number> {
     this.lastResend = Date.now();
-    const db = this.options.db.db;
-    const cutoff = new Date(Date.now() - olderThanMs);
-    const rows = await db
-      .selectFrom('outbox_jobs')
-      .select(['consumer', 'seq'])
-      .where('done_at', 'is', null)
-      .where('enqueued_at', '<=', cutoff)
-      .orderBy('seq')
-      .limit(5000)
-      .execute();
-    const jobs = rows.filter((r) => this.byName.has(r.consumer)).map((r) => ({ consumer: r.consumer, seq: Number(r.seq) }));
+    const rows = await pendingOutboxJobs(this.options.db, new Date(Date.now() - olderThanMs), 5000);
+    const jobs = rows.filter((r) => this.byName.has(r.consumer));
     if (jobs.length === 0) return 0;
     await this.options.queue.enqueue(jobs, { resend: true });
     return jobs.length;
   }
 
-  /** Marks a job done: its outcome is in the log, or there was nothing to do. */
-  async done(job: JobRef): Promise<void> {
-    await this.options.db.db.updateTable('outbox_jobs').set({ done_at: new Date() }).where('consumer', '=', job.consumer).where('seq', '=', job.seq).where('done_at', 'is', null).execute();
+  /**
+   * Marks a job done (its outcome is in the log, or there was nothing to do). The marks of jobs
+   * finishing together are written in one statement; a mark lost to a crash only makes the job
+   * run again, and finding its outcome recorded, do nothing.
+   */
+  done(job: JobRef): Promise<void> {
+    this.marks.push(job);
+    this.marking ??= new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
+      const jobs = this.marks.splice(0);
+      this.marking = null;
+      await markOutboxJobsDone(this.options.db, jobs, new Date());
+    });
+    return this.marking;
   }
 
   async status(): Promise<ConsumerStatus[]> {
@@ -167,20 +156,4 @@ export class OutboxDispatcher {
   }
 }
 
-/** Every consumer's cursor and pending jobs, as the database has them (any process may ask). */
-export async function outboxStatus(db: Db): Promise<ConsumerStatus[]> {
-  const cursors = await db.db.selectFrom('outbox_cursors').select(['consumer', 'next_seq']).execute();
-  const pending = await db.db
-    .selectFrom('outbox_jobs')
-    .select(['consumer', (eb) => eb.fn.countAll<number | string>().as('pending'), (eb) => eb.fn.min('seq').as('oldest')])
-    .where('done_at', 'is', null)
-    .groupBy('consumer')
-    .execute();
-  const byConsumer = new Map(pending.map((p) => [p.consumer, p]));
-  return cursors
-    .map((c) => {
-      const p = byConsumer.get(c.consumer);
-      return { consumer: c.consumer, nextSeq: Number(c.next_seq), pending: Number(p?.pending ?? 0), oldestPendingSeq: p?.oldest == null ? null : Number(p.oldest) };
-    })
-    .sort((a, b) => a.consumer.localeCompare(b.consumer));
-}
+export { outboxStatus };

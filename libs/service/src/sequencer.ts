@@ -80,6 +80,9 @@ export class Sequencer {
   }
 
   private async drain(): Promise<void> {
+    // Callers whose previous decision just resolved queue their next one in the same turn of the
+    // event loop: let them, so that they join this group rather than wait for the next.
+    await new Promise((resolve) => setImmediate(resolve));
     while (this.waiting.length > 0) {
       const group = this.waiting.splice(0, MAX_GROUP);
       try {
@@ -87,6 +90,7 @@ export class Sequencer {
       } catch (error) {
         for (const w of group) w.reject(error);
       }
+      await new Promise((resolve) => setImmediate(resolve));
     }
   }
 

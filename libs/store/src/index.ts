@@ -10,3 +10,4 @@ export * from './watermark.js';
 export * from './writer.js';
 export * from './clock.js';
 export * from './unavailable.js';
+export * from './outbox.js';
