@@ -144,8 +144,10 @@ export class Workers {
     return result;
   }
 
+  /** The event a job is about: handed over by the projection when it folded it lately, else read from the log. */
   private async event(seq: number) {
-    const event = await this.context.services.log.reader.event(seq);
+    const { projection, log } = this.context.services;
+    const event = projection.recent(seq) ?? (await log.reader.event(seq));
     if (!event) throw new PermanentJobError(`the log has no event ${seq}`);
     return event;
   }

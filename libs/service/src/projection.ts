@@ -5,8 +5,13 @@ import type { LogReader } from '@signet/store';
  * The trust state at the head, kept up to date on append (and caught up from the log when
  * another process appended), plus the state at any earlier size by replay.
  */
+/** Events kept after folding, for the workers acting on what was just appended. */
+const RECENT_EVENTS = 8192;
+
 export class TrustProjection {
   private current: TrustState = emptyState();
+  /** The last events folded, by seq: a worker handed a seq finds its event here, not in the database. */
+  private readonly recentEvents = new Map<number, EventEnvelope>();
   private readonly past = new Map<number, TrustState>();
   private catchingUp: Promise<TrustState> | null = null;
 
@@ -21,7 +26,7 @@ export class TrustProjection {
     this.catchingUp ??= (async () => {
       try {
         const size = await this.reader.size();
-        if (size > this.current.size) for await (const e of this.reader.scan(this.current.size, size)) if (e.seq === this.current.size) evolve(this.current, e);
+        if (size > this.current.size) for await (const e of this.reader.scan(this.current.size, size)) this.fold(e);
         return this.current;
       } finally {
         this.catchingUp = null;
@@ -32,7 +37,19 @@ export class TrustProjection {
 
   /** Folds in events this process just appended (each once, whoever folds it first). */
   apply(events: readonly EventEnvelope[]): void {
-    for (const e of events) if (e.seq === this.current.size) evolve(this.current, e);
+    for (const e of events) this.fold(e);
+  }
+
+  /** An event folded lately, or undefined (then read it from the log). */
+  recent(seq: number): EventEnvelope | undefined {
+    return this.recentEvents.get(seq);
+  }
+
+  private fold(e: EventEnvelope): void {
+    if (e.seq !== this.current.size) return;
+    evolve(this.current, e);
+    this.recentEvents.set(e.seq, e);
+    if (this.recentEvents.size > RECENT_EVENTS) this.recentEvents.delete(this.recentEvents.keys().next().value!);
   }
 
   /** The state after the first `size` events (the head when undefined), caught up first. */
