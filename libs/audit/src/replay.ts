@@ -11,6 +11,7 @@ import {
   announcementFor,
   archiveSnapshotRefusal,
   canonicalize,
+  commandIdUse,
   continuityAlerts,
   decideActivation,
   decideAnnouncementFailed,
@@ -170,7 +171,7 @@ export class Replayer {
     } catch (error) {
       throw new AuditError(event.seq, 'BAD_EVIDENCE', `the signed command cannot be read: ${(error as Error).message}`);
     }
-    if (this.state.commands.has(command.id)) throw new AuditError(event.seq, 'DUPLICATE_COMMAND', `the command id ${command.id} was already decided`);
+    if (commandIdUse(this.state, command.id, evidence.command) !== 'new') throw new AuditError(event.seq, 'DUPLICATE_COMMAND', `the command id ${command.id} was already decided`);
     let key: KeyInput | undefined;
     try {
       key = await this.keyring.commandKey(this.state, command);

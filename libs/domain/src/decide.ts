@@ -1,5 +1,6 @@
 import type { Command } from './commands.js';
 import { DomainError, assertNever } from './errors.js';
+import { groupFingerprint } from './fingerprint.js';
 import { parseModuleSig } from './module-sig.js';
 import {
   type DomainEvent,
@@ -86,10 +87,6 @@ export function signingKeyStream(fpr: string): string {
   return `signing-key/${fpr}`;
 }
 
-/** FEED DEAF ABBA … */
-export function groupFingerprint(fpr: string): string {
-  return fpr.replace(/(.{4})(?!$)/g, '$1 ');
-}
 
 /** The seed's exact announcement text. */
 export function announcementText(kind: 'ADDING' | 'REMOVING', username: string, fpr: string): string {

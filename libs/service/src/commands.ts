@@ -1,4 +1,4 @@
-import { DomainError, type EventEnvelope, MAX_COMMAND_BYTES, decideCommand, parseCommand, textDigest } from '@signet/domain';
+import { DomainError, type EventEnvelope, checkCommandSize, commandIdUse, decideCommand, idReused, parseCommand } from '@signet/domain';
 import { type Keyring, verifyDetached } from '@signet/pgp';
 import type { SignetLog } from '@signet/store';
 import type { Decider } from './decider.js';
@@ -20,7 +20,7 @@ export class CommandService {
   ) {}
 
   async submit(commandBytes: string, armoredSignature: string): Promise<CommandResult> {
-    if (Buffer.byteLength(commandBytes) > MAX_COMMAND_BYTES) throw new DomainError('TOO_LARGE', `a command is at most ${MAX_COMMAND_BYTES} bytes`);
+    checkCommandSize(commandBytes);
     const command = parseCommand(commandBytes);
     const replay = await this.replayOf(command.id, commandBytes, armoredSignature);
     if (replay) return replay;
@@ -33,7 +33,7 @@ export class CommandService {
           // Certifications were looked for among the keys known then.
           keysSensitive: key !== undefined,
           decide: (current, now) => {
-            if (current.commands.has(command.id)) throw new DomainError('DUPLICATE_ID', command.id);
+            if (commandIdUse(current, command.id, commandBytes) !== 'new') throw new DomainError('DUPLICATE_ID', command.id);
             return decideCommand(current, { command, signer: signature.signer, evidence: { command: commandBytes, signature: armoredSignature }, key }, now);
           },
         };
@@ -55,9 +55,10 @@ export class CommandService {
     // The projection as this process knows it: a command another process logged meanwhile is
     // caught when the decision's append finds the log moved (DUPLICATE_ID on the retry).
     const state = this.projection.state;
-    const prior = state.commands.get(id);
-    if (!prior) return null;
-    if (prior.commandSha256 !== textDigest(commandBytes)) throw new DomainError('ID_REUSED', `the command id "${id}" was used before for another command; use a new id`);
+    const use = commandIdUse(state, id, commandBytes);
+    if (use === 'new') return null;
+    if (use === 'ID_REUSED') throw idReused(id);
+    const prior = state.commands.get(id)!;
     const events = (await Promise.all(prior.seqs.map((seq) => this.log.reader.event(seq)))).filter((e): e is EventEnvelope => e !== null);
     const actor = events[0]?.actor ?? '';
     const armored = state.members.get(actor)?.key ?? state.policy.rootKeys.find((r) => r.fingerprint === actor)?.key;
