@@ -2,6 +2,7 @@ import {
   type Announcement,
   ANNOUNCEMENT_CAUSES,
   DomainError,
+  InfrastructureError,
   type EventDraft,
   type EventEnvelope,
   type KeyInput,
@@ -182,7 +183,7 @@ export class Replayer {
     try {
       drafts = decideCommand(this.state, { command, signer: verified.signer, evidence, key }, new Date(event.recordedAt));
     } catch (error) {
-      const code = error instanceof DomainError ? error.code : 'ERROR';
+      const code = error instanceof DomainError || error instanceof InfrastructureError ? error.code : 'ERROR';
       throw new AuditError(event.seq, 'REFUSED_BY_RULES', `the log appended a ${command.type} command that the rules refuse (${code}: ${(error as Error).message})`);
     }
     this.match(event, drafts, `the ${command.type} command`);
@@ -248,7 +249,7 @@ export class Replayer {
     try {
       return decide();
     } catch (error) {
-      const code = error instanceof DomainError ? error.code : 'ERROR';
+      const code = error instanceof DomainError || error instanceof InfrastructureError ? error.code : 'ERROR';
       throw new AuditError(event.seq, 'REFUSED_BY_RULES', `the log appended a ${event.type} that the rules refuse (${code}: ${(error as Error).message})`);
     }
   }

@@ -1,5 +1,5 @@
 import type { Command } from './commands.js';
-import { DomainError, assertNever } from './errors.js';
+import { DomainError, type DomainErrorCode, assertNever } from './errors.js';
 import { groupFingerprint } from './fingerprint.js';
 import { parseModuleSig } from './module-sig.js';
 import {
@@ -93,7 +93,7 @@ export function announcementText(kind: 'ADDING' | 'REMOVING', username: string, 
   return `${kind} Package Signing Key of ~${username} (${groupFingerprint(fpr)}).`;
 }
 
-function refuse(code: string, message: string): never {
+function refuse(code: DomainErrorCode, message: string): never {
   throw new DomainError(code, message);
 }
 

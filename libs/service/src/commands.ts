@@ -1,4 +1,4 @@
-import { DomainError, type EventEnvelope, checkCommandSize, commandIdUse, decideCommand, idReused, parseCommand } from '@signet/domain';
+import { DomainError, InfrastructureError, type EventEnvelope, checkCommandSize, commandIdUse, decideCommand, idReused, parseCommand } from '@signet/domain';
 import { type Keyring, verifyDetached } from '@signet/pgp';
 import type { SignetLog } from '@signet/store';
 import type { Decider } from './decider.js';
@@ -62,7 +62,7 @@ export class CommandService {
     const events = (await Promise.all(prior.seqs.map((seq) => this.log.reader.event(seq)))).filter((e): e is EventEnvelope => e !== null);
     const actor = events[0]?.actor ?? '';
     const armored = state.members.get(actor)?.key ?? state.policy.rootKeys.find((r) => r.fingerprint === actor)?.key;
-    if (!armored) throw new DomainError('CORRUPT_LOG', `command ${id} was logged for ${actor}, a key the log does not hold`);
+    if (!armored) throw new InfrastructureError('CORRUPT_LOG', `command ${id} was logged for ${actor}, a key the log does not hold`);
     try {
       await verifyDetached(new TextEncoder().encode(commandBytes), armoredSignature, [await this.keyring.key(actor, armored)]);
     } catch (error) {

@@ -1,4 +1,4 @@
-import { type Clock, DomainError, type EventDraft, type EventEnvelope, type TrustState, cloneForDecision, evolve } from '@signet/domain';
+import { type Clock, DomainError, InfrastructureError, type EventDraft, type EventEnvelope, type TrustState, cloneForDecision, evolve } from '@signet/domain';
 import type { SignetLog } from '@signet/store';
 import type { TrustProjection } from './projection.js';
 
@@ -65,7 +65,7 @@ export class Decider {
       // Someone else appended: step aside a little, more each time, so the writers interleave.
       await new Promise((r) => setTimeout(r, Math.random() * 2 * (attempt + 1)));
     }
-    throw new DomainError('LOG_BUSY', 'the log kept changing while this was decided; send it again');
+    throw new InfrastructureError('LOG_BUSY', 'the log kept changing while this was decided; send it again');
   }
 
   /** A decision of the log's own (a worker's outcome): nothing to prepare, decided in turn like a command. */
