@@ -61,6 +61,8 @@ export const CommandSchema = z.discriminatedUnion('type', [
 
 export type Command = z.infer<typeof CommandSchema>;
 export type CommandType = Command['type'];
+/** The command of one type (Command is a union discriminated by `type`). */
+export type CommandOf<T extends CommandType> = Extract<Command, { type: T }>;
 
 /** Parses the exact signed bytes of a command (attacker-controlled). */
 export function parseCommand(bytes: string): Command {

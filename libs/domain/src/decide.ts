@@ -1,4 +1,4 @@
-import type { Command } from './commands.js';
+import type { Command, CommandOf, CommandType } from './commands.js';
 import { DomainError, type DomainErrorCode, assertNever } from './errors.js';
 import { groupFingerprint } from './fingerprint.js';
 import { parseModuleSig } from './module-sig.js';
@@ -135,7 +135,7 @@ export function checkEnvelope(state: TrustState, input: VerifiedCommand, now: Da
 }
 
 /** A verified command of one type. */
-type Verified<T extends Command['type']> = VerifiedCommand & { readonly command: Extract<Command, { type: T }> };
+type Verified<T extends CommandType> = VerifiedCommand & { readonly command: CommandOf<T> };
 
 /** What one command decides: its own events, all on one stream. */
 interface Decided {
