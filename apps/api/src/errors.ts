@@ -1,14 +1,43 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
-import { DomainError, InfrastructureError } from '@signet/domain';
-import { TlogError } from '@signet/tlog';
+import {
+  type ClientErrorCode,
+  DomainError,
+  type DomainErrorCode,
+  InfrastructureError,
+  type InfrastructureErrorCode,
+} from '@signet/domain';
+import { TlogError, type TlogErrorCode } from '@signet/tlog';
 
-/** The one place error codes become HTTP statuses. Unlisted domain codes are 400. */
-const STATUS: Record<string, number> = {
+// The one place error codes become HTTP statuses. Each map is total over its code union: a new
+// code does not compile until it has a status here.
+
+/** Raised only by the client, the CLI and the auditor: one reaching the server is a bug. */
+const CLIENT_SIDE_STATUS: Record<ClientErrorCode, number> = {
+  FETCH_FAILED: 500,
+  BAD_PROOF: 500,
+  SNAPSHOT_MALFORMED: 500,
+  SNAPSHOT_WRONG_KEY: 500,
+  SNAPSHOT_BAD_SIGNATURE: 500,
+  SNAPSHOT_BAD_CHECKPOINT: 500,
+  SNAPSHOT_EXPIRED: 500,
+  SNAPSHOT_FROM_THE_FUTURE: 500,
+  SNAPSHOT_ROLLBACK: 500,
+  SNAPSHOT_FORK: 500,
+  NO_SNAPSHOT: 500,
+  USAGE: 500,
+  WITNESS_WRONG_LOG: 500,
+  WITNESS_STATE: 500,
+  CHECKPOINT_ROLLBACK: 500,
+  CHECKPOINT_FORK: 500,
+  SOURCE_UNREACHABLE: 500,
+  SOURCE_ERROR: 500,
+};
+
+const DOMAIN_STATUS: Record<DomainErrorCode, number> = {
   // the request cannot be read
   BAD_PARAMETER: 400,
   BAD_RANGE: 400,
-  BAD_TILE_PATH: 400,
   BAD_COMMAND: 400,
   BAD_KEY: 400,
   BAD_SIGNATURE: 400,
@@ -18,6 +47,10 @@ const STATUS: Record<string, number> = {
   BAD_CHECKPOINT: 400,
   BAD_CERTIFICATION: 400,
   BAD_REVOCATION: 400,
+  BAD_EVENT: 400,
+  BAD_ENTRY: 400,
+  BAD_POLICY: 400,
+  NOT_CANONICAL_JSON: 400,
   // who is asking may not
   NOT_AUTHORIZED_ROLE: 403,
   SELF_AUTHORIZATION: 403,
@@ -29,6 +62,7 @@ const STATUS: Record<string, number> = {
   NOT_COSIGNED: 404,
   // conflicts with what the log holds
   ID_REUSED: 409,
+  DUPLICATE_ID: 409, // answered as a replay (or ID_REUSED) by the command service, never sent
   ALREADY_AUTHORIZED: 409,
   ALREADY_ANNOUNCED: 409,
   ALREADY_PUBLISHED: 409,
@@ -42,7 +76,7 @@ const STATUS: Record<string, number> = {
   // too large
   EVENT_TOO_LARGE: 413,
   TOO_LARGE: 413,
-  FST_REQ_FILE_TOO_LARGE: 413,
+  BATCH_TOO_LARGE: 413,
   // well-formed, but the protocol refuses it
   WRONG_ORIGIN: 422,
   STALE_COMMAND: 422,
@@ -62,7 +96,12 @@ const STATUS: Record<string, number> = {
   UNSUPPORTED_MODULE_SIG: 422,
   NOT_THIS_LOG: 422,
   BAD_COSIGNATURE: 422,
+  ...CLIENT_SIDE_STATUS,
+};
+
+const INFRASTRUCTURE_STATUS: Record<InfrastructureErrorCode, number> = {
   // try again
+  DATABASE_UNAVAILABLE: 503,
   LOG_BUSY: 503,
   LOG_CLOSED: 503,
   NOT_INITIALIZED: 503,
@@ -71,16 +110,62 @@ const STATUS: Record<string, number> = {
   APPEND_ONLY_DISABLED: 503,
   BAD_CHECKPOINT_FILE: 503,
   CHECKPOINT_FILE_UNWRITABLE: 503,
-  DATABASE_UNAVAILABLE: 503,
+  // the log's own data contradicts itself, or belongs to another log
+  CORRUPT_LOG: 500,
+  LOG_KEY_MISMATCH: 500,
 };
 
-/** HTTP status of an error code (what the OpenAPI document and the filter both use). */
-export function statusOf(code: string): number {
-  return STATUS[code] ?? 400;
-}
+/** Log material a request sent (a checkpoint, a tile path) that libs/tlog refused. */
+const TLOG_STATUS: Record<TlogErrorCode, number> = {
+  BAD_HASH: 400,
+  BAD_PROOF: 400,
+  BAD_RANGE: 400,
+  BAD_TILE_PATH: 400,
+  BAD_ENTRY_BUNDLE: 400,
+  BAD_NOTE: 400,
+  BAD_KEY: 400,
+  UNVERIFIED_NOTE: 400,
+  BAD_CHECKPOINT: 400,
+  BAD_COSIGNATURE: 422,
+  QUORUM_NOT_MET: 400,
+};
 
 /** Codes for refusals the framework makes before our code runs. */
-const HTTP_CODES: Record<number, string> = { 400: 'BAD_REQUEST', 404: 'NOT_FOUND', 405: 'METHOD_NOT_ALLOWED', 413: 'TOO_LARGE', 415: 'UNSUPPORTED_MEDIA_TYPE' };
+export type FrameworkErrorCode =
+  | 'BAD_REQUEST'
+  | 'NOT_FOUND'
+  | 'METHOD_NOT_ALLOWED'
+  | 'TOO_LARGE'
+  | 'UNSUPPORTED_MEDIA_TYPE';
+
+/**
+ * Nest's HttpExceptions and Fastify's own errors (FST_*: a malformed URL, a body or a multipart
+ * file too large, a content type with no parser) carry a 4xx status; it picks our code.
+ */
+const FRAMEWORK_STATUS: Record<FrameworkErrorCode, number> = {
+  BAD_REQUEST: 400,
+  NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+};
+const FRAMEWORK_CODE = new Map(Object.entries(FRAMEWORK_STATUS).map(([code, status]) => [status, code]));
+
+/** Every code the API can answer with (what the OpenAPI document lists). */
+export type ApiErrorCode = DomainErrorCode | InfrastructureErrorCode | TlogErrorCode | FrameworkErrorCode;
+
+const API_STATUS: Record<ApiErrorCode, number> = {
+  // first: a code in two unions (BAD_PROOF, client-side and from libs/tlog) takes the server's status
+  ...DOMAIN_STATUS,
+  ...FRAMEWORK_STATUS,
+  ...TLOG_STATUS,
+  ...INFRASTRUCTURE_STATUS,
+};
+
+/** HTTP status of an error code (what the OpenAPI document uses). */
+export function statusOf(code: ApiErrorCode): number {
+  return API_STATUS[code];
+}
 
 export interface ErrorBody {
   readonly code: string;
@@ -89,20 +174,28 @@ export interface ErrorBody {
 
 /** Turns anything thrown into `{code, message}` (and when to try again); only a bug becomes a 500. */
 export function toErrorResponse(error: unknown): { status: number; body: ErrorBody; retryAfterSeconds?: number } {
-  if (error instanceof DomainError || error instanceof TlogError) {
-    const retry = error instanceof InfrastructureError ? { retryAfterSeconds: error.retryAfterSeconds } : {};
-    return { status: statusOf(error.code), body: { code: error.code, message: error.message }, ...retry };
+  if (error instanceof DomainError) {
+    return { status: DOMAIN_STATUS[error.code], body: { code: error.code, message: error.message } };
+  }
+  if (error instanceof TlogError) {
+    return { status: TLOG_STATUS[error.code], body: { code: error.code, message: error.message } };
+  }
+  if (error instanceof InfrastructureError) {
+    const retry = error.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: error.retryAfterSeconds };
+    const status = INFRASTRUCTURE_STATUS[error.code];
+    return { status, body: { code: error.code, message: error.message }, ...retry };
   }
   if (error instanceof HttpException) {
     const status = error.getStatus();
-    const code = HTTP_CODES[status] ?? `HTTP_${status}`;
+    const code = FRAMEWORK_CODE.get(status) ?? `HTTP_${status}`;
     const message = status === 404 ? 'there is nothing at this path; see the README for the API' : error.message;
     return { status, body: { code, message } };
   }
   // Fastify's own refusals (malformed URL, body too large, bad content type) carry a 4xx.
   const e = error as { statusCode?: number; code?: string; message?: string };
   if (typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
-    return { status: e.statusCode, body: { code: HTTP_CODES[e.statusCode] ?? e.code ?? `HTTP_${e.statusCode}`, message: e.message ?? 'bad request' } };
+    const code = FRAMEWORK_CODE.get(e.statusCode) ?? e.code ?? `HTTP_${e.statusCode}`;
+    return { status: e.statusCode, body: { code, message: e.message ?? 'bad request' } };
   }
   return { status: 500, body: { code: 'INTERNAL', message: 'internal error; it has been logged' } };
 }
@@ -115,8 +208,11 @@ export class ErrorFilter implements ExceptionFilter {
     const reply = host.switchToHttp().getResponse<FastifyReply>();
     const { status, body, retryAfterSeconds } = toErrorResponse(error);
     // The database away is not a bug: one line with the driver's reason, no stack.
-    if (error instanceof InfrastructureError) this.logger.warn(`${error.code}: ${(error.cause as Error | undefined)?.message ?? error.message}`);
-    else if (status >= 500) this.logger.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
+    if (error instanceof InfrastructureError && error.retryAfterSeconds !== undefined) {
+      this.logger.warn(`${error.code}: ${(error.cause as Error | undefined)?.message ?? error.message}`);
+    } else if (status >= 500) {
+      this.logger.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
+    }
     if (retryAfterSeconds !== undefined) void reply.header('retry-after', String(retryAfterSeconds));
     void reply.status(status).header('cache-control', 'no-store').type('application/json; charset=utf-8').send(body);
   }

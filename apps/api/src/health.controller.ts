@@ -3,7 +3,7 @@ import type { FastifyReply } from 'fastify';
 import { ApiTags } from '@nestjs/swagger';
 import { ApiRoute } from './openapi.js';
 import { outboxStatus } from '@signet/jobs';
-import { DomainError } from '@signet/domain';
+import { DomainError, InfrastructureError } from '@signet/domain';
 import { type SignetLog, assertAppendOnly, pendingMigrations, ping } from '@signet/store';
 import { Metrics } from './metrics.js';
 import { SIGNET_LOG } from './tokens.js';
@@ -51,7 +51,7 @@ export class HealthController {
       await this.log.reader.head();
       return null;
     } catch (error) {
-      if (error instanceof DomainError) return { code: error.code, message: error.message };
+      if (error instanceof DomainError || error instanceof InfrastructureError) return { code: error.code, message: error.message };
       return { code: 'INTEGRITY_UNCHECKED', message: `the log's integrity could not be checked: ${(error as Error).message}` };
     }
   }

@@ -12,7 +12,7 @@ import { ConsistencyProofQuery, GetEventQuery, InclusionProofQuery } from './que
 import { SIGNET_CLOCK, SIGNET_CONFIG, SIGNET_LOG } from './tokens.js';
 
 const IMMUTABLE = 'public, max-age=31536000, immutable';
-const COSIGNATURE_CODES = ['BAD_CHECKPOINT', 'TOO_LARGE', 'NOT_THIS_LOG', 'BAD_COSIGNATURE', 'UNKNOWN_WITNESS', 'CHECKPOINT_MISMATCH', 'NOT_INITIALIZED'];
+const COSIGNATURE_CODES = ['BAD_CHECKPOINT', 'TOO_LARGE', 'NOT_THIS_LOG', 'BAD_COSIGNATURE', 'UNKNOWN_WITNESS', 'CHECKPOINT_MISMATCH', 'NOT_INITIALIZED'] as const;
 
 /** C2SP tlog-tiles under /log, witness cosignatures (C2SP tlog-cosignature), plus JSON conveniences for events and proofs. */
 @ApiTags('log')

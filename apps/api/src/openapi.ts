@@ -1,6 +1,6 @@
 import { applyDecorators } from '@nestjs/common';
 import { ApiBody, ApiConsumes, ApiOperation, ApiResponse } from '@nestjs/swagger';
-import { statusOf } from './errors.js';
+import { type ApiErrorCode, statusOf } from './errors.js';
 
 const ERROR_SCHEMA = {
   type: 'object',
@@ -9,7 +9,7 @@ const ERROR_SCHEMA = {
 };
 
 /** Documents a route: its summary, success status, and every error code it can answer with. */
-export function ApiRoute(summary: string, ok: { status: number; description: string; type?: string }, codes: readonly string[]) {
+export function ApiRoute(summary: string, ok: { status: number; description: string; type?: string }, codes: readonly ApiErrorCode[]) {
   const byStatus = new Map<number, string[]>();
   for (const code of codes) byStatus.set(statusOf(code), [...(byStatus.get(statusOf(code)) ?? []), code]);
   return applyDecorators(

@@ -1,7 +1,7 @@
 import { Controller, Get, Inject, Param, Res } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import { type Clock, DomainError } from '@signet/domain';
+import { type Clock, DomainError, fingerprintOf } from '@signet/domain';
 import { renderKeyPage, renderListingPage } from '@signet/projections';
 import { TrustProjection } from '@signet/service';
 import { ApiRoute } from './openapi.js';
@@ -26,7 +26,7 @@ export class PagesController {
   @Get('keys/:fingerprint')
   @ApiRoute("One signing key's page (HTML)", { status: 200, description: 'the page', type: 'text/html' }, ['BAD_PARAMETER', 'NOT_FOUND'])
   async key(@Param('fingerprint') fingerprint: string, @Res() reply: FastifyReply): Promise<void> {
-    if (!/^[0-9A-Fa-f]{40}$/.test(fingerprint)) throw new DomainError('BAD_PARAMETER', 'a fingerprint is 40 hex digits');
+    if (fingerprintOf(fingerprint) === null) throw new DomainError('BAD_PARAMETER', 'a fingerprint is 40 hex digits');
     const html = renderKeyPage(await this.projection.catchUp(), fingerprint.toUpperCase(), this.clock.now());
     if (!html) throw new DomainError('NOT_FOUND', `no package signing key ${fingerprint} is in the log`);
     void reply.header('cache-control', 'no-cache').type('text/html; charset=utf-8').send(html);

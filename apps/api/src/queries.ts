@@ -1,6 +1,6 @@
 import { Inject } from '@nestjs/common';
 import { type IQueryHandler, Query, QueryHandler } from '@nestjs/cqrs';
-import { DomainError, type EventEnvelope } from '@signet/domain';
+import { DomainError, InfrastructureError, type EventEnvelope } from '@signet/domain';
 import type { SignetLog } from '@signet/store';
 import { leafHash, toBase64 } from '@signet/tlog';
 import { SIGNET_LOG } from './tokens.js';
@@ -45,7 +45,7 @@ export class ConsistencyProofQuery extends Query<{ from: number; to: number; fro
 
 async function currentHead(log: SignetLog) {
   const head = await log.reader.head();
-  if (!head) throw new DomainError('NOT_INITIALIZED', 'the log has no checkpoint yet');
+  if (!head) throw new InfrastructureError('NOT_INITIALIZED', 'the log has no checkpoint yet');
   return head;
 }
 

@@ -4,7 +4,7 @@ import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Req, Res }
 import { QueryBus } from '@nestjs/cqrs';
 import { ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { DomainError, MAX_COMMAND_BYTES } from '@signet/domain';
+import { DomainError, InfrastructureError, MAX_COMMAND_BYTES, fingerprintOf } from '@signet/domain';
 import { MAX_ARMORED_SIGNATURE } from '@signet/pgp';
 
 const MAX_MODULE_SIG = 4 * 1024 * 1024;
@@ -32,7 +32,7 @@ interface MultipartPart {
 
 /** A stream that broke while reading the request is the sender's error (400), not ours. */
 function senderError(error: unknown, what: string): unknown {
-  if (error instanceof DomainError || (error as { statusCode?: number }).statusCode) return error;
+  if (error instanceof DomainError || error instanceof InfrastructureError || (error as { statusCode?: number }).statusCode) return error;
   return new DomainError('BAD_REQUEST', `${what} cannot be read: ${(error as Error).message}`);
 }
 
@@ -181,7 +181,7 @@ export class TrustController {
   @Get('keys/:fingerprint/history')
   @ApiRoute("A signing key's whole history, each event with its inclusion proof in the current tree", { status: 200, description: 'the events and proofs' }, ['BAD_PARAMETER', 'NOT_FOUND'])
   history(@Param('fingerprint') fingerprint: string) {
-    if (!/^[0-9A-Fa-f]{40}$/.test(fingerprint)) throw new DomainError('BAD_PARAMETER', 'a fingerprint is 40 hex digits');
+    if (fingerprintOf(fingerprint) === null) throw new DomainError('BAD_PARAMETER', 'a fingerprint is 40 hex digits');
     return this.queries.execute(new GetKeyHistory(fingerprint.toUpperCase()));
   }
 

@@ -149,6 +149,20 @@ interface Recorded {
   readonly cosignatures?: readonly { witness: string; stored: boolean }[];
 }
 
+/**
+ * The log's own refusal of a cosignature, relayed with its code as it came: the code is the
+ * server's text (its own code union, or HTTP_<status>), not one of this program's refusals.
+ */
+class LogRefusal extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'LogRefusal';
+  }
+}
+
 /** POSTs the cosigned note; the log's refusal ({code, message}) becomes this command's. */
 async function submit(base: string, note: string): Promise<Recorded> {
   let response: Response;
@@ -158,6 +172,6 @@ async function submit(base: string, note: string): Promise<Recorded> {
     throw new DomainError('FETCH_FAILED', `cannot post the cosignature to ${base}: ${(error as Error).message}`);
   }
   const body = (await response.json().catch(() => ({}))) as Recorded & { code?: string; message?: string };
-  if (!response.ok) throw new DomainError(body.code ?? `HTTP_${response.status}`, `the log refused the cosignature: ${body.message ?? `HTTP ${response.status}`}`);
+  if (!response.ok) throw new LogRefusal(body.code ?? `HTTP_${response.status}`, `the log refused the cosignature: ${body.message ?? `HTTP ${response.status}`}`);
   return body;
 }

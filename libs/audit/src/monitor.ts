@@ -1,4 +1,4 @@
-import { type EventEnvelope, parseEntry } from '@signet/domain';
+import { type EventEnvelope, fingerprintOf, parseEntry } from '@signet/domain';
 import { type Checkpoint, TILE_WIDTH, TreeCheck, type TreeCheckState, decodeEntryBundle, foldRange, hashesEqual, leafHash, openCheckpoint, parseVerifierKey, rootNodes, tileWidthAt, toBase64 } from '@signet/tlog';
 import { checkConsistencyFromTiles, nodesFromTiles } from './proofs.js';
 import { type LogSource, type WitnessQuorum, checkpointFrom } from './source.js';
@@ -34,7 +34,7 @@ export interface MonitorOptions {
   readonly witnesses?: WitnessQuorum;
 }
 
-const upperIfFingerprint = (w: string) => (/^[0-9a-fA-F]{40}$/.test(w) ? w.toUpperCase() : w);
+const upperIfFingerprint = (w: string) => fingerprintOf(w) ?? w;
 
 /** The fingerprints, usernames and package names an event is about. */
 function subjects(event: EventEnvelope, names: Record<string, string>): Set<string> {

@@ -2,6 +2,7 @@ import {
   type Announcement,
   ANNOUNCEMENT_CAUSES,
   DomainError,
+  InfrastructureError,
   type EventDraft,
   type EventEnvelope,
   type KeyInput,
@@ -11,6 +12,7 @@ import {
   announcementFor,
   archiveSnapshotRefusal,
   canonicalize,
+  commandIdUse,
   continuityAlerts,
   decideActivation,
   decideAnnouncementFailed,
@@ -170,7 +172,7 @@ export class Replayer {
     } catch (error) {
       throw new AuditError(event.seq, 'BAD_EVIDENCE', `the signed command cannot be read: ${(error as Error).message}`);
     }
-    if (this.state.commands.has(command.id)) throw new AuditError(event.seq, 'DUPLICATE_COMMAND', `the command id ${command.id} was already decided`);
+    if (commandIdUse(this.state, command.id, evidence.command) !== 'new') throw new AuditError(event.seq, 'DUPLICATE_COMMAND', `the command id ${command.id} was already decided`);
     let key: KeyInput | undefined;
     try {
       key = await this.keyring.commandKey(this.state, command);
@@ -181,7 +183,7 @@ export class Replayer {
     try {
       drafts = decideCommand(this.state, { command, signer: verified.signer, evidence, key }, new Date(event.recordedAt));
     } catch (error) {
-      const code = error instanceof DomainError ? error.code : 'ERROR';
+      const code = error instanceof DomainError || error instanceof InfrastructureError ? error.code : 'ERROR';
       throw new AuditError(event.seq, 'REFUSED_BY_RULES', `the log appended a ${command.type} command that the rules refuse (${code}: ${(error as Error).message})`);
     }
     this.match(event, drafts, `the ${command.type} command`);
@@ -247,7 +249,7 @@ export class Replayer {
     try {
       return decide();
     } catch (error) {
-      const code = error instanceof DomainError ? error.code : 'ERROR';
+      const code = error instanceof DomainError || error instanceof InfrastructureError ? error.code : 'ERROR';
       throw new AuditError(event.seq, 'REFUSED_BY_RULES', `the log appended a ${event.type} that the rules refuse (${code}: ${(error as Error).message})`);
     }
   }

@@ -3,17 +3,20 @@ import { closeSync, createReadStream, fstatSync, openSync, readFileSync, readdir
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { DomainError, type SnapshotKey, findPackageSignature, formatModuleSig, moduleSignatureRefusal, parseModuleSig, signatureRefusal } from '@signet/domain/core';
+import { DomainError, type DomainErrorCode, type SignatureRefusalCode, type SnapshotKey, findPackageSignature, formatModuleSig, moduleSignatureRefusal, parseModuleSig, signatureRefusal } from '@signet/domain/core';
 import { type PublicKey, type KeySource, certificationsBy, verifyCleartext, verifyDetached } from '@signet/pgp';
 import type { TrustedSnapshot } from './snapshot.js';
 
 // Offline verification against a trusted snapshot: detached package signatures, and FreePBX
 // module directories with FreePBX's status bits.
 
+/** Why a signature is not good: the log's rule (signatureRefusal), or why it could not be checked. */
+export type VerdictCode = SignatureRefusalCode | DomainErrorCode;
+
 export interface PackageVerdict {
   readonly valid: boolean;
   /** Why not (a stable code), or null when valid. */
-  readonly code: string | null;
+  readonly code: VerdictCode | null;
   readonly reason: string;
   readonly signer: string | null;
   readonly username: string | null;
@@ -27,7 +30,7 @@ async function sha512File(path: string): Promise<string> {
   return hash.digest('hex');
 }
 
-const codeOf = (error: unknown) => (error instanceof DomainError ? error.code : 'BAD_SIGNATURE');
+const codeOf = (error: unknown): DomainErrorCode => (error instanceof DomainError ? error.code : 'BAD_SIGNATURE');
 
 /** The snapshot's keys that may have made a signature by an issuer, noted in `seen` by fingerprint. */
 function candidatesFrom(trusted: TrustedSnapshot, seen: Map<string, { key: PublicKey; info: SnapshotKey }>): KeySource {
@@ -46,7 +49,7 @@ function candidatesFrom(trusted: TrustedSnapshot, seen: Map<string, { key: Publi
 export async function verifyPackage(trusted: TrustedSnapshot, artifactPath: string, armoredSignature: string): Promise<PackageVerdict> {
   const artifactSha512 = await sha512File(artifactPath);
   const keys = new Map<string, { key: PublicKey; info: SnapshotKey }>();
-  const verdict = (code: string | null, reason: string, info?: SnapshotKey, created?: string): PackageVerdict => ({
+  const verdict = (code: VerdictCode | null, reason: string, info?: SnapshotKey, created?: string): PackageVerdict => ({
     valid: code === null,
     code,
     reason,

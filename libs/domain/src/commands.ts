@@ -1,13 +1,38 @@
 import { z } from 'zod';
 import { DomainError } from './errors.js';
 import { ROLES } from './events.js';
+import { FINGERPRINT } from './fingerprint.js';
+import { type TrustState, textDigest } from './state.js';
 
 // Commands are JSON documents signed (detached OpenPGP) by the acting key. They are parsed here,
 // once, from the exact bytes the actor signed.
 
+/** The largest command, in UTF-8 bytes (the bytes the actor signed). */
 export const MAX_COMMAND_BYTES = 256 * 1024;
 
-const fingerprint = z.string().regex(/^[0-9A-F]{40}$/, 'a fingerprint is 40 upper-case hex digits');
+/** Bytes of `text` in UTF-8 (a lone surrogate counts as U+FFFD, 3 bytes, as encoders write it). */
+export function utf8Length(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    if (unit < 0x80) bytes += 1;
+    else if (unit < 0x800) bytes += 2;
+    else if (unit >= 0xd800 && unit < 0xdc00 && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      bytes += 4; // a surrogate pair: one code point above U+FFFF
+      i++;
+    } else bytes += 3;
+  }
+  return bytes;
+}
+
+/** Refuses (TOO_LARGE) a command longer than MAX_COMMAND_BYTES in UTF-8. */
+export function checkCommandSize(text: string): void {
+  if (utf8Length(text) > MAX_COMMAND_BYTES) {
+    throw new DomainError('TOO_LARGE', `a command is at most ${MAX_COMMAND_BYTES} bytes`);
+  }
+}
+
+const fingerprint = z.string().regex(FINGERPRINT, 'a fingerprint is 40 upper-case hex digits');
 const username = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'a username is 1-64 letters, digits, ".", "_" or "-"');
 const armoredKey = z.string().min(1).max(200_000);
 const base = {
@@ -36,10 +61,12 @@ export const CommandSchema = z.discriminatedUnion('type', [
 
 export type Command = z.infer<typeof CommandSchema>;
 export type CommandType = Command['type'];
+/** The command of one type (Command is a union discriminated by `type`). */
+export type CommandOf<T extends CommandType> = Extract<Command, { type: T }>;
 
 /** Parses the exact signed bytes of a command (attacker-controlled). */
 export function parseCommand(bytes: string): Command {
-  if (bytes.length > MAX_COMMAND_BYTES) throw new DomainError('TOO_LARGE', `a command is at most ${MAX_COMMAND_BYTES} bytes`);
+  checkCommandSize(bytes);
   let value: unknown;
   try {
     value = JSON.parse(bytes);
@@ -52,4 +79,20 @@ export function parseCommand(bytes: string): Command {
     throw new DomainError('BAD_COMMAND', `the command is not valid: ${issue.path.join('.') || '(top level)'}: ${issue.message}`);
   }
   return parsed.data;
+}
+
+/**
+ * What a command id means given the log's record of it: `new` (never seen), `replay` (the same
+ * bytes again: answered with the first result, never decided twice) or `ID_REUSED` (another
+ * command under a used id). The digest is over the exact signed bytes.
+ */
+export function commandIdUse(state: TrustState, id: string, commandBytes: string): 'new' | 'replay' | 'ID_REUSED' {
+  const prior = state.commands.get(id);
+  if (!prior) return 'new';
+  return prior.commandSha256 === textDigest(commandBytes) ? 'replay' : 'ID_REUSED';
+}
+
+/** The refusal of a command id used before for other bytes. */
+export function idReused(id: string): DomainError {
+  return new DomainError('ID_REUSED', `the command id "${id}" was used before for another command; use a new id`);
 }

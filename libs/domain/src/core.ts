@@ -4,6 +4,6 @@ export * from './errors.js';
 export * from './canonical-json.js';
 export * from './snapshot.js';
 export * from './module-sig.js';
-export { groupFingerprint } from './decide.js';
+export * from './fingerprint.js';
 export { activeMember, type TrustState } from './state.js';
 export type { KeyInput, RevocationFacts, RevocationReason } from './decide.js';

@@ -1,7 +1,15 @@
-import type { Command } from './commands.js';
-import { DomainError } from './errors.js';
+import type { Command, CommandOf, CommandType } from './commands.js';
+import { DomainError, type DomainErrorCode, assertNever } from './errors.js';
+import { groupFingerprint } from './fingerprint.js';
 import { parseModuleSig } from './module-sig.js';
-import { type DomainEvent, type EventDraft, type Evidence, type PackageSignaturePublished, type Role, draftOf } from './events.js';
+import {
+  type DomainEvent,
+  type EventDraft,
+  type Evidence,
+  type PackageSignaturePublished,
+  type Role,
+  draftOf,
+} from './events.js';
 import { type KeyPolicyFacts, checkKeyStrength, checkSigningKeyUserId } from './policy.js';
 import {
   AUTHORIZER_ROLES,
@@ -79,22 +87,23 @@ export function signingKeyStream(fpr: string): string {
   return `signing-key/${fpr}`;
 }
 
-/** FEED DEAF ABBA … */
-export function groupFingerprint(fpr: string): string {
-  return fpr.replace(/(.{4})(?!$)/g, '$1 ');
-}
 
 /** The seed's exact announcement text. */
 export function announcementText(kind: 'ADDING' | 'REMOVING', username: string, fpr: string): string {
   return `${kind} Package Signing Key of ~${username} (${groupFingerprint(fpr)}).`;
 }
 
-function refuse(code: string, message: string): never {
+function refuse(code: DomainErrorCode, message: string): never {
   throw new DomainError(code, message);
 }
 
 function requireRole(state: TrustState, actor: string, roles: readonly Role[], what: string): void {
-  if (!hasRole(state, actor, roles)) refuse('NOT_AUTHORIZED_ROLE', `${what} needs the root key or a current ${roles.join(' or ')} member; key ${actor} is neither`);
+  if (!hasRole(state, actor, roles)) {
+    refuse(
+      'NOT_AUTHORIZED_ROLE',
+      `${what} needs the root key or a current ${roles.join(' or ')} member; key ${actor} is neither`,
+    );
+  }
 }
 
 function signingKey(state: TrustState, fpr: string): SigningKeyState {
@@ -109,148 +118,282 @@ function requireLive(key: SigningKeyState): void {
 /** Checks that hold for every command: origin, freshness, a signer the log knows. */
 export function checkEnvelope(state: TrustState, input: VerifiedCommand, now: Date): void {
   const { command } = input;
-  if (command.origin !== state.origin) refuse('WRONG_ORIGIN', `the command is for the log "${command.origin}", this is "${state.origin}"`);
+  if (command.origin !== state.origin) {
+    refuse('WRONG_ORIGIN', `the command is for the log "${command.origin}", this is "${state.origin}"`);
+  }
   const skew = Math.abs(Date.parse(command.issuedAt) - now.getTime());
   if (!(skew <= state.policy.commandWindowSeconds * 1000)) {
-    refuse('STALE_COMMAND', `the command was issued at ${command.issuedAt}, more than ${state.policy.commandWindowSeconds} s from the log's time ${now.toISOString()}; issue it again with a current issuedAt`);
+    refuse(
+      'STALE_COMMAND',
+      `the command was issued at ${command.issuedAt}, more than ${state.policy.commandWindowSeconds} s ` +
+        `from the log's time ${now.toISOString()}; issue it again with a current issuedAt`,
+    );
   }
   if (!hasRole(state, input.signer, ['member', 'leader', 'management', 'security'])) {
     refuse('UNKNOWN_SIGNER', `key ${input.signer} is neither a root key nor a current member of this log`);
   }
 }
 
+/** A verified command of one type. */
+type Verified<T extends CommandType> = VerifiedCommand & { readonly command: CommandOf<T> };
+
+/** What one command decides: its own events, all on one stream. */
+interface Decided {
+  readonly stream: string;
+  readonly events: readonly DomainEvent[];
+  /**
+   * Why authorizations may have changed (the reason a SigningKeyAuthorizationLost gives); absent
+   * when the command cannot change them, and no continuity events are looked for.
+   */
+  readonly cause?: string;
+}
+
 /** Decides a verified command. The result includes the continuity events it causes. */
 export function decideCommand(state: TrustState, input: VerifiedCommand, now: Date): EventDraft[] {
   checkEnvelope(state, input, now);
-  const { command, signer: actor, evidence } = input;
-  const events: { event: DomainEvent; stream: string }[] = [];
-  const emit = (event: DomainEvent, stream: string) => events.push({ event, stream });
-  let cause = '';
-
-  switch (command.type) {
-    case 'AddMember': {
-      requireRole(state, actor, ADMIN, 'adding a team member');
-      const key = input.key ?? refuse('BAD_KEY', 'the command carries no readable key');
-      checkKeyStrength(key.facts, state.policy);
-      const fpr = key.facts.fingerprint;
-      if (key.facts.selfRevoked) refuse('KEY_REVOKED', `key ${fpr} is revoked by its owner`);
-      if (state.members.has(fpr)) refuse('MEMBER_EXISTS', `key ${fpr} is already a team member key`);
-      if (state.signingKeys.has(fpr)) refuse('KEY_IN_USE', `key ${fpr} is a package signing key; a team member key must be another key`);
-      if ([...state.members.values()].some((m) => !m.removedAt && m.username === command.username)) refuse('USERNAME_TAKEN', `a current member is already called ${command.username}`);
-      emit({ type: 'MemberAdded', v: 1, data: { fingerprint: fpr, username: command.username, role: command.role as Role, key: key.facts.armored } }, memberStream(fpr));
-      break;
-    }
-    case 'ChangeMemberRole': {
-      requireRole(state, actor, ADMIN, 'changing a role');
-      const member = activeMember(state, command.member) ?? refuse('UNKNOWN_MEMBER', `no current member has key ${command.member}`);
-      if (member.role === command.role) refuse('NO_CHANGE', `${member.username} already has the role ${member.role}`);
-      emit({ type: 'MemberRoleChanged', v: 1, data: { fingerprint: member.fingerprint, role: command.role as Role, previousRole: member.role } }, memberStream(member.fingerprint));
-      cause = `${member.username} is no longer ${member.role}`;
-      break;
-    }
-    case 'RemoveMember': {
-      requireRole(state, actor, ADMIN, 'removing a member');
-      const member = activeMember(state, command.member) ?? refuse('UNKNOWN_MEMBER', `no current member has key ${command.member}`);
-      emit({ type: 'MemberRemoved', v: 1, data: { fingerprint: member.fingerprint } }, memberStream(member.fingerprint));
-      cause = `${member.username} left the team`;
-      break;
-    }
-    case 'AddSigningKey': {
-      const owner = activeMember(state, actor) ?? refuse('NOT_AUTHORIZED_ROLE', 'only a current team member can add a package signing key (their own)');
-      const key = input.key ?? refuse('BAD_KEY', 'the command carries no readable key');
-      checkKeyStrength(key.facts, state.policy);
-      checkSigningKeyUserId(key.facts, state.policy);
-      const fpr = key.facts.fingerprint;
-      if (key.facts.selfRevoked) refuse('KEY_REVOKED', `key ${fpr} is revoked by its owner`);
-      if (state.signingKeys.has(fpr)) refuse('KEY_EXISTS', `signing key ${fpr} is already in the log`);
-      if (state.members.has(fpr) || state.policy.rootKeys.some((r) => r.fingerprint === fpr)) refuse('KEY_IN_USE', `key ${fpr} is a team member or root key; a package signing key must be its own key`);
-      emit(
-        { type: 'SigningKeyAdded', v: 1, data: { fingerprint: fpr, owner: owner.fingerprint, username: owner.username, key: key.facts.armored, algorithm: key.facts.algorithm, bits: key.facts.bits, userIds: key.facts.userIds.map((u) => u.userId) } },
-        signingKeyStream(fpr),
-      );
-      for (const e of certificationEvents(state, fpr, owner.fingerprint, {}, key)) emit(e, signingKeyStream(fpr));
-      cause = 'certified';
-      break;
-    }
-    case 'UpdateSigningKey': {
-      if (!activeMember(state, actor) && !hasRole(state, actor, ADMIN)) refuse('NOT_AUTHORIZED_ROLE', 'only a current team member can update a signing key');
-      const key = input.key ?? refuse('BAD_KEY', 'the command carries no readable key');
-      const current = signingKey(state, key.facts.fingerprint);
-      // The key's own revocation (gpg --gen-revoke, imported and exported with the key, or the
-      // certificate alone) is signed by the key itself: whoever relays it, it is recorded.
-      const revocation = key.facts.revocation ? ownRevocation(current, key.facts.revocation, now, state.policy) : null;
-      if (!revocation) requireLive(current);
-      const changes = current.retiredAt || current.revokedSince ? [] : certificationEvents(state, current.fingerprint, current.owner, current.certifications, key);
-      if (changes.length === 0 && !revocation) refuse('NO_CHANGE', 'the key block carries no new or revoked certification by a leader or management member, and no revocation');
-      for (const e of changes) emit(e, signingKeyStream(current.fingerprint));
-      if (revocation) emit(revocation, signingKeyStream(current.fingerprint));
-      cause = 'a certification was revoked';
-      break;
-    }
-    case 'AuthorizeSigningKey': {
-      const key = signingKey(state, command.fingerprint);
-      if (actor === key.owner) refuse('SELF_AUTHORIZATION', 'a member cannot authorize their own signing key; ask a leader or management member');
-      requireRole(state, actor, AUTHORIZER_ROLES, 'authorizing a signing key');
-      requireLive(key);
-      const prior = key.certifications[actor];
-      if (prior && !prior.revoked) refuse('ALREADY_AUTHORIZED', `key ${actor} has already authorized ${key.fingerprint}`);
-      emit({ type: 'SigningKeyCertified', v: 1, data: { fingerprint: key.fingerprint, certifier: actor, via: 'command', certifiedAt: now.toISOString() } }, signingKeyStream(key.fingerprint));
-      cause = 'authorized';
-      break;
-    }
-    case 'RevokeAuthorization': {
-      const key = signingKey(state, command.fingerprint);
-      const certifier = command.certifier ?? actor;
-      if (certifier !== actor) requireRole(state, actor, [...ADMIN, ...SECURITY], "revoking another member's authorization");
-      const cert = key.certifications[certifier];
-      if (!cert || cert.revoked) refuse('NOT_AUTHORIZED_BY', `key ${certifier} has no standing authorization of ${key.fingerprint}`);
-      emit({ type: 'SigningKeyCertificationRevoked', v: 1, data: { fingerprint: key.fingerprint, certifier, via: 'command' } }, signingKeyStream(key.fingerprint));
-      cause = 'an authorization was revoked';
-      break;
-    }
-    case 'RecordAnnouncement': {
-      requireRole(state, actor, [...ADMIN, ...SECURITY], 'recording an announcement');
-      const key = signingKey(state, command.fingerprint);
-      if (command.kind === 'ADDING') {
-        requireLive(key);
-        if (!key.authorized) refuse('KEY_NOT_AUTHORIZED', `signing key ${key.fingerprint} is not authorized; it cannot be announced as added`);
-        if (key.adding) refuse('ALREADY_ANNOUNCED', `the addition of ${key.fingerprint} was announced already (${key.adding.url})`);
-      } else {
-        if (!key.retiredAt && !key.revokedSince) refuse('KEY_NOT_REMOVED', `signing key ${key.fingerprint} is neither retired nor revoked; retire or revoke it first`);
-        if (key.removing) refuse('ALREADY_ANNOUNCED', `the removal of ${key.fingerprint} was announced already (${key.removing.url})`);
-      }
-      emit({ type: 'AnnouncementRecorded', v: 1, data: { fingerprint: key.fingerprint, kind: command.kind, url: command.url, text: announcementText(command.kind, key.username, key.fingerprint) } }, signingKeyStream(key.fingerprint));
-      break;
-    }
-    case 'RetireSigningKey': {
-      const key = signingKey(state, command.fingerprint);
-      if (actor !== key.owner) requireRole(state, actor, [...ADMIN, ...SECURITY], "retiring another member's signing key");
-      requireLive(key);
-      emit({ type: 'SigningKeyRetired', v: 1, data: { fingerprint: key.fingerprint, reason: command.reason ?? 'retired' } }, signingKeyStream(key.fingerprint));
-      break;
-    }
-    case 'RevokeSigningKey': {
-      const key = signingKey(state, command.fingerprint);
-      if (command.revocation !== undefined) {
-        // The owner's own revocation certificate: compromised (or no reason) revokes, superseded
-        // or no longer used retires.
-        if (actor !== key.owner) requireRole(state, actor, [...ADMIN, ...SECURITY], "revoking another member's signing key");
-        const revocation = input.key?.facts.revocation ?? refuse('BAD_REVOCATION', 'the revocation field holds no key revocation that verifies (gpg --gen-revoke writes one)');
-        if (input.key!.facts.fingerprint !== key.fingerprint) refuse('BAD_REVOCATION', `the revocation is for key ${input.key!.facts.fingerprint}, not ${key.fingerprint}`);
-        const event = ownRevocation(key, revocation, now, state.policy, command) ?? refuse(key.revokedSince ? 'KEY_REVOKED' : 'KEY_RETIRED', `signing key ${key.fingerprint} is already ${key.revokedSince ? 'revoked' : 'retired'}`);
-        emit(event, signingKeyStream(key.fingerprint));
-        break;
-      }
-      requireRole(state, actor, SECURITY, 'revoking a signing key as compromised');
-      if (key.revokedSince) refuse('KEY_REVOKED', `signing key ${key.fingerprint} is already revoked`);
-      const since = command.since ?? now.toISOString();
-      if (Date.parse(since) > now.getTime()) refuse('BAD_COMMAND', `a revocation cannot start in the future (${since})`);
-      emit({ type: 'SigningKeyRevoked', v: 1, data: { fingerprint: key.fingerprint, since: new Date(since).toISOString(), reason: command.reason! } }, signingKeyStream(key.fingerprint));
-      break;
-    }
-  }
-  const drafts = events.map(({ event, stream }) => draftOf(event, stream, actor, evidence));
+  const { stream, events, cause = '' } = decidePrimary(state, input, now);
+  const drafts = events.map((event) => draftOf(event, stream, input.signer, input.evidence));
   return [...drafts, ...continuity(state, drafts, now, cause)];
+}
+
+function decidePrimary(state: TrustState, input: VerifiedCommand, now: Date): Decided {
+  const { command } = input;
+  switch (command.type) {
+    case 'AddMember':
+      return decideAddMember(state, { ...input, command });
+    case 'ChangeMemberRole':
+      return decideChangeMemberRole(state, { ...input, command });
+    case 'RemoveMember':
+      return decideRemoveMember(state, { ...input, command });
+    case 'AddSigningKey':
+      return decideAddSigningKey(state, { ...input, command });
+    case 'UpdateSigningKey':
+      return decideUpdateSigningKey(state, { ...input, command }, now);
+    case 'AuthorizeSigningKey':
+      return decideAuthorizeSigningKey(state, { ...input, command }, now);
+    case 'RevokeAuthorization':
+      return decideRevokeAuthorization(state, { ...input, command });
+    case 'RecordAnnouncement':
+      return decideRecordAnnouncement(state, { ...input, command });
+    case 'RetireSigningKey':
+      return decideRetireSigningKey(state, { ...input, command });
+    case 'RevokeSigningKey':
+      return decideRevokeSigningKey(state, { ...input, command }, now);
+    default:
+      return assertNever(command);
+  }
+}
+
+function requireKey(input: VerifiedCommand): KeyInput {
+  return input.key ?? refuse('BAD_KEY', 'the command carries no readable key');
+}
+
+function requireActiveMember(state: TrustState, fpr: string) {
+  return activeMember(state, fpr) ?? refuse('UNKNOWN_MEMBER', `no current member has key ${fpr}`);
+}
+
+function decideAddMember(state: TrustState, input: Verified<'AddMember'>): Decided {
+  const { command } = input;
+  requireRole(state, input.signer, ADMIN, 'adding a team member');
+  const key = requireKey(input);
+  checkKeyStrength(key.facts, state.policy);
+  const fpr = key.facts.fingerprint;
+  if (key.facts.selfRevoked) refuse('KEY_REVOKED', `key ${fpr} is revoked by its owner`);
+  if (state.members.has(fpr)) refuse('MEMBER_EXISTS', `key ${fpr} is already a team member key`);
+  if (state.signingKeys.has(fpr)) {
+    refuse('KEY_IN_USE', `key ${fpr} is a package signing key; a team member key must be another key`);
+  }
+  const taken = [...state.members.values()].some((m) => !m.removedAt && m.username === command.username);
+  if (taken) refuse('USERNAME_TAKEN', `a current member is already called ${command.username}`);
+  const data = { fingerprint: fpr, username: command.username, role: command.role as Role, key: key.facts.armored };
+  return { stream: memberStream(fpr), events: [{ type: 'MemberAdded', v: 1, data }] };
+}
+
+function decideChangeMemberRole(state: TrustState, input: Verified<'ChangeMemberRole'>): Decided {
+  const { command } = input;
+  requireRole(state, input.signer, ADMIN, 'changing a role');
+  const member = requireActiveMember(state, command.member);
+  if (member.role === command.role) refuse('NO_CHANGE', `${member.username} already has the role ${member.role}`);
+  const data = { fingerprint: member.fingerprint, role: command.role as Role, previousRole: member.role };
+  return {
+    stream: memberStream(member.fingerprint),
+    events: [{ type: 'MemberRoleChanged', v: 1, data }],
+    cause: `${member.username} is no longer ${member.role}`,
+  };
+}
+
+function decideRemoveMember(state: TrustState, input: Verified<'RemoveMember'>): Decided {
+  requireRole(state, input.signer, ADMIN, 'removing a member');
+  const member = requireActiveMember(state, input.command.member);
+  return {
+    stream: memberStream(member.fingerprint),
+    events: [{ type: 'MemberRemoved', v: 1, data: { fingerprint: member.fingerprint } }],
+    cause: `${member.username} left the team`,
+  };
+}
+
+function decideAddSigningKey(state: TrustState, input: Verified<'AddSigningKey'>): Decided {
+  const owner =
+    activeMember(state, input.signer) ??
+    refuse('NOT_AUTHORIZED_ROLE', 'only a current team member can add a package signing key (their own)');
+  const key = requireKey(input);
+  checkKeyStrength(key.facts, state.policy);
+  checkSigningKeyUserId(key.facts, state.policy);
+  const { facts } = key;
+  const fpr = facts.fingerprint;
+  if (facts.selfRevoked) refuse('KEY_REVOKED', `key ${fpr} is revoked by its owner`);
+  if (state.signingKeys.has(fpr)) refuse('KEY_EXISTS', `signing key ${fpr} is already in the log`);
+  if (state.members.has(fpr) || state.policy.rootKeys.some((r) => r.fingerprint === fpr)) {
+    refuse('KEY_IN_USE', `key ${fpr} is a team member or root key; a package signing key must be its own key`);
+  }
+  const added: DomainEvent = {
+    type: 'SigningKeyAdded',
+    v: 1,
+    data: {
+      fingerprint: fpr,
+      owner: owner.fingerprint,
+      username: owner.username,
+      key: facts.armored,
+      algorithm: facts.algorithm,
+      bits: facts.bits,
+      userIds: facts.userIds.map((u) => u.userId),
+    },
+  };
+  const certified = certificationEvents(state, fpr, owner.fingerprint, {}, key);
+  return { stream: signingKeyStream(fpr), events: [added, ...certified], cause: 'certified' };
+}
+
+function decideUpdateSigningKey(state: TrustState, input: Verified<'UpdateSigningKey'>, now: Date): Decided {
+  if (!activeMember(state, input.signer) && !hasRole(state, input.signer, ADMIN)) {
+    refuse('NOT_AUTHORIZED_ROLE', 'only a current team member can update a signing key');
+  }
+  const key = requireKey(input);
+  const current = signingKey(state, key.facts.fingerprint);
+  // The key's own revocation (gpg --gen-revoke, imported and exported with the key, or the
+  // certificate alone) is signed by the key itself: whoever relays it, it is recorded.
+  const revocation = key.facts.revocation ? ownRevocation(current, key.facts.revocation, now, state.policy) : null;
+  if (!revocation) requireLive(current);
+  const changes =
+    current.retiredAt || current.revokedSince
+      ? []
+      : certificationEvents(state, current.fingerprint, current.owner, current.certifications, key);
+  if (changes.length === 0 && !revocation) {
+    refuse(
+      'NO_CHANGE',
+      'the key block carries no new or revoked certification by a leader or management member, and no revocation',
+    );
+  }
+  return {
+    stream: signingKeyStream(current.fingerprint),
+    events: revocation ? [...changes, revocation] : changes,
+    cause: 'a certification was revoked',
+  };
+}
+
+function decideAuthorizeSigningKey(state: TrustState, input: Verified<'AuthorizeSigningKey'>, now: Date): Decided {
+  const actor = input.signer;
+  const key = signingKey(state, input.command.fingerprint);
+  if (actor === key.owner) {
+    refuse('SELF_AUTHORIZATION', 'a member cannot authorize their own signing key; ask a leader or management member');
+  }
+  requireRole(state, actor, AUTHORIZER_ROLES, 'authorizing a signing key');
+  requireLive(key);
+  const prior = key.certifications[actor];
+  if (prior && !prior.revoked) refuse('ALREADY_AUTHORIZED', `key ${actor} has already authorized ${key.fingerprint}`);
+  const certifiedAt = now.toISOString();
+  const data = { fingerprint: key.fingerprint, certifier: actor, via: 'command', certifiedAt } as const;
+  return {
+    stream: signingKeyStream(key.fingerprint),
+    events: [{ type: 'SigningKeyCertified', v: 1, data }],
+    cause: 'authorized',
+  };
+}
+
+function decideRevokeAuthorization(state: TrustState, input: Verified<'RevokeAuthorization'>): Decided {
+  const actor = input.signer;
+  const key = signingKey(state, input.command.fingerprint);
+  const certifier = input.command.certifier ?? actor;
+  if (certifier !== actor) {
+    requireRole(state, actor, [...ADMIN, ...SECURITY], "revoking another member's authorization");
+  }
+  const cert = key.certifications[certifier];
+  if (!cert || cert.revoked) {
+    refuse('NOT_AUTHORIZED_BY', `key ${certifier} has no standing authorization of ${key.fingerprint}`);
+  }
+  const data = { fingerprint: key.fingerprint, certifier, via: 'command' } as const;
+  return {
+    stream: signingKeyStream(key.fingerprint),
+    events: [{ type: 'SigningKeyCertificationRevoked', v: 1, data }],
+    cause: 'an authorization was revoked',
+  };
+}
+
+function decideRecordAnnouncement(state: TrustState, input: Verified<'RecordAnnouncement'>): Decided {
+  const { command } = input;
+  requireRole(state, input.signer, [...ADMIN, ...SECURITY], 'recording an announcement');
+  const key = signingKey(state, command.fingerprint);
+  const fpr = key.fingerprint;
+  if (command.kind === 'ADDING') {
+    requireLive(key);
+    if (!key.authorized) {
+      refuse('KEY_NOT_AUTHORIZED', `signing key ${fpr} is not authorized; it cannot be announced as added`);
+    }
+    if (key.adding) refuse('ALREADY_ANNOUNCED', `the addition of ${fpr} was announced already (${key.adding.url})`);
+  } else {
+    if (!key.retiredAt && !key.revokedSince) {
+      refuse('KEY_NOT_REMOVED', `signing key ${fpr} is neither retired nor revoked; retire or revoke it first`);
+    }
+    if (key.removing) refuse('ALREADY_ANNOUNCED', `the removal of ${fpr} was announced already (${key.removing.url})`);
+  }
+  const text = announcementText(command.kind, key.username, fpr);
+  const data = { fingerprint: fpr, kind: command.kind, url: command.url, text };
+  return { stream: signingKeyStream(fpr), events: [{ type: 'AnnouncementRecorded', v: 1, data }] };
+}
+
+function decideRetireSigningKey(state: TrustState, input: Verified<'RetireSigningKey'>): Decided {
+  const key = signingKey(state, input.command.fingerprint);
+  if (input.signer !== key.owner) {
+    requireRole(state, input.signer, [...ADMIN, ...SECURITY], "retiring another member's signing key");
+  }
+  requireLive(key);
+  const data = { fingerprint: key.fingerprint, reason: input.command.reason ?? 'retired' };
+  return { stream: signingKeyStream(key.fingerprint), events: [{ type: 'SigningKeyRetired', v: 1, data }] };
+}
+
+function decideRevokeSigningKey(state: TrustState, input: Verified<'RevokeSigningKey'>, now: Date): Decided {
+  const { command, signer: actor } = input;
+  const key = signingKey(state, command.fingerprint);
+  const stream = signingKeyStream(key.fingerprint);
+  if (command.revocation !== undefined) {
+    // The owner's own revocation certificate: compromised (or no reason) revokes, superseded
+    // or no longer used retires.
+    if (actor !== key.owner) {
+      requireRole(state, actor, [...ADMIN, ...SECURITY], "revoking another member's signing key");
+    }
+    const revocation =
+      input.key?.facts.revocation ??
+      refuse(
+        'BAD_REVOCATION',
+        'the revocation field holds no key revocation that verifies (gpg --gen-revoke writes one)',
+      );
+    const revoked = input.key!.facts.fingerprint;
+    if (revoked !== key.fingerprint) {
+      refuse('BAD_REVOCATION', `the revocation is for key ${revoked}, not ${key.fingerprint}`);
+    }
+    const event =
+      ownRevocation(key, revocation, now, state.policy, command) ??
+      refuse(
+        key.revokedSince ? 'KEY_REVOKED' : 'KEY_RETIRED',
+        `signing key ${key.fingerprint} is already ${key.revokedSince ? 'revoked' : 'retired'}`,
+      );
+    return { stream, events: [event] };
+  }
+  requireRole(state, actor, SECURITY, 'revoking a signing key as compromised');
+  if (key.revokedSince) refuse('KEY_REVOKED', `signing key ${key.fingerprint} is already revoked`);
+  const since = command.since ?? now.toISOString();
+  if (Date.parse(since) > now.getTime()) refuse('BAD_COMMAND', `a revocation cannot start in the future (${since})`);
+  const data = { fingerprint: key.fingerprint, since: new Date(since).toISOString(), reason: command.reason! };
+  return { stream, events: [{ type: 'SigningKeyRevoked', v: 1, data }] };
 }
 
 const REVOCATION_REASONS: Record<RevocationReason, string> = {
@@ -265,23 +408,42 @@ const REVOCATION_REASONS: Record<RevocationReason, string> = {
  * reason, makes it compromised from the revocation's creation time or an earlier `since`; a soft
  * one, superseded or no longer used, retires it), or null when it changes nothing.
  */
-function ownRevocation(key: SigningKeyState, revocation: RevocationFacts, now: Date, policy: TrustState['policy'], stated: { since?: string | undefined; reason?: string | undefined } = {}): DomainEvent | null {
+function ownRevocation(
+  key: SigningKeyState,
+  revocation: RevocationFacts,
+  now: Date,
+  policy: TrustState['policy'],
+  stated: { since?: string | undefined; reason?: string | undefined } = {},
+): DomainEvent | null {
   const created = Date.parse(revocation.created);
-  if (created > now.getTime() + policy.commandWindowSeconds * 1000) refuse('FUTURE_SIGNATURE', `the revocation claims to be made at ${revocation.created}, after the log's time ${now.toISOString()}`);
+  if (created > now.getTime() + policy.commandWindowSeconds * 1000) {
+    refuse(
+      'FUTURE_SIGNATURE',
+      `the revocation claims to be made at ${revocation.created}, after the log's time ${now.toISOString()}`,
+    );
+  }
   const label = REVOCATION_REASONS[revocation.reason];
   const reason = stated.reason ?? (revocation.description ? `${label}: ${revocation.description}` : label);
   if (revocation.reason === 'superseded' || revocation.reason === 'retired') {
-    if (stated.since !== undefined) refuse('BAD_COMMAND', `the revocation says "${label}", which retires the key; "since" is for a compromised key`);
+    if (stated.since !== undefined) {
+      refuse('BAD_COMMAND', `the revocation says "${label}", which retires the key; "since" is for a compromised key`);
+    }
     if (key.retiredAt || key.revokedSince) return null;
     return { type: 'SigningKeyRetired', v: 1, data: { fingerprint: key.fingerprint, reason } };
   }
   if (key.revokedSince) return null;
   let since = Math.min(created, now.getTime());
   if (stated.since !== undefined) {
-    if (Date.parse(stated.since) > since) refuse('BAD_COMMAND', `"since" (${stated.since}) cannot be after the revocation was made (${revocation.created})`);
+    if (Date.parse(stated.since) > since) {
+      refuse(
+        'BAD_COMMAND',
+        `"since" (${stated.since}) cannot be after the revocation was made (${revocation.created})`,
+      );
+    }
     since = Date.parse(stated.since);
   }
-  return { type: 'SigningKeyRevoked', v: 1, data: { fingerprint: key.fingerprint, since: new Date(since).toISOString(), reason } };
+  const data = { fingerprint: key.fingerprint, since: new Date(since).toISOString(), reason };
+  return { type: 'SigningKeyRevoked', v: 1, data };
 }
 
 /**
@@ -298,17 +460,35 @@ function certificationEvents(
 ): DomainEvent[] {
   const out: DomainEvent[] = [];
   for (const cert of key.certifications) {
-    if (cert.valid === false) refuse('BAD_CERTIFICATION', `the certification by ${cert.certifier} on ${fpr} does not verify; export the key again from the keyring that made it`);
+    if (cert.valid === false) {
+      refuse(
+        'BAD_CERTIFICATION',
+        `the certification by ${cert.certifier} on ${fpr} does not verify; ` +
+          'export the key again from the keyring that made it',
+      );
+    }
     if (cert.certifier === owner) continue; // the owner's own signature (MyBB step 2) is not an authorization
     const known = recorded[cert.certifier];
     if (cert.revoked) {
-      if (known && !known.revoked && known.via === 'certification') out.push({ type: 'SigningKeyCertificationRevoked', v: 1, data: { fingerprint: fpr, certifier: cert.certifier, via: 'certification' } });
+      if (known && !known.revoked && known.via === 'certification') {
+        const data = { fingerprint: fpr, certifier: cert.certifier, via: 'certification' } as const;
+        out.push({ type: 'SigningKeyCertificationRevoked', v: 1, data });
+      }
       continue;
     }
     if (!hasRole(state, cert.certifier, AUTHORIZER_ROLES)) continue; // only leaders/management authorize
-    if (cert.digest === 'SHA1' || cert.digest === 'MD5' || cert.digest === 'RIPEMD160') refuse('SHA1_REFUSED', `the certification by ${cert.certifier} uses ${cert.digest}; certify with cert-digest-algo SHA512`);
+    if (cert.digest === 'SHA1' || cert.digest === 'MD5' || cert.digest === 'RIPEMD160') {
+      refuse(
+        'SHA1_REFUSED',
+        `the certification by ${cert.certifier} uses ${cert.digest}; certify with cert-digest-algo SHA512`,
+      );
+    }
     if (known && !known.revoked) continue;
-    out.push({ type: 'SigningKeyCertified', v: 1, data: { fingerprint: fpr, certifier: cert.certifier, via: 'certification', certifiedAt: cert.created } });
+    out.push({
+      type: 'SigningKeyCertified',
+      v: 1,
+      data: { fingerprint: fpr, certifier: cert.certifier, via: 'certification', certifiedAt: cert.created },
+    });
   }
   return out;
 }
@@ -328,16 +508,12 @@ function continuity(state: TrustState, drafts: EventDraft[], now: Date, cause: s
     if (key.retiredAt || key.revokedSince) continue;
     const valid = validAuthorizers(after, key);
     if (!key.authorized && valid.length >= required) {
-      out.push(draftOf({ type: 'SigningKeyAuthorized', v: 1, data: { fingerprint: key.fingerprint, authorizedBy: valid } }, signingKeyStream(key.fingerprint), 'log', null));
+      const data = { fingerprint: key.fingerprint, authorizedBy: valid };
+      out.push(draftOf({ type: 'SigningKeyAuthorized', v: 1, data }, signingKeyStream(key.fingerprint), 'log', null));
     } else if (key.authorized && valid.length < required) {
-      out.push(
-        draftOf(
-          { type: 'SigningKeyAuthorizationLost', v: 1, data: { fingerprint: key.fingerprint, valid: valid.length, required, reason: cause } },
-          signingKeyStream(key.fingerprint),
-          'log',
-          null,
-        ),
-      );
+      const data = { fingerprint: key.fingerprint, valid: valid.length, required, reason: cause };
+      const lost: DomainEvent = { type: 'SigningKeyAuthorizationLost', v: 1, data };
+      out.push(draftOf(lost, signingKeyStream(key.fingerprint), 'log', null));
     }
   }
   return out;
@@ -353,7 +529,10 @@ function requireUsable(state: TrustState, signer: string, signatureCreated: stri
     case 'revoked':
       refuse('KEY_REVOKED', `the signing key is ${reason}`);
     case 'retired':
-      refuse('KEY_RETIRED', `the signing key was retired (${key.retiredAt}); its earlier signatures stay valid, new ones are refused`);
+      refuse(
+        'KEY_RETIRED',
+        `the signing key was retired (${key.retiredAt}); its earlier signatures stay valid, new ones are refused`,
+      );
     case 'pending':
     case 'insufficient-authorizations':
       refuse('KEY_NOT_AUTHORIZED', `the signing key is not authorized: ${reason}`);
@@ -362,9 +541,19 @@ function requireUsable(state: TrustState, signer: string, signatureCreated: stri
       refuse('KEY_NOT_YET_ACTIVE', `the signing key cannot sign yet: ${reason}`);
   }
   const created = Date.parse(signatureCreated);
-  if (created > now.getTime() + state.policy.commandWindowSeconds * 1000) refuse('FUTURE_SIGNATURE', `the signature claims to be made at ${signatureCreated}, after the log's time ${now.toISOString()}`);
+  if (created > now.getTime() + state.policy.commandWindowSeconds * 1000) {
+    refuse(
+      'FUTURE_SIGNATURE',
+      `the signature claims to be made at ${signatureCreated}, after the log's time ${now.toISOString()}`,
+    );
+  }
   const from = usableFrom(state, key)!;
-  if (created < Date.parse(from)) refuse('KEY_NOT_YET_ACTIVE', `the signature was made at ${signatureCreated}, before the key became usable at ${from}`);
+  if (created < Date.parse(from)) {
+    refuse(
+      'KEY_NOT_YET_ACTIVE',
+      `the signature was made at ${signatureCreated}, before the key became usable at ${from}`,
+    );
+  }
   return key;
 }
 
@@ -373,14 +562,19 @@ function checkName(what: string, value: string): void {
 }
 
 /** Decides the publication of a detached package signature (already verified, SHA-512). */
-export function decidePackageSignature(state: TrustState, input: VerifiedPackageSignature, now: Date): EventDraft[] {
+export function decidePackageSignature(
+  state: TrustState,
+  input: VerifiedPackageSignature,
+  now: Date,
+): EventDraft[] {
   checkName('package name', input.package);
   checkName('version', input.version);
   requireUsable(state, input.signer, input.signatureCreated, now);
   if (state.published.has(packageSignatureKey(input))) {
     refuse('ALREADY_PUBLISHED', `${input.package} ${input.version} is already published with a signature by this key`);
   }
-  return [draftOf({ type: 'PackageSignaturePublished', v: 1, data: { ...input } }, `package/${input.package}`, input.signer, null)];
+  const event: DomainEvent = { type: 'PackageSignaturePublished', v: 1, data: { ...input } };
+  return [draftOf(event, `package/${input.package}`, input.signer, null)];
 }
 
 export interface VerifiedModuleSignature {
@@ -394,7 +588,11 @@ export interface VerifiedModuleSignature {
 }
 
 /** Decides the publication of a FreePBX module.sig whose clear signature verified. */
-export function decideModuleSignature(state: TrustState, input: VerifiedModuleSignature, now: Date): EventDraft[] {
+export function decideModuleSignature(
+  state: TrustState,
+  input: VerifiedModuleSignature,
+  now: Date,
+): EventDraft[] {
   checkName('module name', input.module);
   checkName('version', input.version);
   const { hashes } = parseModuleSig(input.text);
@@ -402,12 +600,13 @@ export function decideModuleSignature(state: TrustState, input: VerifiedModuleSi
   if (state.published.has(moduleSignatureKey(input.module, input.version, textDigest(input.moduleSig)))) {
     refuse('ALREADY_PUBLISHED', `${input.module} ${input.version} is already published with this module.sig`);
   }
-  return [
-    draftOf(
-      { type: 'ModuleSignaturePublished', v: 1, data: { module: input.module, version: input.version, signer: input.signer, signatureCreated: input.signatureCreated, hashes, moduleSig: input.moduleSig } },
-      `module/${input.module}`,
-      input.signer,
-      null,
-    ),
-  ];
+  const data = {
+    module: input.module,
+    version: input.version,
+    signer: input.signer,
+    signatureCreated: input.signatureCreated,
+    hashes,
+    moduleSig: input.moduleSig,
+  };
+  return [draftOf({ type: 'ModuleSignaturePublished', v: 1, data }, `module/${input.module}`, input.signer, null)];
 }

@@ -1,4 +1,4 @@
-import { groupFingerprint } from './decide.js';
+import { groupFingerprint } from './fingerprint.js';
 import { type SigningKeyState, type TrustState, keyStatus } from './state.js';
 
 // The Package Signing Keys listing as the seed publishes it (mybb.com/download/keys/): the keys

@@ -1,4 +1,5 @@
-import { announcementText, groupFingerprint, signingKeyStream } from './decide.js';
+import { announcementText, signingKeyStream } from './decide.js';
+import { groupFingerprint } from './fingerprint.js';
 import { type AnnouncementKind, type ArchiveSnapshotTaken, type DomainEvent, type EventDraft, type EventEnvelope, draftOf, outcomeKey } from './events.js';
 import { type TrustState, keyStatus, usableFrom, validAuthorizers } from './state.js';
 

@@ -178,7 +178,7 @@ export function parseSignedSnapshot(text: string): SignedSnapshot {
  * Whether a signing key could sign at `created`: usable from `activeFrom`, and not retired,
  * compromised or suspended at or before that time. Null when it could, else why not.
  */
-export function keyRefusal(key: SnapshotKey, created: Date): { code: string; reason: string } | null {
+export function keyRefusal(key: SnapshotKey, created: Date): Refusal | null {
   const t = created.getTime();
   if (key.compromisedSince && t >= Date.parse(key.compromisedSince)) return { code: 'KEY_REVOKED', reason: `the key of ~${key.username} is revoked as compromised since ${key.compromisedSince}` };
   if (!key.activeFrom || t < Date.parse(key.activeFrom)) return { code: 'KEY_NOT_YET_ACTIVE', reason: `the key of ~${key.username} was not usable yet at ${created.toISOString()}${key.activeFrom ? ` (usable from ${key.activeFrom})` : ''}` };
@@ -201,7 +201,7 @@ export type SignatureRefusalCode = 'KEY_REVOKED' | 'KEY_NOT_YET_ACTIVE' | 'KEY_R
 export function signatureRefusal(key: SnapshotKey, created: Date, logged: { readonly loggedAt: string } | null): Refusal | null {
   if (logged === null) {
     const refusal = keyRefusal(key, created);
-    if (refusal) return refusal as Refusal;
+    if (refusal) return refusal;
     return { code: 'NOT_PUBLISHED', reason: `this signature by ~${key.username} (made at ${created.toISOString()}) was never published in the log` };
   }
   if (key.compromisedSince && Date.parse(logged.loggedAt) >= Date.parse(key.compromisedSince)) {
@@ -221,7 +221,7 @@ export function moduleSignatureRefusal(key: SnapshotKey, created: Date, logged: 
   if (key.compromisedSince) {
     return { code: 'KEY_REVOKED', reason: `the key of ~${key.username} is revoked as compromised since ${key.compromisedSince}, and the log never published this module.sig, so the time it claims (${created.toISOString()}) cannot be trusted` };
   }
-  return keyRefusal(key, created) as Refusal | null;
+  return keyRefusal(key, created);
 }
 
 /** The log's record of a package signature (same signer, creation time and artifact), or null. */

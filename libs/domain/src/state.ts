@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { GrowList, GrowMap, KeySet } from './collections.js';
-import { DomainError } from './errors.js';
+import { InfrastructureError } from './errors.js';
 import { type AnnouncementPosted, type ArchiveSnapshotTaken, type DomainEvent, type EventEnvelope, type ModuleSignaturePublished, type PackageSignaturePublished, type Role, outcomeKey } from './events.js';
 import type { Policy } from './policy.js';
 
@@ -182,13 +182,13 @@ export function validAuthorizers(state: TrustState, key: SigningKeyState): strin
 
 function mustKey(state: TrustState, fingerprint: string): SigningKeyState {
   const key = state.signingKeys.get(fingerprint);
-  if (!key) throw new DomainError('CORRUPT_LOG', `an event names signing key ${fingerprint}, which the log never added`);
+  if (!key) throw new InfrastructureError('CORRUPT_LOG', `an event names signing key ${fingerprint}, which the log never added`);
   return key;
 }
 
 function mustMember(state: TrustState, fingerprint: string): MemberState {
   const m = state.members.get(fingerprint);
-  if (!m) throw new DomainError('CORRUPT_LOG', `an event names member ${fingerprint}, whom the log never added`);
+  if (!m) throw new InfrastructureError('CORRUPT_LOG', `an event names member ${fingerprint}, whom the log never added`);
   return m;
 }
 

@@ -385,7 +385,4 @@ async function merged(keys: PublicKey[], revocations: { block: number; signature
   return [...byFingerprint.values()];
 }
 
-/** FEED DEAF ABBA … : the fingerprint in groups of four, as announcements and listings write it. */
-export function groupFingerprint(fpr: string): string {
-  return fpr.toUpperCase().replace(/(.{4})(?!$)/g, '$1 ');
-}
+export { groupFingerprint } from '@signet/domain/core';

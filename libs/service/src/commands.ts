@@ -1,4 +1,4 @@
-import { DomainError, type EventEnvelope, MAX_COMMAND_BYTES, type TrustState, decideCommand, parseCommand, textDigest } from '@signet/domain';
+import { DomainError, type DomainErrorCode, type EventEnvelope, InfrastructureError, type TrustState, checkCommandSize, commandIdUse, decideCommand, idReused, parseCommand } from '@signet/domain';
 import type { Command } from '@signet/domain';
 import { type KeyRef, type Keyring, type VerifyPool, signatureIssuer } from '@signet/pgp';
 import type { SignetLog } from '@signet/store';
@@ -33,7 +33,7 @@ export class CommandService {
   ) {}
 
   async submit(commandBytes: string, armoredSignature: string): Promise<CommandResult> {
-    if (Buffer.byteLength(commandBytes) > MAX_COMMAND_BYTES) throw new DomainError('TOO_LARGE', `a command is at most ${MAX_COMMAND_BYTES} bytes`);
+    checkCommandSize(commandBytes);
     const command = parseCommand(commandBytes);
     const replay = await this.replayOf(command.id, commandBytes, armoredSignature);
     if (replay) return replay;
@@ -52,7 +52,7 @@ export class CommandService {
       }
       return { replayed: false, events };
     }
-    throw new DomainError('LOG_BUSY', 'the keys of the log kept changing while this was decided; send it again');
+    throw new InfrastructureError('LOG_BUSY', 'the keys of the log kept changing while this was decided; send it again');
   }
 
   /**
@@ -77,7 +77,7 @@ export class CommandService {
       keysVersion: key !== undefined && CERTIFIED.has(command.type) ? state.keysVersion : null,
       decide: (current, now) => {
         // Already logged (a race with the same command): nothing to append; answered as a replay.
-        if (current.commands.has(command.id)) return [];
+        if (commandIdUse(current, command.id, commandBytes) !== 'new') return [];
         return decideCommand(current, { command, signer, evidence, key }, now);
       },
     };
@@ -86,7 +86,7 @@ export class CommandService {
   /** The fingerprint of the key among `keys` whose signature over the command verifies. */
   private async verify(commandBytes: string, armoredSignature: string, keys: readonly KeyRef[]): Promise<string> {
     const result = await this.pool.verify({ kind: 'detached', data: encoder.encode(commandBytes), signature: armoredSignature, keys });
-    if (!result.ok) throw new DomainError(result.code, result.message);
+    if (!result.ok) throw new DomainError(result.code as DomainErrorCode, result.message);
     return result.signer;
   }
 
@@ -99,13 +99,14 @@ export class CommandService {
     // The projection as this process knows it: a command another process logged meanwhile is
     // found by the sequencer, which decides only on a state caught up with the log.
     const state: TrustState = this.projection.state;
-    const prior = state.commands.get(id);
-    if (!prior) return null;
-    if (prior.commandSha256 !== textDigest(commandBytes)) throw new DomainError('ID_REUSED', `the command id "${id}" was used before for another command; use a new id`);
+    const use = commandIdUse(state, id, commandBytes);
+    if (use === 'new') return null;
+    if (use === 'ID_REUSED') throw idReused(id);
+    const prior = state.commands.get(id)!;
     const events = (await Promise.all(prior.seqs.map((seq) => this.log.reader.event(seq)))).filter((e): e is EventEnvelope => e !== null);
     const actor = events[0]?.actor ?? '';
     const armored = state.members.get(actor)?.key ?? state.policy.rootKeys.find((r) => r.fingerprint === actor)?.key;
-    if (!armored) throw new DomainError('CORRUPT_LOG', `command ${id} was logged for ${actor}, a key the log does not hold`);
+    if (!armored) throw new InfrastructureError('CORRUPT_LOG', `command ${id} was logged for ${actor}, a key the log does not hold`);
     try {
       await this.verify(commandBytes, armoredSignature, [{ fingerprint: actor, armored }]);
     } catch (error) {

@@ -3,7 +3,7 @@ import { createReadStream, createWriteStream, linkSync, mkdirSync, rmSync } from
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { type Clock, DomainError, type EventDraft, type EventEnvelope, type TrustState, decideModuleSignature, decidePackageSignature, judgePackageSignature, packageSignatureValid } from '@signet/domain';
+import { type Clock, DomainError, type EventDraft, type EventEnvelope, InfrastructureError, type TrustState, decideModuleSignature, decidePackageSignature, judgePackageSignature, packageSignatureValid } from '@signet/domain';
 import { verifyCleartext, verifyDetached } from '@signet/pgp';
 import { STALE, type Sequencer } from './sequencer.js';
 import type { Keyring } from '@signet/pgp';
@@ -37,7 +37,7 @@ export async function receiveArtifact(dir: string, upload: Readable, maxBytes: n
     await pipeline(upload, meter, createWriteStream(path));
   } catch (error) {
     rmSync(path, { force: true });
-    if (error instanceof DomainError || (error as { statusCode?: number }).statusCode) throw error;
+    if (error instanceof DomainError || error instanceof InfrastructureError || (error as { statusCode?: number }).statusCode) throw error;
     // The upload stream broke: the request was malformed or cut short.
     throw new DomainError('BAD_REQUEST', `the artifact upload cannot be read: ${(error as Error).message}`);
   }

@@ -1,4 +1,4 @@
-import { type Clock, DomainError, type EventDraft, type EventEnvelope, type TrustState, cloneForDecision, evolve } from '@signet/domain';
+import { type Clock, DomainError, type EventDraft, type EventEnvelope, InfrastructureError, type TrustState, cloneForDecision, evolve } from '@signet/domain';
 import type { SignetLog } from '@signet/store';
 import type { TrustProjection } from './projection.js';
 
@@ -51,7 +51,7 @@ export class Sequencer {
 
   /** Queues a decision; its events once appended, or STALE when it must be prepared again. */
   decide(decision: Decision): Promise<EventEnvelope[] | typeof STALE> {
-    if (this.closed) return Promise.reject(new DomainError('LOG_CLOSED', 'the log is shutting down and takes no more commands; send it again to another instance'));
+    if (this.closed) return Promise.reject(new InfrastructureError('LOG_CLOSED', 'the log is shutting down and takes no more commands; send it again to another instance'));
     return new Promise((resolve, reject) => {
       this.waiting.push({ ...decision, resolve, reject });
       this.draining ??= this.drain().finally(() => (this.draining = null));
@@ -170,7 +170,7 @@ export class Sequencer {
       round = -1; // a round that appended is progress, not contention
     }
     if (pending.length > 0) {
-      const busy = new DomainError('LOG_BUSY', 'the log kept changing while this was decided; send it again');
+      const busy = new InfrastructureError('LOG_BUSY', 'the log kept changing while this was decided; send it again');
       for (const w of pending) w.reject(busy);
     }
   }

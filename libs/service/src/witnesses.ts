@@ -1,4 +1,4 @@
-import { type Clock, DomainError } from '@signet/domain';
+import { type Clock, DomainError, InfrastructureError } from '@signet/domain';
 import { CosignatureStore, type SignetLog, type StoredCosignature } from '@signet/store';
 import {
   type Checkpoint,
@@ -76,7 +76,7 @@ export class CosignatureService {
   /** The head's checkpoint with the cosignatures stored for it. */
   async checkpoint(): Promise<string> {
     const head = await this.log.reader.head();
-    if (!head) throw new DomainError('NOT_INITIALIZED', 'the log has no checkpoint yet');
+    if (!head) throw new InfrastructureError('NOT_INITIALIZED', 'the log has no checkpoint yet');
     return head.note + (await this.store.lines(head.size, head.note)).join('');
   }
 
@@ -129,7 +129,7 @@ export class CosignatureService {
   /** CHECKPOINT_MISMATCH unless the log has the checkpoint's size and root. */
   private async checkRoot(cp: Checkpoint): Promise<void> {
     const head = await this.log.reader.head();
-    if (!head) throw new DomainError('NOT_INITIALIZED', 'the log has no checkpoint yet');
+    if (!head) throw new InfrastructureError('NOT_INITIALIZED', 'the log has no checkpoint yet');
     if (cp.size > head.size) throw new DomainError('CHECKPOINT_MISMATCH', `the checkpoint has size ${cp.size}; the log has ${head.size}`);
     const root = cp.size === head.size ? head.root : await this.log.reader.rootAt(cp.size);
     if (!hashesEqual(root, cp.root)) throw new DomainError('CHECKPOINT_MISMATCH', `the checkpoint's root is not the log's root at size ${cp.size}`);

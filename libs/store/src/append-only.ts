@@ -1,5 +1,5 @@
 import { type Kysely, sql } from 'kysely';
-import { DomainError } from '@signet/domain';
+import { InfrastructureError } from '@signet/domain';
 import type { Database } from './database.js';
 
 /**
@@ -74,7 +74,7 @@ export async function appendOnlyProblems(db: Kysely<Database>): Promise<string[]
 export async function assertAppendOnly(db: Kysely<Database>): Promise<void> {
   const problems = await appendOnlyProblems(db);
   if (problems.length === 0) return;
-  throw new DomainError(
+  throw new InfrastructureError(
     'APPEND_ONLY_DISABLED',
     `the log tables are not append-only in the database: ${problems.join('; ')}. Enable or re-create the triggers (ALTER TABLE … ENABLE TRIGGER ALL), find out who changed them, and audit the log (signet audit --from-checkpoint) before serving it again`,
   );

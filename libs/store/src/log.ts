@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Clock, DEFAULT_POLICY, DomainError, type Policy, genesisDraft, systemClock } from '@signet/domain';
+import { type Clock, DEFAULT_POLICY, DomainError, InfrastructureError, type Policy, genesisDraft, systemClock } from '@signet/domain';
 import { parseVerifierKey } from '@signet/tlog';
 import { assertAppendOnly } from './append-only.js';
 import { type Db, connect, migrateToLatest } from './connect.js';
@@ -41,7 +41,7 @@ export interface OpenOptions {
 export async function openLog(config: SignetConfig, options: OpenOptions = {}): Promise<SignetLog & { created: boolean }> {
   let identity = loadLogKey(config.dataDir, config.logKey);
   if (!identity) {
-    if (!options.init) throw new DomainError('NOT_INITIALIZED', `no log key in ${config.dataDir} and SIGNET_LOG_KEY is unset; run \`signet init\` first`);
+    if (!options.init) throw new InfrastructureError('NOT_INITIALIZED', `no log key in ${config.dataDir} and SIGNET_LOG_KEY is unset; run \`signet init\` first`);
     identity = createLogKey(config.dataDir, config.origin);
   }
   const db = await connect({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.poolSize, inMemory: options.inMemory ?? false });
@@ -53,7 +53,7 @@ export async function openLog(config: SignetConfig, options: OpenOptions = {}): 
     if (genesis) {
       const data = genesis.data as { origin?: string; verifierKey?: string };
       if (genesis.type !== 'LogCreated' || data.verifierKey !== identity.verifierKey) {
-        throw new DomainError('LOG_KEY_MISMATCH', `this database holds the log ${data.origin ?? '?'} (key ${data.verifierKey ?? '?'}), not the log of key ${identity.verifierKey}`);
+        throw new InfrastructureError('LOG_KEY_MISMATCH', `this database holds the log ${data.origin ?? '?'} (key ${data.verifierKey ?? '?'}), not the log of key ${identity.verifierKey}`);
       }
     }
     // A database in memory cannot outlive the process, so neither does its watermark.
@@ -65,7 +65,7 @@ export async function openLog(config: SignetConfig, options: OpenOptions = {}): 
     // Before anything is served or appended (a genesis too: an emptied database is rolled back).
     await reader.head();
     if (!genesis) {
-      if (!options.init) throw new DomainError('NOT_INITIALIZED', 'the log has no genesis event; run `signet init` first');
+      if (!options.init) throw new InfrastructureError('NOT_INITIALIZED', 'the log has no genesis event; run `signet init` first');
       try {
         const policy = typeof options.policy === 'function' ? await options.policy() : (options.policy ?? { ...DEFAULT_POLICY, rootKeys: [] });
         await writer.append([genesisDraft({ origin: identity.origin, verifierKey: identity.verifierKey, policy })], { expectedSize: 0 });

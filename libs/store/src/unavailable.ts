@@ -29,7 +29,7 @@ const MESSAGES = [
 
 /** True when `error` says the database is unreachable (not that it refused the statement). */
 export function isConnectionLoss(error: unknown): boolean {
-  if (error instanceof InfrastructureError) return true;
+  if (error instanceof InfrastructureError) return error.code === 'DATABASE_UNAVAILABLE';
   if (!(error instanceof Error)) return false;
   const e = error as Error & { code?: unknown; syscall?: unknown; errors?: unknown };
   // Several addresses tried (IPv6 and IPv4 for localhost): each failed.
@@ -43,7 +43,7 @@ export function isConnectionLoss(error: unknown): boolean {
 
 /** The one error a lost database becomes: 503 DATABASE_UNAVAILABLE with Retry-After over HTTP. */
 export function databaseUnavailable(cause: unknown): InfrastructureError {
-  if (cause instanceof InfrastructureError) return cause;
+  if (cause instanceof InfrastructureError && cause.code === 'DATABASE_UNAVAILABLE') return cause;
   return new InfrastructureError(
     'DATABASE_UNAVAILABLE',
     `the log's database cannot be reached right now, so nothing was decided; send the same request again in ${DATABASE_RETRY_AFTER_SECONDS} seconds (a command with the same id is never applied twice)`,

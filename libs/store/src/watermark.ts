@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { open, readFile, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { DomainError } from '@signet/domain';
+import { InfrastructureError } from '@signet/domain';
 import { databaseUnavailable, isConnectionLoss } from './unavailable.js';
 import { type Hash, type NoteVerifier, hashesEqual, openCheckpoint } from '@signet/tlog';
 
@@ -15,8 +15,8 @@ export interface SignedTree {
   readonly note: string;
 }
 
-function rolledBack(message: string): DomainError {
-  return new DomainError(
+function rolledBack(message: string): InfrastructureError {
+  return new InfrastructureError(
     'LOG_ROLLED_BACK',
     `${message}. The database was rolled back or its tail rewritten (a restored backup, rows deleted by a superuser); this log refuses to serve or extend it. Restore the database to at least that checkpoint, or find out what happened (signet audit --from-checkpoint) before removing the checkpoint file`,
   );
@@ -29,7 +29,7 @@ function readMark(file: string, verifier: NoteVerifier): SignedTree | null {
   try {
     return openCheckpointText(note, verifier);
   } catch (error) {
-    throw new DomainError(
+    throw new InfrastructureError(
       'BAD_CHECKPOINT_FILE',
       `${file} does not hold a checkpoint of this log signed by its key (${(error as Error).message}); the server writes it itself. If this data directory belonged to another log, move the file away`,
     );
@@ -144,7 +144,7 @@ export class CheckpointWatermark {
     try {
       await writeMark(this.file, this.tmp, mark, this.verifier);
     } catch (error) {
-      throw new DomainError('CHECKPOINT_FILE_UNWRITABLE', `cannot record the checkpoint of size ${mark.size} in ${this.file} (${(error as Error).message}); the log serves no larger tree until it can`);
+      throw new InfrastructureError('CHECKPOINT_FILE_UNWRITABLE', `cannot record the checkpoint of size ${mark.size} in ${this.file} (${(error as Error).message}); the log serves no larger tree until it can`);
     }
     this.written = mark.size;
   }

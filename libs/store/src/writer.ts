@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { type Clock, DomainError, type EventDraft, type EventEnvelope, type PreparedEvent, outcomeKey, prepareEvent } from '@signet/domain';
+import { type Clock, DomainError, InfrastructureError, type EventDraft, type EventEnvelope, type PreparedEvent, outcomeKey, prepareEvent } from '@signet/domain';
 import { type Hash, type NoteSigner, appendLeaves, foldRange, hashesEqual, leafHash, rootNodes, signCheckpoint } from '@signet/tlog';
 import type { Db } from './connect.js';
 import { toBytes, toNumber } from './database.js';
@@ -84,7 +84,7 @@ export class LogWriter {
    * written); without, at the head, whatever it is.
    */
   append(drafts: readonly EventDraft[], options: AppendOptions = {}): Promise<EventEnvelope[]> {
-    if (this.closed) return Promise.reject(new DomainError('LOG_CLOSED', 'the log is shutting down and takes no more appends; retry against another instance'));
+    if (this.closed) return Promise.reject(new InfrastructureError('LOG_CLOSED', 'the log is shutting down and takes no more appends; retry against another instance'));
     if (drafts.length === 0) return Promise.resolve([]);
     if (drafts.length > this.maxBatch) return Promise.reject(new DomainError('BATCH_TOO_LARGE', `at most ${this.maxBatch} events can be appended at once`));
     let events: PreparedEvent[];
@@ -128,7 +128,7 @@ export class LogWriter {
       this.head = null;
       throw error;
     }
-    throw new DomainError('LOG_BUSY', 'other writers kept moving the log head; retry the append');
+    throw new InfrastructureError('LOG_BUSY', 'other writers kept moving the log head; retry the append');
   }
 
   /** One statement on `head`: the envelopes when committed, null when another writer moved the head first. */

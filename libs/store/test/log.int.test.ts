@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
-import { DomainError, type EventDraft, ManualClock } from '@signet/domain';
+import { type EventDraft, InfrastructureError, ManualClock } from '@signet/domain';
 import { type SignetLog, openLog, readNodes } from '@signet/store';
 import { leafHash, openCheckpoint, parseVerifierKey, verifyConsistency, verifyInclusion } from '@signet/tlog';
 import { BACKENDS, type Backend, newBackend } from '../../../test/support/backends.js';
@@ -145,7 +145,7 @@ describe.each(BACKENDS)('the log on %s', (name) => {
     const w = second.writer;
     const queued = Array.from({ length: 10 }, (_, i) => w.append([draft(100 + i)]));
     const closing = w.close();
-    await expect(w.append([draft(200)])).rejects.toBeInstanceOf(DomainError);
+    await expect(w.append([draft(200)])).rejects.toBeInstanceOf(InfrastructureError);
     await expect(w.append([draft(200)])).rejects.toMatchObject({ code: 'LOG_CLOSED' });
     await closing;
     const done = await Promise.all(queued);

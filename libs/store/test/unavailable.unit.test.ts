@@ -42,6 +42,8 @@ describe('isConnectionLoss', () => {
     ['a plain bug', new TypeError("Cannot read properties of null (reading 'write')")],
     ['one address refused, another error', new AggregateError([coded('ECONNREFUSED'), new Error('bug')])],
     ['not an error', 'Connection terminated'],
+    ['another failure of the log (LOG_BUSY)', new InfrastructureError('LOG_BUSY', 'busy')],
+    ['a rolled-back log', new InfrastructureError('LOG_ROLLED_BACK', 'smaller')],
   ])('%s is not', (_what, error) => {
     expect(isConnectionLoss(error)).toBe(false);
   });
