@@ -3,7 +3,7 @@ import { ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { DomainError } from '@signet/domain';
 import { outboxStatus } from '@signet/jobs';
-import { renderAnnouncementPage, renderAtomFeed } from '@signet/projections';
+import { renderAnnouncementPage, renderAtomFeed } from '@signet/render';
 import { ArchiveStore, TrustProjection } from '@signet/service';
 import type { SignetConfig, SignetLog } from '@signet/store';
 import { ApiRoute } from './openapi.js';

@@ -2,7 +2,7 @@ import { Controller, Get, Inject, Param, Res } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { type Clock, DomainError, fingerprintOf } from '@signet/domain';
-import { renderKeyPage, renderListingPage } from '@signet/projections';
+import { renderKeyPage, renderListingPage } from '@signet/render';
 import { TrustProjection } from '@signet/service';
 import { ApiRoute } from './openapi.js';
 import { SIGNET_CLOCK } from './tokens.js';

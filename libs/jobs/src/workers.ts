@@ -18,7 +18,7 @@ import {
   rawListing,
   renderTime,
 } from '@signet/domain';
-import { renderKeyPage, renderListingPage } from '@signet/projections';
+import { renderKeyPage, renderListingPage } from '@signet/render';
 import { ArchiveStore, type SignetServices } from '@signet/service';
 import type { SignetConfig, SignetLog } from '@signet/store';
 import { type Channel, atomChannel, mastodonChannel, webhookChannel } from './channels.js';

@@ -3,7 +3,7 @@ import { parseFeed } from '@rowanmanning/feed-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_POLICY, ManualClock } from '@signet/domain';
 import { BullQueue, InProcessQueue, type JobQueue, type Workers, startWorkers, Workers as WorkersClass } from '@signet/jobs';
-import { renderAtomFeed } from '@signet/projections';
+import { renderAtomFeed } from '@signet/render';
 import { type Sequencer, type TrustProjection, createServices } from '@signet/service';
 import { type SignetConfig, type SignetLog, openLog } from '@signet/store';
 import { BACKENDS, type Backend, newBackend } from '../../../test/support/backends.js';

@@ -2,12 +2,12 @@ import { join } from 'node:path';
 import type { Clock } from '@signet/domain';
 import { Keyring, VerifyPool } from '@signet/pgp';
 import type { SignetConfig, SignetLog } from '@signet/store';
-import { ArchiveStore } from './archive.js';
-import { CommandService } from './commands.js';
-import { PackageService } from './packages.js';
-import { TrustProjection } from './projection.js';
-import { Sequencer } from './sequencer.js';
-import { SnapshotService } from './snapshot.js';
+import { ArchiveStore } from './snapshots/archive.js';
+import { CommandService } from './commands/commands.js';
+import { PackageService } from './packages/packages.js';
+import { TrustProjection } from './sequencer/projection.js';
+import { Sequencer } from './sequencer/sequencer.js';
+import { SnapshotService } from './snapshots/snapshot.js';
 
 /** Everything a process serving or following the log works with, wired once. */
 export interface SignetServices {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_POLICY, type EventDraft, emptyState, evolve, genesisDraft } from '@signet/domain';
-import { escapeHtml, renderKeyPage, renderListingPage } from '@signet/projections';
+import { escapeHtml, renderKeyPage, renderListingPage } from '@signet/render';
 
 const SIGN = 'FEEDDEAFABBABEADBABEFACEDEADBEEFCEDECAFE';
 const EVE = 'E'.repeat(40);

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { type Clock, DomainError, type SignedSnapshot, type TrustState, buildSnapshot, encodeSignedSnapshot, snapshotSigningBytes } from '@signet/domain';
 import type { SignetLog } from '@signet/store';
 import { hash8, signCheckpoint, toBase64 } from '@signet/tlog';
-import type { TrustProjection } from './projection.js';
+import type { TrustProjection } from '../sequencer/projection.js';
 
 export interface SnapshotOptions {
   /** How long a snapshot is valid after it is issued. */

@@ -5,9 +5,9 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { type Clock, DomainError, type EventDraft, type EventEnvelope, InfrastructureError, type TrustState, decideModuleSignature, decidePackageSignature, judgePackageSignature, packageSignatureValid } from '@signet/domain';
 import { verifyCleartext, verifyDetached } from '@signet/pgp';
-import { STALE, type Sequencer } from './sequencer.js';
+import { STALE, type Sequencer } from '../sequencer/sequencer.js';
 import type { Keyring } from '@signet/pgp';
-import type { TrustProjection } from './projection.js';
+import type { TrustProjection } from '../sequencer/projection.js';
 
 /** An artifact received as a stream: hashed on the way to a content-addressed file. */
 export interface StoredArtifact {

@@ -2,8 +2,8 @@ import { DomainError, type DomainErrorCode, type EventEnvelope, InfrastructureEr
 import type { Command } from '@signet/domain';
 import { type KeyRef, type Keyring, type VerifyPool, signatureIssuer } from '@signet/pgp';
 import type { SignetLog } from '@signet/store';
-import type { TrustProjection } from './projection.js';
-import { type Decision, STALE, type Sequencer } from './sequencer.js';
+import type { TrustProjection } from '../sequencer/projection.js';
+import { type Decision, STALE, type Sequencer } from '../sequencer/sequencer.js';
 
 export interface CommandResult {
   /** True when this id was seen before with the same bytes: nothing was appended. */
