@@ -7,12 +7,13 @@ import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
 import autocannon from 'autocannon';
 import postgres from 'postgres';
-import { type EventDraft, sealEvent } from '@signet/domain';
+import { sealEvent } from '@signet/domain';
 import { type SignetLog, openLog } from '@signet/store';
 import { TILE_WIDTH } from '@signet/tlog';
 import { type BackendName, newBackend } from '../test/support/backends.js';
 import { startApp } from '../test/support/app.js';
 import { keyDrafts } from '../test/support/workers.js';
+import { inertDraft } from '../test/support/drafts.js';
 import { benchCommands } from './commands.js';
 import { benchOutbox } from './outbox.js';
 import { benchAudit } from './audit.js';
@@ -29,14 +30,17 @@ function line(what: string, figure: string, baseline: string, ratio: number, tar
 }
 
 // A realistic event: an evidence-carrying command of ~1.5 KB, like a signed authorization.
-const draft = (i: number): EventDraft => ({
-  type: 'BenchRecorded',
-  v: 1,
-  stream: `signing-key/${(i % 1000).toString(16).padStart(40, '0')}`,
-  actor: 'FEEDDEAFABBABEADBABEFACEDEADBEEFCEDECAFE',
-  data: { i, package: 'example', version: `1.0.${i}` },
-  evidence: { command: JSON.stringify({ id: `cmd-${i}`, type: 'AuthorizeSigningKey', pad: 'x'.repeat(600) }), signature: `-----BEGIN PGP SIGNATURE-----\n\n${'A'.repeat(700)}\n-----END PGP SIGNATURE-----\n` },
-});
+// (An event the server folds to nothing, so the app can serve the filled log.)
+const draft = (i: number) =>
+  inertDraft(i, {
+    stream: `signing-key/${(i % 1000).toString(16).padStart(40, '0')}`,
+    actor: 'FEEDDEAFABBABEADBABEFACEDEADBEEFCEDECAFE',
+    text: `example 1.0.${i}`,
+    evidence: {
+      command: JSON.stringify({ id: `cmd-${i}`, type: 'AuthorizeSigningKey', pad: 'x'.repeat(600) }),
+      signature: `-----BEGIN PGP SIGNATURE-----\n\n${'A'.repeat(700)}\n-----END PGP SIGNATURE-----\n`,
+    },
+  });
 
 async function appendConcurrently(log: SignetLog, total: number, appenders: number): Promise<{ seconds: number; batches: number }> {
   let next = 0;

@@ -4,6 +4,7 @@ export * from './clock.js';
 export * from './envelope.js';
 export * from './errors.js';
 export * from './events.js';
+export * from './schemas.js';
 export * from './genesis.js';
 export * from './commands.js';
 export * from './decide.js';

@@ -1,11 +1,12 @@
 import { sql } from 'kysely';
+import { type EventType, isEventType } from '@signet/domain';
 import type { Db } from '@signet/store';
 import type { JobQueue, JobRef } from './queue.js';
 
 /** What the dispatcher needs of a consumer: its name and the event types it acts on. */
 export interface Subscription {
   readonly name: string;
-  readonly types: ReadonlySet<string>;
+  readonly types: ReadonlySet<EventType>;
 }
 
 export interface DispatcherOptions {
@@ -112,7 +113,11 @@ export class OutboxDispatcher {
     const jobs: JobRef[] = [];
     for (const e of events) {
       const seq = Number(e.seq);
-      for (const [name, cursor] of next) if (seq >= cursor && this.byName.get(name)!.types.has(e.type)) jobs.push({ consumer: name, seq });
+      const type = e.type;
+      if (!isEventType(type)) continue;
+      for (const [name, cursor] of next) {
+        if (seq >= cursor && this.byName.get(name)!.types.has(type)) jobs.push({ consumer: name, seq });
+      }
     }
     const now = new Date();
     const fresh = await db.transaction().execute(async (tx) => {
