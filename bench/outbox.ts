@@ -35,8 +35,7 @@ async function outboxLag(queue: 'bullmq' | 'in-process', keys: number): Promise<
   projection.apply = (events: readonly EventEnvelope[]) => {
     const at = performance.now();
     for (const e of events) {
-      const d = e.data as { channel?: string; cause?: number };
-      if (e.type === 'AnnouncementPosted' && d.channel === 'atom') announced.set(d.cause!, at);
+      if (e.type === 'AnnouncementPosted' && e.data.channel === 'atom') announced.set(e.data.cause, at);
     }
     if (announced.size >= keys) done();
     apply(events);

@@ -7,13 +7,14 @@ import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
 import autocannon from 'autocannon';
 import postgres from 'postgres';
-import { type EventDraft, sealEvent, systemClock } from '@signet/domain';
+import { sealEvent, systemClock } from '@signet/domain';
 import { createServices } from '@signet/service';
 import { type SignetConfig, type SignetLog, openLog } from '@signet/store';
 import { TILE_WIDTH } from '@signet/tlog';
 import { type BackendName, newBackend } from '../test/support/backends.js';
 import { startApp } from '../test/support/app.js';
 import { keyDrafts } from '../test/support/workers.js';
+import { inertDraft } from '../test/support/drafts.js';
 import { benchCommands } from './commands.js';
 import { benchOutbox } from './outbox.js';
 import { benchAudit } from './audit.js';
@@ -30,14 +31,17 @@ function line(what: string, figure: string, baseline: string, ratio: number, tar
 }
 
 // A realistic event: an evidence-carrying command of ~1.5 KB, like a signed authorization.
-const draft = (i: number): EventDraft => ({
-  type: 'BenchRecorded',
-  v: 1,
-  stream: `signing-key/${(i % 1000).toString(16).padStart(40, '0')}`,
-  actor: 'FEEDDEAFABBABEADBABEFACEDEADBEEFCEDECAFE',
-  data: { i, package: 'example', version: `1.0.${i}` },
-  evidence: { command: JSON.stringify({ id: `cmd-${i}`, type: 'AuthorizeSigningKey', pad: 'x'.repeat(600) }), signature: `-----BEGIN PGP SIGNATURE-----\n\n${'A'.repeat(700)}\n-----END PGP SIGNATURE-----\n` },
-});
+// (An event the server folds to nothing, so the app can serve the filled log.)
+const draft = (i: number) =>
+  inertDraft(i, {
+    stream: `signing-key/${(i % 1000).toString(16).padStart(40, '0')}`,
+    actor: 'FEEDDEAFABBABEADBABEFACEDEADBEEFCEDECAFE',
+    text: `example 1.0.${i}`,
+    evidence: {
+      command: JSON.stringify({ id: `cmd-${i}`, type: 'AuthorizeSigningKey', pad: 'x'.repeat(600) }),
+      signature: `-----BEGIN PGP SIGNATURE-----\n\n${'A'.repeat(700)}\n-----END PGP SIGNATURE-----\n`,
+    },
+  });
 
 /** `appenders` callers each appending one event at a time through the log's one sequencer, as commands do. */
 async function appendConcurrently(log: SignetLog, config: SignetConfig, total: number, appenders: number): Promise<{ seconds: number }> {

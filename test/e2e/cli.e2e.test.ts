@@ -60,7 +60,9 @@ describe('the signet command', () => {
       expect(r.stdout).toContain(`root keys:    ${r1}, ${r2}, ${r3}`);
       const log = await openLog({ ...(await import('@signet/store')).configFromEnv({ SIGNET_DATA_DIR: data }) });
       try {
-        const policy = ((await log.reader.event(0))?.data as { policy: { rootKeys: { fingerprint: string; key: string }[] } }).policy;
+        const genesis = await log.reader.event(0);
+        if (genesis?.type !== 'LogCreated') throw new Error('seq 0 is not LogCreated');
+        const { policy } = genesis.data;
         expect(policy.rootKeys.map((k) => k.fingerprint)).toEqual([r1, r2, r3]);
         // Each root key is stored on its own, one armored block each.
         for (const k of policy.rootKeys) expect(k.key.match(/-----BEGIN PGP PUBLIC KEY BLOCK-----/g)).toHaveLength(1);

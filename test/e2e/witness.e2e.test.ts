@@ -3,7 +3,6 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type EventDraft } from '@signet/domain';
 import { openLog } from '@signet/store';
 import {
   type NoteSigner,
@@ -24,6 +23,7 @@ import {
 } from '@signet/tlog';
 import { type RunningApp, CLI_BIN, startApp } from '../support/app.js';
 import { type Backend, newBackend } from '../support/backends.js';
+import { inertDraft } from '../support/drafts.js';
 import { verifyCheckpointNote } from '../support/c2sp-client.js';
 
 // Witnesses (C2SP tlog-cosignature) over HTTP: two configured witnesses run `signet witness
@@ -32,7 +32,7 @@ import { verifyCheckpointNote } from '../support/c2sp-client.js';
 
 const ORIGIN = 'e2e.signet.test/witness';
 
-const draft = (i: number): EventDraft => ({ type: 'TestRecorded', v: 1, stream: `test/${i % 7}`, actor: 'log', data: { i }, evidence: null });
+const draft = (i: number) => inertDraft(i, { stream: `test/${i % 7}` });
 
 interface Witness {
   readonly name: string;

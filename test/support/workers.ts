@@ -3,7 +3,7 @@ import { createHmac } from 'node:crypto';
 import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { type EventDraft, type EventEnvelope, draftOf, signingKeyStream } from '@signet/domain';
+import { type EventDraft, type EventEnvelope, type EventType, draftOf, signingKeyStream } from '@signet/domain';
 import type { SignetLog } from '@signet/store';
 
 // Helpers for the workers' tests: a log seeded with authorized keys (the events as the protocol
@@ -38,12 +38,11 @@ export async function allEvents(log: SignetLog): Promise<EventEnvelope[]> {
 }
 
 /** Outcome events of a type, counted by the cause they answer (and channel, for announcements). */
-export function outcomesByCause(events: readonly EventEnvelope[], type: string): Map<string, number> {
+export function outcomesByCause(events: readonly EventEnvelope[], type: EventType): Map<string, number> {
   const counts = new Map<string, number>();
   for (const e of events) {
-    if (e.type !== type) continue;
-    const d = e.data as { cause: number; channel?: string };
-    const key = d.channel ? `${d.channel}/${d.cause}` : String(d.cause);
+    if (e.type !== type || !('cause' in e.data)) continue;
+    const key = 'channel' in e.data ? `${e.data.channel}/${e.data.cause}` : String(e.data.cause);
     counts.set(key, (counts.get(key) ?? 0) + 1);
   }
   return counts;

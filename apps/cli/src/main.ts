@@ -140,7 +140,7 @@ async function init(args: string[]): Promise<number> {
         `tree size:    ${head?.size ?? 0}\n`,
     );
     const genesis = await log.reader.event(0);
-    const policy = (genesis?.data as { policy?: { rootKeys: { fingerprint: string }[] } }).policy;
+    const policy = genesis?.type === 'LogCreated' ? genesis.data.policy : undefined;
     process.stdout.write(
       `root keys:    ${policy?.rootKeys.map((k) => k.fingerprint).join(', ') || '(none: no command can be accepted)'}\n`,
     );

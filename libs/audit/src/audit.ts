@@ -130,26 +130,39 @@ export async function auditLog(options: AuditOptions): Promise<AuditReport> {
     /** Starts verifying an event's signature, with the keys the log had introduced before it. */
     const check = (event: EventEnvelope): Promise<VerifyResult | null> | null => {
       const keyOf = (fpr: string): KeyRef[] => (keys.has(fpr) ? [{ fingerprint: fpr, armored: keys.get(fpr)! }] : []);
-      const data = event.data as Record<string, unknown>;
       if (event.evidence) {
         return pool.verify({ kind: 'detached', data: new TextEncoder().encode(event.evidence.command), signature: event.evidence.signature, keys: keyOf(event.actor) });
       }
-      if (event.type === 'ModuleSignaturePublished') return pool.verify({ kind: 'cleartext', armored: String(data.moduleSig), keys: keyOf(String(data.signer)) });
+      if (event.type === 'ModuleSignaturePublished') {
+        return pool.verify({ kind: 'cleartext', armored: event.data.moduleSig, keys: keyOf(event.data.signer) });
+      }
       if (event.type === 'PackageSignaturePublished') {
-        return source.artifact(String(data.artifactSha512)).then(async (artifact) => {
-          if (!artifact) return options.requireArtifacts ? ({ ok: false, code: 'ARTIFACT_MISSING', message: `${source.name} does not have the artifact ${String(data.artifactSha512)}` } as const) : null;
-          if (createHash('sha512').update(artifact).digest('hex') !== data.artifactSha512) return { ok: false, code: 'BAD_ARTIFACT', message: `the archived artifact's SHA-512 is not ${data.artifactSha512}` } as const;
-          if (artifact.length !== data.artifactSize) return { ok: false, code: 'BAD_ARTIFACT', message: `the artifact has ${artifact.length} bytes, the event says ${String(data.artifactSize)}` } as const;
-          return pool.verify({ kind: 'detached', data: artifact, signature: String(data.signature), keys: keyOf(String(data.signer)), requireDigest: 'SHA512' });
+        const { artifactSha512: sha512, artifactSize: size, signature, signer } = event.data;
+        const bad = (code: string, message: string) => ({ ok: false, code, message }) as const;
+        return source.artifact(sha512).then(async (artifact) => {
+          if (!artifact) {
+            if (!options.requireArtifacts) return null;
+            return bad('ARTIFACT_MISSING', `${source.name} does not have the artifact ${sha512}`);
+          }
+          if (createHash('sha512').update(artifact).digest('hex') !== sha512) {
+            return bad('BAD_ARTIFACT', `the archived artifact's SHA-512 is not ${sha512}`);
+          }
+          if (artifact.length !== size) {
+            return bad('BAD_ARTIFACT', `the artifact has ${artifact.length} bytes, the event says ${size}`);
+          }
+          const keys = keyOf(signer);
+          return pool.verify({ kind: 'detached', data: artifact, signature, keys, requireDigest: 'SHA512' });
         });
       }
       return null;
     };
     const learnKeys = (event: EventEnvelope) => {
-      const data = event.data as { policy?: { rootKeys: { fingerprint: string; key: string }[] }; fingerprint?: string; key?: string };
       // A fingerprint's key is the first block the log gave for it: never replaced by a later event.
-      if (event.type === 'LogCreated') for (const r of data.policy?.rootKeys ?? []) if (!keys.has(r.fingerprint)) keys.set(r.fingerprint, r.key);
-      if ((event.type === 'MemberAdded' || event.type === 'SigningKeyAdded') && data.fingerprint && data.key && !keys.has(data.fingerprint)) keys.set(data.fingerprint, data.key);
+      const learn = (fpr: string, key: string) => void (keys.has(fpr) || keys.set(fpr, key));
+      if (event.type === 'LogCreated') for (const r of event.data.policy.rootKeys) learn(r.fingerprint, r.key);
+      if (event.type === 'MemberAdded' || event.type === 'SigningKeyAdded') {
+        learn(event.data.fingerprint, event.data.key);
+      }
     };
 
     const window: { event: EventEnvelope; verified: Promise<VerifyResult | null> | null }[] = [];

@@ -76,9 +76,10 @@ export async function mirrorLog(source: LogSource, dir: string, verifierKey: str
       } catch {
         continue; // an audit names it; the mirror only copies
       }
-      const { artifactSha512: sha512, artifactSize } = event.data as { artifactSha512?: unknown; artifactSize?: unknown };
-      // Attacker-controlled until checked: a name of 128 hex digits only, and the bytes must hash to it.
-      if (event.type !== 'PackageSignaturePublished' || typeof sha512 !== 'string' || !/^[0-9a-f]{128}$/.test(sha512) || existsSync(join(dir, 'artifacts', sha512))) continue;
+      if (event.type !== 'PackageSignaturePublished') continue;
+      const { artifactSha512: sha512, artifactSize } = event.data;
+      // The schema allows 128 hex digits only; checked again where it becomes a path. The bytes must hash to it.
+      if (!/^[0-9a-f]{128}$/.test(sha512) || existsSync(join(dir, 'artifacts', sha512))) continue;
       const artifact = await source.artifact(sha512);
       if (!artifact || createHash('sha512').update(artifact).digest('hex') !== sha512 || artifact.length !== artifactSize) continue;
       writeAtomically(join(dir, 'artifacts', sha512), artifact);

@@ -36,23 +36,40 @@ export interface MonitorOptions {
 
 const upperIfFingerprint = (w: string) => fingerprintOf(w) ?? w;
 
+const SUBJECT_FIELDS: ReadonlySet<string> = new Set([
+  'fingerprint',
+  'owner',
+  'signer',
+  'certifier',
+  'username',
+  'package',
+  'module',
+]);
+
 /** The fingerprints, usernames and package names an event is about. */
 function subjects(event: EventEnvelope, names: Record<string, string>): Set<string> {
   const out = new Set<string>([event.actor]);
-  const data = event.data as Record<string, unknown>;
-  for (const field of ['fingerprint', 'owner', 'signer', 'certifier', 'username', 'package', 'module']) {
-    if (typeof data[field] === 'string') out.add(data[field] as string);
+  for (const [field, value] of Object.entries(event.data)) {
+    if (SUBJECT_FIELDS.has(field) && typeof value === 'string') out.add(value);
   }
-  if (Array.isArray(data.authorizedBy)) for (const f of data.authorizedBy) if (typeof f === 'string') out.add(f);
+  if (event.type === 'SigningKeyAuthorized') for (const f of event.data.authorizedBy) out.add(f);
   for (const s of [...out]) if (names[s]) out.add(names[s]!);
   return out;
 }
 
 function summarize(event: EventEnvelope, names: Record<string, string>): string {
-  const data = event.data as Record<string, unknown>;
-  const who = (f: unknown) => (typeof f === 'string' ? `${names[f] ? `~${names[f]} ` : ''}${f}` : '');
-  const about = data.package ? `${String(data.package)} ${String(data.version)} signed by ${who(data.signer)}` : data.module ? `${String(data.module)} ${String(data.version)} signed by ${who(data.signer)}` : who(data.fingerprint);
-  return `${event.type}${about ? ` ${about}` : ''}${event.actor !== 'log' && event.actor !== data.signer ? ` (by ${who(event.actor)})` : ''}`;
+  const who = (f: string) => `${names[f] ? `~${names[f]} ` : ''}${f}`;
+  let about = '';
+  let signer: string | null = null;
+  if (event.type === 'PackageSignaturePublished' || event.type === 'ModuleSignaturePublished') {
+    signer = event.data.signer;
+    const name = event.type === 'PackageSignaturePublished' ? event.data.package : event.data.module;
+    about = `${name} ${event.data.version} signed by ${who(signer)}`;
+  } else if ('fingerprint' in event.data) {
+    about = who(event.data.fingerprint);
+  }
+  const by = event.actor !== 'log' && event.actor !== signer ? ` (by ${who(event.actor)})` : '';
+  return `${event.type}${about ? ` ${about}` : ''}${by}`;
 }
 
 /**
@@ -107,8 +124,9 @@ export async function monitorOnce(options: MonitorOptions): Promise<{ state: Mon
           forked = `entry ${t * TILE_WIDTH + j} is not an event: ${(error as Error).message}`;
           break;
         }
-        const data = event.data as { fingerprint?: string; username?: string };
-        if ((event.type === 'MemberAdded' || event.type === 'SigningKeyAdded') && data.fingerprint && data.username) names[data.fingerprint] = data.username;
+        if (event.type === 'MemberAdded' || event.type === 'SigningKeyAdded') {
+          names[event.data.fingerprint] = event.data.username;
+        }
         const about = subjects(event, names);
         const matched = [...watch].filter((w) => about.has(w));
         if (matched.length > 0) matches.push({ kind: 'event', seq: event.seq, type: event.type, recordedAt: event.recordedAt, matched, summary: summarize(event, names) });

@@ -148,12 +148,19 @@ export class Replayer {
 
   private checkGenesis(event: EventEnvelope): void {
     if (event.type !== 'LogCreated') throw new AuditError(0, 'BAD_GENESIS', `seq 0 is a ${event.type}, not LogCreated`);
-    const data = event.data as { verifierKey?: unknown; origin?: unknown };
-    if (data.verifierKey !== this.verifierKey) throw new AuditError(0, 'BAD_GENESIS', `the log was created with the verifier key ${String(data.verifierKey)}, not the pinned ${this.verifierKey}`);
-    if (data.origin !== this.verifierKey.split('+')[0]) throw new AuditError(0, 'BAD_GENESIS', `the log was created as ${String(data.origin)}, not as the pinned key's ${this.verifierKey.split('+')[0]}`);
+    const { data } = event;
+    const pinnedOrigin = this.verifierKey.split('+')[0];
+    if (data.verifierKey !== this.verifierKey) {
+      const why = `the log was created with the verifier key ${data.verifierKey}, not the pinned ${this.verifierKey}`;
+      throw new AuditError(0, 'BAD_GENESIS', why);
+    }
+    if (data.origin !== pinnedOrigin) {
+      const why = `the log was created as ${data.origin}, not as the pinned key's ${pinnedOrigin}`;
+      throw new AuditError(0, 'BAD_GENESIS', why);
+    }
     let draft: EventDraft;
     try {
-      draft = genesisDraft(event.data as unknown as Parameters<typeof genesisDraft>[0]);
+      draft = genesisDraft(data);
     } catch (error) {
       throw new AuditError(0, 'BAD_GENESIS', `the genesis policy is not valid: ${(error as Error).message}`);
     }
@@ -191,8 +198,8 @@ export class Replayer {
     this.expectedAt = this.expected.length > 0 ? event.recordedAt : null;
   }
 
-  private checkPackageSignature(event: EventEnvelope, verified: VerifyResult | null): void {
-    const data = event.data as PackageSignaturePublished['data'];
+  private checkPackageSignature(event: EventEnvelope<PackageSignaturePublished>, verified: VerifyResult | null): void {
+    const { data } = event;
     if (verified === null) this.notReverified.push(event.seq);
     else if (!verified.ok) throw new AuditError(event.seq, 'BAD_SIGNATURE', `the package signature does not verify over the archived artifact: ${verified.code}: ${verified.message}`);
     else if (verified.signer !== data.signer || verified.created !== data.signatureCreated) {
@@ -203,8 +210,8 @@ export class Replayer {
     this.match(event, this.decide(event, () => decidePackageSignature(this.state, input, new Date(event.recordedAt))), 'the package signature');
   }
 
-  private checkModuleSignature(event: EventEnvelope, verified: VerifyResult | null): void {
-    const data = event.data as ModuleSignaturePublished['data'];
+  private checkModuleSignature(event: EventEnvelope<ModuleSignaturePublished>, verified: VerifyResult | null): void {
+    const { data } = event;
     if (!verified || !verified.ok || verified.text === null) {
       throw new AuditError(event.seq, 'BAD_SIGNATURE', `the module.sig clear signature does not verify with ${data.signer}'s key: ${verified && !verified.ok ? `${verified.code}: ${verified.message}` : 'not checked'}`);
     }
@@ -215,27 +222,31 @@ export class Replayer {
   /** The log's own outcomes: each must be one the rules allow on the state at that point. */
   private checkOutcome(event: EventEnvelope): void {
     const at = new Date(event.recordedAt);
-    const data = event.data as Record<string, unknown>;
     switch (event.type) {
       case 'AnnouncementPosted':
       case 'AnnouncementFailed': {
-        const cause = Number(data.cause);
+        const { cause, channel } = event.data;
         const announcement = this.announcements.get(cause) ?? null;
-        if (!announcement) throw new AuditError(event.seq, 'UNEXPECTED_EVENT', `an announcement for seq ${data.cause}, which calls for none`);
+        if (!announcement) {
+          throw new AuditError(event.seq, 'UNEXPECTED_EVENT', `an announcement for seq ${cause}, which calls for none`);
+        }
         const drafts =
           event.type === 'AnnouncementPosted'
-            ? decideAnnouncementPosted(this.state, String(data.channel), cause, announcement, String(data.url))
-            : decideAnnouncementFailed(this.state, String(data.channel), cause, announcement, String(data.error), Number(data.attempts));
+            ? decideAnnouncementPosted(this.state, channel, cause, announcement, event.data.url)
+            : decideAnnouncementFailed(this.state, channel, cause, announcement, event.data.error, event.data.attempts);
         return this.match(event, drafts, 'the announcement');
       }
       case 'SigningKeyActivated':
-        return this.match(event, decideActivation(this.state, String(data.fingerprint), at).events, 'the activation');
+        return this.match(event, decideActivation(this.state, event.data.fingerprint, at).events, 'the activation');
       case 'ContinuityAlertRaised': {
-        const alerts = continuityAlerts(this.state).filter((d) => (d.data as { fingerprint: string }).fingerprint === data.fingerprint);
+        const fpr = event.data.fingerprint;
+        const alerts = continuityAlerts(this.state).filter(
+          (d) => d.type === 'ContinuityAlertRaised' && d.data.fingerprint === fpr,
+        );
         return this.match(event, alerts, 'the continuity alert');
       }
       case 'ArchiveSnapshotTaken': {
-        const refusal = archiveSnapshotRefusal(this.state, event.seq, { treeSize: Number(data.treeSize), cause: Number(data.cause) });
+        const refusal = archiveSnapshotRefusal(this.state, event.seq, event.data);
         if (refusal) throw new AuditError(event.seq, 'EVENT_MISMATCH', refusal);
         this.archives++;
         return;

@@ -1,13 +1,22 @@
 import { canonicalize } from './canonical-json.js';
 import { DomainError } from './errors.js';
 import type { EventDraft, EventEnvelope } from './events.js';
+import { checkEvent } from './schemas.js';
 
 /** Entry bundles carry a uint16 length, so no leaf can be larger (C2SP tlog-tiles). */
 export const MAX_ENTRY_BYTES = 0xffff;
 
 const TYPE = /^[A-Z][A-Za-z0-9]{0,63}$/;
 
-export function checkDraft(draft: EventDraft): void {
+/** The envelope fields every event has, whatever its type (`unknown` where a leaf may hold anything). */
+interface DraftShape {
+  readonly type: string;
+  readonly v: number;
+  readonly stream: unknown;
+  readonly actor: unknown;
+}
+
+export function checkDraft(draft: DraftShape): void {
   if (!TYPE.test(draft.type)) throw new DomainError('BAD_EVENT', `event type "${String(draft.type).slice(0, 80)}" must be a PascalCase name`);
   if (!Number.isInteger(draft.v) || draft.v < 1) throw new DomainError('BAD_EVENT', 'event version must be a positive integer');
   if (typeof draft.stream !== 'string' || draft.stream.length === 0 || draft.stream.length > 200) throw new DomainError('BAD_EVENT', 'event stream must be 1 to 200 characters');
@@ -41,7 +50,7 @@ export function prepareEvent(draft: EventDraft): PreparedEvent {
     draft,
     seal(seq, recordedAt) {
       const iso = recordedAt.toISOString();
-      const envelope: EventEnvelope = { seq, type: draft.type, v: draft.v, recordedAt: iso, stream: draft.stream, actor: draft.actor, data: draft.data, evidence: draft.evidence };
+      const envelope: EventEnvelope = { ...draft, seq, recordedAt: iso };
       return { envelope, entry: encoder.encode(`${head}${iso}","seq":${seq}${tail}`) };
     },
   };
@@ -55,12 +64,14 @@ export function sealEvent(draft: EventDraft, seq: number, recordedAt: Date): { e
 /** Entries are UTF-8 without a BOM; anything else is refused, not repaired. */
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
-const FIELDS = ['actor', 'data', 'evidence', 'recordedAt', 'seq', 'stream', 'type', 'v'];
+const FIELDS = ['actor', 'data', 'evidence', 'recordedAt', 'seq', 'stream', 'type', 'v'] as const;
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
 /**
  * Reads a leaf back into an envelope, as an auditor must: the bytes must be exactly the
- * canonical form of a well-shaped envelope, at the expected seq.
+ * canonical form of a well-shaped envelope, at the expected seq, of an event type this log knows
+ * whose data its schema accepts. The entry is attacker-controlled: nothing of it is trusted
+ * before this returns.
  */
 export function parseEntry(entry: Uint8Array, expectedSeq?: number): EventEnvelope {
   let value: unknown;
@@ -71,16 +82,33 @@ export function parseEntry(entry: Uint8Array, expectedSeq?: number): EventEnvelo
   } catch {
     throw new DomainError('BAD_ENTRY', 'the entry is not UTF-8 JSON');
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new DomainError('BAD_ENTRY', 'the entry is not a JSON object');
-  const keys = Object.keys(value).sort();
-  if (keys.join() !== FIELDS.join()) throw new DomainError('BAD_ENTRY', `the entry has fields ${keys.join(', ')}; expected ${FIELDS.join(', ')}`);
-  const env = value as EventEnvelope;
-  checkDraft(env);
-  if (!Number.isSafeInteger(env.seq) || env.seq < 0) throw new DomainError('BAD_ENTRY', 'the entry seq is not a non-negative integer');
-  if (expectedSeq !== undefined && env.seq !== expectedSeq) throw new DomainError('BAD_ENTRY', `the entry at leaf ${expectedSeq} says it is seq ${env.seq}`);
-  if (typeof env.recordedAt !== 'string' || !ISO.test(env.recordedAt) || Number.isNaN(Date.parse(env.recordedAt))) {
-    throw new DomainError('BAD_ENTRY', 'the entry recordedAt is not an ISO 8601 UTC time');
+  const refuse = (message: string) => new DomainError('BAD_ENTRY', message);
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw refuse('the entry is not a JSON object');
   }
-  if (canonicalize(env) !== json) throw new DomainError('BAD_ENTRY', 'the entry is not in RFC 8785 canonical form');
-  return env;
+  const keys = Object.keys(value).sort();
+  if (keys.join() !== FIELDS.join()) {
+    throw refuse(`the entry has fields ${keys.join(', ')}; expected ${FIELDS.join(', ')}`);
+  }
+  // Each field is looked at before it is used; the schema then checks them all.
+  const { type, v, seq, recordedAt, stream, actor } = value as Record<(typeof FIELDS)[number], unknown>;
+  if (typeof type !== 'string' || typeof v !== 'number') {
+    throw refuse('the entry type is not a string or its version not a number');
+  }
+  try {
+    checkDraft({ type, v, stream, actor });
+  } catch (error) {
+    throw refuse((error as Error).message);
+  }
+  if (!Number.isSafeInteger(seq) || (seq as number) < 0) throw refuse('the entry seq is not a non-negative integer');
+  if (expectedSeq !== undefined && seq !== expectedSeq) {
+    throw refuse(`the entry at leaf ${expectedSeq} says it is seq ${String(seq)}`);
+  }
+  if (typeof recordedAt !== 'string' || !ISO.test(recordedAt) || Number.isNaN(Date.parse(recordedAt))) {
+    throw refuse('the entry recordedAt is not an ISO 8601 UTC time');
+  }
+  const checked = checkEvent(type, v, value);
+  if ('refusal' in checked) throw refuse(checked.refusal);
+  if (canonicalize(value) !== json) throw refuse('the entry is not in RFC 8785 canonical form');
+  return checked.event;
 }

@@ -1,4 +1,3 @@
-import type { JsonValue } from './canonical-json.js';
 import type { Policy } from './policy.js';
 
 /**
@@ -120,35 +119,44 @@ export type ContinuityAlertRaised = E<'ContinuityAlertRaised', {
 }>;
 
 export type EventType = DomainEvent['type'];
+/** The event of a type, e.g. `EventOf<'MemberAdded'>`. */
+export type EventOf<T extends EventType> = Extract<DomainEvent, { readonly type: T }>;
 
 /** What lets an auditor re-check a decision alone: the exact bytes the actor signed. */
 export interface Evidence {
   readonly command: string;
   readonly signature: string;
-  readonly [more: string]: JsonValue;
 }
 
-/** An event as the log stores it; its RFC 8785 form is the Merkle leaf. */
-export interface EventEnvelope {
-  readonly seq: number;
-  readonly type: string;
-  readonly v: number;
-  /** The log's clock at sequencing, ISO 8601 UTC with milliseconds. */
-  readonly recordedAt: string;
+/** Where and by whom an event was recorded, whatever its type. */
+interface Placement {
   /** The aggregate the event belongs to, e.g. `signing-key/<fingerprint>`. */
   readonly stream: string;
   /** The fingerprint of the acting key, or `log` for the log's own facts. */
   readonly actor: string;
-  readonly data: JsonValue;
   readonly evidence: Evidence | null;
 }
 
+interface Sequenced {
+  readonly seq: number;
+  /** The log's clock at sequencing, ISO 8601 UTC with milliseconds. */
+  readonly recordedAt: string;
+}
+
+/**
+ * An event as the log stores it; its RFC 8785 form is the Merkle leaf. A union over the event
+ * types (distributed over `E`), so testing `type` narrows `data`.
+ */
+export type EventEnvelope<E extends DomainEvent = DomainEvent> = E extends DomainEvent
+  ? Sequenced & Placement & E
+  : never;
+
 /** An event before the sequencer gives it a place and a time. */
-export type EventDraft = Omit<EventEnvelope, 'seq' | 'recordedAt'>;
+export type EventDraft<E extends DomainEvent = DomainEvent> = E extends DomainEvent ? Placement & E : never;
 
 /** A draft of a known event type. */
 export function draftOf(event: DomainEvent, stream: string, actor: string, evidence: Evidence | null): EventDraft {
-  return { type: event.type, v: event.v, stream, actor, data: event.data as unknown as JsonValue, evidence };
+  return { ...event, stream, actor, evidence };
 }
 
 /**

@@ -5,6 +5,7 @@ export * from './envelope.js';
 export * from './errors.js';
 export * from './events.js';
 export * from './fingerprint.js';
+export * from './schemas.js';
 export * from './genesis.js';
 export * from './commands.js';
 export * from './decide.js';

@@ -1,6 +1,15 @@
 import { announcementText, signingKeyStream } from './decide.js';
 import { groupFingerprint } from './fingerprint.js';
-import { type AnnouncementKind, type ArchiveSnapshotTaken, type DomainEvent, type EventDraft, type EventEnvelope, draftOf, outcomeKey } from './events.js';
+import {
+  type AnnouncementKind,
+  type ArchiveSnapshotTaken,
+  type DomainEvent,
+  type EventDraft,
+  type EventEnvelope,
+  type EventType,
+  draftOf,
+  outcomeKey,
+} from './events.js';
 import { type TrustState, keyStatus, usableFrom, validAuthorizers } from './state.js';
 
 // What the workers decide, as pure functions of the trust state: which events are announced and
@@ -11,13 +20,28 @@ import { type TrustState, keyStatus, usableFrom, validAuthorizers } from './stat
 // The event types each worker acts on (the outbox dispatches only these).
 
 /** Events that may call for an announcement (`announcementFor` says which do). */
-export const ANNOUNCEMENT_CAUSES: ReadonlySet<string> = new Set(['SigningKeyAuthorized', 'SigningKeyRetired', 'SigningKeyRevoked', 'ContinuityAlertRaised']);
+export const ANNOUNCEMENT_CAUSES: ReadonlySet<EventType> = new Set<EventType>([
+  'SigningKeyAuthorized',
+  'SigningKeyRetired',
+  'SigningKeyRevoked',
+  'ContinuityAlertRaised',
+]);
 /** Events that may end or start a key's waiting period. */
-export const ACTIVATION_CAUSES: ReadonlySet<string> = new Set(['SigningKeyAuthorized', 'AnnouncementPosted', 'AnnouncementRecorded']);
+export const ACTIVATION_CAUSES: ReadonlySet<EventType> = new Set<EventType>([
+  'SigningKeyAuthorized',
+  'AnnouncementPosted',
+  'AnnouncementRecorded',
+]);
 /** Events that may leave a key with too few authorizations. */
-export const CONTINUITY_CAUSES: ReadonlySet<string> = new Set(['MemberRemoved', 'MemberRoleChanged', 'SigningKeyCertificationRevoked', 'SigningKeyRevoked', 'SigningKeyAuthorizationLost']);
+export const CONTINUITY_CAUSES: ReadonlySet<EventType> = new Set<EventType>([
+  'MemberRemoved',
+  'MemberRoleChanged',
+  'SigningKeyCertificationRevoked',
+  'SigningKeyRevoked',
+  'SigningKeyAuthorizationLost',
+]);
 /** Events that may change the listing, raw.txt or a key's page. */
-export const LISTING_CHANGES: ReadonlySet<string> = new Set([
+export const LISTING_CHANGES: ReadonlySet<EventType> = new Set<EventType>([
   'SigningKeyAuthorized',
   'SigningKeyAuthorizationLost',
   'SigningKeyCertified',
@@ -46,7 +70,7 @@ export function securityNoticeText(username: string, fpr: string, valid: number,
  * when a listed key is retired or revoked, a security notice for a continuity alert.
  */
 export function announcementFor(state: TrustState, envelope: EventEnvelope): Announcement | null {
-  const event = { type: envelope.type, data: envelope.data } as DomainEvent;
+  const event = envelope;
   switch (event.type) {
     case 'SigningKeyAuthorized': {
       const key = state.signingKeys.get(event.data.fingerprint);

@@ -1,7 +1,15 @@
 import { createHash } from 'node:crypto';
 import { GrowList, GrowMap, KeySet } from './collections.js';
 import { InfrastructureError } from './errors.js';
-import { type AnnouncementPosted, type ArchiveSnapshotTaken, type DomainEvent, type EventEnvelope, type ModuleSignaturePublished, type PackageSignaturePublished, type Role, outcomeKey } from './events.js';
+import {
+  type AnnouncementPosted,
+  type ArchiveSnapshotTaken,
+  type EventEnvelope,
+  type ModuleSignaturePublished,
+  type PackageSignaturePublished,
+  type Role,
+  outcomeKey,
+} from './events.js';
 import type { Policy } from './policy.js';
 
 // The trust state is the fold of the log's events (`evolve`), so the state at any tree size is
@@ -204,7 +212,7 @@ function commandId(envelope: EventEnvelope): string | null {
 
 /** Applies one event (in log order) to the state. */
 export function evolve(state: TrustState, envelope: EventEnvelope): TrustState {
-  const event = { type: envelope.type, v: envelope.v, data: envelope.data } as DomainEvent;
+  const event = envelope;
   const at = envelope.recordedAt;
   switch (event.type) {
     case 'LogCreated':

@@ -889,7 +889,7 @@ describe("workers' outcomes", () => {
     s.run(EVE, { type: 'AddSigningKey', key: 'k' }, signingKey([{ certifier: EVE }, { certifier: ALICE }]));
     return { s, authorizedSeq: s.state.signingKeys.get(SIGN)!.firstAuthorizedSeq! };
   }
-  const envelope = (s: Story, seq: number, type: string, data: Record<string, unknown>) => ({ seq, type, v: 1, recordedAt: s.now.toISOString(), stream: 's', actor: 'log', data: data as never, evidence: null });
+  const envelope = (s: Story, seq: number, type: string, data: Record<string, unknown>) => ({ seq, type, v: 1, recordedAt: s.now.toISOString(), stream: 's', actor: 'log', data, evidence: null }) as never;
 
   it('announces ADDING for the first authorization only, REMOVING for a listed key, and a security notice', () => {
     const { s, authorizedSeq } = authorized();

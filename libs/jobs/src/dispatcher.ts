@@ -1,3 +1,4 @@
+import { type EventType, isEventType } from '@signet/domain';
 import {
   type ConsumerStatus,
   type Db,
@@ -14,7 +15,7 @@ import type { JobQueue, JobRef } from './queue.js';
 /** What the dispatcher needs of a consumer: its name and the event types it acts on. */
 export interface Subscription {
   readonly name: string;
-  readonly types: ReadonlySet<string>;
+  readonly types: ReadonlySet<EventType>;
 }
 
 export interface DispatcherOptions {
@@ -114,7 +115,11 @@ export class OutboxDispatcher {
     const to = events[events.length - 1]!.seq + 1;
     const jobs: JobRef[] = [];
     for (const e of events) {
-      for (const [name, cursor] of next) if (e.seq >= cursor && this.byName.get(name)!.types.has(e.type)) jobs.push({ consumer: name, seq: e.seq });
+      const type = e.type;
+      if (!isEventType(type)) continue;
+      for (const [name, cursor] of next) {
+        if (e.seq >= cursor && this.byName.get(name)!.types.has(type)) jobs.push({ consumer: name, seq: e.seq });
+      }
     }
     const fresh = await recordOutboxJobs(db, jobs, [...next.keys()], to, new Date());
     try {

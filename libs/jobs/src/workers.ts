@@ -180,9 +180,9 @@ export class Workers {
 
   private async activate(seq: number): Promise<JobResult | void> {
     const { sequencer: decider, projection, clock } = this.context.services;
-    const fingerprint = (await this.event(seq)).data as { fingerprint?: unknown };
-    if (typeof fingerprint.fingerprint !== 'string') return;
-    const fpr = fingerprint.fingerprint;
+    const event = await this.event(seq);
+    if (!('fingerprint' in event.data)) return;
+    const fpr = event.data.fingerprint;
     await projection.catchUp();
     await decider.decideByLog((state, now) => decideActivation(state, fpr, now).events);
     // Still in its waiting period: look again when it ends (the sweep also catches it).

@@ -152,7 +152,7 @@ describe.each(BACKENDS)('workers on %s', (backendName) => {
     const events = await allEvents(f.log);
     const activated = events.filter((e) => e.type === 'SigningKeyActivated');
     expect(activated).toHaveLength(added);
-    expect(new Set(activated.map((e) => (e.data as { fingerprint: string }).fingerprint)).size).toBe(added);
+    expect(new Set(activated.map((e) => e.data.fingerprint)).size).toBe(added);
   });
 });
 
@@ -198,7 +198,7 @@ describe('channels, retries and a Redis outage (Postgres, BullMQ)', () => {
       await f.settle(workers);
       await workers.stop();
       const events = await allEvents(f.log);
-      const posted = events.filter((e) => e.type === 'AnnouncementPosted').map((e) => e.data as { channel: string; kind: string; url: string; text: string; cause: number });
+      const posted = events.filter((e) => e.type === 'AnnouncementPosted').map((e) => e.data);
       expect(posted.filter((p) => p.channel === 'atom')).toHaveLength(4);
       expect(new Set(posted.filter((p) => p.channel === 'webhook').map((p) => p.url))).toEqual(new Set(webhook.deliveries.map((d) => `https://hooks.example/${JSON.parse(d.body).id}`)));
       expect(posted.filter((p) => p.channel === 'mastodon').every((p) => p.url.startsWith('https://social.example/@keys/'))).toBe(true);
@@ -237,7 +237,7 @@ describe('channels, retries and a Redis outage (Postgres, BullMQ)', () => {
       expect(gaps[0]).toBeGreaterThanOrEqual(90);
       expect(gaps[1]).toBeGreaterThanOrEqual(190);
       // The Atom post was recorded before the webhook gave up.
-      const atom = events.find((e) => e.type === 'AnnouncementPosted' && (e.data as { channel: string }).channel === 'atom')!;
+      const atom = events.find((e) => e.type === 'AnnouncementPosted' && e.data.channel === 'atom')!;
       expect(atom.seq).toBeLessThan(failed[0]!.seq);
     } finally {
       await f.log.close();

@@ -51,9 +51,11 @@ export async function openLog(config: SignetConfig, options: OpenOptions = {}): 
     let created = false;
     const genesis = await new LogReader(db.db).event(0);
     if (genesis) {
-      const data = genesis.data as { origin?: string; verifierKey?: string };
-      if (genesis.type !== 'LogCreated' || data.verifierKey !== identity.verifierKey) {
-        throw new InfrastructureError('LOG_KEY_MISMATCH', `this database holds the log ${data.origin ?? '?'} (key ${data.verifierKey ?? '?'}), not the log of key ${identity.verifierKey}`);
+      if (genesis.type !== 'LogCreated' || genesis.data.verifierKey !== identity.verifierKey) {
+        const held = genesis.type === 'LogCreated'
+          ? `this database holds the log ${genesis.data.origin} (key ${genesis.data.verifierKey})`
+          : `this database holds a log that does not start with LogCreated`;
+        throw new InfrastructureError('LOG_KEY_MISMATCH', `${held}, not the log of key ${identity.verifierKey}`);
       }
     }
     // A database in memory cannot outlive the process, so neither does its watermark.

@@ -2,18 +2,20 @@ import { cpSync, existsSync, readFileSync, readdirSync, rmSync, writeFileSync } 
 import { join } from 'node:path';
 import { type Kysely, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type EventDraft, ManualClock } from '@signet/domain';
+import { ManualClock } from '@signet/domain';
 import { APPEND_ONLY_TABLES, CHECKPOINT_FILE, CosignatureStore, type Database, type Db, type SignetLog, appendOnlyProblems, connect, openLog } from '@signet/store';
 import { encodeSignerKey, parseSignerKey, sha256, signCheckpoint } from '@signet/tlog';
 import { BACKENDS, type Backend, newBackend, tempDir } from '../../../test/support/backends.js';
 import { checkLogIntegrity } from '../../../test/support/integrity.js';
 import { rollBackStatements } from '../../../test/support/rollback.js';
+import { foreignDraft } from '../../../test/support/drafts.js';
 
 // The log's integrity beyond its own code: every log table append-only in the database (checked
 // at start and on demand), cosignatures kept like the rest of the evidence, and a database whose
 // tail was cut (or cut and regrown) noticed against the checkpoint kept in the data directory.
 
-const draft = (i: number): EventDraft => ({ type: 'TestRecorded', v: 1, stream: `test/${i % 3}`, actor: 'log', data: { i }, evidence: null });
+const draft = (i: number) =>
+  foreignDraft({ type: 'TestRecorded', v: 1, stream: `test/${i % 3}`, actor: 'log', data: { i }, evidence: null });
 
 async function count(db: Kysely<Database>, table: 'events' | 'cosignatures'): Promise<number> {
   const r = await db.selectFrom(table).select(sql<number>`count(*)::int`.as('n')).executeTakeFirstOrThrow();

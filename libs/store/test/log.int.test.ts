@@ -5,8 +5,12 @@ import { type SignetLog, openLog, readNodes } from '@signet/store';
 import { leafHash, openCheckpoint, parseVerifierKey, verifyConsistency, verifyInclusion } from '@signet/tlog';
 import { BACKENDS, type Backend, newBackend } from '../../../test/support/backends.js';
 import { checkLogIntegrity } from '../../../test/support/integrity.js';
+import { foreignDraft } from '../../../test/support/drafts.js';
 
-const draft = (i: number, extra = ''): EventDraft => ({ type: 'TestRecorded', v: 1, stream: `test/${i % 5}`, actor: 'log', data: { i, extra }, evidence: null });
+const draft = (i: number, extra = '') => {
+  const data = { i, extra };
+  return foreignDraft({ type: 'TestRecorded', v: 1, stream: `test/${i % 5}`, actor: 'log', data, evidence: null });
+};
 
 async function countEvents(log: SignetLog): Promise<number> {
   const r = await log.db.db.selectFrom('events').select(sql<number>`count(*)::int`.as('n')).executeTakeFirstOrThrow();
@@ -112,7 +116,7 @@ describe.each(BACKENDS)('the log on %s', (name) => {
     const results = await Promise.allSettled([
       log.writer.append([draft(1)]),
       log.writer.append([draft(2, 'x'.repeat(70_000))]),
-      log.writer.append([{ ...draft(3), type: 'not a type' }]),
+      log.writer.append([foreignDraft({ ...draft(3), type: 'not a type' })]),
       log.writer.append([draft(4)]),
     ]);
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'fulfilled']);
