@@ -91,8 +91,9 @@ export async function startServer(config: SignetConfig, options: { clock?: Clock
       (stopping ??= (async () => {
         clearInterval(precompute);
         await workers?.stop();
-        await services.close();
+        // Requests in flight are answered first; then the sequencer settles what is queued.
         await app.close();
+        await services.close();
         await log.close();
       })()),
   };

@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { InfrastructureError } from '@signet/domain/core';
 
 /** A key a signature is checked with: parsed once per thread, by fingerprint. */
 export interface KeyRef {
@@ -29,6 +30,7 @@ export class VerifyPool {
   private readonly waiting = new Map<number, { worker: number; done: (reply: VerifyReply) => void; fail: (error: Error) => void }>();
   private load: number[] = [];
   private next = 0;
+  private closed = false;
   private readonly size: number;
 
   /** The threads start at the first verification: a process that never verifies has none. */
@@ -40,32 +42,40 @@ export class VerifyPool {
     return this.size;
   }
 
-  private start(): void {
-    const script = workerScript();
-    this.workers = Array.from({ length: this.size }, (_, index) => {
-      // A key or signature so large it exhausts a thread's heap fails that thread, not the process.
-      const worker = new Worker(script, { resourceLimits: { maxOldGenerationSizeMb: 512 } });
-      worker.on('message', (reply: VerifyReply) => {
-        const task = this.waiting.get(reply.id);
-        this.waiting.delete(reply.id);
-        task?.done(reply);
-      });
-      const lost = (why: string) => {
-        for (const [id, task] of this.waiting) {
-          if (task.worker !== index) continue;
-          this.waiting.delete(id);
-          task.fail(new Error(`a verification thread stopped (${why})`));
-        }
-      };
-      worker.on('error', (error) => lost(error.message));
-      worker.on('exit', (code) => lost(`exit ${code}`));
-      return worker;
+  /** Thread `index`; one that stops (an error, a heap exhausted) fails its tasks and is replaced. */
+  private spawn(index: number): Worker {
+    // A key or signature so large it exhausts a thread's heap fails that thread, not the process.
+    const worker = new Worker(workerScript(), { resourceLimits: { maxOldGenerationSizeMb: 512 } });
+    worker.on('message', (reply: VerifyReply) => {
+      const task = this.waiting.get(reply.id);
+      this.waiting.delete(reply.id);
+      task?.done(reply);
     });
-    this.load = this.workers.map(() => 0);
+    const lost = (why: string) => {
+      if (this.workers[index] !== worker) return; // already replaced ('error' is followed by 'exit')
+      this.fail((task) => task.worker === index, new Error(`a verification thread stopped (${why})`));
+      this.load[index] = 0;
+      if (!this.closed) this.workers[index] = this.spawn(index);
+    };
+    worker.on('error', (error) => lost(error.message));
+    worker.on('exit', (code) => lost(`exit ${code}`));
+    return worker;
+  }
+
+  private fail(which: (task: { worker: number }) => boolean, error: Error): void {
+    for (const [id, task] of this.waiting) {
+      if (!which(task)) continue;
+      this.waiting.delete(id);
+      task.fail(error);
+    }
   }
 
   verify(request: VerifyRequest): Promise<VerifyResult> {
-    if (this.workers.length === 0) this.start();
+    if (this.closed) return Promise.reject(new InfrastructureError('LOG_CLOSED', 'the server is shutting down and verifies no more signatures; send the request again'));
+    if (this.workers.length === 0) {
+      this.workers = Array.from({ length: this.size }, (_, index) => this.spawn(index));
+      this.load = this.workers.map(() => 0);
+    }
     const id = this.next++;
     // The least busy thread: tasks differ a lot in cost (an RSA-4096 key parse, a large artifact).
     let w = 0;
@@ -75,7 +85,7 @@ export class VerifyPool {
       this.waiting.set(id, {
         worker: w,
         done: (reply) => {
-          this.load[w]!--;
+          this.load[w] = Math.max(0, this.load[w]! - 1);
           const { id: _, ...result } = reply;
           resolve(result as VerifyResult);
         },
@@ -85,10 +95,13 @@ export class VerifyPool {
     });
   }
 
+  /** Stops the threads; verifications not answered yet fail (LOG_CLOSED), later ones are refused. */
   async close(): Promise<void> {
-    for (const w of this.workers) w.removeAllListeners('exit');
-    await Promise.all(this.workers.map((w) => w.terminate()));
+    this.closed = true;
+    const workers = this.workers;
     this.workers = [];
+    this.fail(() => true, new InfrastructureError('LOG_CLOSED', 'the server is shutting down and verifies no more signatures; send the request again'));
+    await Promise.all(workers.map((w) => w.terminate()));
   }
 }
 

@@ -1,5 +1,5 @@
 import { DomainError, type DomainErrorCode, type EventEnvelope, InfrastructureError, type TrustState, checkCommandSize, commandIdUse, decideCommand, idReused, parseCommand } from '@signet/domain';
-import type { Command } from '@signet/domain';
+import type { Command, KeyInput } from '@signet/domain';
 import { type KeyRef, type Keyring, type VerifyPool, signatureIssuer } from '@signet/pgp';
 import type { SignetLog } from '@signet/store';
 import type { TrustProjection } from '../sequencer/projection.js';
@@ -65,22 +65,41 @@ export class CommandService {
     let state = this.projection.state;
     let candidates = await this.keyring.actorsWithKeyId(state, issuer);
     if (candidates.length === 0) {
-      state = await this.projection.catchUp();
+      state = await this.caughtUp();
       candidates = await this.keyring.actorsWithKeyId(state, issuer);
     }
     const signer = await this.verify(commandBytes, armoredSignature, candidates);
-    const key = await this.keyring.commandKey(state, command);
+    // The projection's state changes in place as appends are folded: the key set is the one at
+    // the moment the command's key block is read against it (commandKey takes it at the call).
+    let keysVersion = state.keysVersion;
+    let key: KeyInput | undefined;
+    try {
+      key = await this.keyring.commandKey(state, command);
+    } catch (error) {
+      // A revocation certificate for a signing key added through another process: look again.
+      if (!(error instanceof DomainError && error.code === 'UNKNOWN_SIGNING_KEY')) throw error;
+      state = await this.caughtUp();
+      keysVersion = state.keysVersion;
+      key = await this.keyring.commandKey(state, command);
+    }
     const evidence = { command: commandBytes, signature: armoredSignature };
     return {
       // The certifications on a signing key block were looked for among the keys known then:
       // decided on another key set, the auditor's replay would find others.
-      keysVersion: key !== undefined && CERTIFIED.has(command.type) ? state.keysVersion : null,
+      keysVersion: key !== undefined && CERTIFIED.has(command.type) ? keysVersion : null,
       decide: (current, now) => {
         // Already logged (a race with the same command): nothing to append; answered as a replay.
         if (commandIdUse(current, command.id, commandBytes) !== 'new') return [];
         return decideCommand(current, { command, signer, evidence, key }, now);
       },
     };
+  }
+
+  /** The state caught up with the database's head as it is now (a catch-up already running may have started before). */
+  private async caughtUp(): Promise<TrustState> {
+    let state = await this.projection.catchUp();
+    for (let i = 0; i < 3 && (await this.log.reader.size()) > state.size; i++) state = await this.projection.catchUp();
+    return state;
   }
 
   /** The fingerprint of the key among `keys` whose signature over the command verifies. */

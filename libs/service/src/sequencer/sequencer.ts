@@ -20,6 +20,10 @@ interface Waiting extends Decision {
   readonly reject: (error: unknown) => void;
 }
 
+function tooLarge(events: number, limit: number): DomainError {
+  return new DomainError('BATCH_TOO_LARGE', `this would append ${events} events at once; the log takes at most ${limit} in one transaction (SIGNET_MAX_BATCH)`);
+}
+
 /** Decisions taken together and appended as one transaction. */
 const MAX_GROUP = 256;
 /** Rounds of catching up with another process's appends before a group is given up (LOG_BUSY). */
@@ -129,7 +133,12 @@ export class Sequencer {
           refused.push({ waiting: w, error });
           continue;
         }
-        if (drafts.length > 0 && drafts.length + decided.length > limit) {
+        if (decided.length > limit) {
+          // More than one transaction takes: refused alone, not with the group around it.
+          refused.push({ waiting: w, error: tooLarge(decided.length, limit) });
+          continue;
+        }
+        if (drafts.length + decided.length > limit) {
           later.push(w); // decided again in the next round, on the state this round leaves
           continue;
         }
@@ -144,8 +153,8 @@ export class Sequencer {
         pending = pending.filter((w) => !stale.has(w));
         continue;
       }
-      for (const r of refused) r.waiting.reject(r.error);
       if (drafts.length === 0) {
+        for (const r of refused) r.waiting.reject(r.error);
         for (const t of taken) t.waiting.resolve([]);
         pending = later;
         continue;
@@ -155,11 +164,16 @@ export class Sequencer {
         appended = await this.log.writer.append(drafts, { expectedSize: base, recordedAt: now, requests: taken.length });
       } catch (error) {
         if (!(error instanceof DomainError && error.code === 'LOG_SIZE_CHANGED')) throw error;
-        // Another process appended: catch up and decide the same group again.
+        // Another process appended: catch up and decide the same group again, in its order
+        // (a refusal may have rested on events of this group that were not written).
         await this.projection.catchUp();
-        pending = [...taken.map((t) => t.waiting), ...later];
+        pending = pending.filter((w) => !stale.has(w));
         continue;
       }
+      // Refusals are given only now: one may rest on the events of a decision before it in this
+      // group, which must be in the log first. (On any other failure of the append, `drain`
+      // rejects the whole group with that failure: nothing was decided.)
+      for (const r of refused) r.waiting.reject(r.error);
       this.projection.apply(appended);
       let at = 0;
       for (const t of taken) {
