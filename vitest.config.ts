@@ -7,7 +7,10 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 180_000,
     projects: [
-      { extends: true, test: { name: 'unit', include: ['libs/**/*.unit.test.ts', 'apps/**/*.unit.test.ts', 'test/**/*.unit.test.ts'] } },
+      {
+        extends: true,
+        test: { name: 'unit', include: ['libs/**/*.unit.test.ts', 'apps/**/*.unit.test.ts', 'test/**/*.unit.test.ts'] },
+      },
       {
         extends: true,
         test: {

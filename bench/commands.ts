@@ -14,16 +14,29 @@ import { verifyRateAllCores } from './verify-rate.js';
 
 const p50 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-export async function benchCommands(line: (what: string, figure: string, baseline: string, ratio: number, target?: string, label?: string) => void, quick: boolean): Promise<void> {
+export async function benchCommands(
+  line: (what: string, figure: string, baseline: string, ratio: number, target?: string, label?: string) => void,
+  quick: boolean,
+): Promise<void> {
   const gpg = new Gpg();
   const made = new Date(Date.now() - 86_400_000);
   const rootFpr = gpg.genKey('Root <root@bench.example>', 'rsa4096', made);
   const memberFpr = gpg.genKey('Member <member@bench.example>', 'rsa4096', made);
   const rootPublic = gpg.exportKey(rootFpr);
-  const rootPrivate = await openpgp.readPrivateKey({ armoredKey: gpg.run(['--armor', '--export-secret-keys', rootFpr]) });
+  const rootPrivate = await openpgp.readPrivateKey({
+    armoredKey: gpg.run(['--armor', '--export-secret-keys', rootFpr]),
+  });
   const backend = await newBackend('postgres');
   const clock: Clock = { now: () => new Date() };
-  const log = await openLog(backend.config, { init: true, clock, policy: { ...DEFAULT_POLICY, allowEd25519: true, rootKeys: [{ fingerprint: rootFpr, key: (await readPublicKey(rootPublic)).facts.armored }] } });
+  const log = await openLog(backend.config, {
+    init: true,
+    clock,
+    policy: {
+      ...DEFAULT_POLICY,
+      allowEd25519: true,
+      rootKeys: [{ fingerprint: rootFpr, key: (await readPublicKey(rootPublic)).facts.armored }],
+    },
+  });
   let wired: SignetServices;
   wired = await createServices(log, backend.config, clock);
   const { projection, commands: service } = wired;
@@ -31,15 +44,28 @@ export async function benchCommands(line: (what: string, figure: string, baselin
   let n = 0;
   const sign = async (body: Record<string, unknown>) => {
     const bytes = JSON.stringify({ origin, id: `bench-${++n}`, issuedAt: new Date().toISOString(), ...body });
-    const signature = (await openpgp.sign({ message: await openpgp.createMessage({ binary: new TextEncoder().encode(bytes) }), signingKeys: rootPrivate, detached: true, format: 'armored', config: { preferredHashAlgorithm: openpgp.enums.hash.sha512 } })) as string;
+    const signature = (await openpgp.sign({
+      message: await openpgp.createMessage({ binary: new TextEncoder().encode(bytes) }),
+      signingKeys: rootPrivate,
+      detached: true,
+      format: 'armored',
+      config: { preferredHashAlgorithm: openpgp.enums.hash.sha512 },
+    })) as string;
     return { bytes, signature };
   };
   try {
-    await service.submit(...Object.values(await sign({ type: 'AddMember', key: gpg.exportKey(memberFpr), username: 'member', role: 'member' })) as [string, string]);
+    await service.submit(
+      ...(Object.values(
+        await sign({ type: 'AddMember', key: gpg.exportKey(memberFpr), username: 'member', role: 'member' }),
+      ) as [string, string]),
+    );
     const count = quick ? 100 : 300;
     // Alternate the member's role so every command appends one event.
     const commands = [];
-    for (let i = 0; i < count; i++) commands.push(await sign({ type: 'ChangeMemberRole', member: memberFpr, role: i % 2 === 0 ? 'leader' : 'member' }));
+    for (let i = 0; i < count; i++)
+      commands.push(
+        await sign({ type: 'ChangeMemberRole', member: memberFpr, role: i % 2 === 0 ? 'leader' : 'member' }),
+      );
 
     // Baseline: a raw single-row commit plus one openpgp verify of the same kind of signature.
     const sql = postgres(backend.config.databaseUrl!, { max: 1, onnotice: () => {} });
@@ -49,7 +75,13 @@ export async function benchCommands(line: (what: string, figure: string, baselin
     for (const c of commands.slice(0, count)) {
       const t = performance.now();
       const sig = await openpgp.readSignature({ armoredSignature: c.signature });
-      const v = await openpgp.verify({ message: await openpgp.createMessage({ binary: new TextEncoder().encode(c.bytes) }), signature: sig, verificationKeys: rootKey, expectSigned: true, format: 'binary' });
+      const v = await openpgp.verify({
+        message: await openpgp.createMessage({ binary: new TextEncoder().encode(c.bytes) }),
+        signature: sig,
+        verificationKeys: rootKey,
+        expectSigned: true,
+        format: 'binary',
+      });
       await v.signatures[0]!.verified;
       await sql.begin((tx) => tx`INSERT INTO plain_commands (body) VALUES (${Buffer.from(c.bytes)})`);
       raw.push(performance.now() - t);
@@ -62,29 +94,49 @@ export async function benchCommands(line: (what: string, figure: string, baselin
       await service.submit(c.bytes, c.signature);
       ours.push(performance.now() - t);
     }
-    line('signed command p50 (verify+decide+append)', `${p50(ours).toFixed(2)} ms`, `${p50(raw).toFixed(2)} ms`, p50(ours) / p50(raw), '<= 2', 'commit+verify');
+    line(
+      'signed command p50 (verify+decide+append)',
+      `${p50(ours).toFixed(2)} ms`,
+      `${p50(raw).toFixed(2)} ms`,
+      p50(ours) / p50(raw),
+      '<= 2',
+      'commit+verify',
+    );
 
     // Throughput: 32 clients at once, each command about another member so that any order works.
     const members = quick ? 64 : 160;
     for (let i = 0; i < members; i++) {
       const fpr = gpg.genKey(`M${i} <m${i}@bench.example>`, 'ed25519', made);
-      const [bytes, signature] = Object.values(await sign({ type: 'AddMember', key: gpg.exportKey(fpr), username: `m${i}`, role: 'member' })) as [string, string];
+      const [bytes, signature] = Object.values(
+        await sign({ type: 'AddMember', key: gpg.exportKey(fpr), username: `m${i}`, role: 'member' }),
+      ) as [string, string];
       await service.submit(bytes, signature);
       commands.push(await sign({ type: 'ChangeMemberRole', member: fpr, role: 'leader' }));
     }
     const rest = commands.slice(count);
     const t = performance.now();
     let next = 0;
-    await Promise.all(Array.from({ length: 32 }, async () => {
-      while (next < rest.length) {
-        const c = rest[next++]!;
-        await service.submit(c.bytes, c.signature);
-      }
-    }));
+    await Promise.all(
+      Array.from({ length: 32 }, async () => {
+        while (next < rest.length) {
+          const c = rest[next++]!;
+          await service.submit(c.bytes, c.signature);
+        }
+      }),
+    );
     const rate = rest.length / ((performance.now() - t) / 1000);
-    const samples = commands.slice(0, 50).map((c) => ({ kind: 'detached' as const, text: c.bytes, signature: c.signature }));
+    const samples = commands
+      .slice(0, 50)
+      .map((c) => ({ kind: 'detached' as const, text: c.bytes, signature: c.signature }));
     const ceiling = await verifyRateAllCores(samples, [rootPublic], quick ? 2 : 4);
-    line('signed commands, 32 concurrent clients', `${rate.toFixed(0)} cmd/s`, `${ceiling.toFixed(0)} /s`, rate / ceiling, undefined, `verify, ${availableParallelism()} cores`);
+    line(
+      'signed commands, 32 concurrent clients',
+      `${rate.toFixed(0)} cmd/s`,
+      `${ceiling.toFixed(0)} /s`,
+      rate / ceiling,
+      undefined,
+      `verify, ${availableParallelism()} cores`,
+    );
   } finally {
     await wired?.close();
     await log.close();

@@ -46,7 +46,10 @@ for (const line of message.getText().split('\\n')) {
 if (bad) process.exit(1);
 `;
 
-export async function benchModule(line: (what: string, figure: string, baseline: string, ratio: number, target?: string, label?: string) => void, quick: boolean): Promise<void> {
+export async function benchModule(
+  line: (what: string, figure: string, baseline: string, ratio: number, target?: string, label?: string) => void,
+  quick: boolean,
+): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'signet-bench-module-'));
   const gpg = new Gpg();
   const backend = await newBackend('pglite');
@@ -55,16 +58,59 @@ export async function benchModule(line: (what: string, figure: string, baseline:
     const fpr = gpg.genKey('Bench (CODE SIGNING KEY) <bench@example.org>', 'rsa4096', new Date(Date.now() - 30 * DAY));
     const armored = gpg.exportKey(fpr);
     const clock = new ManualClock(new Date(Date.now() - 20 * DAY));
-    const log = await openLog(backend.config, { init: true, clock, policy: { ...DEFAULT_POLICY, rootKeys: [] }, inMemory: true });
+    const log = await openLog(backend.config, {
+      init: true,
+      clock,
+      policy: { ...DEFAULT_POLICY, rootKeys: [] },
+      inMemory: true,
+    });
     const leader = 'A'.repeat(40);
     const stream = signingKeyStream(fpr);
     await log.writer.append([
-      draftOf({ type: 'MemberAdded', v: 1, data: { fingerprint: leader, username: 'Alice', role: 'leader', key: 'k' } }, `member/${leader}`, leader, null),
-      draftOf({ type: 'SigningKeyAdded', v: 1, data: { fingerprint: fpr, owner: leader, username: 'bench', key: armored, algorithm: 'rsa', bits: 4096, userIds: ['Bench (CODE SIGNING KEY) <bench@example.org>'] } }, stream, leader, null),
-      draftOf({ type: 'SigningKeyAuthorized', v: 1, data: { fingerprint: fpr, authorizedBy: [leader] } }, stream, 'log', null),
+      draftOf(
+        { type: 'MemberAdded', v: 1, data: { fingerprint: leader, username: 'Alice', role: 'leader', key: 'k' } },
+        `member/${leader}`,
+        leader,
+        null,
+      ),
+      draftOf(
+        {
+          type: 'SigningKeyAdded',
+          v: 1,
+          data: {
+            fingerprint: fpr,
+            owner: leader,
+            username: 'bench',
+            key: armored,
+            algorithm: 'rsa',
+            bits: 4096,
+            userIds: ['Bench (CODE SIGNING KEY) <bench@example.org>'],
+          },
+        },
+        stream,
+        leader,
+        null,
+      ),
+      draftOf(
+        { type: 'SigningKeyAuthorized', v: 1, data: { fingerprint: fpr, authorizedBy: [leader] } },
+        stream,
+        'log',
+        null,
+      ),
     ]);
     const text = `ADDING Package Signing Key of ~bench (${fpr}).`;
-    await log.writer.append([draftOf({ type: 'AnnouncementPosted', v: 1, data: { fingerprint: fpr, kind: 'ADDING', channel: 'atom', url: 'https://keys.example/a/3', text, cause: 3 } }, stream, 'log', null)]);
+    await log.writer.append([
+      draftOf(
+        {
+          type: 'AnnouncementPosted',
+          v: 1,
+          data: { fingerprint: fpr, kind: 'ADDING', channel: 'atom', url: 'https://keys.example/a/3', text, cause: 3 },
+        },
+        stream,
+        'log',
+        null,
+      ),
+    ]);
     clock.set(new Date());
     const projection = new TrustProjection(log.reader);
     await projection.catchUp();
@@ -95,20 +141,51 @@ export async function benchModule(line: (what: string, figure: string, baseline:
     const rounds = quick ? 3 : 7;
     const env = { ...process.env, SIGNET_CLIENT_DIR: state };
     const ours = () => {
-      const r = spawnSync(process.execPath, [...(process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE] : []), CLI_BIN, 'verify', 'module', dir], { env, encoding: 'utf8' });
+      const r = spawnSync(
+        process.execPath,
+        [
+          ...(process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE] : []),
+          CLI_BIN,
+          'verify',
+          'module',
+          dir,
+        ],
+        { env, encoding: 'utf8' },
+      );
       if (r.status !== 0) throw new Error(`signet verify module failed: ${r.stdout}${r.stderr}`);
     };
-    const raw = () => execFileSync(process.execPath, ['--input-type=module', '-e', RAW, dir, join(work, 'key.asc')], { cwd: process.cwd() });
+    const raw = () =>
+      execFileSync(process.execPath, ['--input-type=module', '-e', RAW, dir, join(work, 'key.asc')], {
+        cwd: process.cwd(),
+      });
     const freepbx = () => {
-      execFileSync('gpg', ['--homedir', gpg.home, '--batch', '--quiet', '--verify', join(dir, 'module.sig')], { stdio: 'ignore' });
+      execFileSync('gpg', ['--homedir', gpg.home, '--batch', '--quiet', '--verify', join(dir, 'module.sig')], {
+        stdio: 'ignore',
+      });
       execFileSync('sha256sum', ['--quiet', '-c', join(work, 'SHA256SUMS')], { cwd: dir, stdio: 'ignore' });
     };
-    ours(); raw(); freepbx(); // warm the page cache
+    ours();
+    raw();
+    freepbx(); // warm the page cache
     const a = time(ours, rounds);
     const b = time(raw, rounds);
     const c = time(freepbx, rounds);
-    line('signet verify module, 1,000 files / 10 MB', `${a.toFixed(0)} ms`, `${b.toFixed(0)} ms`, a / b, '<= 1.3', 'raw hash+verify');
-    line('signet verify module, 1,000 files / 10 MB', `${a.toFixed(0)} ms`, `${c.toFixed(0)} ms`, a / c, undefined, 'gpg --verify+sha256sum');
+    line(
+      'signet verify module, 1,000 files / 10 MB',
+      `${a.toFixed(0)} ms`,
+      `${b.toFixed(0)} ms`,
+      a / b,
+      '<= 1.3',
+      'raw hash+verify',
+    );
+    line(
+      'signet verify module, 1,000 files / 10 MB',
+      `${a.toFixed(0)} ms`,
+      `${c.toFixed(0)} ms`,
+      a / c,
+      undefined,
+      'gpg --verify+sha256sum',
+    );
   } finally {
     await backend.cleanup();
     gpg.remove();

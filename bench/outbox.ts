@@ -21,9 +21,22 @@ function percentile(xs: number[], p: number): number {
 async function outboxLag(queue: 'bullmq' | 'in-process', keys: number): Promise<number[]> {
   const backend = await newBackend('postgres');
   let workers: Workers | null = null;
-  const config = { ...backend.config, redisUrl: REDIS_URL, jobs: { ...backend.config.jobs, pollMs: 250, concurrency: 16, queue: `signet-bench-${process.pid}-${queue}-${Date.now()}` } };
+  const config = {
+    ...backend.config,
+    redisUrl: REDIS_URL,
+    jobs: {
+      ...backend.config.jobs,
+      pollMs: 250,
+      concurrency: 16,
+      queue: `signet-bench-${process.pid}-${queue}-${Date.now()}`,
+    },
+  };
   // As in the server: the dispatcher is woken by this process's commits (and polls for others').
-  const log = await openLog(config, { init: true, policy: { ...DEFAULT_POLICY, rootKeys: [] }, onBatch: () => workers?.poke() });
+  const log = await openLog(config, {
+    init: true,
+    policy: { ...DEFAULT_POLICY, rootKeys: [] },
+    onBatch: () => workers?.poke(),
+  });
   const services = await createServices(log, config, { now: () => new Date() });
   const { projection, sequencer: decider } = services;
   const committed = new Map<number, number>();
@@ -95,7 +108,10 @@ async function rawBullmq(jobs: number): Promise<number[]> {
   return latencies;
 }
 
-export async function benchOutbox(line: (what: string, figure: string, baseline: string, ratio: number, target?: string, label?: string) => void, quick: boolean): Promise<void> {
+export async function benchOutbox(
+  line: (what: string, figure: string, baseline: string, ratio: number, target?: string, label?: string) => void,
+  quick: boolean,
+): Promise<void> {
   const keys = quick ? 200 : 1000;
   const raw = await rawBullmq(keys);
   const rawP50 = percentile(raw, 50);
@@ -105,7 +121,14 @@ export async function benchOutbox(line: (what: string, figure: string, baseline:
     const p50 = percentile(lags, 50);
     const p99 = percentile(lags, 99);
     const label = `raw BullMQ job (${keys} jobs)`;
-    line(`outbox lag p50, ${queue} (${lags.length}/${keys} keys, 32 appenders)`, `${p50.toFixed(1)} ms`, `${rawP50.toFixed(1)} ms`, p50 / rawP50, undefined, label);
+    line(
+      `outbox lag p50, ${queue} (${lags.length}/${keys} keys, 32 appenders)`,
+      `${p50.toFixed(1)} ms`,
+      `${rawP50.toFixed(1)} ms`,
+      p50 / rawP50,
+      undefined,
+      label,
+    );
     line(`outbox lag p99, ${queue}`, `${p99.toFixed(1)} ms`, `${rawP99.toFixed(1)} ms`, p99 / rawP99, undefined, label);
   }
 }

@@ -23,11 +23,22 @@ import { median } from './stats.js';
 
 const args = new Set(process.argv.slice(2));
 const quick = args.has('--quick');
-const wanted = ['append', 'proof', 'tiles', 'commands', 'outbox', 'snapshot', 'module', 'audit'].filter((b) => args.has(b));
+const wanted = ['append', 'proof', 'tiles', 'commands', 'outbox', 'snapshot', 'module', 'audit'].filter((b) =>
+  args.has(b),
+);
 const run = (name: string) => wanted.length === 0 || wanted.includes(name);
 
-function line(what: string, figure: string, baseline: string, ratio: number, target?: string, baselineLabel = 'raw'): void {
-  console.log(`${what.padEnd(50)} ${figure.padStart(14)}   ${baselineLabel}: ${baseline.padStart(14)}   ratio ${ratio.toFixed(2)}${target ? `  (target ${target})` : ''}`);
+function line(
+  what: string,
+  figure: string,
+  baseline: string,
+  ratio: number,
+  target?: string,
+  baselineLabel = 'raw',
+): void {
+  console.log(
+    `${what.padEnd(50)} ${figure.padStart(14)}   ${baselineLabel}: ${baseline.padStart(14)}   ratio ${ratio.toFixed(2)}${target ? `  (target ${target})` : ''}`,
+  );
 }
 
 // A realistic event: an evidence-carrying command of ~1.5 KB, like a signed authorization.
@@ -44,7 +55,12 @@ const draft = (i: number) =>
   });
 
 /** `appenders` callers each appending one event at a time through the log's one sequencer, as commands do. */
-async function appendConcurrently(log: SignetLog, config: SignetConfig, total: number, appenders: number): Promise<{ seconds: number }> {
+async function appendConcurrently(
+  log: SignetLog,
+  config: SignetConfig,
+  total: number,
+  appenders: number,
+): Promise<{ seconds: number }> {
   const services = await createServices(log, config, systemClock);
   let next = 0;
   const started = performance.now();
@@ -65,9 +81,17 @@ async function appendConcurrently(log: SignetLog, config: SignetConfig, total: n
 async function rawInsert(name: BackendName, url: string | undefined, total: number, batch: number): Promise<number> {
   const rows = Array.from({ length: total }, (_, i) => {
     const { envelope, entry } = sealEvent(draft(i), i, new Date());
-    return { seq: i, type: envelope.type, stream: envelope.stream, actor: envelope.actor, recorded_at: new Date(envelope.recordedAt), entry };
+    return {
+      seq: i,
+      type: envelope.type,
+      stream: envelope.stream,
+      actor: envelope.actor,
+      recorded_at: new Date(envelope.recordedAt),
+      entry,
+    };
   });
-  const ddl = 'CREATE TABLE plain_events (seq bigint PRIMARY KEY, type text NOT NULL, stream text NOT NULL, actor text NOT NULL, recorded_at timestamptz NOT NULL, entry bytea NOT NULL)';
+  const ddl =
+    'CREATE TABLE plain_events (seq bigint PRIMARY KEY, type text NOT NULL, stream text NOT NULL, actor text NOT NULL, recorded_at timestamptz NOT NULL, entry bytea NOT NULL)';
   if (name === 'postgres') {
     const sql = postgres(url!, { max: 1, onnotice: () => {} });
     await sql.unsafe(ddl);
@@ -121,7 +145,13 @@ async function benchAppend(name: BackendName): Promise<void> {
   results.sort((a, b) => a.ours / a.raw - b.ours / b.raw);
   const mid = results[Math.floor(results.length / 2)]!;
   const all = results.map((r) => (r.ours / r.raw).toFixed(2)).join(', ');
-  line(`append, 32 appenders, ${name} (mean batch ${mid.mean})`, `${mid.ours.toFixed(0)} ev/s`, `${mid.raw.toFixed(0)} ev/s`, mid.ours / mid.raw, name === 'postgres' ? '>= 0.7' : undefined);
+  line(
+    `append, 32 appenders, ${name} (mean batch ${mid.mean})`,
+    `${mid.ours.toFixed(0)} ev/s`,
+    `${mid.raw.toFixed(0)} ev/s`,
+    mid.ours / mid.raw,
+    name === 'postgres' ? '>= 0.7' : undefined,
+  );
   if (rounds > 1) console.log(`  (median of ${rounds} rounds; ratios ${all})`);
 }
 
@@ -163,8 +193,17 @@ async function benchProof(): Promise<void> {
     await fill(log, big);
     const fillSeconds = (performance.now() - t) / 1000;
     const large = await proofP50(log, big, 2000);
-    line(`inclusion proof p50, postgres, ${big / 1e6}M leaves`, `${large.toFixed(3)} ms`, `${small.toFixed(3)} ms`, large / small, '<= 1.5', 'at 10k');
-    console.log(`  (filled ${big - 10_000} events in ${fillSeconds.toFixed(1)} s: ${((big - 10_000) / fillSeconds).toFixed(0)} ev/s in batches of 1000)`);
+    line(
+      `inclusion proof p50, postgres, ${big / 1e6}M leaves`,
+      `${large.toFixed(3)} ms`,
+      `${small.toFixed(3)} ms`,
+      large / small,
+      '<= 1.5',
+      'at 10k',
+    );
+    console.log(
+      `  (filled ${big - 10_000} events in ${fillSeconds.toFixed(1)} s: ${((big - 10_000) / fillSeconds).toFixed(0)} ev/s in batches of 1000)`,
+    );
   } finally {
     await log.close();
     await backend.cleanup();
@@ -178,9 +217,16 @@ interface LoadOptions {
 }
 
 async function load(url: string, seconds: number, options: LoadOptions = {}): Promise<number> {
-  const result = await autocannon({ url, connections: options.connections ?? 32, pipelining: 1, duration: seconds, headers: options.headers });
+  const result = await autocannon({
+    url,
+    connections: options.connections ?? 32,
+    pipelining: 1,
+    duration: seconds,
+    headers: options.headers,
+  });
   const wrong = options.status === 304 ? result['2xx'] + result['4xx'] + result['5xx'] : result.non2xx;
-  if (wrong > 0 || result.errors > 0) throw new Error(`${url}: ${wrong} answers other than ${options.status ?? 200}, ${result.errors} errors`);
+  if (wrong > 0 || result.errors > 0)
+    throw new Error(`${url}: ${wrong} answers other than ${options.status ?? 200}, ${result.errors} errors`);
   return result.requests.average;
 }
 
@@ -189,7 +235,11 @@ async function load(url: string, seconds: number, options: LoadOptions = {}): Pr
  * of each (the JIT), rounds that alternate which goes first, each figure the median of its rounds,
  * so a burst of noise from elsewhere on the machine does not land on one side only.
  */
-async function compareServers(oursUrl: string, rawUrl: string, options: LoadOptions): Promise<{ ours: number; baseline: number }> {
+async function compareServers(
+  oursUrl: string,
+  rawUrl: string,
+  options: LoadOptions,
+): Promise<{ ours: number; baseline: number }> {
   const seconds = quick ? 2 : 4;
   const rounds = quick ? 3 : 5;
   await load(oursUrl, 2, options);
@@ -214,7 +264,11 @@ async function benchSnapshot(): Promise<void> {
   const log = await openLog(backend.config, { init: true });
   await log.writer.append(keyDrafts(0, 60, true));
   await log.close();
-  const app = await startApp({ SIGNET_DATA_DIR: backend.config.dataDir, DATABASE_URL: backend.config.databaseUrl, SIGNET_WORKERS: 'off' });
+  const app = await startApp({
+    SIGNET_DATA_DIR: backend.config.dataDir,
+    DATABASE_URL: backend.config.databaseUrl,
+    SIGNET_WORKERS: 'off',
+  });
   const response = await fetch(`${app.url}/trust/snapshot`);
   const bytes = Buffer.from(await response.arrayBuffer());
   const etag = response.headers.get('etag')!;
@@ -222,8 +276,18 @@ async function benchSnapshot(): Promise<void> {
   try {
     for (const status of [200, 304] as const) {
       const options = { connections: 64, status, headers: status === 304 ? { 'if-none-match': etag } : undefined };
-      const { ours, baseline } = await compareServers(`${app.url}/trust/snapshot`, `${raw.url}/trust/snapshot`, options);
-      line(`GET /trust/snapshot ${status} (${(bytes.length / 1024).toFixed(0)} KiB), 64 connections`, `${ours.toFixed(0)} req/s`, `${baseline.toFixed(0)} req/s`, ours / baseline, '>= 0.8');
+      const { ours, baseline } = await compareServers(
+        `${app.url}/trust/snapshot`,
+        `${raw.url}/trust/snapshot`,
+        options,
+      );
+      line(
+        `GET /trust/snapshot ${status} (${(bytes.length / 1024).toFixed(0)} KiB), 64 connections`,
+        `${ours.toFixed(0)} req/s`,
+        `${baseline.toFixed(0)} req/s`,
+        ours / baseline,
+        '>= 0.8',
+      );
     }
   } finally {
     raw.child.kill();
@@ -245,7 +309,13 @@ async function benchTiles(): Promise<void> {
   const raw = await rawTileServer(bytes);
   try {
     const { ours, baseline } = await compareServers(`${app.url}${tilePath}`, `${raw.url}${tilePath}`, {});
-    line('tile GET (full tile, 8 KiB), 32 connections', `${ours.toFixed(0)} req/s`, `${baseline.toFixed(0)} req/s`, ours / baseline, '>= 0.8');
+    line(
+      'tile GET (full tile, 8 KiB), 32 connections',
+      `${ours.toFixed(0)} req/s`,
+      `${baseline.toFixed(0)} req/s`,
+      ours / baseline,
+      '>= 0.8',
+    );
   } finally {
     raw.child.kill();
     await app.stop();
@@ -254,9 +324,14 @@ async function benchTiles(): Promise<void> {
 }
 
 /** Raw node:http in its own process, serving `bytes` for every path (with an ETag, answering If-None-Match with 304). */
-function rawTileServer(bytes: Buffer, type = 'application/octet-stream'): Promise<{ url: string; child: ChildProcess }> {
+function rawTileServer(
+  bytes: Buffer,
+  type = 'application/octet-stream',
+): Promise<{ url: string; child: ChildProcess }> {
   return new Promise((resolve, reject) => {
-    const child = fork(fileURLToPath(import.meta.url), ['--raw-tile-server'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(fileURLToPath(import.meta.url), ['--raw-tile-server'], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     child.once('message', (port) => resolve({ url: `http://127.0.0.1:${port}`, child }));
     child.once('error', reject);
     child.send(JSON.stringify({ body: bytes.toString('base64'), type }));
@@ -273,7 +348,12 @@ if (args.has('--raw-tile-server')) {
         res.writeHead(304, { etag, 'cache-control': 'public, max-age=60' });
         return res.end();
       }
-      res.writeHead(200, { 'content-type': type, etag, 'cache-control': 'public, max-age=31536000, immutable', 'content-length': body.length });
+      res.writeHead(200, {
+        'content-type': type,
+        etag,
+        'cache-control': 'public, max-age=31536000, immutable',
+        'content-length': body.length,
+      });
       res.end(body);
     });
     server.listen(0, '127.0.0.1', () => process.send!((server.address() as { port: number }).port));

@@ -28,9 +28,17 @@ export async function verifyRateAllCores(samples: Sample[], publicKeys: string[]
       parentPort.postMessage(n);
     })();`;
   const openpgpUrl = import.meta.resolve('openpgp');
-  const workers = Array.from({ length: availableParallelism() }, () => new Worker(code, { eval: true, workerData: { openpgp: openpgpUrl, keys: publicKeys, samples, ms: seconds * 1000 } }));
-  const counts = await Promise.all(workers.map((w) => new Promise<number>((resolve, reject) => w.once('message', resolve).once('error', reject))));
+  const workers = Array.from(
+    { length: availableParallelism() },
+    () =>
+      new Worker(code, {
+        eval: true,
+        workerData: { openpgp: openpgpUrl, keys: publicKeys, samples, ms: seconds * 1000 },
+      }),
+  );
+  const counts = await Promise.all(
+    workers.map((w) => new Promise<number>((resolve, reject) => w.once('message', resolve).once('error', reject))),
+  );
   await Promise.all(workers.map((w) => w.terminate()));
   return counts.reduce((a, b) => a + b, 0) / seconds;
 }
-

@@ -80,8 +80,16 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     END
     $$`.execute(db);
   for (const table of ['events', 'tree_nodes', 'checkpoints']) {
-    await sql.raw(`CREATE TRIGGER ${table}_append_only BEFORE UPDATE OR DELETE ON ${table} FOR EACH ROW EXECUTE FUNCTION signet_refuse_change()`).execute(db);
-    await sql.raw(`CREATE TRIGGER ${table}_no_truncate BEFORE TRUNCATE ON ${table} FOR EACH STATEMENT EXECUTE FUNCTION signet_refuse_change()`).execute(db);
+    await sql
+      .raw(
+        `CREATE TRIGGER ${table}_append_only BEFORE UPDATE OR DELETE ON ${table} FOR EACH ROW EXECUTE FUNCTION signet_refuse_change()`,
+      )
+      .execute(db);
+    await sql
+      .raw(
+        `CREATE TRIGGER ${table}_no_truncate BEFORE TRUNCATE ON ${table} FOR EACH STATEMENT EXECUTE FUNCTION signet_refuse_change()`,
+      )
+      .execute(db);
   }
 }
 

@@ -29,7 +29,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`CREATE INDEX outbox_jobs_pending ON outbox_jobs (enqueued_at) WHERE done_at IS NULL`.execute(db);
 
   // signet_append as in 0001, also writing each event's outcome key.
-  await sql`DROP FUNCTION signet_append(bigint, bigint, bytea, timestamptz, text[], text[], text[], bytea[], bytea[], smallint[], bigint[], bytea[], bigint, bytea, text)`.execute(db);
+  await sql`DROP FUNCTION signet_append(bigint, bigint, bytea, timestamptz, text[], text[], text[], bytea[], bytea[], smallint[], bigint[], bytea[], bigint, bytea, text)`.execute(
+    db,
+  );
   await sql`
     CREATE FUNCTION signet_append(
       lock_key bigint, expected_size bigint, expected_root bytea, recorded timestamptz,

@@ -12,7 +12,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       tree_size bigint PRIMARY KEY CHECK (tree_size >= 0),
       note      text NOT NULL
     )`.execute(db);
-  await sql`CREATE TRIGGER cosigned_checkpoints_append_only BEFORE UPDATE OR DELETE ON cosigned_checkpoints FOR EACH ROW EXECUTE FUNCTION signet_refuse_change()`.execute(db);
+  await sql`CREATE TRIGGER cosigned_checkpoints_append_only BEFORE UPDATE OR DELETE ON cosigned_checkpoints FOR EACH ROW EXECUTE FUNCTION signet_refuse_change()`.execute(
+    db,
+  );
 
   // The newest cosignature of each witness per checkpoint: a witness that cosigns a size again
   // (a later timestamp) replaces its line. `line` is the whole signature line, "— name base64\n".

@@ -11,9 +11,15 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 
   // The same refusal as events, tree_nodes and checkpoints (0001), with the statement trigger
   // 0003 left out for cosigned_checkpoints.
-  await sql`CREATE TRIGGER cosignatures_append_only BEFORE UPDATE OR DELETE ON cosignatures FOR EACH ROW EXECUTE FUNCTION signet_refuse_change()`.execute(db);
+  await sql`CREATE TRIGGER cosignatures_append_only BEFORE UPDATE OR DELETE ON cosignatures FOR EACH ROW EXECUTE FUNCTION signet_refuse_change()`.execute(
+    db,
+  );
   for (const table of ['cosigned_checkpoints', 'cosignatures']) {
-    await sql.raw(`CREATE TRIGGER ${table}_no_truncate BEFORE TRUNCATE ON ${table} FOR EACH STATEMENT EXECUTE FUNCTION signet_refuse_change()`).execute(db);
+    await sql
+      .raw(
+        `CREATE TRIGGER ${table}_no_truncate BEFORE TRUNCATE ON ${table} FOR EACH STATEMENT EXECUTE FUNCTION signet_refuse_change()`,
+      )
+      .execute(db);
   }
 }
 

@@ -26,8 +26,16 @@ const CLIENTS = 6;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function ed25519(name: string) {
-  const { privateKey, publicKey } = await openpgp.generateKey({ type: 'curve25519', userIDs: [{ name, email: `${name}@example.org` }], format: 'armored' });
-  return { priv: await openpgp.readPrivateKey({ armoredKey: privateKey }), pub: publicKey, fpr: (await readPublicKey(publicKey)).facts.fingerprint };
+  const { privateKey, publicKey } = await openpgp.generateKey({
+    type: 'curve25519',
+    userIDs: [{ name, email: `${name}@example.org` }],
+    format: 'armored',
+  });
+  return {
+    priv: await openpgp.readPrivateKey({ armoredKey: privateKey }),
+    pub: publicKey,
+    fpr: (await readPublicKey(publicKey)).facts.fingerprint,
+  };
 }
 
 interface Answer {
@@ -77,12 +85,17 @@ class Stack {
   }
 
   async start(): Promise<void> {
-    [this.root, ...this.members] = await Promise.all([ed25519('root'), ...Array.from({ length: CLIENTS }, (_, i) => ed25519(`m${i}`))]);
+    [this.root, ...this.members] = await Promise.all([
+      ed25519('root'),
+      ...Array.from({ length: CLIENTS }, (_, i) => ed25519(`m${i}`)),
+    ]);
     writeFileSync(this.env.SIGNET_ROOT_KEYS!, this.root.pub);
     this.app = await startApp(this.env);
     this.worker = await startWorker(this.env);
     for (const [i, m] of this.members.entries()) {
-      const answer = await this.post(await this.sign({ type: 'AddMember', key: m.pub, username: `m${i}`, role: 'member' }));
+      const answer = await this.post(
+        await this.sign({ type: 'AddMember', key: m.pub, username: `m${i}`, role: 'member' }),
+      );
       expect(answer.status).toBe(201);
     }
   }
@@ -90,7 +103,11 @@ class Stack {
   async sign(body: Record<string, unknown>): Promise<{ id: string; command: string; signature: string }> {
     const id = `c${++this.n}`;
     const command = JSON.stringify({ origin: ORIGIN, id, issuedAt: new Date().toISOString(), ...body });
-    const signature = (await openpgp.sign({ message: await openpgp.createMessage({ binary: new TextEncoder().encode(command) }), signingKeys: this.root.priv, detached: true })) as string;
+    const signature = (await openpgp.sign({
+      message: await openpgp.createMessage({ binary: new TextEncoder().encode(command) }),
+      signingKeys: this.root.priv,
+      detached: true,
+    })) as string;
     return { id, command, signature };
   }
 
@@ -99,7 +116,11 @@ class Stack {
     let res: Response;
     let body: { code?: string; events?: Acknowledged['events'] };
     try {
-      res = await fetch(`${this.app.url}/commands`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(signed) });
+      res = await fetch(`${this.app.url}/commands`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(signed),
+      });
       body = (await res.json()) as typeof body;
     } catch (error) {
       // No answer at all: the server is gone (the check reports it).
@@ -153,7 +174,12 @@ class Stack {
   }
 
   async readyzIs(status: number): Promise<void> {
-    await until(`/readyz ${status}`, async () => (await fetch(`${this.app.url}/readyz`)).status === status, 30_000, 100);
+    await until(
+      `/readyz ${status}`,
+      async () => (await fetch(`${this.app.url}/readyz`)).status === status,
+      30_000,
+      100,
+    );
   }
 
   /** Acknowledged answers after `since`. */
@@ -176,12 +202,18 @@ class Stack {
     this.expectUp();
     expect(this.app.output()).not.toMatch(/TypeError|uncaught/i);
     const statuses = new Map<string, number>();
-    for (const a of this.answers) statuses.set(`${a.status} ${a.code ?? ''}`.trim(), (statuses.get(`${a.status} ${a.code ?? ''}`.trim()) ?? 0) + 1);
+    for (const a of this.answers)
+      statuses.set(`${a.status} ${a.code ?? ''}`.trim(), (statuses.get(`${a.status} ${a.code ?? ''}`.trim()) ?? 0) + 1);
     // Only acknowledgements (201, or 200 for a command sent again that had been logged) and 503s.
-    expect([...statuses.keys()].filter((k) => !/^(200|201|503 DATABASE_UNAVAILABLE)$/.test(k)), JSON.stringify([...statuses])).toEqual([]);
+    expect(
+      [...statuses.keys()].filter((k) => !/^(200|201|503 DATABASE_UNAVAILABLE)$/.test(k)),
+      JSON.stringify([...statuses]),
+    ).toEqual([]);
     for (const a of this.answers.filter((x) => x.status === 503)) expect(Number(a.retryAfter)).toBeGreaterThan(0);
     expect(this.readyz.filter((r) => r.status !== 200 && r.status !== 503)).toEqual([]);
-    expect(this.reads.filter((r) => r.status !== 200 && !(r.status === 503 && r.code === 'DATABASE_UNAVAILABLE'))).toEqual([]);
+    expect(
+      this.reads.filter((r) => r.status !== 200 && !(r.status === 503 && r.code === 'DATABASE_UNAVAILABLE')),
+    ).toEqual([]);
     expect(this.reads.length).toBeGreaterThan(0);
     expect(this.readyz.at(-1)?.status).toBe(200);
 
@@ -192,8 +224,14 @@ class Stack {
       await until(
         'the outbox to drain',
         async () => {
-          const outbox = (await (await fetch(`${this.app.url}/outbox`)).json()) as { treeSize: number; consumers: { nextSeq: number; pending: number }[] };
-          return outbox.consumers.length > 0 && outbox.consumers.every((c) => c.nextSeq === outbox.treeSize && c.pending === 0);
+          const outbox = (await (await fetch(`${this.app.url}/outbox`)).json()) as {
+            treeSize: number;
+            consumers: { nextSeq: number; pending: number }[];
+          };
+          return (
+            outbox.consumers.length > 0 &&
+            outbox.consumers.every((c) => c.nextSeq === outbox.treeSize && c.pending === 0)
+          );
         },
         30_000,
         100,
@@ -218,7 +256,9 @@ class Stack {
     }
     // An auditor replays the whole log from the server.
     const vkey = (await (await fetch(`${this.app.url}/log/verifier-key`)).text()).trim();
-    const audit = spawnSync(process.execPath, [CLI_BIN, 'audit', '--server', this.app.url, '--vkey', vkey, '--json'], { encoding: 'utf8' });
+    const audit = spawnSync(process.execPath, [CLI_BIN, 'audit', '--server', this.app.url, '--vkey', vkey, '--json'], {
+      encoding: 'utf8',
+    });
     expect([audit.status, audit.stderr]).toEqual([0, '']);
     expect(JSON.parse(audit.stdout)).toMatchObject({ ok: true });
   }
@@ -253,7 +293,10 @@ describe('the API and the worker on Postgres when the database goes away', () =>
     await sleep(500);
     let terminated = 0;
     for (let i = 0; i < 10; i++) {
-      const { rows } = await admin.query<{ t: boolean }>('select pg_terminate_backend(pid) as t from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()', [name]);
+      const { rows } = await admin.query<{ t: boolean }>(
+        'select pg_terminate_backend(pid) as t from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()',
+        [name],
+      );
       terminated += rows.filter((r) => r.t).length;
       await sleep(300);
     }
@@ -284,7 +327,12 @@ describe('the API and the worker on Postgres when the database goes away', () =>
     stack.expectUp();
     // While it is down: not ready, and a write is answered 503 DATABASE_UNAVAILABLE with Retry-After.
     await stack.readyzIs(503);
-    const late = await stack.sign({ type: 'AddMember', key: (await ed25519('late')).pub, username: 'late', role: 'member' });
+    const late = await stack.sign({
+      type: 'AddMember',
+      key: (await ed25519('late')).pub,
+      username: 'late',
+      role: 'member',
+    });
     const refused = await stack.post(late);
     expect(refused).toMatchObject({ status: 503, code: 'DATABASE_UNAVAILABLE' });
     expect(Number(refused.retryAfter)).toBeGreaterThan(0);

@@ -5,7 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type EventDraft, draftOf, encodeSignedSnapshot, parseSignedSnapshot, snapshotSigningBytes } from '@signet/domain';
+import {
+  type EventDraft,
+  draftOf,
+  encodeSignedSnapshot,
+  parseSignedSnapshot,
+  snapshotSigningBytes,
+} from '@signet/domain';
 import { openLog } from '@signet/store';
 import { ed25519Signer, parseSignerKey, signNote, toBase64 } from '@signet/tlog';
 import { CLI_BIN, type RunningApp, startApp } from '../support/app.js';
@@ -61,7 +67,15 @@ describe('signet audit and signet mirror', () => {
     Object.assign(
       fpr,
       gpg.genKeys(
-        { root: 'Root (master) <root@example.org>', alice: 'Alice <alice@example.org>', bob: 'Bob <bob@example.org>', eve: 'Eve <eve@example.org>', sam: 'Sam <sam@example.org>', mallory: 'Mallory <m@example.org>', sign: 'Eve (CODE SIGNING KEY) <eve@mybb.example>' },
+        {
+          root: 'Root (master) <root@example.org>',
+          alice: 'Alice <alice@example.org>',
+          bob: 'Bob <bob@example.org>',
+          eve: 'Eve <eve@example.org>',
+          sam: 'Sam <sam@example.org>',
+          mallory: 'Mallory <m@example.org>',
+          sign: 'Eve (CODE SIGNING KEY) <eve@mybb.example>',
+        },
         day(-30),
       ),
     );
@@ -76,8 +90,20 @@ describe('signet audit and signet mirror', () => {
     };
     ({ app, vkey } = await s.start(fpr.root!, env));
     // Members, a signing key certified by its owner and authorized by a leader's certification.
-    for (const [who, role] of [['alice', 'leader'], ['bob', 'leader'], ['eve', 'member'], ['sam', 'security']] as const) {
-      expect(s.post(fpr.root!, { type: 'AddMember', key: gpg.exportKey(fpr[who]!), username: who[0]!.toUpperCase() + who.slice(1), role }).status).toBe(201);
+    for (const [who, role] of [
+      ['alice', 'leader'],
+      ['bob', 'leader'],
+      ['eve', 'member'],
+      ['sam', 'security'],
+    ] as const) {
+      expect(
+        s.post(fpr.root!, {
+          type: 'AddMember',
+          key: gpg.exportKey(fpr[who]!),
+          username: who[0]!.toUpperCase() + who.slice(1),
+          role,
+        }).status,
+      ).toBe(201);
     }
     gpg.certify(fpr.eve!, fpr.sign!, day(0));
     gpg.certify(fpr.alice!, fpr.sign!, day(0));
@@ -91,12 +117,16 @@ describe('signet audit and signet mirror', () => {
     await publishModule(fpr.sign!, 'core', '16.0.1', day(15));
     // Security revokes Alice's certification, Alice becomes a member, Bob leaves: the key loses its
     // last authorization (continuity: lost, alert, security notice).
-    expect(s.post(fpr.sam!, { type: 'RevokeAuthorization', fingerprint: fpr.sign, certifier: fpr.alice }).status).toBe(201);
+    expect(s.post(fpr.sam!, { type: 'RevokeAuthorization', fingerprint: fpr.sign, certifier: fpr.alice }).status).toBe(
+      201,
+    );
     expect(s.post(fpr.root!, { type: 'ChangeMemberRole', member: fpr.alice, role: 'member' }).status).toBe(201);
     expect(s.post(fpr.root!, { type: 'RemoveMember', member: fpr.bob }).status).toBe(201);
     await s.settle();
     s.setClock(day(16));
-    expect(s.post(fpr.sam!, { type: 'RevokeSigningKey', fingerprint: fpr.sign, reason: 'key stolen' }).status).toBe(201);
+    expect(s.post(fpr.sam!, { type: 'RevokeSigningKey', fingerprint: fpr.sign, reason: 'key stolen' }).status).toBe(
+      201,
+    );
     await s.settle();
   }, 300_000);
 
@@ -111,16 +141,51 @@ describe('signet audit and signet mirror', () => {
     const size = await s.size();
     const report = audit('--server', s.url, '--save', join(work, 'audit-1.json'));
     expect([report.exit, report.err]).toEqual([0, '']);
-    expect(report).toMatchObject({ ok: true, size, from: 0, events: size, snapshot: 'identical, and the head snapshot too', packageSignaturesNotReverified: [] });
-    const kinds = ['LogCreated', 'MemberAdded', 'SigningKeyAdded', 'SigningKeyCertified', 'SigningKeyAuthorized', 'AnnouncementPosted', 'ArchiveSnapshotTaken', 'SigningKeyActivated', 'PackageSignaturePublished', 'ModuleSignaturePublished', 'SigningKeyCertificationRevoked', 'MemberRoleChanged', 'MemberRemoved', 'SigningKeyAuthorizationLost', 'ContinuityAlertRaised', 'SigningKeyRevoked'];
+    expect(report).toMatchObject({
+      ok: true,
+      size,
+      from: 0,
+      events: size,
+      snapshot: 'identical, and the head snapshot too',
+      packageSignaturesNotReverified: [],
+    });
+    const kinds = [
+      'LogCreated',
+      'MemberAdded',
+      'SigningKeyAdded',
+      'SigningKeyCertified',
+      'SigningKeyAuthorized',
+      'AnnouncementPosted',
+      'ArchiveSnapshotTaken',
+      'SigningKeyActivated',
+      'PackageSignaturePublished',
+      'ModuleSignaturePublished',
+      'SigningKeyCertificationRevoked',
+      'MemberRoleChanged',
+      'MemberRemoved',
+      'SigningKeyAuthorizationLost',
+      'ContinuityAlertRaised',
+      'SigningKeyRevoked',
+    ];
     expect(kinds.filter((type) => !(report.counts[type]! > 0))).toEqual([]);
     expect(Object.values(report.counts).reduce((a, b) => a + b, 0)).toBe(size);
     // The human summary.
     const human = signet('audit', '--server', s.url, '--vkey', vkey);
-    expect([human.code, human.out, human.err]).toEqual([0, expect.stringMatching(/^OK: e2e\.signet\.test\/audit at size \d+ .*checks out\n/), '']);
+    expect([human.code, human.out, human.err]).toEqual([
+      0,
+      expect.stringMatching(/^OK: e2e\.signet\.test\/audit at size \d+ .*checks out\n/),
+      '',
+    ]);
     // On a terminal (a pseudo-terminal from util-linux's script), a progress bar with rate and ETA.
-    const tty = spawnSync('script', ['-qec', `${process.execPath} ${CLI_BIN} audit --server ${s.url} --vkey '${vkey}'`, '/dev/null'], { encoding: 'utf8' });
-    expect([tty.status, tty.stdout]).toEqual([0, expect.stringMatching(new RegExp(`\\[#+\\] ${size}/${size} events +\\d+ ev/s +ETA 0s`))]);
+    const tty = spawnSync(
+      'script',
+      ['-qec', `${process.execPath} ${CLI_BIN} audit --server ${s.url} --vkey '${vkey}'`, '/dev/null'],
+      { encoding: 'utf8' },
+    );
+    expect([tty.status, tty.stdout]).toEqual([
+      0,
+      expect.stringMatching(new RegExp(`\\[#+\\] ${size}/${size} events +\\d+ ev/s +ETA 0s`)),
+    ]);
     expect(human.out).toContain('trust snapshot: identical, and the head snapshot too');
   });
 
@@ -129,12 +194,25 @@ describe('signet audit and signet mirror', () => {
     const first = signet('mirror', '--server', s.url, '--vkey', vkey, '--artifacts', '--json', dir);
     expect(first.code, first.err).toBe(0);
     expect(JSON.parse(first.out)).toMatchObject({ size: await s.size(), from: 0, artifactsFetched: 1 });
-    const again = JSON.parse(signet('mirror', '--server', s.url, '--vkey', vkey, '--json', dir).out) as { tilesFetched: number; from: number };
+    const again = JSON.parse(signet('mirror', '--server', s.url, '--vkey', vkey, '--json', dir).out) as {
+      tilesFetched: number;
+      from: number;
+    };
     expect(again.from).toBe(await s.size());
     const offline = audit('--mirror', dir);
     const online = audit('--server', s.url);
-    expect([offline.exit, offline.snapshot, online.snapshot]).toEqual([0, 'identical', 'identical, and the head snapshot too']);
-    expect({ ...offline, seconds: 0, eventsPerSecond: 0, snapshot: '' }).toMatchObject({ ...online, seconds: 0, eventsPerSecond: 0, snapshot: '', exit: 0 });
+    expect([offline.exit, offline.snapshot, online.snapshot]).toEqual([
+      0,
+      'identical',
+      'identical, and the head snapshot too',
+    ]);
+    expect({ ...offline, seconds: 0, eventsPerSecond: 0, snapshot: '' }).toMatchObject({
+      ...online,
+      seconds: 0,
+      eventsPerSecond: 0,
+      snapshot: '',
+      exit: 0,
+    });
   });
 
   it('serves published artifacts by SHA-512 for auditors, and refuses a bad or unknown name', async () => {
@@ -145,7 +223,11 @@ describe('signet audit and signet mirror', () => {
       ['0'.repeat(128), 404, 'NOT_FOUND'],
     ] as const) {
       const res = await fetch(`${s.url}/artifacts/${name}`);
-      expect([name.slice(0, 8), res.status, ((await res.json()) as { code: string }).code]).toEqual([name.slice(0, 8), status, code]);
+      expect([name.slice(0, 8), res.status, ((await res.json()) as { code: string }).code]).toEqual([
+        name.slice(0, 8),
+        status,
+        code,
+      ]);
     }
     expect(await s.size()).toBe(size);
   });
@@ -153,12 +235,22 @@ describe('signet audit and signet mirror', () => {
   it('resumes from an earlier audit: checks only the new part and reaches the result of a full audit', async () => {
     const before = JSON.parse(readFileSync(join(work, 'audit-1.json'), 'utf8')) as { size: number };
     s.setClock(day(17));
-    expect(s.post(fpr.root!, { type: 'AddMember', key: gpg.exportKey(fpr.mallory!), username: 'Mallory', role: 'member' }).status).toBe(201);
+    expect(
+      s.post(fpr.root!, { type: 'AddMember', key: gpg.exportKey(fpr.mallory!), username: 'Mallory', role: 'member' })
+        .status,
+    ).toBe(201);
     await s.settle();
     const resumed = audit('--server', s.url, '--from-checkpoint', join(work, 'audit-1.json'));
     const full = audit('--server', s.url);
     expect(resumed.exit).toBe(0);
-    expect(resumed).toMatchObject({ from: before.size, events: full.size - before.size, size: full.size, root: full.root, counts: full.counts, snapshot: 'identical, and the head snapshot too' });
+    expect(resumed).toMatchObject({
+      from: before.size,
+      events: full.size - before.size,
+      size: full.size,
+      root: full.root,
+      counts: full.counts,
+      snapshot: 'identical, and the head snapshot too',
+    });
   });
 
   it('refuses a checkpoint signed by another key, and a mirror whose tile or snapshot was changed', async () => {
@@ -189,8 +281,14 @@ describe('signet audit and signet mirror', () => {
     const signed = parseSignedSnapshot(readFileSync(snapshotPath, 'utf8'));
     const logKey = readFileSync(join(backend.config.dataDir, 'log.key'), 'utf8').trim();
     const { signer } = parseSignerKey(logKey);
-    const changed = { ...signed.snapshot, signingKeys: signed.snapshot.signingKeys.map((k) => ({ ...k, compromisedSince: null })) };
-    const resigned = { snapshot: changed, signature: { ...signed.signature, value: toBase64(signer.sign(snapshotSigningBytes(changed))) } };
+    const changed = {
+      ...signed.snapshot,
+      signingKeys: signed.snapshot.signingKeys.map((k) => ({ ...k, compromisedSince: null })),
+    };
+    const resigned = {
+      snapshot: changed,
+      signature: { ...signed.signature, value: toBase64(signer.sign(snapshotSigningBytes(changed))) },
+    };
     writeFileSync(snapshotPath, encodeSignedSnapshot(resigned));
     const bad = audit('--mirror', snapped);
     expect(bad).toMatchObject({ exit: 1, code: 'SNAPSHOT_MISMATCH' });
@@ -199,11 +297,16 @@ describe('signet audit and signet mirror', () => {
 
   it('a resumed audit of a log that forked from the audited one is refused before replaying', async () => {
     // The earlier audit saw a checkpoint the log signed for another tree of that size (a fork).
-    const saved = JSON.parse(readFileSync(join(work, 'audit-1.json'), 'utf8')) as Record<string, unknown> & { size: number };
+    const saved = JSON.parse(readFileSync(join(work, 'audit-1.json'), 'utf8')) as Record<string, unknown> & {
+      size: number;
+    };
     const { signer } = parseSignerKey(readFileSync(join(backend.config.dataDir, 'log.key'), 'utf8').trim());
     const forkedNote = signNote(`${s.origin}\n${saved.size}\n${toBase64(Buffer.alloc(32, 7))}\n`, [signer]);
     writeFileSync(join(work, 'audit-forked.json'), JSON.stringify({ ...saved, checkpoint: forkedNote }));
-    expect(audit('--server', s.url, '--from-checkpoint', join(work, 'audit-forked.json'))).toMatchObject({ exit: 1, code: 'INCONSISTENT' });
+    expect(audit('--server', s.url, '--from-checkpoint', join(work, 'audit-forked.json'))).toMatchObject({
+      exit: 1,
+      code: 'INCONSISTENT',
+    });
   });
 
   it('catches an event whose bytes a database superuser changed, at its seq', async () => {
@@ -226,9 +329,30 @@ describe('signet audit and signet mirror', () => {
     const log = await openLog(backend.config, {});
     try {
       const size = await log.reader.size();
-      const bytes = JSON.stringify({ origin: s.origin, id: 'forged-1', issuedAt: day(17).toISOString(), type: 'ChangeMemberRole', member: fpr.eve, role: 'leader' });
+      const bytes = JSON.stringify({
+        origin: s.origin,
+        id: 'forged-1',
+        issuedAt: day(17).toISOString(),
+        type: 'ChangeMemberRole',
+        member: fpr.eve,
+        role: 'leader',
+      });
       const evidence = { command: bytes, signature: gpg.detachSign(fpr.mallory!, bytes, day(17)) };
-      await log.writer.append([draftOf({ type: 'MemberRoleChanged', v: 1, data: { fingerprint: fpr.eve!, role: 'leader', previousRole: 'member' } }, `member/${fpr.eve}`, fpr.root!, evidence)], { recordedAt: day(17) });
+      await log.writer.append(
+        [
+          draftOf(
+            {
+              type: 'MemberRoleChanged',
+              v: 1,
+              data: { fingerprint: fpr.eve!, role: 'leader', previousRole: 'member' },
+            },
+            `member/${fpr.eve}`,
+            fpr.root!,
+            evidence,
+          ),
+        ],
+        { recordedAt: day(17) },
+      );
       const forgedAt = size;
       app = await startApp(env);
       s.url = app.url;
@@ -258,17 +382,28 @@ describe('signet audit and signet mirror', () => {
    * straight through the store — a consistent tree and a signed checkpoint, as a malicious or
    * broken server would make — and the audit must name the first forged seq.
    */
-  async function auditForged(name: string, forge: (origin: string) => EventDraft[]): Promise<{ at: number; json: Report; human: string }> {
+  async function auditForged(
+    name: string,
+    forge: (origin: string) => EventDraft[],
+  ): Promise<{ at: number; json: Report; human: string }> {
     await app.stop('SIGTERM');
     const other = await newBackend('pglite');
     const story = new StoryClient(gpg, work, `e2e.signet.test/${name}`, join(work, `clock-${name}`));
     story.setClock(day(0));
-    const env2 = { SIGNET_DATA_DIR: other.config.dataDir, DATABASE_URL: undefined, SIGNET_CLOCK_FILE: story.clockFile, SIGNET_WORKERS: 'off' };
+    const env2 = {
+      SIGNET_DATA_DIR: other.config.dataDir,
+      DATABASE_URL: undefined,
+      SIGNET_CLOCK_FILE: story.clockFile,
+      SIGNET_WORKERS: 'off',
+    };
     let app2: RunningApp | null = null;
     try {
       const started = await story.start(fpr.root!, env2);
       app2 = started.app;
-      expect(story.post(fpr.root!, { type: 'AddMember', key: gpg.exportKey(fpr.eve!), username: 'Eve', role: 'member' }).status).toBe(201);
+      expect(
+        story.post(fpr.root!, { type: 'AddMember', key: gpg.exportKey(fpr.eve!), username: 'Eve', role: 'member' })
+          .status,
+      ).toBe(201);
       expect(story.post(fpr.eve!, { type: 'AddSigningKey', key: gpg.exportKey(fpr.sign!) }).status).toBe(201);
       await app2.stop('SIGTERM');
       const log = await openLog(other.config, {});
@@ -278,7 +413,11 @@ describe('signet audit and signet mirror', () => {
       app2 = await startApp(env2);
       const r = signet('audit', '--server', app2.url, '--vkey', started.vkey, '--json');
       expect(r.code).toBe(1);
-      return { at, json: JSON.parse(r.out) as Report, human: signet('audit', '--server', app2.url, '--vkey', started.vkey).out };
+      return {
+        at,
+        json: JSON.parse(r.out) as Report,
+        human: signet('audit', '--server', app2.url, '--vkey', started.vkey).out,
+      };
     } finally {
       await app2?.stop('SIGKILL');
       await other.cleanup();
@@ -291,7 +430,12 @@ describe('signet audit and signet mirror', () => {
 
   it('catches an authorization the log appended without a valid certification', async () => {
     const { at, json, human } = await auditForged('forged-authorization', () => [
-      draftOf({ type: 'SigningKeyAuthorized', v: 1, data: { fingerprint: fpr.sign!, authorizedBy: [fpr.root!] } }, `signing-key/${fpr.sign}`, 'log', null),
+      draftOf(
+        { type: 'SigningKeyAuthorized', v: 1, data: { fingerprint: fpr.sign!, authorizedBy: [fpr.root!] } },
+        `signing-key/${fpr.sign}`,
+        'log',
+        null,
+      ),
     ]);
     expect(json).toMatchObject({ ok: false, seq: at, code: 'UNEXPECTED_EVENT' });
     expect(human).toMatch(new RegExp(`^FAILED: UNEXPECTED_EVENT: seq ${at}: a SigningKeyAuthorized by the log`));
@@ -300,17 +444,45 @@ describe('signet audit and signet mirror', () => {
   it('catches a genuinely signed command that the rules refuse (a member removing a member)', async () => {
     const { at, json } = await auditForged('forged-refused', (origin) => {
       const evidence = signedBy(fpr.eve!, { origin, type: 'RemoveMember', member: fpr.eve });
-      return [draftOf({ type: 'MemberRemoved', v: 1, data: { fingerprint: fpr.eve! } }, `member/${fpr.eve}`, fpr.eve!, evidence)];
+      return [
+        draftOf(
+          { type: 'MemberRemoved', v: 1, data: { fingerprint: fpr.eve! } },
+          `member/${fpr.eve}`,
+          fpr.eve!,
+          evidence,
+        ),
+      ];
     });
-    expect(json).toMatchObject({ ok: false, seq: at, code: 'REFUSED_BY_RULES', message: expect.stringContaining('NOT_AUTHORIZED_ROLE') });
+    expect(json).toMatchObject({
+      ok: false,
+      seq: at,
+      code: 'REFUSED_BY_RULES',
+      message: expect.stringContaining('NOT_AUTHORIZED_ROLE'),
+    });
   });
 
   it('catches events that differ from what a genuine command implies', async () => {
     const { at, json } = await auditForged('forged-mismatch', (origin) => {
       const evidence = signedBy(fpr.root!, { origin, type: 'ChangeMemberRole', member: fpr.eve, role: 'leader' });
-      return [draftOf({ type: 'MemberRoleChanged', v: 1, data: { fingerprint: fpr.eve!, role: 'management', previousRole: 'member' } }, `member/${fpr.eve}`, fpr.root!, evidence)];
+      return [
+        draftOf(
+          {
+            type: 'MemberRoleChanged',
+            v: 1,
+            data: { fingerprint: fpr.eve!, role: 'management', previousRole: 'member' },
+          },
+          `member/${fpr.eve}`,
+          fpr.root!,
+          evidence,
+        ),
+      ];
     });
-    expect(json).toMatchObject({ ok: false, seq: at, code: 'EVENT_MISMATCH', message: expect.stringContaining('its data is') });
+    expect(json).toMatchObject({
+      ok: false,
+      seq: at,
+      code: 'EVENT_MISMATCH',
+      message: expect.stringContaining('its data is'),
+    });
   });
 
   it('usage errors and an unreachable server exit 2', () => {

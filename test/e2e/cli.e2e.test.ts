@@ -21,9 +21,22 @@ describe('the signet command', () => {
   it('initializes a log from a policy file, and again leaves it as it is', async () => {
     const root = gpg.genKey('Root <root@example.org>', 'ed25519', new Date(Date.now() - 86_400_000));
     writeFileSync(join(dir.path, 'root.asc'), gpg.exportKey(root));
-    writeFileSync(join(dir.path, 'policy.json'), JSON.stringify({ rootKeys: ['root.asc'], waitingPeriodDays: 7, authorizationsRequired: 2, allowEd25519: true }));
+    writeFileSync(
+      join(dir.path, 'policy.json'),
+      JSON.stringify({ rootKeys: ['root.asc'], waitingPeriodDays: 7, authorizationsRequired: 2, allowEd25519: true }),
+    );
     const data = join(dir.path, 'data');
-    const first = signet(['init', '--data-dir', data, '--origin', 'cli.example/log', '--policy', join(dir.path, 'policy.json'), '--wait-days', '3']);
+    const first = signet([
+      'init',
+      '--data-dir',
+      data,
+      '--origin',
+      'cli.example/log',
+      '--policy',
+      join(dir.path, 'policy.json'),
+      '--wait-days',
+      '3',
+    ]);
     expect(first.status, first.stderr).toBe(0);
     expect(first.stdout).toMatch(/^created cli\.example\/log$/m);
     expect(first.stdout).toMatch(/^verifier key: cli\.example\/log\+[0-9a-f]{8}\+\S+$/m);
@@ -35,7 +48,15 @@ describe('the signet command', () => {
     const log = await openLog({ ...(await import('@signet/store')).configFromEnv({ SIGNET_DATA_DIR: data }) });
     try {
       const genesis = await log.reader.event(0);
-      expect(genesis?.data).toMatchObject({ origin: 'cli.example/log', policy: { waitingPeriodDays: 3, authorizationsRequired: 2, allowEd25519: true, rootKeys: [{ fingerprint: root }] } });
+      expect(genesis?.data).toMatchObject({
+        origin: 'cli.example/log',
+        policy: {
+          waitingPeriodDays: 3,
+          authorizationsRequired: 2,
+          allowEd25519: true,
+          rootKeys: [{ fingerprint: root }],
+        },
+      });
     } finally {
       await log.close();
     }
@@ -43,14 +64,29 @@ describe('the signet command', () => {
 
   it('reads every root key of a key file, from --root-key, SIGNET_ROOT_KEYS and policy.json alike', async () => {
     const at = new Date(Date.now() - 86_400_000);
-    const [r1, r2, r3] = [gpg.genKey('Root 1 <r1@example.org>', 'ed25519', at), gpg.genKey('Root 2 <r2@example.org>', 'ed25519', at), gpg.genKey('Root 3 <r3@example.org>', 'ed25519', at)];
+    const [r1, r2, r3] = [
+      gpg.genKey('Root 1 <r1@example.org>', 'ed25519', at),
+      gpg.genKey('Root 2 <r2@example.org>', 'ed25519', at),
+      gpg.genKey('Root 3 <r3@example.org>', 'ed25519', at),
+    ];
     writeFileSync(join(dir.path, 'roots-cat.asc'), gpg.exportKey(r1!) + gpg.exportKey(r2!));
     writeFileSync(join(dir.path, 'roots-export.asc'), gpg.run(['--armor', '--export', r1!, r2!]));
     writeFileSync(join(dir.path, 'root3.gpg'), gpg.exportBinary(r3!));
-    writeFileSync(join(dir.path, 'roots-policy.json'), JSON.stringify({ rootKeys: ['roots-export.asc', 'root3.gpg'], allowEd25519: true }));
+    writeFileSync(
+      join(dir.path, 'roots-policy.json'),
+      JSON.stringify({ rootKeys: ['roots-export.asc', 'root3.gpg'], allowEd25519: true }),
+    );
     const inits: [string, string[], Record<string, string>][] = [
-      ['cat', ['--root-key', join(dir.path, 'roots-cat.asc'), '--root-key', join(dir.path, 'root3.gpg'), '--allow-ed25519'], {}],
-      ['env', ['--allow-ed25519'], { SIGNET_ROOT_KEYS: `${join(dir.path, 'roots-export.asc')},${join(dir.path, 'root3.gpg')}` }],
+      [
+        'cat',
+        ['--root-key', join(dir.path, 'roots-cat.asc'), '--root-key', join(dir.path, 'root3.gpg'), '--allow-ed25519'],
+        {},
+      ],
+      [
+        'env',
+        ['--allow-ed25519'],
+        { SIGNET_ROOT_KEYS: `${join(dir.path, 'roots-export.asc')},${join(dir.path, 'root3.gpg')}` },
+      ],
       ['policy', ['--policy', join(dir.path, 'roots-policy.json')], {}],
     ];
     for (const [name, args, env] of inits) {

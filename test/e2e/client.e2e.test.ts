@@ -25,13 +25,21 @@ describe('trust snapshots and offline verification', () => {
 
   /** Runs `signet …` as a PBX would (with the test's clock). */
   function signet(...args: string[]): { code: number; out: string; err: string } {
-    const r = spawnSync(process.execPath, [CLI_BIN, ...args], { env: { ...process.env, SIGNET_CLOCK_FILE: s.clockFile, SIGNET_CLIENT_DIR: state }, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [CLI_BIN, ...args], {
+      env: { ...process.env, SIGNET_CLOCK_FILE: s.clockFile, SIGNET_CLIENT_DIR: state },
+      encoding: 'utf8',
+    });
     return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
   }
   const json = (r: { out: string }) => JSON.parse(r.out) as Record<string, unknown>;
 
   /** A module directory with files, signed with module.sig made by `signet module-sig` and `gpg --clearsign`. */
-  function module(name: string, signer: string | null, signedAt: Date, opts: { digest?: string; version?: string } = {}): string {
+  function module(
+    name: string,
+    signer: string | null,
+    signedAt: Date,
+    opts: { digest?: string; version?: string } = {},
+  ): string {
     const dir = join(work, 'modules', name);
     mkdirSync(join(dir, 'assets'), { recursive: true });
     writeFileSync(join(dir, 'module.xml'), `<module><rawname>${name}</rawname><version>16.0.1</version></module>\n`);
@@ -64,12 +72,28 @@ describe('trust snapshots and offline verification', () => {
     );
     backend = await newBackend('pglite');
     s.setClock(day(0));
-    env = { SIGNET_DATA_DIR: backend.config.dataDir, SIGNET_CLOCK_FILE: s.clockFile, SIGNET_OUTBOX_POLL_MS: '50', SIGNET_SWEEP_MS: '200' };
+    env = {
+      SIGNET_DATA_DIR: backend.config.dataDir,
+      SIGNET_CLOCK_FILE: s.clockFile,
+      SIGNET_OUTBOX_POLL_MS: '50',
+      SIGNET_SWEEP_MS: '200',
+    };
     ({ app, vkey } = await s.start(fpr.root!, env));
 
     // Alice (leader) authorizes Eve's three signing keys on day 0; Sec is the security team.
-    for (const [who, role] of [['alice', 'leader'], ['eve', 'member'], ['sec', 'security']] as const) {
-      expect(s.post(fpr.root!, { type: 'AddMember', key: gpg.exportKey(fpr[who]!), username: who[0]!.toUpperCase() + who.slice(1), role }).status).toBe(201);
+    for (const [who, role] of [
+      ['alice', 'leader'],
+      ['eve', 'member'],
+      ['sec', 'security'],
+    ] as const) {
+      expect(
+        s.post(fpr.root!, {
+          type: 'AddMember',
+          key: gpg.exportKey(fpr[who]!),
+          username: who[0]!.toUpperCase() + who.slice(1),
+          role,
+        }).status,
+      ).toBe(201);
     }
     for (const k of ['s1', 's2', 's3']) {
       gpg.certify(fpr.alice!, fpr[k]!, day(0));
@@ -93,11 +117,20 @@ describe('trust snapshots and offline verification', () => {
     const published = module('published-s3', fpr.s3!, day(24));
     const form = new FormData();
     form.append('modulesig', new Blob([readFileSync(join(published, 'module.sig'))]), 'module.sig');
-    expect((await fetch(`${s.url}/modules/published-s3/16.0.1/signatures`, { method: 'POST', body: form })).status).toBe(201);
+    expect(
+      (await fetch(`${s.url}/modules/published-s3/16.0.1/signatures`, { method: 'POST', body: form })).status,
+    ).toBe(201);
     s.setClock(day(26));
     await publish('s3', '1.8.40-s3', day(24.5));
     s.setClock(day(27));
-    expect(s.post(fpr.sec!, { type: 'RevokeSigningKey', fingerprint: fpr.s3, since: day(25).toISOString(), reason: 'laptop stolen' }).status).toBe(201);
+    expect(
+      s.post(fpr.sec!, {
+        type: 'RevokeSigningKey',
+        fingerprint: fpr.s3,
+        since: day(25).toISOString(),
+        reason: 'laptop stolen',
+      }).status,
+    ).toBe(201);
     await s.settle();
   }, 300_000);
 
@@ -119,14 +152,30 @@ describe('trust snapshots and offline verification', () => {
     expect(first.headers.get('content-type')).toBe('application/json; charset=utf-8');
     const cached = await fetch(`${s.url}/trust/snapshot`, { headers: { 'if-none-match': etag } });
     expect([cached.status, cached.headers.get('etag'), await cached.text()]).toEqual([304, etag, '']);
-    for (const header of [`"other", ${etag}`, `W/${etag}`, '*']) expect((await fetch(`${s.url}/trust/snapshot`, { headers: { 'if-none-match': header } })).status).toBe(304);
+    for (const header of [`"other", ${etag}`, `W/${etag}`, '*'])
+      expect((await fetch(`${s.url}/trust/snapshot`, { headers: { 'if-none-match': header } })).status).toBe(304);
     expect((await fetch(`${s.url}/trust/snapshot`, { headers: { 'if-none-match': '"other"' } })).status).toBe(200);
     const head = await fetch(`${s.url}/trust/snapshot`, { method: 'HEAD' });
     expect([head.status, head.headers.get('etag')]).toEqual([200, etag]);
     // Served before the framework, the head's snapshot is still counted in the request metrics.
     const metrics = await (await fetch(`${s.url}/metrics`)).text();
-    expect(metrics).toMatch(/signet_http_request_duration_seconds_count\{[^}]*route="\/trust\/snapshot"[^}]*status="304"[^}]*\} [1-9]/);
-    const snapshot = (JSON.parse(body) as { snapshot: { version: number; signingKeys: { fingerprint: string; status: string; activeFrom: string; retiredAt: string | null; compromisedSince: string | null }[] } }).snapshot;
+    expect(metrics).toMatch(
+      /signet_http_request_duration_seconds_count\{[^}]*route="\/trust\/snapshot"[^}]*status="304"[^}]*\} [1-9]/,
+    );
+    const snapshot = (
+      JSON.parse(body) as {
+        snapshot: {
+          version: number;
+          signingKeys: {
+            fingerprint: string;
+            status: string;
+            activeFrom: string;
+            retiredAt: string | null;
+            compromisedSince: string | null;
+          }[];
+        };
+      }
+    ).snapshot;
     expect(snapshot.signingKeys.map((k) => [k.fingerprint, k.status]).sort()).toEqual(
       [
         [fpr.s1, 'active'],
@@ -158,13 +207,22 @@ describe('trust snapshots and offline verification', () => {
     const none = signet('verify', 'package', join(work, 'x'), join(work, 'x.asc'));
     expect([none.code, none.err]).toEqual([2, expect.stringContaining('NO_SNAPSHOT')]);
     expect(signet('snapshot', 'fetch', '--server', s.url).code).toBe(2);
-    const wrong = signet('snapshot', 'fetch', '--server', s.url, '--vkey', 'e2e.signet.test/client+00000000+AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcdefghij');
+    const wrong = signet(
+      'snapshot',
+      'fetch',
+      '--server',
+      s.url,
+      '--vkey',
+      'e2e.signet.test/client+00000000+AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcdefghij',
+    );
     expect(wrong.code).toBe(1);
     const ok = signet('snapshot', 'fetch', '--server', s.url, '--vkey', vkey, '--json');
     expect(ok.code, ok.err).toBe(0);
     expect(json(ok)).toMatchObject({ ok: true, origin: s.origin, signingKeys: 3 });
     const human = signet('snapshot', 'fetch', '--server', s.url);
-    expect(human.out).toMatch(/^snapshot \d+ of e2e\.signet\.test\/client accepted: issued .*, expires .*, 3 signing keys\n$/);
+    expect(human.out).toMatch(
+      /^snapshot \d+ of e2e\.signet\.test\/client accepted: issued .*, expires .*, 3 signing keys\n$/,
+    );
   });
 
   it('verifies package signatures offline: SHA-512 by a usable key only', () => {
@@ -180,7 +238,10 @@ describe('trust snapshots and offline verification', () => {
       return [r.code, json(r).code];
     };
     const good = signet('verify', 'package', artifact, sign('s1', day(16)));
-    expect([good.code, good.out], good.err).toEqual([0, expect.stringMatching(/^GOOD: .* signed by ~Eve \([0-9A-F ]+\) at 2026-01-17/)]);
+    expect([good.code, good.out], good.err).toEqual([
+      0,
+      expect.stringMatching(/^GOOD: .* signed by ~Eve \([0-9A-F ]+\) at 2026-01-17/),
+    ]);
     // only the very signature the log published: the same key and artifact at another time was not
     expect(verdict('s1', day(17))).toEqual([1, 'NOT_PUBLISHED']);
     // published on day 26, after the compromise from day 25, though it claims day 24.5
@@ -226,8 +287,13 @@ describe('trust snapshots and offline verification', () => {
     expect(check(join(work, 'modules', 'published-s3'))).toMatchObject({ code: 0, status: 129 });
     expect(check(module('v3', fpr.s1!, day(16), { version: '3' }))).toMatchObject({ code: 1, status: 16 });
     const tamperedSig = module('tampered-sig', fpr.s1!, day(16));
-    const text = gpg.clearSign(fpr.s1!, signet('module-sig', tamperedSig).out, day(16)).replace('app.js = ', 'app.js =  ');
-    writeFileSync(join(tamperedSig, 'module.sig'), text.replace(/assets\/app\.js = [0-9a-f]/, (m) => `${m.slice(0, -1)}${m.endsWith('0') ? '1' : '0'}`));
+    const text = gpg
+      .clearSign(fpr.s1!, signet('module-sig', tamperedSig).out, day(16))
+      .replace('app.js = ', 'app.js =  ');
+    writeFileSync(
+      join(tamperedSig, 'module.sig'),
+      text.replace(/assets\/app\.js = [0-9a-f]/, (m) => `${m.slice(0, -1)}${m.endsWith('0') ? '1' : '0'}`),
+    );
     expect(check(tamperedSig)).toMatchObject({ code: 1, status: 6 });
   });
 
@@ -235,16 +301,39 @@ describe('trust snapshots and offline verification', () => {
     const extra = module('extra', fpr.s1!, day(16));
     writeFileSync(join(extra, 'backdoor.php'), '<?php system($_GET["c"]);\n');
     const flagged = signet('verify', 'module', extra, '--json');
-    expect([flagged.code, json(flagged)]).toEqual([1, expect.objectContaining({ status: 384, flags: ['TRUSTED', 'UNLISTED'], good: false, details: [], unlisted: ['backdoor.php'] })]);
+    expect([flagged.code, json(flagged)]).toEqual([
+      1,
+      expect.objectContaining({
+        status: 384,
+        flags: ['TRUSTED', 'UNLISTED'],
+        good: false,
+        details: [],
+        unlisted: ['backdoor.php'],
+      }),
+    ]);
     const human = signet('verify', 'module', extra);
-    expect([human.code, human.out]).toEqual([1, expect.stringMatching(/^BAD 384 \(TRUSTED\|UNLISTED\) signed by ~Eve \([0-9A-F ]+\): backdoor\.php not listed\n$/)]);
+    expect([human.code, human.out]).toEqual([
+      1,
+      expect.stringMatching(
+        /^BAD 384 \(TRUSTED\|UNLISTED\) signed by ~Eve \([0-9A-F ]+\): backdoor\.php not listed\n$/,
+      ),
+    ]);
     const allowed = signet('verify', 'module', extra, '--allow-unlisted', '--json');
-    expect([allowed.code, json(allowed)]).toEqual([0, expect.objectContaining({ status: 129, flags: ['GOOD', 'TRUSTED'], good: true, unlisted: ['backdoor.php'] })]);
-    expect(signet('verify', 'module', extra, '--allow-unlisted').out).toMatch(/^GOOD 129 \(GOOD\|TRUSTED\) signed by ~Eve .*: backdoor\.php not listed\n$/);
+    expect([allowed.code, json(allowed)]).toEqual([
+      0,
+      expect.objectContaining({ status: 129, flags: ['GOOD', 'TRUSTED'], good: true, unlisted: ['backdoor.php'] }),
+    ]);
+    expect(signet('verify', 'module', extra, '--allow-unlisted').out).toMatch(
+      /^GOOD 129 \(GOOD\|TRUSTED\) signed by ~Eve .*: backdoor\.php not listed\n$/,
+    );
 
     // With a listed file altered too: TAMPERED and UNLISTED (GOOD cleared by both).
     writeFileSync(join(extra, 'Main.class.php'), '<?php evil();\n');
-    expect(json(signet('verify', 'module', extra, '--json'))).toMatchObject({ status: 128 + 256 + 2, details: ['Main.class.php altered'], unlisted: ['backdoor.php'] });
+    expect(json(signet('verify', 'module', extra, '--json'))).toMatchObject({
+      status: 128 + 256 + 2,
+      details: ['Main.class.php altered'],
+      unlisted: ['backdoor.php'],
+    });
 
     // A symbolic link is present too, though not a regular file (PHP follows it), in a subdirectory
     // as well; a name with control characters cannot rewrite the verdict line on a terminal.
@@ -252,7 +341,10 @@ describe('trust snapshots and offline verification', () => {
     symlinkSync('/etc/hostname', join(linked, 'assets', 'evil.php'));
     writeFileSync(join(linked, 'x\rGOOD 129.php'), '');
     const r = signet('verify', 'module', linked);
-    expect([r.code, r.out]).toEqual([1, expect.stringMatching(/^BAD 384 .*: assets\/evil\.php not listed; x\\x0dGOOD 129\.php not listed\n$/)]);
+    expect([r.code, r.out]).toEqual([
+      1,
+      expect.stringMatching(/^BAD 384 .*: assets\/evil\.php not listed; x\\x0dGOOD 129\.php not listed\n$/),
+    ]);
   });
 
   it('FreePBX-compatible mode: trusts keys certified by a master key, no log, SHA-1 reported', () => {
@@ -289,23 +381,69 @@ describe('trust snapshots and offline verification', () => {
     expect(usage.code).toBe(2);
 
     // No log here: the signer is named by its key's user ID, and an unknown one by where keys come from.
-    const human = signet('verify', 'module', join(work, 'modules', 'genuine'), '--trust-root', roots, '--keyring', keyring);
-    expect(human.out).toMatch(/^GOOD 129 \(GOOD\|TRUSTED\) signed by FreePBX Mirror 1 <mirror1@freepbx\.example> \([0-9A-F ]+\): old digest/);
-    expect(signet('verify', 'module', join(work, 'modules', 'by-master'), '--trust-root', roots, '--keyring', keyring).out).toMatch(/^GOOD 129 \(GOOD\|TRUSTED\) signed by FreePBX Master <master@freepbx\.example> \(/);
-    const unknown = signet('verify', 'module', join(work, 'modules', 'not-in-keyring'), '--trust-root', roots, '--keyring', keyring);
-    expect(unknown.out).toMatch(/^BAD 4 \(INVALID\): UNKNOWN_SIGNER: module\.sig is signed by key [0-9A-F]{16}, which is neither a trust root \(--trust-root\) nor in the keyring \(--keyring\)\n$/);
-    for (const r of [human, unknown, signet('verify', 'module', join(work, 'modules', 'uncertified'), '--trust-root', roots, '--keyring', keyring)]) {
+    const human = signet(
+      'verify',
+      'module',
+      join(work, 'modules', 'genuine'),
+      '--trust-root',
+      roots,
+      '--keyring',
+      keyring,
+    );
+    expect(human.out).toMatch(
+      /^GOOD 129 \(GOOD\|TRUSTED\) signed by FreePBX Mirror 1 <mirror1@freepbx\.example> \([0-9A-F ]+\): old digest/,
+    );
+    expect(
+      signet('verify', 'module', join(work, 'modules', 'by-master'), '--trust-root', roots, '--keyring', keyring).out,
+    ).toMatch(/^GOOD 129 \(GOOD\|TRUSTED\) signed by FreePBX Master <master@freepbx\.example> \(/);
+    const unknown = signet(
+      'verify',
+      'module',
+      join(work, 'modules', 'not-in-keyring'),
+      '--trust-root',
+      roots,
+      '--keyring',
+      keyring,
+    );
+    expect(unknown.out).toMatch(
+      /^BAD 4 \(INVALID\): UNKNOWN_SIGNER: module\.sig is signed by key [0-9A-F]{16}, which is neither a trust root \(--trust-root\) nor in the keyring \(--keyring\)\n$/,
+    );
+    for (const r of [
+      human,
+      unknown,
+      signet('verify', 'module', join(work, 'modules', 'uncertified'), '--trust-root', roots, '--keyring', keyring),
+    ]) {
       expect(r.out).not.toMatch(/~null|this log/);
     }
-    expect(JSON.parse(signet('verify', 'module', join(work, 'modules', 'genuine'), '--trust-root', roots, '--keyring', keyring, '--json').out)).toMatchObject({ signer: mirror, username: null, userId: 'FreePBX Mirror 1 <mirror1@freepbx.example>' });
+    expect(
+      JSON.parse(
+        signet(
+          'verify',
+          'module',
+          join(work, 'modules', 'genuine'),
+          '--trust-root',
+          roots,
+          '--keyring',
+          keyring,
+          '--json',
+        ).out,
+      ),
+    ).toMatchObject({ signer: mirror, username: null, userId: 'FreePBX Mirror 1 <mirror1@freepbx.example>' });
 
     // Files module.sig does not list: listed, but the bits are FreePBX's (unlisted files ignored).
     const extra = module('genuine-extra', mirror, day(5), { digest: 'SHA1' });
     writeFileSync(join(extra, 'backdoor.php'), '<?php\n');
     const r = signet('verify', 'module', extra, '--trust-root', roots, '--keyring', keyring, '--json');
-    expect([r.code, json(r)]).toEqual([0, expect.objectContaining({ status: 129, flags: ['GOOD', 'TRUSTED'], unlisted: ['backdoor.php'] })]);
-    expect(signet('verify', 'module', extra, '--trust-root', roots, '--keyring', keyring).out).toMatch(/: old digest: .*; backdoor\.php not listed\n$/);
-    expect(signet('verify', 'module', extra, '--trust-root', roots, '--keyring', keyring, '--allow-unlisted').code).toBe(2);
+    expect([r.code, json(r)]).toEqual([
+      0,
+      expect.objectContaining({ status: 129, flags: ['GOOD', 'TRUSTED'], unlisted: ['backdoor.php'] }),
+    ]);
+    expect(signet('verify', 'module', extra, '--trust-root', roots, '--keyring', keyring).out).toMatch(
+      /: old digest: .*; backdoor\.php not listed\n$/,
+    );
+    expect(
+      signet('verify', 'module', extra, '--trust-root', roots, '--keyring', keyring, '--allow-unlisted').code,
+    ).toBe(2);
   });
 
   it('reads every key of a keyring file: cat a.asc b.asc, gpg --export --armor A B and binary gpg --export give the same verdict', () => {
@@ -330,7 +468,11 @@ describe('trust snapshots and offline verification', () => {
     const dir = module('by-second-key', second, day(5));
     for (const [how, ring] of Object.entries(rings)) {
       const r = signet('verify', 'module', dir, '--trust-root', roots, '--keyring', ring, '--json');
-      expect([how, r.code, json(r)]).toEqual([how, 0, expect.objectContaining({ status: 129, signer: second, userId: 'Ring Mirror 2 <ring2@freepbx.example>' })]);
+      expect([how, r.code, json(r)]).toEqual([
+        how,
+        0,
+        expect.objectContaining({ status: 129, signer: second, userId: 'Ring Mirror 2 <ring2@freepbx.example>' }),
+      ]);
     }
     // A key file with no usable key is bad local input (exit 2), and says so.
     for (const [content, message] of [
@@ -339,9 +481,16 @@ describe('trust snapshots and offline verification', () => {
       [gpg.run(['--armor', '--export-secret-keys', first]), 'block 1 is a private key'],
     ] as const) {
       const empty = file('no-key.asc', content);
-      for (const args of [['--trust-root', empty, '--keyring', rings.cat], ['--trust-root', roots, '--keyring', empty]]) {
+      for (const args of [
+        ['--trust-root', empty, '--keyring', rings.cat],
+        ['--trust-root', roots, '--keyring', empty],
+      ]) {
         const r = signet('verify', 'module', dir, ...args);
-        expect([r.code, r.out, r.err]).toEqual([2, '', expect.stringContaining(`BAD_KEY: ${empty}${message.startsWith('block') ? ': ' : ' '}${message}`)]);
+        expect([r.code, r.out, r.err]).toEqual([
+          2,
+          '',
+          expect.stringContaining(`BAD_KEY: ${empty}${message.startsWith('block') ? ': ' : ' '}${message}`),
+        ]);
       }
     }
     const missing = signet('verify', 'module', dir, '--trust-root', roots, '--keyring', join(work, 'no-such.asc'));

@@ -4,7 +4,14 @@ import { openLog } from '@signet/store';
 import { type RunningApp, CLI_BIN, startApp } from '../support/app.js';
 import { BACKENDS, type Backend, newBackend } from '../support/backends.js';
 import { inertDraft } from '../support/drafts.js';
-import { type VerifiedCheckpoint, checkConsistency, checkInclusion, leafHash, verifyAllTiles, verifyCheckpointNote } from '../support/c2sp-client.js';
+import {
+  type VerifiedCheckpoint,
+  checkConsistency,
+  checkInclusion,
+  leafHash,
+  verifyAllTiles,
+  verifyCheckpointNote,
+} from '../support/c2sp-client.js';
 
 const SIZES = [1, 255, 256, 257, 70_000];
 
@@ -27,7 +34,10 @@ describe.each(BACKENDS)('the built app over HTTP, on %s', (name) => {
   beforeAll(async () => {
     backend = await newBackend(name);
     // `signet init` prints the verifier key: that, not anything the server says, is what we trust.
-    const out = execFileSync(process.execPath, [CLI_BIN, 'init', '--origin', 'e2e.signet.test/log'], { env: { ...process.env, ...env() }, encoding: 'utf8' });
+    const out = execFileSync(process.execPath, [CLI_BIN, 'init', '--origin', 'e2e.signet.test/log'], {
+      env: { ...process.env, ...env() },
+      encoding: 'utf8',
+    });
     vkey = /verifier key: (\S+)/.exec(out)![1]!;
     size = 1;
   });
@@ -71,12 +81,34 @@ describe.each(BACKENDS)('the built app over HTTP, on %s', (name) => {
 
       const leaves = await verifyAllTiles(app.url, cp);
 
-      const sample = target <= 300 ? leaves.map((_, i) => i) : [0, 1, 255, 256, 257, 65535, 65536, target - 1, ...Array.from({ length: 60 }, () => Math.floor(Math.random() * target))];
+      const sample =
+        target <= 300
+          ? leaves.map((_, i) => i)
+          : [
+              0,
+              1,
+              255,
+              256,
+              257,
+              65535,
+              65536,
+              target - 1,
+              ...Array.from({ length: 60 }, () => Math.floor(Math.random() * target)),
+            ];
       for (const seq of sample) {
         const { status, body } = await json(`${app.url}/log/proof/inclusion?seq=${seq}&size=${target}`);
         expect(status).toBe(200);
         expect(Buffer.from(body.leafHash, 'base64').equals(leaves[seq]!)).toBe(true);
-        expect(checkInclusion(seq, target, leaves[seq]!, body.proof.map((p: string) => Buffer.from(p, 'base64')), cp.root), `inclusion of ${seq} in ${target}`).toBe(true);
+        expect(
+          checkInclusion(
+            seq,
+            target,
+            leaves[seq]!,
+            body.proof.map((p: string) => Buffer.from(p, 'base64')),
+            cp.root,
+          ),
+          `inclusion of ${seq} in ${target}`,
+        ).toBe(true);
       }
 
       const last = await json(`${app.url}/log/events/${target - 1}`);
@@ -84,12 +116,29 @@ describe.each(BACKENDS)('the built app over HTTP, on %s', (name) => {
       const entry = Buffer.from(last.body.entry, 'base64');
       expect(leafHash(entry).equals(leaves[target - 1]!)).toBe(true);
       expect(JSON.parse(entry.toString())).toEqual(last.body.event);
-      expect(checkInclusion(target - 1, last.body.treeSize, leaves[target - 1]!, last.body.inclusionProof.map((p: string) => Buffer.from(p, 'base64')), verifyCheckpointNote(last.body.checkpoint, vkey).root)).toBe(true);
+      expect(
+        checkInclusion(
+          target - 1,
+          last.body.treeSize,
+          leaves[target - 1]!,
+          last.body.inclusionProof.map((p: string) => Buffer.from(p, 'base64')),
+          verifyCheckpointNote(last.body.checkpoint, vkey).root,
+        ),
+      ).toBe(true);
 
       for (const old of seen) {
         const { status, body } = await json(`${app.url}/log/proof/consistency?from=${old.size}&to=${target}`);
         expect(status).toBe(200);
-        expect(checkConsistency(old.size, target, old.root, cp.root, body.proof.map((p: string) => Buffer.from(p, 'base64'))), `${old.size} → ${target}`).toBe(true);
+        expect(
+          checkConsistency(
+            old.size,
+            target,
+            old.root,
+            cp.root,
+            body.proof.map((p: string) => Buffer.from(p, 'base64')),
+          ),
+          `${old.size} → ${target}`,
+        ).toBe(true);
       }
       seen.push(cp);
     });
@@ -147,7 +196,13 @@ describe.each(BACKENDS)('the built app over HTTP, on %s', (name) => {
       expect({ path, status: res.status, code: body.code }).toEqual({ path, status, code });
       expect(typeof body.message).toBe('string');
     }
-    for (const path of ['/log/%zz', '/log/tile/0/%00', '/log/tile/entries/..%2f..%2fetc', `/log/tile/${'x'.repeat(5000)}`, '/log/events/%F0%9F%98%80']) {
+    for (const path of [
+      '/log/%zz',
+      '/log/tile/0/%00',
+      '/log/tile/entries/..%2f..%2fetc',
+      `/log/tile/${'x'.repeat(5000)}`,
+      '/log/events/%F0%9F%98%80',
+    ]) {
       const res = await fetch(`${app.url}${path}`);
       expect(res.status, path).toBeGreaterThanOrEqual(400);
       expect(res.status, path).toBeLessThan(500);
@@ -163,7 +218,9 @@ describe.each(BACKENDS)('the built app over HTTP, on %s', (name) => {
     expect(ready).toEqual({ status: 200, body: { status: 'ok', database: name } });
     const text = await (await fetch(`${app.url}/metrics`)).text();
     expect(text).toMatch(/^signet_tree_size 70000$/m);
-    expect(text).toMatch(/^signet_http_request_duration_seconds_count\{method="GET",route="\/log\/tile\/\*",status="200"\} \d+$/m);
+    expect(text).toMatch(
+      /^signet_http_request_duration_seconds_count\{method="GET",route="\/log\/tile\/\*",status="200"\} \d+$/m,
+    );
     expect(text).toContain('signet_events_appended_total');
     expect(text).toContain('signet_append_batch_size_bucket');
   });

@@ -38,14 +38,35 @@ describe('signet monitor', () => {
     });
 
   beforeAll(async () => {
-    Object.assign(fpr, gpg.genKeys({ root: 'Root <root@example.org>', alice: 'Alice <alice@example.org>', eve: 'Eve <eve@example.org>', sign: 'Eve (CODE SIGNING KEY) <eve@mybb.example>' }, day(-30)));
+    Object.assign(
+      fpr,
+      gpg.genKeys(
+        {
+          root: 'Root <root@example.org>',
+          alice: 'Alice <alice@example.org>',
+          eve: 'Eve <eve@example.org>',
+          sign: 'Eve (CODE SIGNING KEY) <eve@mybb.example>',
+        },
+        day(-30),
+      ),
+    );
     hook = await receiver((_d, res) => res.writeHead(200).end());
     backend = await newBackend('pglite');
     s.setClock(day(0));
-    env = { SIGNET_DATA_DIR: backend.config.dataDir, DATABASE_URL: undefined, SIGNET_CLOCK_FILE: s.clockFile, SIGNET_WORKERS: 'off' };
+    env = {
+      SIGNET_DATA_DIR: backend.config.dataDir,
+      DATABASE_URL: undefined,
+      SIGNET_CLOCK_FILE: s.clockFile,
+      SIGNET_WORKERS: 'off',
+    };
     ({ app, vkey } = await s.start(fpr.root!, env));
-    expect(s.post(fpr.root!, { type: 'AddMember', key: gpg.exportKey(fpr.alice!), username: 'Alice', role: 'leader' }).status).toBe(201);
-    expect(s.post(fpr.root!, { type: 'AddMember', key: gpg.exportKey(fpr.eve!), username: 'Eve', role: 'member' }).status).toBe(201);
+    expect(
+      s.post(fpr.root!, { type: 'AddMember', key: gpg.exportKey(fpr.alice!), username: 'Alice', role: 'leader' })
+        .status,
+    ).toBe(201);
+    expect(
+      s.post(fpr.root!, { type: 'AddMember', key: gpg.exportKey(fpr.eve!), username: 'Eve', role: 'member' }).status,
+    ).toBe(201);
   }, 300_000);
 
   afterAll(async () => {
@@ -59,15 +80,41 @@ describe('signet monitor', () => {
 
   it('reports the events about watched keys, users and packages once each, as lines or JSON lines, and posts them to the webhook', async () => {
     const state = join(work, 'state-eve');
-    const first = await monitor('--server', s.url, '--watch', 'Eve', '--state', state, '--webhook', `${hook.url}/alerts`);
+    const first = await monitor(
+      '--server',
+      s.url,
+      '--watch',
+      'Eve',
+      '--state',
+      state,
+      '--webhook',
+      `${hook.url}/alerts`,
+    );
     expect(first.code).toBe(0);
-    expect(first.out).toMatch(/^seq 2 2026-01-01T00:00:00.000Z MemberAdded ~Eve [0-9A-F]{40} \(by [0-9A-F]{40}\) \[watching Eve\]\n$/);
+    expect(first.out).toMatch(
+      /^seq 2 2026-01-01T00:00:00.000Z MemberAdded ~Eve [0-9A-F]{40} \(by [0-9A-F]{40}\) \[watching Eve\]\n$/,
+    );
     gpg.certify(fpr.eve!, fpr.sign!, day(0));
     expect(s.post(fpr.eve!, { type: 'AddSigningKey', key: gpg.exportKey(fpr.sign!) }).status).toBe(201);
     expect(s.post(fpr.alice!, { type: 'AuthorizeSigningKey', fingerprint: fpr.sign }).status).toBe(201);
-    const second = await monitor('--server', s.url, '--watch', 'Eve', '--watch', fpr.sign!.toLowerCase(), '--state', state, '--json', '--webhook', `${hook.url}/alerts`);
+    const second = await monitor(
+      '--server',
+      s.url,
+      '--watch',
+      'Eve',
+      '--watch',
+      fpr.sign!.toLowerCase(),
+      '--state',
+      state,
+      '--json',
+      '--webhook',
+      `${hook.url}/alerts`,
+    );
     expect([second.code, second.err]).toEqual([0, '']);
-    const findings = second.out.trim().split('\n').map((l) => JSON.parse(l) as { kind: string; seq: number; type: string; matched: string[] });
+    const findings = second.out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { kind: string; seq: number; type: string; matched: string[] });
     expect(findings.map((f) => [f.kind, f.type])).toEqual([
       ['event', 'SigningKeyAdded'],
       ['event', 'SigningKeyCertified'],
@@ -75,7 +122,12 @@ describe('signet monitor', () => {
     ]);
     expect(findings[0]!.matched).toEqual(['Eve', fpr.sign]);
     expect((await monitor('--server', s.url, '--watch', 'Eve', '--state', state)).out).toBe('');
-    expect(hook.deliveries.map((d) => (JSON.parse(d.body) as { type: string }).type)).toEqual(['MemberAdded', 'SigningKeyAdded', 'SigningKeyCertified', 'SigningKeyAuthorized']);
+    expect(hook.deliveries.map((d) => (JSON.parse(d.body) as { type: string }).type)).toEqual([
+      'MemberAdded',
+      'SigningKeyAdded',
+      'SigningKeyCertified',
+      'SigningKeyAuthorized',
+    ]);
   });
 
   it('reports a forked log as equivocation with both checkpoints, against a peer and against its own last checkpoint', async () => {
@@ -97,18 +149,37 @@ describe('signet monitor', () => {
 
     const peer = await monitor('--server', s.url, '--watch', 'nobody', '--state', state, '--peer', fork.url);
     expect(peer.code).toBe(1);
-    expect(peer.out).toContain(`ALERT equivocation: ${s.url} and ${fork.url} serve checkpoints of size ${await s.size()} with different roots`);
+    expect(peer.out).toContain(
+      `ALERT equivocation: ${s.url} and ${fork.url} serve checkpoints of size ${await s.size()} with different roots`,
+    );
     const notes = peer.out.match(/^e2e\.signet\.test\/monitor\n\d+\n\S+\n\n— e2e\.signet\.test\/monitor \S+\n/gm)!;
     expect(notes).toHaveLength(2);
     expect(notes[0]).not.toBe(notes[1]);
 
     // The fork grows: a peer of another size whose tree does not contain ours.
     expect(forkClient.post(fpr.root!, { type: 'RemoveMember', member: fpr.alice }, { id: 'fork-2' }).status).toBe(201);
-    const inconsistent = await monitor('--server', s.url, '--watch', 'nobody', '--state', state, '--peer', fork.url, '--json');
+    const inconsistent = await monitor(
+      '--server',
+      s.url,
+      '--watch',
+      'nobody',
+      '--state',
+      state,
+      '--peer',
+      fork.url,
+      '--json',
+    );
     expect(inconsistent.code).toBe(1);
-    const alert = inconsistent.out.trim().split('\n').map((l) => JSON.parse(l) as { kind: string; summary: string; ours: string; theirs: string }).find((f) => f.kind === 'equivocation')!;
+    const alert = inconsistent.out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { kind: string; summary: string; ours: string; theirs: string })
+      .find((f) => f.kind === 'equivocation')!;
     expect(alert.summary).toMatch(/are not consistent/);
-    expect([alert.ours.split('\n')[1], alert.theirs.split('\n')[1]]).toEqual([String(await s.size()), String(await forkClient.size())]);
+    expect([alert.ours.split('\n')[1], alert.theirs.split('\n')[1]]).toEqual([
+      String(await s.size()),
+      String(await forkClient.size()),
+    ]);
 
     // Pointed at the fork itself, the monitor finds that its last accepted tree is not a prefix.
     const own = await monitor('--server', fork.url, '--watch', 'nobody', '--state', state);
@@ -118,9 +189,25 @@ describe('signet monitor', () => {
 
   it('refuses a checkpoint signed by another key and usage errors (exit 2)', async () => {
     expect((await monitor('--watch', 'Eve')).code).toBe(2);
-    expect(spawnSync(process.execPath, [CLI_BIN, 'monitor', '--server', s.url, '--once'], { encoding: 'utf8' }).status).toBe(2);
+    expect(
+      spawnSync(process.execPath, [CLI_BIN, 'monitor', '--server', s.url, '--once'], { encoding: 'utf8' }).status,
+    ).toBe(2);
     expect((await monitor('--server', s.url, '--interval', '0')).code).toBe(2);
-    const other = spawnSync(process.execPath, [CLI_BIN, 'monitor', '--server', s.url, '--vkey', encodeVerifierKey('e2e.signet.test/monitor', ed25519PublicKey(randomBytes(32))), '--once', '--state', join(work, 'state-other')], { encoding: 'utf8' });
+    const other = spawnSync(
+      process.execPath,
+      [
+        CLI_BIN,
+        'monitor',
+        '--server',
+        s.url,
+        '--vkey',
+        encodeVerifierKey('e2e.signet.test/monitor', ed25519PublicKey(randomBytes(32))),
+        '--once',
+        '--state',
+        join(work, 'state-other'),
+      ],
+      { encoding: 'utf8' },
+    );
     expect(other.status).toBe(1);
     expect(other.stdout).toMatch(/^FAILED: UNVERIFIED_NOTE: the note is not signed by any known key/);
   });

@@ -47,7 +47,8 @@ describe('a rolled-back log, and log tables that are not append-only', () => {
     return { ...(JSON.parse(r.out || '{}') as Report), exit: r.code };
   };
   const eventCount = async () => Number((await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM events`)[0]!.n);
-  const addMember = (who: string) => s.post(fpr.root!, { type: 'AddMember', key: gpg.exportKey(fpr[who]!), username: who, role: 'member' });
+  const addMember = (who: string) =>
+    s.post(fpr.root!, { type: 'AddMember', key: gpg.exportKey(fpr[who]!), username: who, role: 'member' });
   /** Cuts the log back to `size` events, as a database superuser would. */
   const rollBack = (size: number) =>
     sql.begin(async (tx) => {
@@ -76,13 +77,34 @@ describe('a rolled-back log, and log tables that are not append-only', () => {
   };
 
   beforeAll(async () => {
-    Object.assign(fpr, gpg.genKeys(Object.fromEntries(['root', 'alice', 'bob', 'carol', 'dave', 'erin', 'frank'].map((n) => [n, [`${n} <${n}@example.org>`, 'ed25519']])), day(-1)));
+    Object.assign(
+      fpr,
+      gpg.genKeys(
+        Object.fromEntries(
+          ['root', 'alice', 'bob', 'carol', 'dave', 'erin', 'frank'].map((n) => [
+            n,
+            [`${n} <${n}@example.org>`, 'ed25519'],
+          ]),
+        ),
+        day(-1),
+      ),
+    );
     backend = await newBackend('postgres');
     sql = postgres(backend.config.databaseUrl!, { max: 1, onnotice: () => undefined });
     s.setClock(day(0));
-    env = { SIGNET_DATA_DIR: backend.config.dataDir, DATABASE_URL: backend.config.databaseUrl, SIGNET_CLOCK_FILE: s.clockFile, SIGNET_ALLOW_ED25519: '1', SIGNET_WORKERS: 'off' };
+    env = {
+      SIGNET_DATA_DIR: backend.config.dataDir,
+      DATABASE_URL: backend.config.databaseUrl,
+      SIGNET_CLOCK_FILE: s.clockFile,
+      SIGNET_ALLOW_ED25519: '1',
+      SIGNET_WORKERS: 'off',
+    };
     ({ app, vkey } = await s.start(fpr.root!, env));
-    envB = { ...env, SIGNET_DATA_DIR: elsewhere.path, SIGNET_LOG_KEY: readFileSync(join(backend.config.dataDir, 'log.key'), 'utf8').trim() };
+    envB = {
+      ...env,
+      SIGNET_DATA_DIR: elsewhere.path,
+      SIGNET_LOG_KEY: readFileSync(join(backend.config.dataDir, 'log.key'), 'utf8').trim(),
+    };
     for (const who of ['alice', 'bob', 'carol']) expect(addMember(who).status).toBe(201);
   }, 120_000);
 
@@ -109,7 +131,9 @@ describe('a rolled-back log, and log tables that are not append-only', () => {
     app = null;
     await rollBack(3);
     const refused = await startRefused(env);
-    expect(refused).toContain('LOG_ROLLED_BACK: the database holds a tree of 3 events, smaller than the tree of 4 this log already signed');
+    expect(refused).toContain(
+      'LOG_ROLLED_BACK: the database holds a tree of 3 events, smaller than the tree of 4 this log already signed',
+    );
     await expect(startWorker(env)).rejects.toThrow(/the worker exited \(1\)[\s\S]*LOG_ROLLED_BACK/);
     expect(await eventCount()).toBe(3);
   });
@@ -118,7 +142,12 @@ describe('a rolled-back log, and log tables that are not append-only', () => {
     await use(envB);
     expect(await s.size()).toBe(3);
     const resumed = audit('--from-checkpoint', join(work, 'audit-4.json'));
-    expect(resumed).toMatchObject({ exit: 1, ok: false, code: 'ROLLBACK', message: expect.stringContaining('the earlier audit saw 4') });
+    expect(resumed).toMatchObject({
+      exit: 1,
+      ok: false,
+      code: 'ROLLBACK',
+      message: expect.stringContaining('the earlier audit saw 4'),
+    });
     const human = signet('audit', '--server', s.url, '--vkey', vkey, '--from-checkpoint', join(work, 'audit-4.json'));
     expect([human.code, human.out]).toEqual([1, expect.stringMatching(/^FAILED: ROLLBACK: /)]);
     // Without the earlier audit's state, the smaller log audits clean: the reason to keep it.
@@ -129,7 +158,9 @@ describe('a rolled-back log, and log tables that are not append-only', () => {
     expect(addMember('dave').status).toBe(201);
     expect(await s.size()).toBe(4);
     expect(audit('--from-checkpoint', join(work, 'audit-4.json'))).toMatchObject({ exit: 1, code: 'INCONSISTENT' });
-    expect(await startRefused(env)).toContain('LOG_ROLLED_BACK: the database\'s tree at size 4 has another root than the checkpoint of that size this log already signed');
+    expect(await startRefused(env)).toContain(
+      "LOG_ROLLED_BACK: the database's tree at size 4 has another root than the checkpoint of that size this log already signed",
+    );
     expect(addMember('erin').status).toBe(201);
     expect(await s.size()).toBe(5);
     expect(audit('--from-checkpoint', join(work, 'audit-4.json'))).toMatchObject({ exit: 1, code: 'INCONSISTENT' });
@@ -142,10 +173,22 @@ describe('a rolled-back log, and log tables that are not append-only', () => {
     await sql.unsafe('ALTER TABLE cosignatures DISABLE TRIGGER cosignatures_append_only');
     try {
       const ready = await get('/readyz');
-      expect([ready.status, ready.json()]).toEqual([503, { status: 'unsafe', database: 'postgres', code: 'APPEND_ONLY_DISABLED', message: expect.stringContaining('cosignatures: nothing refuses UPDATE, DELETE (cosignatures_append_only is disabled)') }]);
+      expect([ready.status, ready.json()]).toEqual([
+        503,
+        {
+          status: 'unsafe',
+          database: 'postgres',
+          code: 'APPEND_ONLY_DISABLED',
+          message: expect.stringContaining(
+            'cosignatures: nothing refuses UPDATE, DELETE (cosignatures_append_only is disabled)',
+          ),
+        },
+      ]);
       await app!.stop('SIGTERM');
       app = null;
-      expect(await startRefused(envB)).toContain('APPEND_ONLY_DISABLED: the log tables are not append-only in the database: cosignatures');
+      expect(await startRefused(envB)).toContain(
+        'APPEND_ONLY_DISABLED: the log tables are not append-only in the database: cosignatures',
+      );
     } finally {
       await sql.unsafe('ALTER TABLE cosignatures ENABLE TRIGGER cosignatures_append_only');
     }
@@ -157,7 +200,15 @@ describe('a rolled-back log, and log tables that are not append-only', () => {
     expect(await s.size()).toBe(5);
     await rollBack(4);
     const ready = await get('/readyz');
-    expect([ready.status, ready.json()]).toEqual([503, { status: 'unsafe', database: 'postgres', code: 'LOG_ROLLED_BACK', message: expect.stringContaining('smaller than the tree of 5') }]);
+    expect([ready.status, ready.json()]).toEqual([
+      503,
+      {
+        status: 'unsafe',
+        database: 'postgres',
+        code: 'LOG_ROLLED_BACK',
+        message: expect.stringContaining('smaller than the tree of 5'),
+      },
+    ]);
     const checkpoint = await get('/log/checkpoint');
     expect([checkpoint.status, checkpoint.json().code]).toEqual([503, 'LOG_ROLLED_BACK']);
     const posted = addMember('frank');

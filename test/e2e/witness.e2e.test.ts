@@ -50,7 +50,11 @@ describe('witness cosignatures', () => {
   let size = 0;
   const w: Record<'one' | 'two' | 'stranger', Witness> = {} as never;
   let verifiers: WitnessVerifier[];
-  const env = () => ({ SIGNET_DATA_DIR: backend.config.dataDir, DATABASE_URL: backend.config.databaseUrl ?? '', SIGNET_WORKERS: 'off' });
+  const env = () => ({
+    SIGNET_DATA_DIR: backend.config.dataDir,
+    DATABASE_URL: backend.config.databaseUrl ?? '',
+    SIGNET_WORKERS: 'off',
+  });
 
   /** Runs `signet …` as a witness's cron job would. */
   function signet(...args: string[]): { code: number; out: string; err: string } {
@@ -58,14 +62,20 @@ describe('witness cosignatures', () => {
     return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
   }
 
-  const cosign = (who: Witness, state = who.state, key = vkey) => signet('witness', 'cosign', '--server', app.url, '--vkey', key, '--key', who.keyFile, '--state', state);
+  const cosign = (who: Witness, state = who.state, key = vkey) =>
+    signet('witness', 'cosign', '--server', app.url, '--vkey', key, '--key', who.keyFile, '--state', state);
 
   function keygen(name: string): Witness {
     const r = signet('witness', 'keygen', '--name', name);
     expect(r.code, r.err).toBe(0);
     const keyFile = join(work, `${name.replace(/\W/g, '_')}.key`);
     writeFileSync(keyFile, r.out, { mode: 0o600 });
-    return { name, keyFile, vkey: /verifier key: (\S+)/.exec(r.out)![1]!, state: join(work, `state-${name.replace(/\W/g, '_')}`) };
+    return {
+      name,
+      keyFile,
+      vkey: /verifier key: (\S+)/.exec(r.out)![1]!,
+      state: join(work, `state-${name.replace(/\W/g, '_')}`),
+    };
   }
 
   /** Appends from this process while the server runs (Postgres takes a second sequencer). */
@@ -84,8 +94,15 @@ describe('witness cosignatures', () => {
     return { status: res.status, text: await res.text() };
   }
 
-  async function post(body: string, contentType = 'text/plain'): Promise<{ status: number; body: Record<string, any> }> {
-    const res = await fetch(`${app.url}/log/cosignature`, { method: 'POST', body, headers: { 'content-type': contentType } });
+  async function post(
+    body: string,
+    contentType = 'text/plain',
+  ): Promise<{ status: number; body: Record<string, any> }> {
+    const res = await fetch(`${app.url}/log/cosignature`, {
+      method: 'POST',
+      body,
+      headers: { 'content-type': contentType },
+    });
     return { status: res.status, body: (await res.json()) as Record<string, any> };
   }
 
@@ -97,15 +114,22 @@ describe('witness cosignatures', () => {
     const note = (await get('/log/checkpoint')).text;
     const logKey = parseVerifierKey(vkey);
     const { text, signatures } = parseNote(note);
-    return `${text}\n${signatures.filter((s) => s.name === logKey.name && s.keyHash === logKey.keyHash).map(signatureLine).join('')}`;
+    return `${text}\n${signatures
+      .filter((s) => s.name === logKey.name && s.keyHash === logKey.keyHash)
+      .map(signatureLine)
+      .join('')}`;
   }
 
-  const witnessSigner = (who: Witness) => parseWitnessSignerKey(readFileSync(who.keyFile, 'utf8').match(/PRIVATE\+KEY\+\S+/)![0]).signer;
+  const witnessSigner = (who: Witness) =>
+    parseWitnessSignerKey(readFileSync(who.keyFile, 'utf8').match(/PRIVATE\+KEY\+\S+/)![0]).signer;
   const namesIn = (note: string) => parseNote(note).signatures.map((s) => s.name);
 
   beforeAll(async () => {
     backend = await newBackend('postgres');
-    const out = execFileSync(process.execPath, [CLI_BIN, 'init', '--origin', ORIGIN], { env: { ...process.env, ...env() }, encoding: 'utf8' });
+    const out = execFileSync(process.execPath, [CLI_BIN, 'init', '--origin', ORIGIN], {
+      env: { ...process.env, ...env() },
+      encoding: 'utf8',
+    });
     vkey = /verifier key: (\S+)/.exec(out)![1]!;
     logSigner = parseSignerKey(readFileSync(join(backend.config.dataDir, 'log.key'), 'utf8').trim()).signer;
     size = 1;
@@ -135,13 +159,18 @@ describe('witness cosignatures', () => {
     for (const who of [w.two, w.one]) {
       const r = cosign(who);
       expect(r.code, r.err).toBe(0);
-      expect(r.out).toMatch(new RegExp(`cosigned ${ORIGIN} at size 10 as ${who.name.replace(/\./g, '\\.')} .*stored by the log`));
+      expect(r.out).toMatch(
+        new RegExp(`cosigned ${ORIGIN} at size 10 as ${who.name.replace(/\./g, '\\.')} .*stored by the log`),
+      );
     }
     const note = (await get('/log/checkpoint')).text;
     expect(namesIn(note)).toEqual([ORIGIN, 'w1.witness.test', 'w2.witness.test']);
     expect(openCheckpoint(note, parseVerifierKey(vkey)).size).toBe(10);
     expect(verifyCheckpointNote(note, vkey).size).toBe(10);
-    expect(requireQuorum(note, verifiers, 2).map((c) => c.witness.name)).toEqual(['w1.witness.test', 'w2.witness.test']);
+    expect(requireQuorum(note, verifiers, 2).map((c) => c.witness.name)).toEqual([
+      'w1.witness.test',
+      'w2.witness.test',
+    ]);
     expect((await get('/log/checkpoint/cosigned')).text).toBe(note);
   });
 
@@ -196,7 +225,15 @@ describe('witness cosignatures', () => {
       ['JSON', () => JSON.stringify({ note: 'x' }), 400, 'BAD_CHECKPOINT', 'application/json'],
       ['a body too large', () => `${'x'.repeat(70 * 1024)}\n`, 413, 'TOO_LARGE'],
       ['no cosignature', () => headNote(), 403, 'UNKNOWN_WITNESS'],
-      ['an unknown witness', async () => { const n = await headNote(); return n + cosignCheckpoint(n, witnessSigner(w.stranger), 1_800_000_000); }, 403, 'UNKNOWN_WITNESS'],
+      [
+        'an unknown witness',
+        async () => {
+          const n = await headNote();
+          return n + cosignCheckpoint(n, witnessSigner(w.stranger), 1_800_000_000);
+        },
+        403,
+        'UNKNOWN_WITNESS',
+      ],
       [
         'a bad signature by a configured witness',
         async () => {
@@ -221,10 +258,41 @@ describe('witness cosignatures', () => {
         422,
         'BAD_COSIGNATURE',
       ],
-      ['a wrong root, signed by the log key', () => cosigned(signCheckpoint({ origin: ORIGIN, size: 10, root: sha256('not the root'), extensions: [] }, logSigner)), 409, 'CHECKPOINT_MISMATCH'],
-      ['a size beyond the log', () => cosigned(signCheckpoint({ origin: ORIGIN, size: 1000, root: sha256('future'), extensions: [] }, logSigner)), 409, 'CHECKPOINT_MISMATCH'],
-      ['another log of the same name', () => cosigned(signCheckpoint({ origin: ORIGIN, size: 10, root: sha256('x'), extensions: [] }, otherLog(ORIGIN))), 422, 'NOT_THIS_LOG'],
-      ['another log', () => cosigned(signCheckpoint({ origin: 'elsewhere.test/log', size: 3, root: sha256('y'), extensions: [] }, otherLog('elsewhere.test/log'))), 422, 'NOT_THIS_LOG'],
+      [
+        'a wrong root, signed by the log key',
+        () =>
+          cosigned(
+            signCheckpoint({ origin: ORIGIN, size: 10, root: sha256('not the root'), extensions: [] }, logSigner),
+          ),
+        409,
+        'CHECKPOINT_MISMATCH',
+      ],
+      [
+        'a size beyond the log',
+        () =>
+          cosigned(signCheckpoint({ origin: ORIGIN, size: 1000, root: sha256('future'), extensions: [] }, logSigner)),
+        409,
+        'CHECKPOINT_MISMATCH',
+      ],
+      [
+        'another log of the same name',
+        () =>
+          cosigned(signCheckpoint({ origin: ORIGIN, size: 10, root: sha256('x'), extensions: [] }, otherLog(ORIGIN))),
+        422,
+        'NOT_THIS_LOG',
+      ],
+      [
+        'another log',
+        () =>
+          cosigned(
+            signCheckpoint(
+              { origin: 'elsewhere.test/log', size: 3, root: sha256('y'), extensions: [] },
+              otherLog('elsewhere.test/log'),
+            ),
+          ),
+        422,
+        'NOT_THIS_LOG',
+      ],
     ];
 
     function otherLog(origin: string): NoteSigner {
@@ -257,10 +325,32 @@ describe('witness cosignatures', () => {
     }
 
     const cases: [string, () => string, RegExp, string?][] = [
-      ['a checkpoint smaller than one it cosigned', () => stateWith(signCheckpoint({ origin: ORIGIN, size: 1000, root: sha256('r'), extensions: [] }, logSigner)), /CHECKPOINT_ROLLBACK/],
-      ['a checkpoint inconsistent with the last one', () => stateWith(signCheckpoint({ origin: ORIGIN, size: 5, root: sha256('r'), extensions: [] }, logSigner)), /CHECKPOINT_FORK: .*not consistent/],
-      ['another root for the same size', () => stateWith(signCheckpoint({ origin: ORIGIN, size: 25, root: sha256('r'), extensions: [] }, logSigner)), /CHECKPOINT_FORK: two roots/],
-      ['a state not signed by the log', () => stateWith(signCheckpoint({ origin: ORIGIN, size: 5, root: sha256('r'), extensions: [] }, parseSignerKey(encodeSignerKey(ORIGIN, sha256('forger'))).signer)), /WITNESS_STATE/],
+      [
+        'a checkpoint smaller than one it cosigned',
+        () => stateWith(signCheckpoint({ origin: ORIGIN, size: 1000, root: sha256('r'), extensions: [] }, logSigner)),
+        /CHECKPOINT_ROLLBACK/,
+      ],
+      [
+        'a checkpoint inconsistent with the last one',
+        () => stateWith(signCheckpoint({ origin: ORIGIN, size: 5, root: sha256('r'), extensions: [] }, logSigner)),
+        /CHECKPOINT_FORK: .*not consistent/,
+      ],
+      [
+        'another root for the same size',
+        () => stateWith(signCheckpoint({ origin: ORIGIN, size: 25, root: sha256('r'), extensions: [] }, logSigner)),
+        /CHECKPOINT_FORK: two roots/,
+      ],
+      [
+        'a state not signed by the log',
+        () =>
+          stateWith(
+            signCheckpoint(
+              { origin: ORIGIN, size: 5, root: sha256('r'), extensions: [] },
+              parseSignerKey(encodeSignerKey(ORIGIN, sha256('forger'))).signer,
+            ),
+          ),
+        /WITNESS_STATE/,
+      ],
       ['a state pinned to another log', () => stateWith(null, 'other.test+00000000+AAAA'), /WITNESS_WRONG_LOG/],
     ];
 
@@ -295,7 +385,19 @@ describe('witness cosignatures', () => {
     await growTo(size + 5); // the head moves on, not cosigned yet
     const quorum = ['--witness', w.one.vkey, '--witness', w.two.vkey];
     const state = join(work, 'monitor-state');
-    const watched = signet('monitor', '--server', app.url, '--vkey', vkey, ...quorum, '--once', '--watch', 'nobody', '--state', state);
+    const watched = signet(
+      'monitor',
+      '--server',
+      app.url,
+      '--vkey',
+      vkey,
+      ...quorum,
+      '--once',
+      '--watch',
+      'nobody',
+      '--state',
+      state,
+    );
     expect([watched.code, watched.err]).toEqual([0, '']);
     const accepted = JSON.parse(readFileSync(join(state, 'monitor.json'), 'utf8')) as { checkpoint: string };
     expect(openCheckpoint(accepted.checkpoint, parseVerifierKey(vkey)).size).toBe(cosigned.size);
@@ -303,11 +405,39 @@ describe('witness cosignatures', () => {
     expect([mirrored.code, (JSON.parse(mirrored.out) as { size: number }).size]).toEqual([0, cosigned.size]);
     expect(requireQuorum(readFileSync(join(work, 'mirror', 'checkpoint'), 'utf8'), verifiers, 2)).toHaveLength(2);
     // A witness that has not cosigned: the quorum is not met, and nothing is audited.
-    const strict = signet('audit', '--server', app.url, '--vkey', vkey, '--witness', w.one.vkey, '--witness', w.stranger.vkey, '--json');
+    const strict = signet(
+      'audit',
+      '--server',
+      app.url,
+      '--vkey',
+      vkey,
+      '--witness',
+      w.one.vkey,
+      '--witness',
+      w.stranger.vkey,
+      '--json',
+    );
     expect(strict.code).toBe(1);
     expect(JSON.parse(strict.out)).toMatchObject({ ok: false, seq: null, code: 'QUORUM_NOT_MET' });
     expect((JSON.parse(strict.out) as { message: string }).message).toMatch(/missing: w3\.witness\.test/);
-    const loose = signet('monitor', '--server', app.url, '--vkey', vkey, '--witness', w.one.vkey, '--witness', w.stranger.vkey, '--quorum', '1', '--once', '--watch', 'nobody', '--state', join(work, 'monitor-loose'));
+    const loose = signet(
+      'monitor',
+      '--server',
+      app.url,
+      '--vkey',
+      vkey,
+      '--witness',
+      w.one.vkey,
+      '--witness',
+      w.stranger.vkey,
+      '--quorum',
+      '1',
+      '--once',
+      '--watch',
+      'nobody',
+      '--state',
+      join(work, 'monitor-loose'),
+    );
     expect(loose.code).toBe(0);
     expect(signet('audit', '--server', app.url, '--vkey', vkey, '--witness', w.one.vkey, '--quorum', '2').code).toBe(2);
   });

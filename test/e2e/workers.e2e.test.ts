@@ -51,11 +51,22 @@ describe.each(modes)('the workers in the MyBB story ($name)', (mode) => {
   }
   const ofType = async (type: string) => (await events()).filter((e) => e.type === type);
   async function keyState() {
-    const state = await s.json<{ signingKeys: { fingerprint: string; status: string; usableFrom: string | null; added: { url: string; at: string } | null; removed: { url: string } | null }[] }>('/trust/state');
+    const state = await s.json<{
+      signingKeys: {
+        fingerprint: string;
+        status: string;
+        usableFrom: string | null;
+        added: { url: string; at: string } | null;
+        removed: { url: string } | null;
+      }[];
+    }>('/trust/state');
     return state.signingKeys.find((k) => k.fingerprint === fpr.sign)!;
   }
   async function latestSnapshot() {
-    const snapshots = (await ofType('ArchiveSnapshotTaken')).map((e) => e.data as { treeSize: number; listing: string; raw: string; keys: Record<string, string>; triggers: unknown[] });
+    const snapshots = (await ofType('ArchiveSnapshotTaken')).map(
+      (e) =>
+        e.data as { treeSize: number; listing: string; raw: string; keys: Record<string, string>; triggers: unknown[] },
+    );
     // Each snapshot names the key pages that changed; the latest page of a key is in the latest one naming it.
     const keys = Object.assign({}, ...snapshots.map((d) => d.keys)) as Record<string, string>;
     return { ...snapshots[snapshots.length - 1]!, keys };
@@ -69,7 +80,15 @@ describe.each(modes)('the workers in the MyBB story ($name)', (mode) => {
   beforeAll(async () => {
     Object.assign(
       fpr,
-      gpg.genKeys({ root: 'Root (master) <root@example.org>', alice: 'Alice <alice@example.org>', eve: 'Eve <eve@example.org>', sign: 'Eve (CODE SIGNING KEY) <eve@mybb.example>' }, day(-30)),
+      gpg.genKeys(
+        {
+          root: 'Root (master) <root@example.org>',
+          alice: 'Alice <alice@example.org>',
+          eve: 'Eve <eve@example.org>',
+          sign: 'Eve (CODE SIGNING KEY) <eve@mybb.example>',
+        },
+        day(-30),
+      ),
     );
     hook = await receiver((d, res) => res.writeHead(hmacValid(d, secret) ? 200 : 401).end());
     // An external archive (a web archive's "save" URL).
@@ -115,8 +134,18 @@ describe.each(modes)('the workers in the MyBB story ($name)', (mode) => {
   });
 
   it('a key added on day 0 and authorized on day 2: ADDING is posted on day 2 on every channel, and the listing archived', async () => {
-    for (const [who, role] of [['alice', 'leader'], ['eve', 'member']] as const) {
-      expect(s.post(fpr.root!, { type: 'AddMember', key: gpg.exportKey(fpr[who]!), username: who[0]!.toUpperCase() + who.slice(1), role }).status).toBe(201);
+    for (const [who, role] of [
+      ['alice', 'leader'],
+      ['eve', 'member'],
+    ] as const) {
+      expect(
+        s.post(fpr.root!, {
+          type: 'AddMember',
+          key: gpg.exportKey(fpr[who]!),
+          username: who[0]!.toUpperCase() + who.slice(1),
+          role,
+        }).status,
+      ).toBe(201);
     }
     gpg.certify(fpr.eve!, fpr.sign!, day(0));
     expect(s.post(fpr.eve!, { type: 'AddSigningKey', key: gpg.exportKey(fpr.sign!) }).status).toBe(201);
@@ -131,7 +160,10 @@ describe.each(modes)('the workers in the MyBB story ($name)', (mode) => {
     await s.settle();
 
     const text = `ADDING Package Signing Key of ~Eve (${grouped(fpr.sign!)}).`;
-    const posted = (await ofType('AnnouncementPosted')).map((e) => ({ ...(e.data as { channel: string; text: string; url: string; cause: number }), recordedAt: e.recordedAt }));
+    const posted = (await ofType('AnnouncementPosted')).map((e) => ({
+      ...(e.data as { channel: string; text: string; url: string; cause: number }),
+      recordedAt: e.recordedAt,
+    }));
     expect(posted.map((p) => [p.channel, p.text, p.recordedAt])).toEqual(
       expect.arrayContaining([
         ['atom', text, day(2).toISOString()],
@@ -140,7 +172,13 @@ describe.each(modes)('the workers in the MyBB story ($name)', (mode) => {
     );
     expect(posted).toHaveLength(2);
     expect(hook.deliveries).toHaveLength(1);
-    expect(JSON.parse(hook.deliveries[0]!.body)).toMatchObject({ kind: 'ADDING', text, fingerprint: fpr.sign, username: 'Eve', origin: s.origin });
+    expect(JSON.parse(hook.deliveries[0]!.body)).toMatchObject({
+      kind: 'ADDING',
+      text,
+      fingerprint: fpr.sign,
+      username: 'Eve',
+      origin: s.origin,
+    });
 
     // The Atom feed, read by a feed parser; the entry links to the announcement's page.
     const feedRes = await fetch(`${s.url}/announcements.atom`);
@@ -155,13 +193,19 @@ describe.each(modes)('the workers in the MyBB story ($name)', (mode) => {
 
     // Waiting: usable from max(added day 0, announced day 2) + 14 days.
     const key = await keyState();
-    expect(key).toMatchObject({ status: 'waiting', usableFrom: day(16).toISOString(), added: { url: atom.url, at: day(2).toISOString() } });
+    expect(key).toMatchObject({
+      status: 'waiting',
+      usableFrom: day(16).toISOString(),
+      added: { url: atom.url, at: day(2).toISOString() },
+    });
     const snapshot = await latestSnapshot();
     expect(snapshot.treeSize).toBeGreaterThan(res.body.events![1]!.seq);
     const listing = await archived(snapshot.listing);
     expect(listing).toContain(grouped(fpr.sign!));
     expect(listing).toContain('waiting');
-    expect(await archived(snapshot.raw)).toContain(`FINGERPRINT: ${grouped(fpr.sign!)}\nADD_DATE: 2026-01-03\nADD_ANNOUNCEMENT: ${atom.url}`);
+    expect(await archived(snapshot.raw)).toContain(
+      `FINGERPRINT: ${grouped(fpr.sign!)}\nADD_DATE: 2026-01-03\nADD_ANNOUNCEMENT: ${atom.url}`,
+    );
     expect(await archived(snapshot.keys[fpr.sign!]!)).toContain('Package Signing Key of ~Eve');
     // Each snapshot called the external archive triggers and recorded what they answered.
     expect(snapshot.triggers).toEqual([
@@ -203,7 +247,9 @@ describe.each(modes)('the workers in the MyBB story ($name)', (mode) => {
     expect(s.post(fpr.root!, { type: 'RemoveMember', member: fpr.alice }).status).toBe(201);
     await s.settle();
     const alerts = await ofType('ContinuityAlertRaised');
-    expect(alerts.map((e) => e.data)).toEqual([expect.objectContaining({ fingerprint: fpr.sign, username: 'Eve', valid: 0, required: 1 })]);
+    expect(alerts.map((e) => e.data)).toEqual([
+      expect.objectContaining({ fingerprint: fpr.sign, username: 'Eve', valid: 0, required: 1 }),
+    ]);
     const notices = (await ofType('AnnouncementPosted')).filter((e) => e.data.kind === 'SECURITY');
     expect(notices.map((e) => e.data.channel).sort()).toEqual(['atom', 'webhook']);
     expect(String(notices[0]!.data.text)).toMatch(/^SECURITY NOTICE: Package Signing Key of ~Eve \(/);
@@ -241,7 +287,9 @@ describe.each(modes)('the workers in the MyBB story ($name)', (mode) => {
 
   it('every outcome is in the log once; the archive and outbox answer bad input with 4xx', async () => {
     const all = await events();
-    const keys = all.filter((e) => ['AnnouncementPosted', 'ArchiveSnapshotTaken', 'ContinuityAlertRaised'].includes(e.type)).map((e) => `${e.type}/${String(e.data.channel ?? '')}/${String(e.data.cause)}`);
+    const keys = all
+      .filter((e) => ['AnnouncementPosted', 'ArchiveSnapshotTaken', 'ContinuityAlertRaised'].includes(e.type))
+      .map((e) => `${e.type}/${String(e.data.channel ?? '')}/${String(e.data.cause)}`);
     expect(new Set(keys).size).toBe(keys.length);
     for (const [path, status, code] of [
       ['/archive/xyz', 400, 'BAD_PARAMETER'],
@@ -256,29 +304,45 @@ describe.each(modes)('the workers in the MyBB story ($name)', (mode) => {
 
   it.runIf(!mode.bullmq)('renders the listing in headless Chromium, on a phone and a desktop', async () => {
     if (!existsSync(CHROMIUM)) {
-      if (process.env.CI || process.env.SIGNET_REQUIRE_CHROMIUM) throw new Error(`${CHROMIUM} is missing: apt-get install -y --no-install-recommends chromium`);
-      console.warn(`skipping the browser check: ${CHROMIUM} is not installed (apt-get install -y --no-install-recommends chromium)`);
+      if (process.env.CI || process.env.SIGNET_REQUIRE_CHROMIUM)
+        throw new Error(`${CHROMIUM} is missing: apt-get install -y --no-install-recommends chromium`);
+      console.warn(
+        `skipping the browser check: ${CHROMIUM} is not installed (apt-get install -y --no-install-recommends chromium)`,
+      );
       return;
     }
     const { chromium } = await import('playwright-core');
     const browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     try {
       mkdirSync(ARTIFACTS, { recursive: true });
-      for (const [name, viewport] of [['phone', { width: 390, height: 844 }], ['desktop', { width: 1280, height: 800 }]] as const) {
+      for (const [name, viewport] of [
+        ['phone', { width: 390, height: 844 }],
+        ['desktop', { width: 1280, height: 800 }],
+      ] as const) {
         const page = await browser.newPage({ viewport });
         await page.goto(`${s.url}/`);
         expect(await page.title()).toBe(`Package Signing Keys — ${s.origin}`);
         const fingerprint = (await page.locator('a.fp').first().textContent())!;
         expect(fingerprint).toBe(grouped(fpr.sign!));
         expect(fingerprint).toMatch(/^([0-9A-F]{4} ){9}[0-9A-F]{4}$/);
-        const links = await page.getByRole('link', { name: 'announcement', exact: true }).evaluateAll((as) => as.map((a) => (a as unknown as { href: string }).href));
+        const links = await page
+          .getByRole('link', { name: 'announcement', exact: true })
+          .evaluateAll((as) => as.map((a) => (a as unknown as { href: string }).href));
         expect(links).toHaveLength(2);
         expect(links.every((l) => l.startsWith('https://keys.mybb.example/announcements/'))).toBe(true);
         // Nothing overflows the screen sideways.
-        expect(await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")).toBe(true);
+        expect(await page.evaluate('document.documentElement.scrollWidth <= window.innerWidth')).toBe(true);
         await page.screenshot({ path: join(ARTIFACTS, `listing-${name}.png`), fullPage: true });
         await page.close();
       }

@@ -39,7 +39,10 @@ export function startApp(env: Record<string, string | undefined>): Promise<Runni
         let stopping = false;
         // A server that dies on its own is a bug: say so, with what it printed last.
         void exited.then((code) => {
-          if (!stopping) process.stderr.write(`\n*** the server at ${m[1]} exited by itself (${code}); its last output:\n${out.slice(-6000)}\n`);
+          if (!stopping)
+            process.stderr.write(
+              `\n*** the server at ${m[1]} exited by itself (${code}); its last output:\n${out.slice(-6000)}\n`,
+            );
         });
         resolve({
           url: m[1]!,
@@ -64,7 +67,10 @@ export const WORKER_MAIN = join(repoRoot(), 'dist/apps/worker/src/main.js');
 /** Starts the built worker (`npm run start:worker`) and resolves once it follows the log. */
 export function startWorker(env: Record<string, string | undefined>): Promise<RunningApp> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [WORKER_MAIN], { env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [WORKER_MAIN], {
+      env: { ...process.env, NO_COLOR: '1', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
     const onData = (chunk: Buffer) => {

@@ -43,10 +43,17 @@ export function verifyCheckpointNote(note: string, vkey: string): VerifiedCheckp
   if (raw[0] !== 1 || raw.length !== 33) throw new Error('not an Ed25519 verifier key');
   const expectHash = sha(Buffer.from(`${name}\n`), raw).subarray(0, 4);
   if (expectHash.toString('hex') !== hashHex) throw new Error('verifier key hash mismatch');
-  const key = createPublicKey({ key: Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), raw.subarray(1)]), format: 'der', type: 'spki' });
+  const key = createPublicKey({
+    key: Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), raw.subarray(1)]),
+    format: 'der',
+    type: 'spki',
+  });
   const split = note.indexOf('\n\n');
   const text = note.slice(0, split + 1);
-  const sigLines = note.slice(split + 2).split('\n').filter(Boolean);
+  const sigLines = note
+    .slice(split + 2)
+    .split('\n')
+    .filter(Boolean);
   const ok = sigLines.some((line) => {
     const [dash, who, sigB64] = line.split(' ');
     if (dash !== '\u2014' || who !== name) return false;
@@ -87,7 +94,8 @@ export async function verifyAllTiles(base: string, cp: VerifiedCheckpoint): Prom
       at += 2 + len;
       count++;
     }
-    if (count !== width || at !== bundle.length) throw new Error(`entry bundle ${t} holds ${count} entries, expected ${width}`);
+    if (count !== width || at !== bundle.length)
+      throw new Error(`entry bundle ${t} holds ${count} entries, expected ${width}`);
   }
   // Level L tiles hold the roots of 256^L-leaf subtrees; recompute each from the leaves.
   let level = 0;

@@ -14,7 +14,11 @@ export class Gpg {
 
   run(args: string[], at?: Date, input?: string): string {
     const time = at ? ['--faked-system-time', gpgTime(at)] : [];
-    return execFileSync('gpg', ['--homedir', this.home, '--batch', '--yes', '--no-tty', '--quiet', ...time, ...args], { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] });
+    return execFileSync('gpg', ['--homedir', this.home, '--batch', '--yes', '--no-tty', '--quiet', ...time, ...args], {
+      encoding: 'utf8',
+      input,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
   }
 
   genKey(userId: string, algo: string, at: Date): string {
@@ -26,7 +30,12 @@ export class Gpg {
 
   /** Several keys at once: name → user ID (RSA-4096 unless `algo` says otherwise) gives name → fingerprint. */
   genKeys(users: Record<string, string | [string, string]>, at: Date): Record<string, string> {
-    return Object.fromEntries(Object.entries(users).map(([name, user]) => [name, Array.isArray(user) ? this.genKey(user[0], user[1], at) : this.genKey(user, 'rsa4096', at)]));
+    return Object.fromEntries(
+      Object.entries(users).map(([name, user]) => [
+        name,
+        Array.isArray(user) ? this.genKey(user[0], user[1], at) : this.genKey(user, 'rsa4096', at),
+      ]),
+    );
   }
 
   exportKey(fpr: string): string {
@@ -35,7 +44,9 @@ export class Gpg {
 
   /** `gpg --export A B …` without --armor: a binary keyring, as bytes. */
   exportBinary(...fprs: string[]): Buffer {
-    return execFileSync('gpg', ['--homedir', this.home, '--batch', '--no-tty', '--quiet', '--export', ...fprs], { stdio: ['pipe', 'pipe', 'pipe'] });
+    return execFileSync('gpg', ['--homedir', this.home, '--batch', '--no-tty', '--quiet', '--export', ...fprs], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
   }
 
   /** `gpg -u certifier --quick-sign-key target`: a certification, as a leader would make it. */
@@ -54,7 +65,23 @@ export class Gpg {
    */
   genRevoke(fpr: string, reason: 0 | 1 | 2 | 3, description: string, at: Date): string {
     const answers = `y\n${reason}\n${description}\n\ny\n`;
-    return execFileSync('gpg', ['--homedir', this.home, '--yes', '--no-tty', '--command-fd', '0', '--faked-system-time', gpgTime(at), '--armor', '--gen-revoke', fpr], { encoding: 'utf8', input: answers, stdio: ['pipe', 'pipe', 'pipe'] });
+    return execFileSync(
+      'gpg',
+      [
+        '--homedir',
+        this.home,
+        '--yes',
+        '--no-tty',
+        '--command-fd',
+        '0',
+        '--faked-system-time',
+        gpgTime(at),
+        '--armor',
+        '--gen-revoke',
+        fpr,
+      ],
+      { encoding: 'utf8', input: answers, stdio: ['pipe', 'pipe', 'pipe'] },
+    );
   }
 
   /** `gpg --import` (a revocation certificate, another keyring's export). */
@@ -67,7 +94,20 @@ export class Gpg {
     const dir = mkdtempSync(join(tmpdir(), 'signet-sig-'));
     try {
       writeFileSync(join(dir, 'data'), data);
-      this.run(['-u', signer, '--armor', '--digest-algo', digest, '--detach-sign', '-o', join(dir, 'data.asc'), join(dir, 'data')], at);
+      this.run(
+        [
+          '-u',
+          signer,
+          '--armor',
+          '--digest-algo',
+          digest,
+          '--detach-sign',
+          '-o',
+          join(dir, 'data.asc'),
+          join(dir, 'data'),
+        ],
+        at,
+      );
       return readFileSync(join(dir, 'data.asc'), 'utf8');
     } finally {
       rmSync(dir, { recursive: true, force: true });

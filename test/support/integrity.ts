@@ -19,4 +19,3 @@ export async function checkLogIntegrity(log: SignetLog): Promise<number> {
   for (const n of inner) expect(byId.get(`${n.level}/${n.index}`)).toBe(toHex(n.hash));
   return head.size;
 }
-

@@ -24,12 +24,26 @@ export class PrivatePostgres {
   static async create(): Promise<PrivatePostgres> {
     const dir = mkdtempSync(join(tmpdir(), 'signet-pg-'));
     if (process.getuid?.() === 0) {
-      const [uid, gid] = ['-u', '-g'].map((flag) => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim()));
+      const [uid, gid] = ['-u', '-g'].map((flag) =>
+        Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim()),
+      );
       chownSync(dir, uid!, gid!);
     }
     const cluster = new PrivatePostgres(dir, await freePort());
     // --no-sync and fsync=off: a test's cluster need not survive a power cut, and both save seconds.
-    await cluster.run('initdb', ['-D', cluster.data, '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8', '--locale', 'C']);
+    await cluster.run('initdb', [
+      '-D',
+      cluster.data,
+      '-U',
+      'postgres',
+      '-A',
+      'trust',
+      '--no-sync',
+      '-E',
+      'UTF8',
+      '--locale',
+      'C',
+    ]);
     await cluster.start();
     return cluster;
   }
@@ -47,7 +61,18 @@ export class PrivatePostgres {
   }
 
   async start(): Promise<void> {
-    await this.run('pg_ctl', ['start', '-w', '-t', '60', '-D', this.data, '-l', join(this.dir, 'log'), '-o', this.options]);
+    await this.run('pg_ctl', [
+      'start',
+      '-w',
+      '-t',
+      '60',
+      '-D',
+      this.data,
+      '-l',
+      join(this.dir, 'log'),
+      '-o',
+      this.options,
+    ]);
     this.running = true;
   }
 
@@ -60,7 +85,20 @@ export class PrivatePostgres {
   /** `pg_ctl restart` (fast): the server stops and starts again with the same options. */
   async restart(): Promise<void> {
     // -l again: without it the new server would write to (and hold open) pg_ctl's stdout.
-    await this.run('pg_ctl', ['restart', '-w', '-t', '60', '-m', 'fast', '-D', this.data, '-l', join(this.dir, 'log'), '-o', this.options]);
+    await this.run('pg_ctl', [
+      'restart',
+      '-w',
+      '-t',
+      '60',
+      '-m',
+      'fast',
+      '-D',
+      this.data,
+      '-l',
+      join(this.dir, 'log'),
+      '-o',
+      this.options,
+    ]);
     this.running = true;
   }
 

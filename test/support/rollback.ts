@@ -7,7 +7,8 @@ import { APPEND_ONLY_TABLES } from '@signet/store';
  * One statement each, to run in order in one transaction.
  */
 export function rollBackStatements(size: number): string[] {
-  const triggers = (state: 'DISABLE' | 'ENABLE') => APPEND_ONLY_TABLES.map((t) => `ALTER TABLE ${t} ${state} TRIGGER USER`);
+  const triggers = (state: 'DISABLE' | 'ENABLE') =>
+    APPEND_ONLY_TABLES.map((t) => `ALTER TABLE ${t} ${state} TRIGGER USER`);
   return [
     ...triggers('DISABLE'),
     `DELETE FROM events WHERE seq >= ${size}`,

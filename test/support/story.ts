@@ -15,7 +15,10 @@ export const day = (n: number) => new Date(DAY0 + n * 86_400_000);
 
 export interface Posted {
   readonly status: number;
-  readonly body: { code?: string; events?: { seq: number; type: string; data: Record<string, unknown> }[] } & Record<string, unknown>;
+  readonly body: { code?: string; events?: { seq: number; type: string; data: Record<string, unknown> }[] } & Record<
+    string,
+    unknown
+  >;
   readonly bytes: string;
 }
 
@@ -49,7 +52,10 @@ export class StoryClient {
   async start(rootFpr: string, env: Record<string, string | undefined>): Promise<{ app: RunningApp; vkey: string }> {
     const rootFile = join(this.work, 'root.asc');
     writeFileSync(rootFile, this.gpg.exportKey(rootFpr));
-    const out = execFileSync(process.execPath, [CLI_BIN, 'init', '--origin', this.origin, '--root-key', rootFile], { env: { ...process.env, ...env }, encoding: 'utf8' });
+    const out = execFileSync(process.execPath, [CLI_BIN, 'init', '--origin', this.origin, '--root-key', rootFile], {
+      env: { ...process.env, ...env },
+      encoding: 'utf8',
+    });
     const app = await startApp(env);
     this.url = app.url;
     return { app, vkey: /verifier key: (\S+)/.exec(out)![1]! };
@@ -63,18 +69,52 @@ export class StoryClient {
   }
 
   /** Signs a command as a person would and posts it. */
-  post(signer: string, body: Record<string, unknown>, opts: { id?: string; issuedAt?: Date; origin?: string; raw?: string; digest?: string } = {}): Posted {
-    const bytes = opts.raw ?? JSON.stringify({ origin: opts.origin ?? this.origin, id: opts.id ?? `cmd-${++this.n}`, issuedAt: (opts.issuedAt ?? this.now).toISOString(), ...body }, null, 2);
+  post(
+    signer: string,
+    body: Record<string, unknown>,
+    opts: { id?: string; issuedAt?: Date; origin?: string; raw?: string; digest?: string } = {},
+  ): Posted {
+    const bytes =
+      opts.raw ??
+      JSON.stringify(
+        {
+          origin: opts.origin ?? this.origin,
+          id: opts.id ?? `cmd-${++this.n}`,
+          issuedAt: (opts.issuedAt ?? this.now).toISOString(),
+          ...body,
+        },
+        null,
+        2,
+      );
     const dir = mkdtempSync(join(this.work, 'cmd-'));
     writeFileSync(join(dir, 'command.json'), bytes);
     writeFileSync(join(dir, 'command.json.asc'), this.gpg.detachSign(signer, bytes, this.now, opts.digest));
-    const out = execFileSync('curl', ['-s', '-w', '\n%{http_code}', '-F', `command=@${join(dir, 'command.json')}`, '-F', `signature=@${join(dir, 'command.json.asc')}`, `${this.url}/commands`], { encoding: 'utf8' });
+    const out = execFileSync(
+      'curl',
+      [
+        '-s',
+        '-w',
+        '\n%{http_code}',
+        '-F',
+        `command=@${join(dir, 'command.json')}`,
+        '-F',
+        `signature=@${join(dir, 'command.json.asc')}`,
+        `${this.url}/commands`,
+      ],
+      { encoding: 'utf8' },
+    );
     const status = Number(out.slice(out.lastIndexOf('\n') + 1));
     return { status, body: JSON.parse(out.slice(0, out.lastIndexOf('\n'))), bytes };
   }
 
   /** Publishes a detached SHA-512 signature over an artifact, made by `signer` at `signedAt`. */
-  async publish(signer: string, name: string, version: string, signedAt: Date, content = `${name} ${version}`): Promise<{ status: number; body: { code: string } }> {
+  async publish(
+    signer: string,
+    name: string,
+    version: string,
+    signedAt: Date,
+    content = `${name} ${version}`,
+  ): Promise<{ status: number; body: { code: string } }> {
     const form = new FormData();
     form.append('signature', new Blob([this.gpg.detachSign(signer, content, signedAt)]), 'pkg.zip.asc');
     form.append('artifact', new Blob([content]), 'pkg.zip');
@@ -99,16 +139,20 @@ export class StoryClient {
     let last = '';
     let quietSince: { size: number; at: number } | null = null;
     for (;;) {
-      const outbox = await this.json<{ treeSize: number; consumers: { consumer: string; nextSeq: number; pending: number }[] }>('/outbox');
+      const outbox = await this.json<{
+        treeSize: number;
+        consumers: { consumer: string; nextSeq: number; pending: number }[];
+      }>('/outbox');
       last = JSON.stringify(outbox);
-      const idle = outbox.consumers.length > 0 && outbox.consumers.every((c) => c.nextSeq === outbox.treeSize && c.pending === 0);
+      const idle =
+        outbox.consumers.length > 0 && outbox.consumers.every((c) => c.nextSeq === outbox.treeSize && c.pending === 0);
       // The activation sweep (every SIGNET_SWEEP_MS) appends on its own time, not through the
       // outbox: settled means idle with no new event for a few sweeps.
-      if (!idle || quietSince?.size !== outbox.treeSize) quietSince = idle ? { size: outbox.treeSize, at: Date.now() } : null;
+      if (!idle || quietSince?.size !== outbox.treeSize)
+        quietSince = idle ? { size: outbox.treeSize, at: Date.now() } : null;
       else if (Date.now() - quietSince.at >= SETTLE_QUIET_MS) return;
       if (Date.now() > deadline) throw new Error(`the workers did not settle: ${last}`);
       await new Promise((r) => setTimeout(r, 50));
     }
   }
-
 }

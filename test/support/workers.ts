@@ -17,14 +17,53 @@ export const keyFpr = (i: number) => `FEED${String(i).padStart(36, '0')}`;
 /** The events of a leader being added (once) and signing keys added, certified and authorized. */
 export function keyDrafts(from: number, count: number, withLeader: boolean): EventDraft[] {
   const drafts: EventDraft[] = [];
-  if (withLeader) drafts.push(draftOf({ type: 'MemberAdded', v: 1, data: { fingerprint: LEADER, username: 'Alice', role: 'leader', key: 'k' } }, `member/${LEADER}`, LEADER, null));
+  if (withLeader)
+    drafts.push(
+      draftOf(
+        { type: 'MemberAdded', v: 1, data: { fingerprint: LEADER, username: 'Alice', role: 'leader', key: 'k' } },
+        `member/${LEADER}`,
+        LEADER,
+        null,
+      ),
+    );
   for (let i = from; i < from + count; i++) {
     const fingerprint = keyFpr(i);
     const stream = signingKeyStream(fingerprint);
     drafts.push(
-      draftOf({ type: 'SigningKeyAdded', v: 1, data: { fingerprint, owner: LEADER, username: `user${i}`, key: `key ${i}`, algorithm: 'rsa', bits: 4096, userIds: [`user${i} (CODE SIGNING KEY)`] } }, stream, LEADER, null),
-      draftOf({ type: 'SigningKeyCertified', v: 1, data: { fingerprint, certifier: LEADER, via: 'command', certifiedAt: '2026-01-01T00:00:00.000Z' } }, stream, LEADER, null),
-      draftOf({ type: 'SigningKeyAuthorized', v: 1, data: { fingerprint, authorizedBy: [LEADER] } }, stream, 'log', null),
+      draftOf(
+        {
+          type: 'SigningKeyAdded',
+          v: 1,
+          data: {
+            fingerprint,
+            owner: LEADER,
+            username: `user${i}`,
+            key: `key ${i}`,
+            algorithm: 'rsa',
+            bits: 4096,
+            userIds: [`user${i} (CODE SIGNING KEY)`],
+          },
+        },
+        stream,
+        LEADER,
+        null,
+      ),
+      draftOf(
+        {
+          type: 'SigningKeyCertified',
+          v: 1,
+          data: { fingerprint, certifier: LEADER, via: 'command', certifiedAt: '2026-01-01T00:00:00.000Z' },
+        },
+        stream,
+        LEADER,
+        null,
+      ),
+      draftOf(
+        { type: 'SigningKeyAuthorized', v: 1, data: { fingerprint, authorizedBy: [LEADER] } },
+        stream,
+        'log',
+        null,
+      ),
     );
   }
   return drafts;
@@ -48,7 +87,12 @@ export function outcomesByCause(events: readonly EventEnvelope[], type: EventTyp
   return counts;
 }
 
-export async function until<T>(what: string, check: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs = 30_000, everyMs = 50): Promise<T> {
+export async function until<T>(
+  what: string,
+  check: () => Promise<T | null | undefined | false> | T | null | undefined | false,
+  timeoutMs = 30_000,
+  everyMs = 50,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
@@ -71,7 +115,9 @@ export interface Receiver {
 }
 
 /** A local HTTP server: records every request, answers with `respond`. */
-export async function receiver(respond: (d: Delivery, res: ServerResponse, all: Delivery[]) => void): Promise<Receiver> {
+export async function receiver(
+  respond: (d: Delivery, res: ServerResponse, all: Delivery[]) => void,
+): Promise<Receiver> {
   const deliveries: Delivery[] = [];
   const server = createServer((req, res) => {
     let body = '';
@@ -123,7 +169,11 @@ export class PrivateRedis {
   }
 
   async up(): Promise<void> {
-    const child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      'redis-server',
+      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     this.child = child;
     let out = '';
     await new Promise<void>((resolve, reject) => {

@@ -23,7 +23,14 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [CqrsModule.forRoot()],
-      controllers: [LogController, HealthController, TrustController, SnapshotController, PagesController, AnnouncementsController],
+      controllers: [
+        LogController,
+        HealthController,
+        TrustController,
+        SnapshotController,
+        PagesController,
+        AnnouncementsController,
+      ],
       providers: [
         { provide: SIGNET_LOG, useValue: services.log },
         { provide: SIGNET_CONFIG, useValue: config },

@@ -28,8 +28,16 @@ export function snapshotHeaders(served: ServedSnapshot, immutable: boolean): Rec
  * runs, with the same bytes, headers and request metric as the controller. Everything else
  * (including `?size=N`, HEAD, and the moment before the head's snapshot is computed) goes to Fastify.
  */
-export function fastPathServer(snapshots: SnapshotService, metrics: Metrics): (handler: RequestListener) => ReturnType<typeof createServer> {
-  let cached: { served: ServedSnapshot; body: Buffer; ok: Record<string, string | number>; notModified: Record<string, string> } | null = null;
+export function fastPathServer(
+  snapshots: SnapshotService,
+  metrics: Metrics,
+): (handler: RequestListener) => ReturnType<typeof createServer> {
+  let cached: {
+    served: ServedSnapshot;
+    body: Buffer;
+    ok: Record<string, string | number>;
+    notModified: Record<string, string>;
+  } | null = null;
   return (handler) =>
     createServer((req: IncomingMessage, res: ServerResponse) => {
       if (req.url !== '/trust/snapshot' || req.method !== 'GET') return handler(req, res);
@@ -44,7 +52,12 @@ export function fastPathServer(snapshots: SnapshotService, metrics: Metrics): (h
       if (cached?.served !== served) {
         const headers = snapshotHeaders(served, false);
         const body = Buffer.from(served.body);
-        cached = { served, body, notModified: headers, ok: { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': body.length } };
+        cached = {
+          served,
+          body,
+          notModified: headers,
+          ok: { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': body.length },
+        };
       }
       const status = etagMatches(req.headers['if-none-match'], served.etag) ? 304 : 200;
       if (status === 304) res.writeHead(304, cached.notModified).end();

@@ -25,19 +25,32 @@ export class HealthController {
 
   /** The database answers, every migration is applied, and the log is intact (see `integrity`). */
   @Get('readyz')
-  @ApiRoute('Database reachable, migrations applied, the log tables append-only and not rolled back (503 otherwise)', { status: 200, description: '{status, database}; when the log is unsafe to serve, {status: "unsafe", code, message}' }, [])
+  @ApiRoute(
+    'Database reachable, migrations applied, the log tables append-only and not rolled back (503 otherwise)',
+    {
+      status: 200,
+      description: '{status, database}; when the log is unsafe to serve, {status: "unsafe", code, message}',
+    },
+    [],
+  )
   async readyz(@Res() reply: FastifyReply): Promise<void> {
     let body: { status: string; database: string; pendingMigrations?: string[] };
     try {
       await ping(this.log.db.db);
       const pending = await pendingMigrations(this.log.db.db);
-      body = pending.length === 0 ? { status: 'ok', database: this.log.db.kind } : { status: 'migrations pending', database: this.log.db.kind, pendingMigrations: pending };
+      body =
+        pending.length === 0
+          ? { status: 'ok', database: this.log.db.kind }
+          : { status: 'migrations pending', database: this.log.db.kind, pendingMigrations: pending };
     } catch {
       body = { status: 'database unreachable', database: this.log.db.kind };
     }
     const unsafe = body.status === 'ok' ? await this.integrity() : null;
     if (unsafe) body = { status: 'unsafe', database: this.log.db.kind, ...unsafe };
-    void reply.status(body.status === 'ok' ? 200 : 503).header('cache-control', 'no-store').send(body);
+    void reply
+      .status(body.status === 'ok' ? 200 : 503)
+      .header('cache-control', 'no-store')
+      .send(body);
   }
 
   /**
@@ -51,8 +64,12 @@ export class HealthController {
       await this.log.reader.head();
       return null;
     } catch (error) {
-      if (error instanceof DomainError || error instanceof InfrastructureError) return { code: error.code, message: error.message };
-      return { code: 'INTEGRITY_UNCHECKED', message: `the log's integrity could not be checked: ${(error as Error).message}` };
+      if (error instanceof DomainError || error instanceof InfrastructureError)
+        return { code: error.code, message: error.message };
+      return {
+        code: 'INTEGRITY_UNCHECKED',
+        message: `the log's integrity could not be checked: ${(error as Error).message}`,
+      };
     }
   }
 
@@ -66,6 +83,9 @@ export class HealthController {
       this.metrics.outboxPending.set({ consumer: c.consumer }, c.pending);
       this.metrics.outboxLag.set({ consumer: c.consumer }, Math.max(0, size - c.nextSeq));
     }
-    void reply.header('cache-control', 'no-store').type(this.metrics.registry.contentType).send(await this.metrics.registry.metrics());
+    void reply
+      .header('cache-control', 'no-store')
+      .type(this.metrics.registry.contentType)
+      .send(await this.metrics.registry.metrics());
   }
 }

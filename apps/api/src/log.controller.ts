@@ -12,7 +12,15 @@ import { ConsistencyProofQuery, GetEventQuery, InclusionProofQuery } from './que
 import { SIGNET_CLOCK, SIGNET_CONFIG, SIGNET_LOG } from './tokens.js';
 
 const IMMUTABLE = 'public, max-age=31536000, immutable';
-const COSIGNATURE_CODES = ['BAD_CHECKPOINT', 'TOO_LARGE', 'NOT_THIS_LOG', 'BAD_COSIGNATURE', 'UNKNOWN_WITNESS', 'CHECKPOINT_MISMATCH', 'NOT_INITIALIZED'] as const;
+const COSIGNATURE_CODES = [
+  'BAD_CHECKPOINT',
+  'TOO_LARGE',
+  'NOT_THIS_LOG',
+  'BAD_COSIGNATURE',
+  'UNKNOWN_WITNESS',
+  'CHECKPOINT_MISMATCH',
+  'NOT_INITIALIZED',
+] as const;
 
 /** C2SP tlog-tiles under /log, witness cosignatures (C2SP tlog-cosignature), plus JSON conveniences for events and proofs. */
 @ApiTags('log')
@@ -32,37 +40,67 @@ export class LogController {
   }
 
   @Get('checkpoint')
-  @ApiRoute('The latest checkpoint (C2SP tlog-checkpoint, signed note) with the witness cosignatures stored for it, by witness name', { status: 200, description: 'the note', type: 'text/plain' }, ['NOT_INITIALIZED', 'LOG_ROLLED_BACK'])
+  @ApiRoute(
+    'The latest checkpoint (C2SP tlog-checkpoint, signed note) with the witness cosignatures stored for it, by witness name',
+    { status: 200, description: 'the note', type: 'text/plain' },
+    ['NOT_INITIALIZED', 'LOG_ROLLED_BACK'],
+  )
   async checkpoint(@Res() reply: FastifyReply): Promise<void> {
     // The checkpoint moves (and gains cosignatures): caches must revalidate every time.
-    void reply.header('cache-control', 'no-cache').type('text/plain; charset=utf-8').send(await this.cosignatures.checkpoint());
+    void reply
+      .header('cache-control', 'no-cache')
+      .type('text/plain; charset=utf-8')
+      .send(await this.cosignatures.checkpoint());
   }
 
   @Get('checkpoint/cosigned')
-  @ApiRoute('The largest checkpoint witnesses cosigned, with all its cosignatures (for a quorum of witnesses)', { status: 200, description: 'the note', type: 'text/plain' }, ['NOT_COSIGNED'])
+  @ApiRoute(
+    'The largest checkpoint witnesses cosigned, with all its cosignatures (for a quorum of witnesses)',
+    { status: 200, description: 'the note', type: 'text/plain' },
+    ['NOT_COSIGNED'],
+  )
   async cosignedCheckpoint(@Res() reply: FastifyReply): Promise<void> {
-    void reply.header('cache-control', 'no-cache').type('text/plain; charset=utf-8').send(await this.cosignatures.latestCosigned());
+    void reply
+      .header('cache-control', 'no-cache')
+      .type('text/plain; charset=utf-8')
+      .send(await this.cosignatures.latestCosigned());
   }
 
   /** A witness's cosignature: the checkpoint note (text/plain) carrying its C2SP tlog-cosignature line(s). */
   @Post('cosignature')
-  @ApiRoute('Submit witness cosignatures: the checkpoint note carrying cosignature/v1 lines of configured witnesses', { status: 201, description: '{treeSize, created, cosignatures}; 200 when nothing new was stored' }, COSIGNATURE_CODES)
+  @ApiRoute(
+    'Submit witness cosignatures: the checkpoint note carrying cosignature/v1 lines of configured witnesses',
+    { status: 201, description: '{treeSize, created, cosignatures}; 200 when nothing new was stored' },
+    COSIGNATURE_CODES,
+  )
   @ApiConsumes('text/plain')
   @ApiBody({ schema: { type: 'string' }, description: 'the signed checkpoint note with the witness signature lines' })
   async cosign(@Body() body: unknown, @Res() reply: FastifyReply): Promise<void> {
-    if (typeof body !== 'string') throw new DomainError('BAD_CHECKPOINT', 'send the cosigned checkpoint note as text/plain');
+    if (typeof body !== 'string')
+      throw new DomainError('BAD_CHECKPOINT', 'send the cosigned checkpoint note as text/plain');
     const recorded = await this.cosignatures.submit(body);
     void reply.status(recorded.created ? 201 : 200).send(recorded);
   }
 
   @Get('verifier-key')
-  @ApiRoute("The log's note verifier key (name+hash+base64)", { status: 200, description: 'the key', type: 'text/plain' }, [])
+  @ApiRoute(
+    "The log's note verifier key (name+hash+base64)",
+    { status: 200, description: 'the key', type: 'text/plain' },
+    [],
+  )
   verifierKey(@Res() reply: FastifyReply): void {
-    void reply.header('cache-control', 'public, max-age=86400').type('text/plain; charset=utf-8').send(`${this.log.identity.verifierKey}\n`);
+    void reply
+      .header('cache-control', 'public, max-age=86400')
+      .type('text/plain; charset=utf-8')
+      .send(`${this.log.identity.verifierKey}\n`);
   }
 
   @Get('tile/*')
-  @ApiRoute('C2SP tlog-tiles: tile/<L>/<N>[.p/<W>] and tile/entries/<N>[.p/<W>]', { status: 200, description: 'the tile bytes', type: 'application/octet-stream' }, ['BAD_TILE_PATH', 'NOT_IN_LOG'])
+  @ApiRoute(
+    'C2SP tlog-tiles: tile/<L>/<N>[.p/<W>] and tile/entries/<N>[.p/<W>]',
+    { status: 200, description: 'the tile bytes', type: 'application/octet-stream' },
+    ['BAD_TILE_PATH', 'NOT_IN_LOG'],
+  )
   async tile(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     const path = (request.params as Record<string, string>)['*'] ?? '';
     const coord = parseTilePath(`tile/${path}`);
@@ -75,24 +113,40 @@ export class LogController {
   }
 
   @Get('events/:seq')
-  @ApiRoute('An event with its leaf bytes and inclusion proof in the current tree', { status: 200, description: 'the event' }, ['BAD_PARAMETER', 'NOT_IN_LOG'])
+  @ApiRoute(
+    'An event with its leaf bytes and inclusion proof in the current tree',
+    { status: 200, description: 'the event' },
+    ['BAD_PARAMETER', 'NOT_IN_LOG'],
+  )
   event(@Param('seq') seq: string) {
     return this.queries.execute(new GetEventQuery(parseCount('seq', seq)));
   }
 
   @Get('proof/inclusion')
-  @ApiRoute('An inclusion proof (RFC 9162 order)', { status: 200, description: '{seq, treeSize, leafHash, rootHash, proof}' }, ['BAD_PARAMETER', 'BAD_RANGE', 'NOT_IN_LOG'])
+  @ApiRoute(
+    'An inclusion proof (RFC 9162 order)',
+    { status: 200, description: '{seq, treeSize, leafHash, rootHash, proof}' },
+    ['BAD_PARAMETER', 'BAD_RANGE', 'NOT_IN_LOG'],
+  )
   @ApiQuery({ name: 'seq', required: true })
   @ApiQuery({ name: 'size', required: false })
   inclusion(@Query('seq') seq: string, @Query('size') size?: string) {
-    return this.queries.execute(new InclusionProofQuery(parseCount('seq', seq), size === undefined ? undefined : parseCount('size', size)));
+    return this.queries.execute(
+      new InclusionProofQuery(parseCount('seq', seq), size === undefined ? undefined : parseCount('size', size)),
+    );
   }
 
   @Get('proof/consistency')
-  @ApiRoute('A consistency proof between two tree sizes', { status: 200, description: '{from, to, fromRoot, toRoot, proof}' }, ['BAD_PARAMETER', 'BAD_RANGE', 'NOT_IN_LOG'])
+  @ApiRoute(
+    'A consistency proof between two tree sizes',
+    { status: 200, description: '{from, to, fromRoot, toRoot, proof}' },
+    ['BAD_PARAMETER', 'BAD_RANGE', 'NOT_IN_LOG'],
+  )
   @ApiQuery({ name: 'from', required: true })
   @ApiQuery({ name: 'to', required: false })
   consistency(@Query('from') from: string, @Query('to') to?: string) {
-    return this.queries.execute(new ConsistencyProofQuery(parseCount('from', from), to === undefined ? undefined : parseCount('to', to)));
+    return this.queries.execute(
+      new ConsistencyProofQuery(parseCount('from', from), to === undefined ? undefined : parseCount('to', to)),
+    );
   }
 }

@@ -6,8 +6,16 @@ import type { BatchStats } from '@signet/store';
 @Injectable()
 export class Metrics {
   readonly registry = new Registry();
-  readonly appended = new Counter({ name: 'signet_events_appended_total', help: 'Events committed to the log by this process', registers: [this.registry] });
-  readonly batches = new Counter({ name: 'signet_append_batches_total', help: 'Append transactions committed by this process', registers: [this.registry] });
+  readonly appended = new Counter({
+    name: 'signet_events_appended_total',
+    help: 'Events committed to the log by this process',
+    registers: [this.registry],
+  });
+  readonly batches = new Counter({
+    name: 'signet_append_batches_total',
+    help: 'Append transactions committed by this process',
+    registers: [this.registry],
+  });
   readonly batchSize = new Histogram({
     name: 'signet_append_batch_size',
     help: 'Events per committed append transaction (group commit)',
@@ -20,14 +28,28 @@ export class Metrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [this.registry],
   });
-  readonly treeSize = new Gauge({ name: 'signet_tree_size', help: 'Leaves in the log at the latest checkpoint', registers: [this.registry] });
+  readonly treeSize = new Gauge({
+    name: 'signet_tree_size',
+    help: 'Leaves in the log at the latest checkpoint',
+    registers: [this.registry],
+  });
   readonly signedTreeSize = new Gauge({
     name: 'signet_signed_tree_size',
     help: 'Largest tree this log has signed or served (its checkpoint file); the database must never hold less',
     registers: [this.registry],
   });
-  readonly outboxPending = new Gauge({ name: 'signet_outbox_pending_jobs', help: 'Jobs dispatched to a consumer and not done yet', labelNames: ['consumer'], registers: [this.registry] });
-  readonly outboxLag = new Gauge({ name: 'signet_outbox_lag_events', help: 'Events appended that a consumer has not looked at yet', labelNames: ['consumer'], registers: [this.registry] });
+  readonly outboxPending = new Gauge({
+    name: 'signet_outbox_pending_jobs',
+    help: 'Jobs dispatched to a consumer and not done yet',
+    labelNames: ['consumer'],
+    registers: [this.registry],
+  });
+  readonly outboxLag = new Gauge({
+    name: 'signet_outbox_lag_events',
+    help: 'Events appended that a consumer has not looked at yet',
+    labelNames: ['consumer'],
+    registers: [this.registry],
+  });
   readonly requestSeconds = new Histogram({
     name: 'signet_http_request_duration_seconds',
     help: 'HTTP request latency by route and status',

@@ -24,7 +24,10 @@ export class PagesController {
   }
 
   @Get('keys/:fingerprint')
-  @ApiRoute("One signing key's page (HTML)", { status: 200, description: 'the page', type: 'text/html' }, ['BAD_PARAMETER', 'NOT_FOUND'])
+  @ApiRoute("One signing key's page (HTML)", { status: 200, description: 'the page', type: 'text/html' }, [
+    'BAD_PARAMETER',
+    'NOT_FOUND',
+  ])
   async key(@Param('fingerprint') fingerprint: string, @Res() reply: FastifyReply): Promise<void> {
     if (fingerprintOf(fingerprint) === null) throw new DomainError('BAD_PARAMETER', 'a fingerprint is 40 hex digits');
     const html = renderKeyPage(await this.projection.catchUp(), fingerprint.toUpperCase(), this.clock.now());

@@ -25,7 +25,13 @@ export class GetEventQuery extends Query<EventWithProof> {
   }
 }
 
-export class InclusionProofQuery extends Query<{ seq: number; treeSize: number; leafHash: string; rootHash: string; proof: string[] }> {
+export class InclusionProofQuery extends Query<{
+  seq: number;
+  treeSize: number;
+  leafHash: string;
+  rootHash: string;
+  proof: string[];
+}> {
   constructor(
     readonly seq: number,
     readonly size: number | undefined,
@@ -34,7 +40,13 @@ export class InclusionProofQuery extends Query<{ seq: number; treeSize: number; 
   }
 }
 
-export class ConsistencyProofQuery extends Query<{ from: number; to: number; fromRoot: string; toRoot: string; proof: string[] }> {
+export class ConsistencyProofQuery extends Query<{
+  from: number;
+  to: number;
+  fromRoot: string;
+  toRoot: string;
+  proof: string[];
+}> {
   constructor(
     readonly from: number,
     readonly to: number | undefined,
@@ -56,7 +68,11 @@ export class GetEventHandler implements IQueryHandler<GetEventQuery> {
   async execute({ seq }: GetEventQuery): Promise<EventWithProof> {
     const head = await currentHead(this.log);
     if (seq >= head.size) throw new DomainError('NOT_IN_LOG', `there is no event ${seq}: the log has ${head.size}`);
-    const [entry, event, proof] = await Promise.all([this.log.reader.entry(seq), this.log.reader.event(seq), this.log.reader.inclusionProof(seq, head.size)]);
+    const [entry, event, proof] = await Promise.all([
+      this.log.reader.entry(seq),
+      this.log.reader.event(seq),
+      this.log.reader.inclusionProof(seq, head.size),
+    ]);
     return {
       event: event!,
       entry: toBase64(entry!),
@@ -77,7 +93,13 @@ export class InclusionProofHandler implements IQueryHandler<InclusionProofQuery>
     const treeSize = size ?? (await currentHead(this.log)).size;
     if (seq >= treeSize) throw new DomainError('BAD_RANGE', `seq ${seq} is not in a tree of size ${treeSize}`);
     const p = await this.log.reader.inclusionProof(seq, treeSize);
-    return { seq, treeSize, leafHash: toBase64(p.leafHash), rootHash: toBase64(p.rootHash), proof: p.proof.map(toBase64) };
+    return {
+      seq,
+      treeSize,
+      leafHash: toBase64(p.leafHash),
+      rootHash: toBase64(p.rootHash),
+      proof: p.proof.map(toBase64),
+    };
   }
 }
 
@@ -89,7 +111,13 @@ export class ConsistencyProofHandler implements IQueryHandler<ConsistencyProofQu
     const target = to ?? (await currentHead(this.log)).size;
     if (from > target) throw new DomainError('BAD_RANGE', `"from" (${from}) is larger than "to" (${target})`);
     const p = await this.log.reader.consistencyProof(from, target);
-    return { from, to: target, fromRoot: toBase64(p.fromRoot), toRoot: toBase64(p.toRoot), proof: p.proof.map(toBase64) };
+    return {
+      from,
+      to: target,
+      fromRoot: toBase64(p.fromRoot),
+      toRoot: toBase64(p.toRoot),
+      proof: p.proof.map(toBase64),
+    };
   }
 }
 

@@ -24,7 +24,10 @@ export interface Server {
 }
 
 /** Opens (initializing on first run) the log and serves it over HTTP. */
-export async function startServer(config: SignetConfig, options: { clock?: Clock; logLevels?: LogLevel[] } = {}): Promise<Server> {
+export async function startServer(
+  config: SignetConfig,
+  options: { clock?: Clock; logLevels?: LogLevel[] } = {},
+): Promise<Server> {
   const metrics = new Metrics();
   const clock = options.clock ?? (config.clockFile ? fileClock(config.clockFile) : systemClock);
   let workers: Workers | null = null;
@@ -42,36 +45,57 @@ export async function startServer(config: SignetConfig, options: { clock?: Clock
   const logger = new Logger('signet');
   if (log.created) logger.log(`created the log ${log.identity.origin}; verifier key ${log.identity.verifierKey}`);
   if (projection.state.policy.rootKeys.length === 0) {
-    logger.warn('this log has no root key, so it accepts no command: create it with `signet init --root-key FILE` (see the README)');
+    logger.warn(
+      'this log has no root key, so it accepts no command: create it with `signet init --root-key FILE` (see the README)',
+    );
   }
 
   // The hottest read, fetched by every PBX, is answered from the precomputed copy before the
   // framework (the controller serves ?size=N and documents the route).
-  const instance = Fastify({ bodyLimit: 1024 * 1024, maxParamLength: 256, serverFactory: fastPathServer(snapshots, metrics) });
-  const adapter = new FastifyAdapter(instance as never);
-  await adapter.register(multipart as never, { limits: { fileSize: config.maxArtifactBytes, files: 2, fields: 4, parts: 4, fieldSize: 256 * 1024 } });
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule.register({ services, metrics, config }), adapter, {
-    logger: options.logLevels ?? ['error', 'warn', 'log'],
+  const instance = Fastify({
+    bodyLimit: 1024 * 1024,
+    maxParamLength: 256,
+    serverFactory: fastPathServer(snapshots, metrics),
   });
+  const adapter = new FastifyAdapter(instance as never);
+  await adapter.register(multipart as never, {
+    limits: { fileSize: config.maxArtifactBytes, files: 2, fields: 4, parts: 4, fieldSize: 256 * 1024 },
+  });
+  const app = await NestFactory.create<NestFastifyApplication>(
+    AppModule.register({ services, metrics, config }),
+    adapter,
+    {
+      logger: options.logLevels ?? ['error', 'warn', 'log'],
+    },
+  );
   const document = SwaggerModule.createDocument(
     app,
     new DocumentBuilder()
       .setTitle('Signet')
-      .setDescription('A key transparency log for package signing. Errors are `{code, message}`; every code is listed on the routes that can answer it.')
+      .setDescription(
+        'A key transparency log for package signing. Errors are `{code, message}`; every code is listed on the routes that can answer it.',
+      )
       .setVersion('1')
       .build(),
   );
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/openapi.json' });
   const fastify = app.getHttpAdapter().getInstance();
   fastify.addHook('onResponse', (request, reply, done) => {
-    metrics.observeRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
+    metrics.observeRequest(
+      request.method,
+      request.routeOptions.url ?? 'unmatched',
+      reply.statusCode,
+      reply.elapsedTime / 1000,
+    );
     done();
   });
   if (config.workers === 'inline') {
     const workerLogger = new Logger('workers');
-    workers = await startWorkers(
-      { services, config, onError: (what, error) => workerLogger.warn(`${what}: ${(error as Error).message}`) },
-    );
+    workers = await startWorkers({
+      services,
+      config,
+      onError: (what, error) => workerLogger.warn(`${what}: ${(error as Error).message}`),
+    });
   }
   // The head's snapshot is kept precomputed: after appends settle, and at each refresh period.
   const logger2 = new Logger('snapshot');

@@ -1,7 +1,13 @@
 import { Inject } from '@nestjs/common';
 import { Command, CommandHandler, type ICommandHandler, type IQueryHandler, Query, QueryHandler } from '@nestjs/cqrs';
 import { type Clock, DomainError, type EventEnvelope, describeState, keyListing, rawListing } from '@signet/domain';
-import { type CommandResult, CommandService, PackageService, type StoredArtifact, TrustProjection } from '@signet/service';
+import {
+  type CommandResult,
+  CommandService,
+  PackageService,
+  type StoredArtifact,
+  TrustProjection,
+} from '@signet/service';
 import type { SignetLog } from '@signet/store';
 import { toBase64 } from '@signet/tlog';
 import { SIGNET_CLOCK, SIGNET_LOG } from './tokens.js';
@@ -77,7 +83,9 @@ export class GetKeyListingHandler implements IQueryHandler<GetKeyListing> {
   ) {}
   async execute({ size, format }: GetKeyListing) {
     const state = await this.projection.stateAt(size);
-    return format === 'raw' ? rawListing(state, this.clock.now()) : { treeSize: state.size, ...keyListing(state, this.clock.now()) };
+    return format === 'raw'
+      ? rawListing(state, this.clock.now())
+      : { treeSize: state.size, ...keyListing(state, this.clock.now()) };
   }
 }
 
@@ -102,7 +110,10 @@ export class GetKeyHistoryHandler implements IQueryHandler<GetKeyHistory> {
     const seqs = key.history.filter((s) => s < head.size);
     const events = await Promise.all(
       seqs.map(async (seq) => {
-        const [event, proof] = await Promise.all([this.log.reader.event(seq), this.log.reader.inclusionProof(seq, head.size)]);
+        const [event, proof] = await Promise.all([
+          this.log.reader.event(seq),
+          this.log.reader.inclusionProof(seq, head.size),
+        ]);
         return { event, leafHash: toBase64(proof.leafHash), inclusionProof: proof.proof.map(toBase64) };
       }),
     );

@@ -30,11 +30,15 @@ function usage(message: string): never {
 }
 
 function sourceOf(values: { server?: string; mirror?: string }): LogSource {
-  if ((values.server === undefined) === (values.mirror === undefined)) usage('give the log as --server URL or as --mirror DIR');
+  if ((values.server === undefined) === (values.mirror === undefined))
+    usage('give the log as --server URL or as --mirror DIR');
   return values.server !== undefined ? serverSource(values.server) : mirrorSource(values.mirror!);
 }
 
-const WITNESS_OPTIONS = { witness: { type: 'string' as const, multiple: true as const }, quorum: { type: 'string' as const } };
+const WITNESS_OPTIONS = {
+  witness: { type: 'string' as const, multiple: true as const },
+  quorum: { type: 'string' as const },
+};
 
 /** `--witness KEY`… and `--quorum N` (default: every witness named). */
 function witnessesOf(values: { witness?: string[]; quorum?: string }): WitnessQuorum | undefined {
@@ -44,12 +48,16 @@ function witnessesOf(values: { witness?: string[]; quorum?: string }): WitnessQu
     return undefined;
   }
   const quorum = values.quorum === undefined ? keys.length : Number(values.quorum);
-  if (!(Number.isInteger(quorum) && quorum >= 1 && quorum <= keys.length)) usage(`--quorum is a number of witnesses from 1 to ${keys.length}`);
+  if (!(Number.isInteger(quorum) && quorum >= 1 && quorum <= keys.length))
+    usage(`--quorum is a number of witnesses from 1 to ${keys.length}`);
   return { keys, quorum };
 }
 
 function verifierKeyOf(vkey: string | undefined): string {
-  if (!vkey) usage("--vkey KEY is required: the log's verifier key (name+hash+base64), from its operator, never taken from the server");
+  if (!vkey)
+    usage(
+      "--vkey KEY is required: the log's verifier key (name+hash+base64), from its operator, never taken from the server",
+    );
   return vkey.trim();
 }
 
@@ -61,7 +69,9 @@ function progressBar(): ((p: AuditProgress) => void) | undefined {
     const filled = total === 0 ? width : Math.round((done / total) * width);
     const rate = done / Math.max(seconds, 1e-3);
     const eta = rate > 0 ? Math.ceil((total - done) / rate) : 0;
-    process.stderr.write(`\r[${'#'.repeat(filled)}${' '.repeat(width - filled)}] ${done}/${total} events  ${rate.toFixed(0)} ev/s  ETA ${eta}s `);
+    process.stderr.write(
+      `\r[${'#'.repeat(filled)}${' '.repeat(width - filled)}] ${done}/${total} events  ${rate.toFixed(0)} ev/s  ETA ${eta}s `,
+    );
     if (done === total) process.stderr.write('\n');
   };
 }
@@ -75,7 +85,11 @@ function failed(error: unknown, json: boolean | undefined): number {
   const code = (error as { code?: unknown }).code;
   if (typeof code !== 'string' || code === 'USAGE' || code.startsWith('ERR_')) throw error;
   const seq = error instanceof AuditError ? error.seq : null;
-  process.stdout.write(json ? `${JSON.stringify({ ok: false, seq, code, message: (error as Error).message })}\n` : `FAILED: ${code}: ${(error as Error).message}\n`);
+  process.stdout.write(
+    json
+      ? `${JSON.stringify({ ok: false, seq, code, message: (error as Error).message })}\n`
+      : `FAILED: ${code}: ${(error as Error).message}\n`,
+  );
   return code === 'SOURCE_UNREACHABLE' ? 2 : 1;
 }
 
@@ -100,7 +114,8 @@ export async function auditCommand(args: string[]): Promise<number> {
   const witnesses = witnessesOf(values);
   const verifierKey = verifierKeyOf(values.vkey);
   const threads = values.threads === undefined ? undefined : Number(values.threads);
-  if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1 && threads <= 256)) usage('--threads is a number of threads from 1 to 256');
+  if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1 && threads <= 256))
+    usage('--threads is a number of threads from 1 to 256');
   let text: string | undefined;
   if (values['from-checkpoint']) {
     try {
@@ -111,7 +126,19 @@ export async function auditCommand(args: string[]): Promise<number> {
   }
   try {
     const from = text === undefined ? undefined : decodeAuditCheckpoint(text);
-    const report = await auditLog({ source, verifierKey, from, threads, witnesses, requireArtifacts: values['require-artifacts'], allowNoSnapshot: values['allow-no-snapshot'], onCheckpoint: values.save ? (checkpoint) => writeAtomically(values.save!, encodeAuditCheckpoint(checkpoint)) : undefined, onProgress: values.json ? undefined : progressBar() });
+    const report = await auditLog({
+      source,
+      verifierKey,
+      from,
+      threads,
+      witnesses,
+      requireArtifacts: values['require-artifacts'],
+      allowNoSnapshot: values['allow-no-snapshot'],
+      onCheckpoint: values.save
+        ? (checkpoint) => writeAtomically(values.save!, encodeAuditCheckpoint(checkpoint))
+        : undefined,
+      onProgress: values.json ? undefined : progressBar(),
+    });
     if (values.json) process.stdout.write(`${JSON.stringify(report)}\n`);
     else {
       const counts = Object.entries(report.counts)
@@ -123,8 +150,12 @@ export async function auditCommand(args: string[]): Promise<number> {
           `${report.from > 0 ? `, events ${report.from}..${report.size - 1} audited after the earlier audit` : ''}\n` +
           `${report.events} events in ${report.seconds.toFixed(1)} s (${report.eventsPerSecond.toFixed(0)} ev/s), ${report.signaturesVerified} signatures verified, ${report.tiles} tiles\n` +
           `trust snapshot: ${report.snapshot}\n` +
-          (report.packageSignaturesNotReverified.length ? `package signatures not re-verified (artifact not available): seq ${report.packageSignaturesNotReverified.join(', ')}\n` : '') +
-          (report.archiveSnapshotsNotReRendered ? `archive snapshots: ${report.archiveSnapshotsNotReRendered} checked by the rules, pages not re-rendered\n` : '') +
+          (report.packageSignaturesNotReverified.length
+            ? `package signatures not re-verified (artifact not available): seq ${report.packageSignaturesNotReverified.join(', ')}\n`
+            : '') +
+          (report.archiveSnapshotsNotReRendered
+            ? `archive snapshots: ${report.archiveSnapshotsNotReRendered} checked by the rules, pages not re-rendered\n`
+            : '') +
           `events: ${counts}\n`,
       );
     }
@@ -137,15 +168,27 @@ export async function auditCommand(args: string[]): Promise<number> {
 export async function mirrorCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
-    options: { server: { type: 'string' }, vkey: { type: 'string' }, artifacts: { type: 'boolean' }, json: { type: 'boolean' }, ...WITNESS_OPTIONS },
+    options: {
+      server: { type: 'string' },
+      vkey: { type: 'string' },
+      artifacts: { type: 'boolean' },
+      json: { type: 'boolean' },
+      ...WITNESS_OPTIONS,
+    },
     strict: true,
     allowPositionals: true,
   });
-  if (!values.server || positionals.length !== 1) usage('usage: signet mirror --server URL --vkey KEY [--artifacts] [--json] DIR');
+  if (!values.server || positionals.length !== 1)
+    usage('usage: signet mirror --server URL --vkey KEY [--artifacts] [--json] DIR');
   try {
-    const report = await mirrorLog(serverSource(values.server), positionals[0]!, verifierKeyOf(values.vkey), { artifacts: values.artifacts, witnesses: witnessesOf(values) });
+    const report = await mirrorLog(serverSource(values.server), positionals[0]!, verifierKeyOf(values.vkey), {
+      artifacts: values.artifacts,
+      witnesses: witnessesOf(values),
+    });
     process.stdout.write(
-      values.json ? `${JSON.stringify(report)}\n` : `mirrored ${report.origin} at size ${report.size} into ${positionals[0]} (was ${report.from}; ${report.tilesFetched} tiles, ${report.artifactsFetched} artifacts fetched)\n`,
+      values.json
+        ? `${JSON.stringify(report)}\n`
+        : `mirrored ${report.origin} at size ${report.size} into ${positionals[0]} (was ${report.from}; ${report.tilesFetched} tiles, ${report.artifactsFetched} artifacts fetched)\n`,
     );
     return 0;
   } catch (error) {
@@ -176,7 +219,12 @@ function describe(finding: Finding): string {
 async function alert(webhook: string | undefined, finding: Finding): Promise<void> {
   if (!webhook) return;
   try {
-    const response = await fetch(webhook, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(finding), signal: AbortSignal.timeout(30_000) });
+    const response = await fetch(webhook, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(finding),
+      signal: AbortSignal.timeout(30_000),
+    });
     if (!response.ok) process.stderr.write(`signet monitor: the webhook answered HTTP ${response.status}\n`);
   } catch (error) {
     process.stderr.write(`signet monitor: the webhook cannot be reached: ${(error as Error).message}\n`);
@@ -202,7 +250,10 @@ export async function monitorCommand(args: string[]): Promise<number> {
     },
     strict: true,
   });
-  if (!values.server) usage('usage: signet monitor --server URL --vkey KEY --watch <fingerprint|username|package>... [--peer URL]... [--webhook URL] [--state DIR] [--interval SECONDS] [--once] [--json]');
+  if (!values.server)
+    usage(
+      'usage: signet monitor --server URL --vkey KEY --watch <fingerprint|username|package>... [--peer URL]... [--webhook URL] [--state DIR] [--interval SECONDS] [--once] [--json]',
+    );
   const verifierKey = verifierKeyOf(values.vkey);
   const interval = Number(values.interval ?? 60);
   if (!(interval >= 1 && interval <= 86_400)) usage('--interval is a number of seconds from 1 to 86400');
@@ -214,19 +265,24 @@ export async function monitorCommand(args: string[]): Promise<number> {
   for (;;) {
     let state: MonitorState | null = null;
     try {
-      const stored = JSON.parse(readFileSync(file, 'utf8')) as MonitorState & { tree: ReturnType<typeof encodeTreeState> };
+      const stored = JSON.parse(readFileSync(file, 'utf8')) as MonitorState & {
+        tree: ReturnType<typeof encodeTreeState>;
+      };
       state = { ...stored, tree: decodeTreeState(stored.tree) };
     } catch {
       state = null;
     }
-    if (state && state.verifierKey !== verifierKey) usage(`${file} is the state of a monitor of another log; use another --state`);
+    if (state && state.verifierKey !== verifierKey)
+      usage(`${file} is the state of a monitor of another log; use another --state`);
     let polled;
     try {
       polled = await monitorOnce({ source, verifierKey, watch: values.watch ?? [], state, peers, witnesses });
     } catch (error) {
       // Once: the answer. On a timer: a warning, and the next poll.
       if (values.once) return failed(error, values.json);
-      process.stderr.write(`signet monitor: ${(error as { code?: string }).code ?? 'ERROR'}: ${(error as Error).message}\n`);
+      process.stderr.write(
+        `signet monitor: ${(error as { code?: string }).code ?? 'ERROR'}: ${(error as Error).message}\n`,
+      );
       await new Promise((r) => setTimeout(r, interval * 1000));
       continue;
     }

@@ -3,7 +3,15 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DomainError, groupFingerprint } from '@signet/domain/core';
-import { type TrustedSnapshot, fetchSnapshot, moduleSigBody, verifyModule, verifyModuleFreepbx, verifyPackage, verifySnapshot } from '@signet/client';
+import {
+  type TrustedSnapshot,
+  fetchSnapshot,
+  moduleSigBody,
+  verifyModule,
+  verifyModuleFreepbx,
+  verifyPackage,
+  verifySnapshot,
+} from '@signet/client';
 import { type PublicKey, readPublicKeys } from '@signet/pgp';
 import { hostNow, readText, writeAtomically } from './files.js';
 
@@ -18,7 +26,6 @@ const now = hostNow;
 function stateDir(given: string | undefined): string {
   return given ?? process.env.SIGNET_CLIENT_DIR ?? join(homedir(), '.signet');
 }
-
 
 class UsageError extends DomainError {}
 
@@ -37,18 +44,31 @@ function print(json: boolean | undefined, value: unknown, line: string): void {
 /** `signet snapshot fetch --server URL [--vkey KEY] [--state DIR] [--json]` */
 export async function snapshotCommand(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
-  if (sub !== 'fetch') throw new UsageError('USAGE', 'usage: signet snapshot fetch [--server URL] [--vkey KEY] [--state DIR] [--json]');
-  const { values } = parseArgs({ args: rest, options: { server: { type: 'string' }, vkey: { type: 'string' }, ...STATE_OPTION }, strict: true });
+  if (sub !== 'fetch')
+    throw new UsageError('USAGE', 'usage: signet snapshot fetch [--server URL] [--vkey KEY] [--state DIR] [--json]');
+  const { values } = parseArgs({
+    args: rest,
+    options: { server: { type: 'string' }, vkey: { type: 'string' }, ...STATE_OPTION },
+    strict: true,
+  });
   const dir = stateDir(values.state);
   mkdirSync(dir, { recursive: true });
   const server = values.server ?? readText(join(dir, 'server'))?.trim();
-  if (!server) throw new UsageError('USAGE', 'signet snapshot fetch needs --server URL (it is remembered after the first fetch)');
+  if (!server)
+    throw new UsageError('USAGE', 'signet snapshot fetch needs --server URL (it is remembered after the first fetch)');
   const pinned = readText(join(dir, 'vkey'))?.trim() ?? null;
   if (pinned && values.vkey && values.vkey.trim() !== pinned) {
-    throw new DomainError('SNAPSHOT_WRONG_KEY', `${dir} is pinned to the log key ${pinned}; use another --state for another log`);
+    throw new DomainError(
+      'SNAPSHOT_WRONG_KEY',
+      `${dir} is pinned to the log key ${pinned}; use another --state for another log`,
+    );
   }
   const vkey = values.vkey?.trim() ?? pinned;
-  if (!vkey) throw new UsageError('USAGE', "the first fetch needs --vkey: the log's verifier key, from its operator (never taken from the server)");
+  if (!vkey)
+    throw new UsageError(
+      'USAGE',
+      "the first fetch needs --vkey: the log's verifier key, from its operator (never taken from the server)",
+    );
   const accepted = await fetchSnapshot(server, readText(join(dir, 'snapshot.json')), vkey, { now: now() });
   const s = accepted.trusted.snapshot;
   if (!pinned) writeAtomically(join(dir, 'vkey'), `${vkey}\n`);
@@ -57,7 +77,14 @@ export async function snapshotCommand(args: string[]): Promise<number> {
   writeAtomically(join(dir, 'server'), `${server}\n`);
   print(
     values.json,
-    { ok: true, origin: s.origin, version: s.version, issuedAt: s.issuedAt, expiresAt: s.expiresAt, signingKeys: s.signingKeys.length },
+    {
+      ok: true,
+      origin: s.origin,
+      version: s.version,
+      issuedAt: s.issuedAt,
+      expiresAt: s.expiresAt,
+      signingKeys: s.signingKeys.length,
+    },
     `snapshot ${s.version} of ${s.origin} accepted: issued ${s.issuedAt}, expires ${s.expiresAt}, ${s.signingKeys.length} signing keys`,
   );
   return 0;
@@ -67,7 +94,11 @@ export async function snapshotCommand(args: string[]): Promise<number> {
 function storedSnapshot(dir: string): TrustedSnapshot {
   const document = readText(join(dir, 'snapshot.json'));
   const vkey = readText(join(dir, 'vkey'))?.trim();
-  if (!document || !vkey) throw new UsageError('NO_SNAPSHOT', `no trust snapshot in ${dir}: run signet snapshot fetch --server URL --vkey KEY first`);
+  if (!document || !vkey)
+    throw new UsageError(
+      'NO_SNAPSHOT',
+      `no trust snapshot in ${dir}: run signet snapshot fetch --server URL --vkey KEY first`,
+    );
   return verifySnapshot(document, vkey, { now: now() }).trusted;
 }
 
@@ -76,34 +107,71 @@ export async function verifyCommand(args: string[]): Promise<number> {
   const [what, ...rest] = args;
   const { values, positionals } = parseArgs({
     args: rest,
-    options: { ...STATE_OPTION, 'trust-root': { type: 'string', multiple: true }, keyring: { type: 'string' }, 'allow-unlisted': { type: 'boolean' } },
+    options: {
+      ...STATE_OPTION,
+      'trust-root': { type: 'string', multiple: true },
+      keyring: { type: 'string' },
+      'allow-unlisted': { type: 'boolean' },
+    },
     strict: true,
     allowPositionals: true,
   });
   if (what === 'package') {
-    if (positionals.length !== 2) throw new UsageError('USAGE', 'usage: signet verify package <artifact> <signature.asc> [--state DIR] [--json]');
+    if (positionals.length !== 2)
+      throw new UsageError('USAGE', 'usage: signet verify package <artifact> <signature.asc> [--state DIR] [--json]');
     const trusted = storedSnapshot(stateDir(values.state));
     const signature = readText(positionals[1]!);
     if (signature === null) throw new UsageError('USAGE', `cannot read the signature ${positionals[1]}`);
     const verdict = await verifyPackage(trusted, positionals[0]!, signature);
     const who = verdict.signer ? ` by ~${verdict.username} (${groupFingerprint(verdict.signer)})` : '';
-    print(values.json, verdict, verdict.valid ? `GOOD: ${positionals[0]} signed${who} at ${verdict.created}` : `BAD: ${positionals[0]}${who}: ${verdict.code}: ${verdict.reason}`);
+    print(
+      values.json,
+      verdict,
+      verdict.valid
+        ? `GOOD: ${positionals[0]} signed${who} at ${verdict.created}`
+        : `BAD: ${positionals[0]}${who}: ${verdict.code}: ${verdict.reason}`,
+    );
     return verdict.valid ? 0 : 1;
   }
   if (what === 'module') {
-    if (positionals.length !== 1) throw new UsageError('USAGE', 'usage: signet verify module <dir> [--state DIR [--allow-unlisted] | --trust-root FILE... --keyring FILE] [--json]');
+    if (positionals.length !== 1)
+      throw new UsageError(
+        'USAGE',
+        'usage: signet verify module <dir> [--state DIR [--allow-unlisted] | --trust-root FILE... --keyring FILE] [--json]',
+      );
     const roots = values['trust-root'] ?? [];
-    if (roots.length > 0 !== (values.keyring !== undefined)) throw new UsageError('USAGE', 'the FreePBX-compatible mode needs both --trust-root FILE (repeatable) and --keyring FILE');
-    if (roots.length > 0 && values['allow-unlisted']) throw new UsageError('USAGE', '--allow-unlisted is for the log\'s own mode: the FreePBX-compatible mode never flags unlisted files, it lists them');
+    if (roots.length > 0 !== (values.keyring !== undefined))
+      throw new UsageError(
+        'USAGE',
+        'the FreePBX-compatible mode needs both --trust-root FILE (repeatable) and --keyring FILE',
+      );
+    if (roots.length > 0 && values['allow-unlisted'])
+      throw new UsageError(
+        'USAGE',
+        "--allow-unlisted is for the log's own mode: the FreePBX-compatible mode never flags unlisted files, it lists them",
+      );
     const verdict =
       roots.length > 0
-        ? await verifyModuleFreepbx({ roots: await keysFrom(roots), keyring: await keysFrom([values.keyring!]) }, positionals[0]!, { now: now() })
-        : await verifyModule(storedSnapshot(stateDir(values.state)), positionals[0]!, { now: now(), allowUnlisted: values['allow-unlisted'] });
+        ? await verifyModuleFreepbx(
+            { roots: await keysFrom(roots), keyring: await keysFrom([values.keyring!]) },
+            positionals[0]!,
+            { now: now() },
+          )
+        : await verifyModule(storedSnapshot(stateDir(values.state)), positionals[0]!, {
+            now: now(),
+            allowUnlisted: values['allow-unlisted'],
+          });
     // The log's username in its own mode; without a log, the signing key's own user ID.
     const name = verdict.username !== null ? `~${verdict.username}` : verdict.userId;
-    const who = verdict.signer ? ` signed by ${name === null ? groupFingerprint(verdict.signer) : `${printable(name)} (${groupFingerprint(verdict.signer)})`}` : '';
+    const who = verdict.signer
+      ? ` signed by ${name === null ? groupFingerprint(verdict.signer) : `${printable(name)} (${groupFingerprint(verdict.signer)})`}`
+      : '';
     const notes = [...verdict.details, ...verdict.unlisted.map((p) => `${p} not listed`)].map(printable);
-    print(values.json, verdict, `${verdict.good ? 'GOOD' : 'BAD'} ${verdict.status} (${verdict.flags.join('|')})${who}${notes.length ? `: ${notes.join('; ')}` : ''}`);
+    print(
+      values.json,
+      verdict,
+      `${verdict.good ? 'GOOD' : 'BAD'} ${verdict.status} (${verdict.flags.join('|')})${who}${notes.length ? `: ${notes.join('; ')}` : ''}`,
+    );
     return verdict.good ? 0 : 1;
   }
   throw new UsageError('USAGE', 'usage: signet verify package <artifact> <signature.asc> | signet verify module <dir>');
@@ -132,7 +200,11 @@ async function keysFrom(paths: readonly string[]): Promise<PublicKey[]> {
 /** `signet module-sig <dir>`: the unsigned module.sig body, for `gpg --clearsign`. */
 export async function moduleSigCommand(args: string[]): Promise<number> {
   const { positionals } = parseArgs({ args, options: {}, strict: true, allowPositionals: true });
-  if (positionals.length !== 1) throw new UsageError('USAGE', 'usage: signet module-sig <dir> > module.unsigned && gpg --clearsign --digest-algo SHA512 -o <dir>/module.sig module.unsigned');
+  if (positionals.length !== 1)
+    throw new UsageError(
+      'USAGE',
+      'usage: signet module-sig <dir> > module.unsigned && gpg --clearsign --digest-algo SHA512 -o <dir>/module.sig module.unsigned',
+    );
   process.stdout.write(await moduleSigBody(positionals[0]!));
   return 0;
 }

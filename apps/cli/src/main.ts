@@ -78,7 +78,9 @@ function applyPolicyFile(path: string, env: NodeJS.ProcessEnv): void {
   try {
     policy = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
   } catch (error) {
-    throw Object.assign(new Error(`cannot read the policy file ${path}: ${(error as Error).message}`), { code: 'BAD_POLICY' });
+    throw Object.assign(new Error(`cannot read the policy file ${path}: ${(error as Error).message}`), {
+      code: 'BAD_POLICY',
+    });
   }
   const names: Record<string, string> = {
     rootKeys: 'SIGNET_ROOT_KEYS',
@@ -91,7 +93,10 @@ function applyPolicyFile(path: string, env: NodeJS.ProcessEnv): void {
   };
   for (const [key, value] of Object.entries(policy)) {
     const name = names[key];
-    if (!name) throw Object.assign(new Error(`unknown policy field "${key}"; known: ${Object.keys(names).join(', ')}`), { code: 'BAD_POLICY' });
+    if (!name)
+      throw Object.assign(new Error(`unknown policy field "${key}"; known: ${Object.keys(names).join(', ')}`), {
+        code: 'BAD_POLICY',
+      });
     env[name] = Array.isArray(value) ? value.map((v) => resolve(dirname(path), String(v))).join(',') : String(value);
   }
 }
@@ -187,9 +192,20 @@ main(process.argv.slice(2)).then(
     const e = error as { code?: string; message?: string };
     // A root key file without a usable key is bad local input, as a bad option is.
     const badKeyFile = process.argv[2] === 'init' && e.code === 'BAD_KEY';
-    const usage = badKeyFile || e.code === 'USAGE' || e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' || e.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL';
+    const usage =
+      badKeyFile ||
+      e.code === 'USAGE' ||
+      e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ||
+      e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' ||
+      e.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL';
     process.stderr.write(`signet: ${e.code && e.code !== 'USAGE' ? `${e.code}: ` : ''}${e.message ?? String(error)}\n`);
     const unreachable = ['audit', 'mirror', 'monitor'].includes(process.argv[2] ?? '') && /^SOURCE_/.test(e.code ?? '');
-    process.exit(usage || unreachable ? 2 : ['snapshot', 'verify', 'module-sig'].includes(process.argv[2] ?? '') ? (await import('./client.js')).exitCodeOf(error) : 1);
+    process.exit(
+      usage || unreachable
+        ? 2
+        : ['snapshot', 'verify', 'module-sig'].includes(process.argv[2] ?? '')
+          ? (await import('./client.js')).exitCodeOf(error)
+          : 1,
+    );
   },
 );

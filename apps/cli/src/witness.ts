@@ -27,7 +27,8 @@ import { hostNow, readText, writeAtomically } from './files.js';
 // proof) the last checkpoint this witness cosigned, which it keeps in its state directory, one
 // directory per log. Exit codes: 0 cosigned, 1 refused (by the witness or by the log), 2 usage.
 
-const COSIGN_USAGE = 'usage: signet witness cosign --server URL --vkey LOGKEY --key WITNESS_KEY_FILE [--state DIR] [--json]';
+const COSIGN_USAGE =
+  'usage: signet witness cosign --server URL --vkey LOGKEY --key WITNESS_KEY_FILE [--state DIR] [--json]';
 const KEYGEN_USAGE = 'usage: signet witness keygen --name NAME';
 const TIMEOUT_MS = 30_000;
 
@@ -35,7 +36,6 @@ const usage = (message: string) => new DomainError('USAGE', message);
 
 /** This host's time in POSIX seconds (SIGNET_CLOCK_FILE in tests). */
 const nowSeconds = () => Math.floor(hostNow().getTime() / 1000);
-
 
 /** `signet witness keygen|cosign …` */
 export async function witnessCommand(args: string[]): Promise<number> {
@@ -66,7 +66,13 @@ function readSigner(path: string): WitnessSigner {
 async function cosign(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { server: { type: 'string' }, vkey: { type: 'string' }, key: { type: 'string' }, state: { type: 'string' }, json: { type: 'boolean' } },
+    options: {
+      server: { type: 'string' },
+      vkey: { type: 'string' },
+      key: { type: 'string' },
+      state: { type: 'string' },
+      json: { type: 'boolean' },
+    },
     strict: true,
   });
   if (!values.server || !values.vkey || !values.key) throw usage(COSIGN_USAGE);
@@ -77,7 +83,11 @@ async function cosign(args: string[]): Promise<number> {
   const dir = values.state ?? process.env.SIGNET_WITNESS_DIR ?? join(homedir(), '.signet-witness');
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const pinned = readText(join(dir, 'vkey'))?.trim();
-  if (pinned && pinned !== vkey) throw new DomainError('WITNESS_WRONG_LOG', `${dir} witnesses the log of key ${pinned}; use another --state for another log`);
+  if (pinned && pinned !== vkey)
+    throw new DomainError(
+      'WITNESS_WRONG_LOG',
+      `${dir} witnesses the log of key ${pinned}; use another --state for another log`,
+    );
 
   const previous = lastCosigned(dir, logKey);
   const cp = openServed(await (await fetchOk(`${base}/log/checkpoint`, 'the checkpoint')).text(), logKey);
@@ -107,7 +117,10 @@ function lastCosigned(dir: string, logKey: NoteVerifier): Checkpoint | null {
   try {
     return openCheckpoint(note, logKey);
   } catch (error) {
-    throw new DomainError('WITNESS_STATE', `${join(dir, 'checkpoint')} does not verify with the log key: ${(error as Error).message}`);
+    throw new DomainError(
+      'WITNESS_STATE',
+      `${join(dir, 'checkpoint')} does not verify with the log key: ${(error as Error).message}`,
+    );
   }
 }
 
@@ -115,7 +128,11 @@ function openServed(note: string, logKey: NoteVerifier): Checkpoint & { note: st
   try {
     return openCheckpoint(note, logKey);
   } catch (error) {
-    if (error instanceof TlogError) throw new DomainError('NOT_THIS_LOG', `the server's checkpoint does not verify with the log key ${logKey.name}: ${error.message}`);
+    if (error instanceof TlogError)
+      throw new DomainError(
+        'NOT_THIS_LOG',
+        `the server's checkpoint does not verify with the log key ${logKey.name}: ${error.message}`,
+      );
     throw error;
   }
 }
@@ -123,17 +140,33 @@ function openServed(note: string, logKey: NoteVerifier): Checkpoint & { note: st
 /** Refuses a checkpoint smaller than, forked from, or not provably extending the last one cosigned. */
 async function checkExtends(base: string, previous: Checkpoint, cp: Checkpoint): Promise<void> {
   if (cp.size < previous.size) {
-    throw new DomainError('CHECKPOINT_ROLLBACK', `the log offers size ${cp.size}, smaller than size ${previous.size} this witness already cosigned; not cosigning`);
+    throw new DomainError(
+      'CHECKPOINT_ROLLBACK',
+      `the log offers size ${cp.size}, smaller than size ${previous.size} this witness already cosigned; not cosigning`,
+    );
   }
   if (cp.size === previous.size) {
-    if (!hashesEqual(cp.root, previous.root)) throw new DomainError('CHECKPOINT_FORK', `two roots for size ${cp.size}: the log forked its history (keep both checkpoints as evidence); not cosigning`);
+    if (!hashesEqual(cp.root, previous.root))
+      throw new DomainError(
+        'CHECKPOINT_FORK',
+        `two roots for size ${cp.size}: the log forked its history (keep both checkpoints as evidence); not cosigning`,
+      );
     return;
   }
   try {
-    verifyConsistency(previous.size, cp.size, previous.root, cp.root, await fetchConsistencyProof(base, previous.size, cp.size));
+    verifyConsistency(
+      previous.size,
+      cp.size,
+      previous.root,
+      cp.root,
+      await fetchConsistencyProof(base, previous.size, cp.size),
+    );
   } catch (error) {
     if (error instanceof DomainError && error.code === 'FETCH_FAILED') throw error;
-    throw new DomainError('CHECKPOINT_FORK', `the checkpoint of size ${cp.size} is not consistent with size ${previous.size} this witness cosigned: ${(error as Error).message}; not cosigning`);
+    throw new DomainError(
+      'CHECKPOINT_FORK',
+      `the checkpoint of size ${cp.size} is not consistent with size ${previous.size} this witness cosigned: ${(error as Error).message}; not cosigning`,
+    );
   }
 }
 
@@ -143,7 +176,6 @@ function logSigned(note: string, logKey: NoteVerifier): string {
   const own = signatures.filter((s) => s.name === logKey.name && s.keyHash === logKey.keyHash);
   return `${text}\n${own.map(signatureLine).join('')}`;
 }
-
 
 interface Recorded {
   readonly cosignatures?: readonly { witness: string; stored: boolean }[];
@@ -167,11 +199,20 @@ class LogRefusal extends Error {
 async function submit(base: string, note: string): Promise<Recorded> {
   let response: Response;
   try {
-    response = await fetch(`${base}/log/cosignature`, { method: 'POST', body: note, headers: { 'content-type': 'text/plain; charset=utf-8' }, signal: AbortSignal.timeout(TIMEOUT_MS) });
+    response = await fetch(`${base}/log/cosignature`, {
+      method: 'POST',
+      body: note,
+      headers: { 'content-type': 'text/plain; charset=utf-8' },
+      signal: AbortSignal.timeout(TIMEOUT_MS),
+    });
   } catch (error) {
     throw new DomainError('FETCH_FAILED', `cannot post the cosignature to ${base}: ${(error as Error).message}`);
   }
   const body = (await response.json().catch(() => ({}))) as Recorded & { code?: string; message?: string };
-  if (!response.ok) throw new LogRefusal(body.code ?? `HTTP_${response.status}`, `the log refused the cosignature: ${body.message ?? `HTTP ${response.status}`}`);
+  if (!response.ok)
+    throw new LogRefusal(
+      body.code ?? `HTTP_${response.status}`,
+      `the log refused the cosignature: ${body.message ?? `HTTP ${response.status}`}`,
+    );
   return body;
 }

@@ -12,10 +12,13 @@ import { WorkerModule } from './worker.module.js';
 const logger = new Logger('worker');
 try {
   const config = configFromEnv();
-  if (!config.redisUrl) logger.warn('REDIS_URL is unset: this worker uses the in-process queue (then `npm start` alone does the same)');
+  if (!config.redisUrl)
+    logger.warn('REDIS_URL is unset: this worker uses the in-process queue (then `npm start` alone does the same)');
   const clock = config.clockFile ? fileClock(config.clockFile) : systemClock;
   const log = await openLog(config, { clock });
-  const app = await NestFactory.createApplicationContext(WorkerModule.register({ log, config, clock }), { logger: ['error', 'warn', 'log'] });
+  const app = await NestFactory.createApplicationContext(WorkerModule.register({ log, config, clock }), {
+    logger: ['error', 'warn', 'log'],
+  });
   exitOnSignals(() => app.close(), logger, 'letting running jobs finish');
 } catch (error) {
   const e = error as { code?: string; message?: string };

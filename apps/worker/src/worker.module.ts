@@ -1,4 +1,12 @@
-import { Inject, Injectable, Logger, Module, type OnApplicationBootstrap, type OnApplicationShutdown, type DynamicModule } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  Module,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+  type DynamicModule,
+} from '@nestjs/common';
 import type { Clock } from '@signet/domain';
 import { type Workers, startWorkers } from '@signet/jobs';
 import { type SignetServices, createServices } from '@signet/service';
@@ -30,7 +38,9 @@ export class WorkerService implements OnApplicationBootstrap, OnApplicationShutd
       onError: (what, error) => this.logger.warn(`${what}: ${(error as Error).message}`),
     });
     const consumers = (await this.workers.status()).map((c) => c.consumer).join(', ');
-    this.logger.log(`following ${log.identity.origin} (${log.db.kind}); consumers: ${consumers}; queue ${config.redisUrl ? `BullMQ "${config.jobs.queue}"` : 'in-process'}`);
+    this.logger.log(
+      `following ${log.identity.origin} (${log.db.kind}); consumers: ${consumers}; queue ${config.redisUrl ? `BullMQ "${config.jobs.queue}"` : 'in-process'}`,
+    );
   }
 
   async onApplicationShutdown(): Promise<void> {

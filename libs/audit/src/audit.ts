@@ -95,7 +95,11 @@ export async function auditLog(options: AuditOptions): Promise<AuditReport> {
   try {
     cp = openCheckpoint(note, verifier);
   } catch (error) {
-    throw new AuditError(null, 'BAD_CHECKPOINT', `the checkpoint from ${source.name} does not verify with the pinned key: ${(error as Error).message}`);
+    throw new AuditError(
+      null,
+      'BAD_CHECKPOINT',
+      `the checkpoint from ${source.name} does not verify with the pinned key: ${(error as Error).message}`,
+    );
   }
   if (from) await checkResume(source, from, cp, options.verifierKey);
   const start = from?.size ?? 0;
@@ -115,7 +119,13 @@ export async function auditLog(options: AuditOptions): Promise<AuditReport> {
   async function replay(): Promise<AuditReport> {
     const pool = new VerifyPool(options.threads);
     const keys = new Map<string, string>();
-    if (from) for (const k of [...from.state.policy.rootKeys, ...from.state.members.values(), ...from.state.signingKeys.values()]) keys.set(k.fingerprint, k.key);
+    if (from)
+      for (const k of [
+        ...from.state.policy.rootKeys,
+        ...from.state.members.values(),
+        ...from.state.signingKeys.values(),
+      ])
+        keys.set(k.fingerprint, k.key);
     let tiles = 0;
     let verifiedCount = 0;
     let lastProgress = 0;
@@ -131,7 +141,12 @@ export async function auditLog(options: AuditOptions): Promise<AuditReport> {
     const check = (event: EventEnvelope): Promise<VerifyResult | null> | null => {
       const keyOf = (fpr: string): KeyRef[] => (keys.has(fpr) ? [{ fingerprint: fpr, armored: keys.get(fpr)! }] : []);
       if (event.evidence) {
-        return pool.verify({ kind: 'detached', data: new TextEncoder().encode(event.evidence.command), signature: event.evidence.signature, keys: keyOf(event.actor) });
+        return pool.verify({
+          kind: 'detached',
+          data: new TextEncoder().encode(event.evidence.command),
+          signature: event.evidence.signature,
+          keys: keyOf(event.actor),
+        });
       }
       if (event.type === 'ModuleSignaturePublished') {
         return pool.verify({ kind: 'cleartext', armored: event.data.moduleSig, keys: keyOf(event.data.signer) });
@@ -184,7 +199,10 @@ export async function auditLog(options: AuditOptions): Promise<AuditReport> {
       // One entry bundle and its level-0 tile at a time, the next pair fetched while this one is checked.
       const fetchPair = (t: number) => {
         const width = tileWidthAt('entries', t, cp.size);
-        return Promise.all([source.tile({ level: 'entries', index: t, width }), source.tile({ level: 0, index: t, width })]);
+        return Promise.all([
+          source.tile({ level: 'entries', index: t, width }),
+          source.tile({ level: 0, index: t, width }),
+        ]);
       };
       const last = Math.ceil(cp.size / TILE_WIDTH) - 1;
       let next = start < cp.size ? fetchPair(Math.floor(start / TILE_WIDTH)) : null;
@@ -197,17 +215,35 @@ export async function auditLog(options: AuditOptions): Promise<AuditReport> {
         try {
           entries = decodeEntryBundle(bundle);
         } catch (error) {
-          throw new AuditError(t * TILE_WIDTH, 'BAD_TILE', `entry bundle ${t} cannot be read: ${(error as Error).message}`);
+          throw new AuditError(
+            t * TILE_WIDTH,
+            'BAD_TILE',
+            `entry bundle ${t} cannot be read: ${(error as Error).message}`,
+          );
         }
         const width = tileWidthAt('entries', t, cp.size);
-        if (entries.length !== width) throw new AuditError(t * TILE_WIDTH, 'BAD_TILE', `entry bundle ${t} holds ${entries.length} entries, the checkpoint implies ${width}`);
-        if (level0.length !== width * 32) throw new AuditError(t * TILE_WIDTH, 'TILE_MISMATCH', `tile 0/${t} holds ${level0.length / 32} hashes, the checkpoint implies ${width}`);
+        if (entries.length !== width)
+          throw new AuditError(
+            t * TILE_WIDTH,
+            'BAD_TILE',
+            `entry bundle ${t} holds ${entries.length} entries, the checkpoint implies ${width}`,
+          );
+        if (level0.length !== width * 32)
+          throw new AuditError(
+            t * TILE_WIDTH,
+            'TILE_MISMATCH',
+            `tile 0/${t} holds ${level0.length / 32} hashes, the checkpoint implies ${width}`,
+          );
         const leaves = [];
         for (let j = Math.max(0, start - t * TILE_WIDTH); j < entries.length; j++) {
           const seq = t * TILE_WIDTH + j;
           const leaf = leafHash(entries[j]!);
           if (!hashesEqual(leaf, level0.subarray(j * 32, (j + 1) * 32))) {
-            throw new AuditError(seq, 'TILE_MISMATCH', `tile 0/${t} gives leaf hash ${toHex(level0.subarray(j * 32, (j + 1) * 32))}; the entry hashes to ${toHex(leaf)}`);
+            throw new AuditError(
+              seq,
+              'TILE_MISMATCH',
+              `tile 0/${t} gives leaf hash ${toHex(level0.subarray(j * 32, (j + 1) * 32))}; the entry hashes to ${toHex(leaf)}`,
+            );
           }
           leaves.push(leaf);
           let event: EventEnvelope;
@@ -229,10 +265,19 @@ export async function auditLog(options: AuditOptions): Promise<AuditReport> {
       await pool.close();
     }
 
-    if (!hashesEqual(tree.root(), cp.root)) throw new AuditError(null, 'ROOT_MISMATCH', `the entries give the root ${toBase64(tree.root())}; the checkpoint says ${toBase64(cp.root)}`);
+    if (!hashesEqual(tree.root(), cp.root))
+      throw new AuditError(
+        null,
+        'ROOT_MISMATCH',
+        `the entries give the root ${toBase64(tree.root())}; the checkpoint says ${toBase64(cp.root)}`,
+      );
     for (const partial of tree.partialTiles()) if (partial.level > 0) await upperTile(partial);
-    if (replayer.midCommand) throw new AuditError(cp.size, 'EVENT_MISMATCH', 'the log ends before all the events of its last command');
-    const snapshot = cp.size > 0 ? await compareSnapshot(source, options.verifierKey, cp, replayer, options.allowNoSnapshot ?? false) : 'not served by the source';
+    if (replayer.midCommand)
+      throw new AuditError(cp.size, 'EVENT_MISMATCH', 'the log ends before all the events of its last command');
+    const snapshot =
+      cp.size > 0
+        ? await compareSnapshot(source, options.verifierKey, cp, replayer, options.allowNoSnapshot ?? false)
+        : 'not served by the source';
     const seconds = (performance.now() - started) / 1000;
     const summary = replayer.summary();
     const report: AuditReport = {
@@ -251,37 +296,79 @@ export async function auditLog(options: AuditOptions): Promise<AuditReport> {
       archiveSnapshotsNotReRendered: summary.archiveSnapshotsNotReRendered,
       snapshot,
     };
-    options.onCheckpoint?.({ origin: cp.origin, verifierKey: options.verifierKey, checkpoint: note, size: cp.size, tree: tree.state(), state: replayer.state, memory: replayer.memory() });
+    options.onCheckpoint?.({
+      origin: cp.origin,
+      verifierKey: options.verifierKey,
+      checkpoint: note,
+      size: cp.size,
+      tree: tree.state(),
+      state: replayer.state,
+      memory: replayer.memory(),
+    });
     return report;
   }
 }
-
 
 /**
  * Before replaying on from an earlier audit: same log, not smaller, and the new tree contains the
  * old one — every node of the old tree's frontier is recomputed from the new tree's tiles.
  */
-async function checkResume(source: LogSource, from: AuditCheckpoint, cp: Checkpoint, verifierKey: string): Promise<void> {
-  if (openCheckpoint(from.checkpoint, parseVerifierKey(verifierKey)).size !== from.size) throw new AuditError(null, 'BAD_AUDIT_CHECKPOINT', 'the earlier audit\'s checkpoint is not of the size it says');
-  if (from.verifierKey !== verifierKey || from.origin !== cp.origin) throw new AuditError(null, 'BAD_AUDIT_CHECKPOINT', `the earlier audit is of ${from.origin}, not of ${cp.origin} with this key`);
-  if (cp.size < from.size) throw new AuditError(null, 'ROLLBACK', `the log's checkpoint has ${cp.size} events; the earlier audit saw ${from.size}: the log was rolled back (keep the earlier audit's file and this checkpoint as evidence)`);
+async function checkResume(
+  source: LogSource,
+  from: AuditCheckpoint,
+  cp: Checkpoint,
+  verifierKey: string,
+): Promise<void> {
+  if (openCheckpoint(from.checkpoint, parseVerifierKey(verifierKey)).size !== from.size)
+    throw new AuditError(null, 'BAD_AUDIT_CHECKPOINT', "the earlier audit's checkpoint is not of the size it says");
+  if (from.verifierKey !== verifierKey || from.origin !== cp.origin)
+    throw new AuditError(
+      null,
+      'BAD_AUDIT_CHECKPOINT',
+      `the earlier audit is of ${from.origin}, not of ${cp.origin} with this key`,
+    );
+  if (cp.size < from.size)
+    throw new AuditError(
+      null,
+      'ROLLBACK',
+      `the log's checkpoint has ${cp.size} events; the earlier audit saw ${from.size}: the log was rolled back (keep the earlier audit's file and this checkpoint as evidence)`,
+    );
   let oldRoot;
   try {
     oldRoot = openCheckpoint(from.checkpoint, parseVerifierKey(verifierKey)).root;
     await checkConsistencyFromTiles(source, from.size, cp.size, oldRoot, cp.root);
   } catch (error) {
-    throw new AuditError(null, 'INCONSISTENT', `the log's tree at ${cp.size} does not contain the tree of the earlier audit at ${from.size} (${(error as Error).message}): the log forked its history (keep the earlier audit's file and this checkpoint as evidence)`);
+    throw new AuditError(
+      null,
+      'INCONSISTENT',
+      `the log's tree at ${cp.size} does not contain the tree of the earlier audit at ${from.size} (${(error as Error).message}): the log forked its history (keep the earlier audit's file and this checkpoint as evidence)`,
+    );
   }
   // The replay goes on from the earlier audit's own frontier: it must be that tree's.
-  if (!hashesEqual(foldRange([...from.tree.frontier]), oldRoot)) throw new AuditError(null, 'BAD_AUDIT_CHECKPOINT', `the earlier audit's tree state does not give its checkpoint's root`);
+  if (!hashesEqual(foldRange([...from.tree.frontier]), oldRoot))
+    throw new AuditError(
+      null,
+      'BAD_AUDIT_CHECKPOINT',
+      `the earlier audit's tree state does not give its checkpoint's root`,
+    );
 }
 
 /** Rebuilds the trust snapshot at the checkpoint's size — and the head's, when it is of that size — and compares them with the ones the source serves. */
-async function compareSnapshot(source: LogSource, verifierKey: string, cp: Checkpoint, replayer: Replayer, allowNoSnapshot: boolean): Promise<AuditReport['snapshot']> {
+async function compareSnapshot(
+  source: LogSource,
+  verifierKey: string,
+  cp: Checkpoint,
+  replayer: Replayer,
+  allowNoSnapshot: boolean,
+): Promise<AuditReport['snapshot']> {
   const served = await source.snapshot(cp.size);
   if (served === null) {
     if (allowNoSnapshot) return 'not served by the source';
-    throw new AuditError(null, 'SNAPSHOT_MISSING', `${source.name} serves no trust snapshot at ${cp.size}; a log must (or pass --allow-no-snapshot for a copy without one)`);
+    throw new AuditError(
+      null,
+      'SNAPSHOT_MISSING',
+      `${source.name} serves no trust snapshot at ${cp.size}; a log must (or pass --allow-no-snapshot for a copy without one)`,
+    );
   }
   compareOne(served, verifierKey, cp, replayer, 'at');
   const head = await source.headSnapshot();
@@ -299,7 +386,13 @@ async function compareSnapshot(source: LogSource, verifierKey: string, cp: Check
   return 'identical, and the head snapshot too';
 }
 
-function compareOne(served: string, verifierKey: string, cp: Checkpoint, replayer: Replayer, which: 'at' | 'head'): void {
+function compareOne(
+  served: string,
+  verifierKey: string,
+  cp: Checkpoint,
+  replayer: Replayer,
+  which: 'at' | 'head',
+): void {
   const what = which === 'at' ? `the trust snapshot at ${cp.size}` : `the head's trust snapshot (${cp.size})`;
   let signed;
   try {
@@ -309,19 +402,38 @@ function compareOne(served: string, verifierKey: string, cp: Checkpoint, replaye
   }
   const theirs = signed.snapshot;
   const servedCheckpoint = openCheckpoint(theirs.checkpoint, parseVerifierKey(verifierKey));
-  if (servedCheckpoint.size !== cp.size || !hashesEqual(servedCheckpoint.root, cp.root)) throw new AuditError(null, 'SNAPSHOT_MISMATCH', `${what} derives from another checkpoint than the log's at ${cp.size}`);
+  if (servedCheckpoint.size !== cp.size || !hashesEqual(servedCheckpoint.root, cp.root))
+    throw new AuditError(
+      null,
+      'SNAPSHOT_MISMATCH',
+      `${what} derives from another checkpoint than the log's at ${cp.size}`,
+    );
   const state = replayer.state;
   // At a size, the snapshot is issued at that size's last event; the head's at that or later
   // (the start of its refresh period), never before.
   const issuedAt = which === 'at' ? new Date(state.lastRecordedAt) : new Date(theirs.issuedAt);
-  if (which === 'head' && !(Date.parse(theirs.issuedAt) >= Date.parse(state.lastRecordedAt))) throw new AuditError(null, 'SNAPSHOT_MISMATCH', `${what} is issued at ${theirs.issuedAt}, before the log's last event`);
-  if (!(Date.parse(theirs.expiresAt) > issuedAt.getTime())) throw new AuditError(null, 'SNAPSHOT_MISMATCH', `${what} expires at ${theirs.expiresAt}, not after it is issued`);
+  if (which === 'head' && !(Date.parse(theirs.issuedAt) >= Date.parse(state.lastRecordedAt)))
+    throw new AuditError(
+      null,
+      'SNAPSHOT_MISMATCH',
+      `${what} is issued at ${theirs.issuedAt}, before the log's last event`,
+    );
+  if (!(Date.parse(theirs.expiresAt) > issuedAt.getTime()))
+    throw new AuditError(null, 'SNAPSHOT_MISMATCH', `${what} expires at ${theirs.expiresAt}, not after it is issued`);
   const ours = buildSnapshot(state, theirs.checkpoint, issuedAt, new Date(theirs.expiresAt));
   if (Buffer.compare(Buffer.from(snapshotSigningBytes(ours)), Buffer.from(snapshotSigningBytes(theirs))) === 0) return;
   for (const key of Object.keys(ours) as (keyof typeof ours)[]) {
     if (canonicalize(ours[key]) !== canonicalize(theirs[key] ?? null)) {
-      throw new AuditError(null, 'SNAPSHOT_MISMATCH', `${what} differs from the one the history implies in ${key}: served ${canonicalize(theirs[key] ?? null).slice(0, 300)}, implied ${canonicalize(ours[key]).slice(0, 300)}`);
+      throw new AuditError(
+        null,
+        'SNAPSHOT_MISMATCH',
+        `${what} differs from the one the history implies in ${key}: served ${canonicalize(theirs[key] ?? null).slice(0, 300)}, implied ${canonicalize(ours[key]).slice(0, 300)}`,
+      );
     }
   }
-  throw new AuditError(null, 'SNAPSHOT_MISMATCH', `${what} differs from the one the history implies (fields it should not have)`);
+  throw new AuditError(
+    null,
+    'SNAPSHOT_MISMATCH',
+    `${what} differs from the one the history implies (fields it should not have)`,
+  );
 }

@@ -68,7 +68,13 @@ class DigestTable {
     for (;;) {
       readSync(this.fd, this.probe, 0, SLOT, i * SLOT);
       if (this.probe[0] === 0) return { found: false, slot: i, offset: 0, length: 0 };
-      if (digest.equals(this.probe.subarray(0, DIGEST))) return { found: true, slot: i, offset: Number(this.probe.readBigUInt64BE(DIGEST)), length: this.probe.readUInt32BE(DIGEST + 8) };
+      if (digest.equals(this.probe.subarray(0, DIGEST)))
+        return {
+          found: true,
+          slot: i,
+          offset: Number(this.probe.readBigUInt64BE(DIGEST)),
+          length: this.probe.readUInt32BE(DIGEST + 8),
+        };
       i = (i + 1) % this.slots;
     }
   }
@@ -340,9 +346,13 @@ export interface SpilledState {
  * keys' histories. Its memory then stays the same however many events are replayed.
  */
 export function spillToDisk(state: TrustState, dir: string): SpilledState {
-  const packages = new DiskList<TrustState['packageSignatures'] extends GrowList<infer T> ? T : never>(join(dir, 'package-signatures'));
+  const packages = new DiskList<TrustState['packageSignatures'] extends GrowList<infer T> ? T : never>(
+    join(dir, 'package-signatures'),
+  );
   for (const s of state.packageSignatures) packages.push(s);
-  const modules = new DiskList<TrustState['moduleSignatures'] extends GrowList<infer T> ? T : never>(join(dir, 'module-signatures'));
+  const modules = new DiskList<TrustState['moduleSignatures'] extends GrowList<infer T> ? T : never>(
+    join(dir, 'module-signatures'),
+  );
   for (const s of state.moduleSignatures) modules.push(s);
   const published = new DiskKeySet(dir, 'published');
   for (const k of state.published) published.add(k);

@@ -2,7 +2,19 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, w
 import { dirname, join } from 'node:path';
 import { parseEntry } from '@signet/domain';
 import { createHash } from 'node:crypto';
-import { MAX_TILE_LEVEL, TILE_WIDTH, type TileCoord, TreeCheck, decodeEntryBundle, hashesEqual, leafHash, openCheckpoint, parseVerifierKey, tilePath, tileWidthAt } from '@signet/tlog';
+import {
+  MAX_TILE_LEVEL,
+  TILE_WIDTH,
+  type TileCoord,
+  TreeCheck,
+  decodeEntryBundle,
+  hashesEqual,
+  leafHash,
+  openCheckpoint,
+  parseVerifierKey,
+  tilePath,
+  tileWidthAt,
+} from '@signet/tlog';
 import { AuditError } from './replay.js';
 import { type LogSource, type WitnessQuorum, checkpointFrom } from './source.js';
 
@@ -31,16 +43,26 @@ function writeAtomically(path: string, bytes: Uint8Array | string): void {
  * the directory is always a consistent log. With witnesses, the newest checkpoint they cosigned
  * (with its cosignatures) is mirrored instead of the head.
  */
-export async function mirrorLog(source: LogSource, dir: string, verifierKey: string, options: { artifacts?: boolean; witnesses?: WitnessQuorum } = {}): Promise<MirrorReport> {
+export async function mirrorLog(
+  source: LogSource,
+  dir: string,
+  verifierKey: string,
+  options: { artifacts?: boolean; witnesses?: WitnessQuorum } = {},
+): Promise<MirrorReport> {
   const note = await checkpointFrom(source, options.witnesses);
   let cp;
   try {
     cp = openCheckpoint(note, parseVerifierKey(verifierKey));
   } catch (error) {
-    throw new AuditError(null, 'BAD_CHECKPOINT', `the checkpoint from ${source.name} does not verify with the pinned key: ${(error as Error).message}`);
+    throw new AuditError(
+      null,
+      'BAD_CHECKPOINT',
+      `the checkpoint from ${source.name} does not verify with the pinned key: ${(error as Error).message}`,
+    );
   }
   const previous = readPreviousSize(dir, verifierKey);
-  if (cp.size < previous) throw new AuditError(null, 'ROLLBACK', `${source.name} has ${cp.size} events; the mirror already has ${previous}`);
+  if (cp.size < previous)
+    throw new AuditError(null, 'ROLLBACK', `${source.name} has ${cp.size} events; the mirror already has ${previous}`);
   let tilesFetched = 0;
   let artifactsFetched = 0;
   const fetchTile = async (coord: TileCoord) => {
@@ -66,7 +88,12 @@ export async function mirrorLog(source: LogSource, dir: string, verifierKey: str
     const fresh = !existsSync(join(dir, ...tilePath({ level: 'entries', index, width: TILE_WIDTH }).split('/')));
     const width = tileWidthAt('entries', index, cp.size);
     const entries = decodeEntryBundle(await fetchTile({ level: 'entries', index, width }));
-    if (entries.length !== width) throw new AuditError(index * TILE_WIDTH, 'BAD_TILE', `entry bundle ${index} holds ${entries.length} entries, the checkpoint implies ${width}`);
+    if (entries.length !== width)
+      throw new AuditError(
+        index * TILE_WIDTH,
+        'BAD_TILE',
+        `entry bundle ${index} holds ${entries.length} entries, the checkpoint implies ${width}`,
+      );
     tree.addLeaves(entries.map((e) => leafHash(e)));
     if (!options.artifacts || (!fresh && index < Math.floor(previous / TILE_WIDTH))) continue;
     for (const entry of entries) {
@@ -81,12 +108,22 @@ export async function mirrorLog(source: LogSource, dir: string, verifierKey: str
       // The schema allows 128 hex digits only; checked again where it becomes a path. The bytes must hash to it.
       if (!/^[0-9a-f]{128}$/.test(sha512) || existsSync(join(dir, 'artifacts', sha512))) continue;
       const artifact = await source.artifact(sha512);
-      if (!artifact || createHash('sha512').update(artifact).digest('hex') !== sha512 || artifact.length !== artifactSize) continue;
+      if (
+        !artifact ||
+        createHash('sha512').update(artifact).digest('hex') !== sha512 ||
+        artifact.length !== artifactSize
+      )
+        continue;
       writeAtomically(join(dir, 'artifacts', sha512), artifact);
       artifactsFetched++;
     }
   }
-  if (!hashesEqual(tree.root(), cp.root)) throw new AuditError(null, 'ROOT_MISMATCH', `the entries of ${source.name} do not give its checkpoint's root: the mirror keeps its previous checkpoint`);
+  if (!hashesEqual(tree.root(), cp.root))
+    throw new AuditError(
+      null,
+      'ROOT_MISMATCH',
+      `the entries of ${source.name} do not give its checkpoint's root: the mirror keeps its previous checkpoint`,
+    );
   if (cp.size > 0) {
     const snapshot = await source.snapshot(cp.size);
     if (snapshot) writeAtomically(join(dir, 'snapshot', `${cp.size}.json`), snapshot);
@@ -102,7 +139,11 @@ function readPreviousSize(dir: string, verifierKey: string): number {
   try {
     return openCheckpoint(readFileSync(path, 'utf8'), parseVerifierKey(verifierKey)).size;
   } catch (error) {
-    throw new AuditError(null, 'BAD_CHECKPOINT', `${path} does not verify with the pinned key (a mirror of another log?): ${(error as Error).message}`);
+    throw new AuditError(
+      null,
+      'BAD_CHECKPOINT',
+      `${path} does not verify with the pinned key (a mirror of another log?): ${(error as Error).message}`,
+    );
   }
 }
 

@@ -1,5 +1,19 @@
 import { type EventEnvelope, fingerprintOf, parseEntry } from '@signet/domain';
-import { type Checkpoint, TILE_WIDTH, TreeCheck, type TreeCheckState, decodeEntryBundle, foldRange, hashesEqual, leafHash, openCheckpoint, parseVerifierKey, rootNodes, tileWidthAt, toBase64 } from '@signet/tlog';
+import {
+  type Checkpoint,
+  TILE_WIDTH,
+  TreeCheck,
+  type TreeCheckState,
+  decodeEntryBundle,
+  foldRange,
+  hashesEqual,
+  leafHash,
+  openCheckpoint,
+  parseVerifierKey,
+  rootNodes,
+  tileWidthAt,
+  toBase64,
+} from '@signet/tlog';
 import { checkConsistencyFromTiles, nodesFromTiles } from './proofs.js';
 import { type LogSource, type WitnessQuorum, checkpointFrom } from './source.js';
 
@@ -14,10 +28,28 @@ export interface MonitorState {
 }
 
 export type Finding =
-  | { readonly kind: 'event'; readonly seq: number; readonly type: string; readonly recordedAt: string; readonly matched: string[]; readonly summary: string }
+  | {
+      readonly kind: 'event';
+      readonly seq: number;
+      readonly type: string;
+      readonly recordedAt: string;
+      readonly matched: string[];
+      readonly summary: string;
+    }
   /** Two signed checkpoints that cannot both be true: the proof is the two notes. */
-  | { readonly kind: 'equivocation'; readonly summary: string; readonly ours: string; readonly theirs: string; readonly peer: string }
-  | { readonly kind: 'inconsistent' | 'rollback'; readonly summary: string; readonly previous: string; readonly current: string }
+  | {
+      readonly kind: 'equivocation';
+      readonly summary: string;
+      readonly ours: string;
+      readonly theirs: string;
+      readonly peer: string;
+    }
+  | {
+      readonly kind: 'inconsistent' | 'rollback';
+      readonly summary: string;
+      readonly previous: string;
+      readonly current: string;
+    }
   | { readonly kind: 'peer-error'; readonly peer: string; readonly summary: string };
 
 /** Alerts (not plain events): a log that rolled back, forked or equivocated. */
@@ -81,7 +113,9 @@ function summarize(event: EventEnvelope, names: Record<string, string>): string 
  * else the two notes are reported as proof of equivocation. A state is returned only when the new
  * checkpoint was accepted.
  */
-export async function monitorOnce(options: MonitorOptions): Promise<{ state: MonitorState | null; findings: Finding[]; checkpoint: Checkpoint }> {
+export async function monitorOnce(
+  options: MonitorOptions,
+): Promise<{ state: MonitorState | null; findings: Finding[]; checkpoint: Checkpoint }> {
   const { source, verifierKey, state } = options;
   const verifier = parseVerifierKey(verifierKey);
   const note = await checkpointFrom(source, options.witnesses);
@@ -91,9 +125,21 @@ export async function monitorOnce(options: MonitorOptions): Promise<{ state: Mon
   let next: MonitorState | null = null;
   const previous = state && openCheckpoint(state.checkpoint, verifier);
   if (previous && cp.size < previous.size) {
-    findings.push({ kind: 'rollback', summary: `${source.name} serves a checkpoint of ${cp.size} events; it signed ${previous.size} before`, previous: state!.checkpoint, current: note });
+    findings.push({
+      kind: 'rollback',
+      summary: `${source.name} serves a checkpoint of ${cp.size} events; it signed ${previous.size} before`,
+      previous: state!.checkpoint,
+      current: note,
+    });
   } else if (previous && cp.size === previous.size) {
-    if (!hashesEqual(cp.root, previous.root)) findings.push({ kind: 'equivocation', summary: `two checkpoints of size ${cp.size} with different roots`, ours: state!.checkpoint, theirs: note, peer: source.name });
+    if (!hashesEqual(cp.root, previous.root))
+      findings.push({
+        kind: 'equivocation',
+        summary: `two checkpoints of size ${cp.size} with different roots`,
+        ours: state!.checkpoint,
+        theirs: note,
+        peer: source.name,
+      });
     else next = state;
   } else {
     const tree = new TreeCheck(state?.tree);
@@ -129,11 +175,21 @@ export async function monitorOnce(options: MonitorOptions): Promise<{ state: Mon
         }
         const about = subjects(event, names);
         const matched = [...watch].filter((w) => about.has(w));
-        if (matched.length > 0) matches.push({ kind: 'event', seq: event.seq, type: event.type, recordedAt: event.recordedAt, matched, summary: summarize(event, names) });
+        if (matched.length > 0)
+          matches.push({
+            kind: 'event',
+            seq: event.seq,
+            type: event.type,
+            recordedAt: event.recordedAt,
+            matched,
+            summary: summarize(event, names),
+          });
       }
     }
     if (forked || !hashesEqual(tree.root(), cp.root)) {
-      const why = forked ?? `the entries after ${previous?.size ?? 0} do not lead from the last accepted tree to the root ${toBase64(cp.root)}: the log forked its history`;
+      const why =
+        forked ??
+        `the entries after ${previous?.size ?? 0} do not lead from the last accepted tree to the root ${toBase64(cp.root)}: the log forked its history`;
       findings.push({ kind: 'inconsistent', summary: why, previous: state?.checkpoint ?? '', current: note });
     } else {
       findings.push(...matches);
@@ -145,32 +201,53 @@ export async function monitorOnce(options: MonitorOptions): Promise<{ state: Mon
 }
 
 /** A peer's checkpoint against ours: equal sizes, equal roots; otherwise a consistency proof from the larger one's tiles. */
-async function comparePeer(peer: LogSource, verifier: ReturnType<typeof parseVerifierKey>, ours: LogSource, cp: Checkpoint, note: string): Promise<Finding[]> {
+async function comparePeer(
+  peer: LogSource,
+  verifier: ReturnType<typeof parseVerifierKey>,
+  ours: LogSource,
+  cp: Checkpoint,
+  note: string,
+): Promise<Finding[]> {
   let theirs: string;
   let their: Checkpoint;
   try {
     theirs = await peer.checkpoint();
     their = openCheckpoint(theirs, verifier);
   } catch (error) {
-    return [{ kind: 'peer-error', peer: peer.name, summary: `the peer's checkpoint cannot be read or does not verify with the pinned key: ${(error as Error).message}` }];
+    return [
+      {
+        kind: 'peer-error',
+        peer: peer.name,
+        summary: `the peer's checkpoint cannot be read or does not verify with the pinned key: ${(error as Error).message}`,
+      },
+    ];
   }
-  const equivocation = (summary: string): Finding[] => [{ kind: 'equivocation', summary, ours: note, theirs, peer: peer.name }];
-  if (their.size === cp.size) return hashesEqual(their.root, cp.root) ? [] : equivocation(`${ours.name} and ${peer.name} serve checkpoints of size ${cp.size} with different roots`);
+  const equivocation = (summary: string): Finding[] => [
+    { kind: 'equivocation', summary, ours: note, theirs, peer: peer.name },
+  ];
+  if (their.size === cp.size)
+    return hashesEqual(their.root, cp.root)
+      ? []
+      : equivocation(`${ours.name} and ${peer.name} serve checkpoints of size ${cp.size} with different roots`);
   const [small, large, largeSource] = their.size < cp.size ? [their, cp, ours] : [cp, their, peer];
   try {
     await checkConsistencyFromTiles(largeSource, small.size, large.size, small.root, large.root);
     return [];
   } catch (error) {
     const peerError = (summary: string): Finding[] => [{ kind: 'peer-error', peer: largeSource.name, summary }];
-    if (/^SOURCE_/.test((error as { code?: string }).code ?? '')) return peerError(`cannot read the tiles for a consistency proof: ${(error as Error).message}`);
+    if (/^SOURCE_/.test((error as { code?: string }).code ?? ''))
+      return peerError(`cannot read the tiles for a consistency proof: ${(error as Error).message}`);
     // Only tiles that give the larger checkpoint's own root make a failed proof evidence of a fork.
     try {
       const ids = rootNodes(large.size);
       const nodes = await nodesFromTiles(largeSource, large.size, ids);
-      if (!hashesEqual(foldRange(ids.map((id) => nodes.get(`${id.level}/${id.index}`)!)), large.root)) return peerError(`its tiles do not give its own checkpoint's root`);
+      if (!hashesEqual(foldRange(ids.map((id) => nodes.get(`${id.level}/${id.index}`)!)), large.root))
+        return peerError(`its tiles do not give its own checkpoint's root`);
     } catch (tileError) {
       return peerError(`its tiles cannot be read: ${(tileError as Error).message}`);
     }
-    return equivocation(`the checkpoints of size ${small.size} and ${large.size} are not consistent (${(error as Error).message})`);
+    return equivocation(
+      `the checkpoints of size ${small.size} and ${large.size} are not consistent (${(error as Error).message})`,
+    );
   }
 }

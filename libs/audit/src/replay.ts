@@ -53,7 +53,14 @@ export interface ReplayMemory {
   readonly archives: number;
 }
 
-const fields = (e: EventDraft) => ({ type: e.type, v: e.v, stream: e.stream, actor: e.actor, data: e.data, evidence: e.evidence });
+const fields = (e: EventDraft) => ({
+  type: e.type,
+  v: e.v,
+  stream: e.stream,
+  actor: e.actor,
+  data: e.data,
+  evidence: e.evidence,
+});
 
 /** Which field of an event differs from the one the rules produce, in words. */
 function difference(event: EventEnvelope, draft: EventDraft): string | null {
@@ -106,7 +113,14 @@ export class Replayer {
   }
 
   memory(): ReplayMemory {
-    return { announcements: [...this.announcements], expected: [...this.expected], expectedAt: this.expectedAt, counts: { ...this.counts }, notReverified: [...this.notReverified], archives: this.archives };
+    return {
+      announcements: [...this.announcements],
+      expected: [...this.expected],
+      expectedAt: this.expectedAt,
+      counts: { ...this.counts },
+      notReverified: [...this.notReverified],
+      archives: this.archives,
+    };
   }
 
   /** True while a command's events are still to come (a size inside a command is not a decision point). */
@@ -116,17 +130,29 @@ export class Replayer {
 
   /** Checks one event (with the result of verifying its signature, when it has one) and folds it in. */
   async accept(event: EventEnvelope, verified: VerifyResult | null): Promise<void> {
-    if (event.seq !== this.state.size) throw new AuditError(event.seq, 'OUT_OF_ORDER', `expected seq ${this.state.size}`);
+    if (event.seq !== this.state.size)
+      throw new AuditError(event.seq, 'OUT_OF_ORDER', `expected seq ${this.state.size}`);
     // The log's time decides everything (waiting periods, compromise times): it only moves forward.
-    if (event.recordedAt < this.state.lastRecordedAt) throw new AuditError(event.seq, 'TIME_WENT_BACK', `recorded at ${event.recordedAt}, before the event before it (${this.state.lastRecordedAt})`);
-    if (Date.parse(event.recordedAt) > this.now().getTime() + this.skewMs) throw new AuditError(event.seq, 'FUTURE_EVENT', `recorded at ${event.recordedAt}, after this auditor's time`);
+    if (event.recordedAt < this.state.lastRecordedAt)
+      throw new AuditError(
+        event.seq,
+        'TIME_WENT_BACK',
+        `recorded at ${event.recordedAt}, before the event before it (${this.state.lastRecordedAt})`,
+      );
+    if (Date.parse(event.recordedAt) > this.now().getTime() + this.skewMs)
+      throw new AuditError(event.seq, 'FUTURE_EVENT', `recorded at ${event.recordedAt}, after this auditor's time`);
     if (this.expected.length > 0) this.checkExpected(event);
     else if (event.seq === 0) this.checkGenesis(event);
     else if (event.evidence) await this.checkCommand(event, verified);
     else if (event.type === 'PackageSignaturePublished') this.checkPackageSignature(event, verified);
     else if (event.type === 'ModuleSignaturePublished') this.checkModuleSignature(event, verified);
     else if (event.actor === 'log') this.checkOutcome(event);
-    else throw new AuditError(event.seq, 'UNEXPECTED_EVENT', `a ${event.type} by ${event.actor} with no signed command: no rule of the log writes it`);
+    else
+      throw new AuditError(
+        event.seq,
+        'UNEXPECTED_EVENT',
+        `a ${event.type} by ${event.actor} with no signed command: no rule of the log writes it`,
+      );
     evolve(this.state, event);
     if (event.type === 'SigningKeyAdded') this.onKeyAdded?.();
     this.counts[event.type] = (this.counts[event.type] ?? 0) + 1;
@@ -134,13 +160,28 @@ export class Replayer {
   }
 
   private match(event: EventEnvelope, drafts: EventDraft[], what: string): void {
-    if (drafts.length === 0) throw new AuditError(event.seq, 'UNEXPECTED_EVENT', `${what}: the rules give no event here, the log has a ${event.type}`);
+    if (drafts.length === 0)
+      throw new AuditError(
+        event.seq,
+        'UNEXPECTED_EVENT',
+        `${what}: the rules give no event here, the log has a ${event.type}`,
+      );
     const diff = difference(event, drafts[0]!);
-    if (diff) throw new AuditError(event.seq, 'EVENT_MISMATCH', `${what}: the log has a ${event.type}, the rules give a ${drafts[0]!.type}; ${diff}`);
+    if (diff)
+      throw new AuditError(
+        event.seq,
+        'EVENT_MISMATCH',
+        `${what}: the log has a ${event.type}, the rules give a ${drafts[0]!.type}; ${diff}`,
+      );
   }
 
   private checkExpected(event: EventEnvelope): void {
-    if (event.recordedAt !== this.expectedAt) throw new AuditError(event.seq, 'EVENT_MISMATCH', `an event of the command before is recorded at ${event.recordedAt}, the command at ${this.expectedAt}`);
+    if (event.recordedAt !== this.expectedAt)
+      throw new AuditError(
+        event.seq,
+        'EVENT_MISMATCH',
+        `an event of the command before is recorded at ${event.recordedAt}, the command at ${this.expectedAt}`,
+      );
     this.match(event, this.expected, 'the command before implies this event');
     this.expected.shift();
     if (this.expected.length === 0) this.expectedAt = null;
@@ -170,16 +211,26 @@ export class Replayer {
   private async checkCommand(event: EventEnvelope, verified: VerifyResult | null): Promise<void> {
     const evidence = event.evidence!;
     if (!verified || !verified.ok) {
-      throw new AuditError(event.seq, 'BAD_EVIDENCE', `the signature over the command does not verify with ${event.actor}'s key: ${verified && !verified.ok ? `${verified.code}: ${verified.message}` : 'not checked'}`);
+      throw new AuditError(
+        event.seq,
+        'BAD_EVIDENCE',
+        `the signature over the command does not verify with ${event.actor}'s key: ${verified && !verified.ok ? `${verified.code}: ${verified.message}` : 'not checked'}`,
+      );
     }
-    if (verified.signer !== event.actor) throw new AuditError(event.seq, 'BAD_EVIDENCE', `the command is signed by ${verified.signer}, the event names ${event.actor}`);
+    if (verified.signer !== event.actor)
+      throw new AuditError(
+        event.seq,
+        'BAD_EVIDENCE',
+        `the command is signed by ${verified.signer}, the event names ${event.actor}`,
+      );
     let command;
     try {
       command = parseCommand(evidence.command);
     } catch (error) {
       throw new AuditError(event.seq, 'BAD_EVIDENCE', `the signed command cannot be read: ${(error as Error).message}`);
     }
-    if (commandIdUse(this.state, command.id, evidence.command) !== 'new') throw new AuditError(event.seq, 'DUPLICATE_COMMAND', `the command id ${command.id} was already decided`);
+    if (commandIdUse(this.state, command.id, evidence.command) !== 'new')
+      throw new AuditError(event.seq, 'DUPLICATE_COMMAND', `the command id ${command.id} was already decided`);
     let key: KeyInput | undefined;
     try {
       key = await this.keyring.commandKey(this.state, command);
@@ -188,10 +239,18 @@ export class Replayer {
     }
     let drafts: EventDraft[];
     try {
-      drafts = decideCommand(this.state, { command, signer: verified.signer, evidence, key }, new Date(event.recordedAt));
+      drafts = decideCommand(
+        this.state,
+        { command, signer: verified.signer, evidence, key },
+        new Date(event.recordedAt),
+      );
     } catch (error) {
       const code = error instanceof DomainError || error instanceof InfrastructureError ? error.code : 'ERROR';
-      throw new AuditError(event.seq, 'REFUSED_BY_RULES', `the log appended a ${command.type} command that the rules refuse (${code}: ${(error as Error).message})`);
+      throw new AuditError(
+        event.seq,
+        'REFUSED_BY_RULES',
+        `the log appended a ${command.type} command that the rules refuse (${code}: ${(error as Error).message})`,
+      );
     }
     this.match(event, drafts, `the ${command.type} command`);
     this.expected = drafts.slice(1);
@@ -201,22 +260,58 @@ export class Replayer {
   private checkPackageSignature(event: EventEnvelope<PackageSignaturePublished>, verified: VerifyResult | null): void {
     const { data } = event;
     if (verified === null) this.notReverified.push(event.seq);
-    else if (!verified.ok) throw new AuditError(event.seq, 'BAD_SIGNATURE', `the package signature does not verify over the archived artifact: ${verified.code}: ${verified.message}`);
+    else if (!verified.ok)
+      throw new AuditError(
+        event.seq,
+        'BAD_SIGNATURE',
+        `the package signature does not verify over the archived artifact: ${verified.code}: ${verified.message}`,
+      );
     else if (verified.signer !== data.signer || verified.created !== data.signatureCreated) {
-      throw new AuditError(event.seq, 'BAD_SIGNATURE', `the package signature is by ${verified.signer} at ${verified.created}; the event says ${data.signer} at ${data.signatureCreated}`);
+      throw new AuditError(
+        event.seq,
+        'BAD_SIGNATURE',
+        `the package signature is by ${verified.signer} at ${verified.created}; the event says ${data.signer} at ${data.signatureCreated}`,
+      );
     }
     // From the known fields only: anything else in the event's data is then a mismatch.
-    const input = { package: data.package, version: data.version, artifactSha512: data.artifactSha512, artifactSize: data.artifactSize, signer: data.signer, signatureCreated: data.signatureCreated, signature: data.signature };
-    this.match(event, this.decide(event, () => decidePackageSignature(this.state, input, new Date(event.recordedAt))), 'the package signature');
+    const input = {
+      package: data.package,
+      version: data.version,
+      artifactSha512: data.artifactSha512,
+      artifactSize: data.artifactSize,
+      signer: data.signer,
+      signatureCreated: data.signatureCreated,
+      signature: data.signature,
+    };
+    this.match(
+      event,
+      this.decide(event, () => decidePackageSignature(this.state, input, new Date(event.recordedAt))),
+      'the package signature',
+    );
   }
 
   private checkModuleSignature(event: EventEnvelope<ModuleSignaturePublished>, verified: VerifyResult | null): void {
     const { data } = event;
     if (!verified || !verified.ok || verified.text === null) {
-      throw new AuditError(event.seq, 'BAD_SIGNATURE', `the module.sig clear signature does not verify with ${data.signer}'s key: ${verified && !verified.ok ? `${verified.code}: ${verified.message}` : 'not checked'}`);
+      throw new AuditError(
+        event.seq,
+        'BAD_SIGNATURE',
+        `the module.sig clear signature does not verify with ${data.signer}'s key: ${verified && !verified.ok ? `${verified.code}: ${verified.message}` : 'not checked'}`,
+      );
     }
-    const input = { module: data.module, version: data.version, signer: verified.signer, signatureCreated: verified.created, text: verified.text, moduleSig: data.moduleSig };
-    this.match(event, this.decide(event, () => decideModuleSignature(this.state, input, new Date(event.recordedAt))), 'the module signature');
+    const input = {
+      module: data.module,
+      version: data.version,
+      signer: verified.signer,
+      signatureCreated: verified.created,
+      text: verified.text,
+      moduleSig: data.moduleSig,
+    };
+    this.match(
+      event,
+      this.decide(event, () => decideModuleSignature(this.state, input, new Date(event.recordedAt))),
+      'the module signature',
+    );
   }
 
   /** The log's own outcomes: each must be one the rules allow on the state at that point. */
@@ -252,7 +347,11 @@ export class Replayer {
         return;
       }
       default:
-        throw new AuditError(event.seq, 'UNEXPECTED_EVENT', `a ${event.type} by the log with no command: no rule of the log writes it`);
+        throw new AuditError(
+          event.seq,
+          'UNEXPECTED_EVENT',
+          `a ${event.type} by the log with no command: no rule of the log writes it`,
+        );
     }
   }
 
@@ -261,11 +360,19 @@ export class Replayer {
       return decide();
     } catch (error) {
       const code = error instanceof DomainError || error instanceof InfrastructureError ? error.code : 'ERROR';
-      throw new AuditError(event.seq, 'REFUSED_BY_RULES', `the log appended a ${event.type} that the rules refuse (${code}: ${(error as Error).message})`);
+      throw new AuditError(
+        event.seq,
+        'REFUSED_BY_RULES',
+        `the log appended a ${event.type} that the rules refuse (${code}: ${(error as Error).message})`,
+      );
     }
   }
 
   summary() {
-    return { counts: { ...this.counts }, packageSignaturesNotReverified: [...this.notReverified], archiveSnapshotsNotReRendered: this.archives };
+    return {
+      counts: { ...this.counts },
+      packageSignaturesNotReverified: [...this.notReverified],
+      archiveSnapshotsNotReRendered: this.archives,
+    };
   }
 }

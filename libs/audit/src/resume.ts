@@ -25,11 +25,19 @@ const TAG = '\u0000signet';
 
 /** A tree check's state with its hashes in base64 (JSON-safe). */
 export function encodeTreeState(tree: TreeCheckState) {
-  return { size: tree.size, frontier: tree.frontier.map((h) => toBase64(h)), pending: tree.pending.map((p) => p.map((h) => toBase64(h))) };
+  return {
+    size: tree.size,
+    frontier: tree.frontier.map((h) => toBase64(h)),
+    pending: tree.pending.map((p) => p.map((h) => toBase64(h))),
+  };
 }
 
 export function decodeTreeState(stored: ReturnType<typeof encodeTreeState>): TreeCheckState {
-  return { size: stored.size, frontier: stored.frontier.map((h) => fromBase64(h)), pending: stored.pending.map((p) => p.map((h) => fromBase64(h))) };
+  return {
+    size: stored.size,
+    frontier: stored.frontier.map((h) => fromBase64(h)),
+    pending: stored.pending.map((p) => p.map((h) => fromBase64(h))),
+  };
 }
 
 /** JSON with Maps, Sets and hashes tagged, so the trust state comes back exactly. */
@@ -37,15 +45,18 @@ export function encodeAuditCheckpoint(cp: AuditCheckpoint): string {
   const tree = encodeTreeState(cp.tree);
   // The replacer looks at the original value (`this[key]`): the grow-only collections turn
   // themselves into plain arrays (toJSON) before a replacer sees `value`.
-  return JSON.stringify({ format: FORMAT, ...cp, tree }, function (this: Record<string, unknown>, key: string, value: unknown) {
-    const original = this[key];
-    if (original instanceof GrowList) return { [TAG]: 'list', items: original.toArray() };
-    if (original instanceof GrowMap) return { [TAG]: 'growmap', items: [...original] };
-    if (original instanceof KeySet) return { [TAG]: 'keys', items: [...original] };
-    if (value instanceof Map) return { [TAG]: 'map', items: [...value] };
-    if (value instanceof Set) return { [TAG]: 'set', items: [...value] };
-    return value;
-  });
+  return JSON.stringify(
+    { format: FORMAT, ...cp, tree },
+    function (this: Record<string, unknown>, key: string, value: unknown) {
+      const original = this[key];
+      if (original instanceof GrowList) return { [TAG]: 'list', items: original.toArray() };
+      if (original instanceof GrowMap) return { [TAG]: 'growmap', items: [...original] };
+      if (original instanceof KeySet) return { [TAG]: 'keys', items: [...original] };
+      if (value instanceof Map) return { [TAG]: 'map', items: [...value] };
+      if (value instanceof Set) return { [TAG]: 'set', items: [...value] };
+      return value;
+    },
+  );
 }
 
 export function decodeAuditCheckpoint(text: string): AuditCheckpoint {
@@ -71,11 +82,21 @@ export function decodeAuditCheckpoint(text: string): AuditCheckpoint {
       return value;
     });
   } catch (error) {
-    throw new AuditError(null, 'BAD_AUDIT_CHECKPOINT', `the audit checkpoint file is not JSON: ${(error as Error).message}`);
+    throw new AuditError(
+      null,
+      'BAD_AUDIT_CHECKPOINT',
+      `the audit checkpoint file is not JSON: ${(error as Error).message}`,
+    );
   }
-  if (parsed?.format !== FORMAT) throw new AuditError(null, 'BAD_AUDIT_CHECKPOINT', `the file is not a ${FORMAT} (written by signet audit --save)`);
+  if (parsed?.format !== FORMAT)
+    throw new AuditError(null, 'BAD_AUDIT_CHECKPOINT', `the file is not a ${FORMAT} (written by signet audit --save)`);
   const { format: _, tree, ...rest } = parsed;
   const decoded = { ...rest, tree: decodeTreeState(tree as unknown as ReturnType<typeof encodeTreeState>) };
-  if (decoded.tree.size !== decoded.size || decoded.state?.size !== decoded.size) throw new AuditError(null, 'BAD_AUDIT_CHECKPOINT', `the audit checkpoint file is inconsistent: size ${decoded.size}, tree ${decoded.tree.size}, state ${decoded.state?.size}`);
+  if (decoded.tree.size !== decoded.size || decoded.state?.size !== decoded.size)
+    throw new AuditError(
+      null,
+      'BAD_AUDIT_CHECKPOINT',
+      `the audit checkpoint file is inconsistent: size ${decoded.size}, tree ${decoded.tree.size}, state ${decoded.state?.size}`,
+    );
   return decoded;
 }

@@ -76,7 +76,8 @@ async function bytes(url: string, optional: boolean, max: number): Promise<Uint8
   const response = await get(url);
   if (optional && response.status === 404) return null;
   if (!response.ok) throw new DomainError('SOURCE_ERROR', `${url} answered HTTP ${response.status}`);
-  if (Number(response.headers.get('content-length') ?? 0) > max) throw new DomainError('SOURCE_ERROR', `${url} is larger than ${max} bytes`);
+  if (Number(response.headers.get('content-length') ?? 0) > max)
+    throw new DomainError('SOURCE_ERROR', `${url} is larger than ${max} bytes`);
   // Read with a cap: the length header may lie.
   const chunks: Uint8Array[] = [];
   let total = 0;
@@ -99,7 +100,8 @@ export function serverSource(url: string): LogSource {
   const base = url.replace(/\/+$/, '');
   return {
     name: base,
-    checkpoint: async () => Buffer.from((await bytes(`${base}/log/checkpoint`, false, MAX_NOTE_BYTES))!).toString('utf8'),
+    checkpoint: async () =>
+      Buffer.from((await bytes(`${base}/log/checkpoint`, false, MAX_NOTE_BYTES))!).toString('utf8'),
     cosignedCheckpoint: async () => {
       const note = await bytes(`${base}/log/checkpoint/cosigned`, true, MAX_NOTE_BYTES);
       if (!note) throw new DomainError('NOT_COSIGNED', `${base} has no checkpoint cosigned by a witness yet`);
@@ -114,7 +116,10 @@ export function serverSource(url: string): LogSource {
       const body = await bytes(`${base}/trust/snapshot`, true, MAX_DOCUMENT_BYTES);
       return body && Buffer.from(body).toString('utf8');
     },
-    artifact: (sha512) => (/^[0-9a-f]{128}$/.test(sha512) ? bytes(`${base}/artifacts/${sha512}`, true, MAX_ARTIFACT_BYTES) : Promise.resolve(null)),
+    artifact: (sha512) =>
+      /^[0-9a-f]{128}$/.test(sha512)
+        ? bytes(`${base}/artifacts/${sha512}`, true, MAX_ARTIFACT_BYTES)
+        : Promise.resolve(null),
   };
 }
 
@@ -139,6 +144,7 @@ export function mirrorSource(dir: string): LogSource {
       const body = await file(join(dir, 'snapshot', `${size}.json`), true);
       return body && Buffer.from(body).toString('utf8');
     },
-    artifact: (sha512) => (/^[0-9a-f]{128}$/.test(sha512) ? file(join(dir, 'artifacts', sha512), true) : Promise.resolve(null)),
+    artifact: (sha512) =>
+      /^[0-9a-f]{128}$/.test(sha512) ? file(join(dir, 'artifacts', sha512), true) : Promise.resolve(null),
   };
 }

@@ -48,7 +48,13 @@ describe('the audit state on disk', () => {
     const map = new DiskMap<{ commandSha256: string; seqs: number[] }>(dir, 'commands');
     for (let i = 0; i < 70_000; i++) map.set(`cmd-${i}`, { commandSha256: String(i), seqs: [i] });
     map.set('cmd-5', { commandSha256: '5', seqs: [5, 6] });
-    expect([map.get('cmd-5'), map.get('cmd-69999'), map.get('nope'), map.has('cmd-0'), map.size]).toEqual([{ commandSha256: '5', seqs: [5, 6] }, { commandSha256: '69999', seqs: [69_999] }, undefined, true, 70_000]);
+    expect([map.get('cmd-5'), map.get('cmd-69999'), map.get('nope'), map.has('cmd-0'), map.size]).toEqual([
+      { commandSha256: '5', seqs: [5, 6] },
+      { commandSha256: '69999', seqs: [69_999] },
+      undefined,
+      true,
+      70_000,
+    ]);
     const layer = map.layer();
     layer.set('new', { commandSha256: 'n', seqs: [] });
     expect([layer.get('cmd-7')?.seqs, layer.has('new'), map.has('new')]).toEqual([[7], true, false]);
@@ -62,7 +68,10 @@ describe('the audit state on disk', () => {
     state.published.add('p\u0000a');
     state.commands.set('c1', { commandSha256: 'x', seqs: [1] });
     const disk = spillToDisk(state, dir);
-    expect([state.published.has('p\u0000a'), state.commands.get('c1')]).toEqual([true, { commandSha256: 'x', seqs: [1] }]);
+    expect([state.published.has('p\u0000a'), state.commands.get('c1')]).toEqual([
+      true,
+      { commandSha256: 'x', seqs: [1] },
+    ]);
     state.signingKeys.set('F'.repeat(40), { fingerprint: 'F'.repeat(40), history: new GrowList(null, [3]) } as never);
     disk.adoptKeys(state);
     const history = state.signingKeys.get('F'.repeat(40))!.history;

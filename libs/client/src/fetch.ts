@@ -41,12 +41,23 @@ export async function acceptSnapshot(
   if (previous === null) return { document: next, trusted };
   const last = verifySnapshot(previous, verifierKey, { ...options, allowExpired: true }).trusted;
   const [a, b] = [last.snapshot, trusted.snapshot];
-  if (b.version < a.version) throw new DomainError('SNAPSHOT_ROLLBACK', `the server offers version ${b.version}; this client has already accepted version ${a.version}`);
+  if (b.version < a.version)
+    throw new DomainError(
+      'SNAPSHOT_ROLLBACK',
+      `the server offers version ${b.version}; this client has already accepted version ${a.version}`,
+    );
   if (b.version === a.version) {
     if (!hashesEqual(last.root, trusted.root)) {
-      throw new DomainError('SNAPSHOT_FORK', `two checkpoints of size ${b.version} with different roots: the log forked its history (keep both snapshots as evidence)`);
+      throw new DomainError(
+        'SNAPSHOT_FORK',
+        `two checkpoints of size ${b.version} with different roots: the log forked its history (keep both snapshots as evidence)`,
+      );
     }
-    if (Date.parse(b.issuedAt) < Date.parse(a.issuedAt)) throw new DomainError('SNAPSHOT_ROLLBACK', `the server offers a snapshot issued at ${b.issuedAt}, before the one accepted (${a.issuedAt})`);
+    if (Date.parse(b.issuedAt) < Date.parse(a.issuedAt))
+      throw new DomainError(
+        'SNAPSHOT_ROLLBACK',
+        `the server offers a snapshot issued at ${b.issuedAt}, before the one accepted (${a.issuedAt})`,
+      );
     return { document: next, trusted };
   }
   let proof: readonly Uint8Array[];
@@ -55,7 +66,10 @@ export async function acceptSnapshot(
     verifyConsistency(a.version, b.version, last.root, trusted.root, proof);
   } catch (error) {
     if (error instanceof DomainError && error.code === 'FETCH_FAILED') throw error;
-    throw new DomainError('SNAPSHOT_FORK', `the checkpoint of size ${b.version} is not consistent with the accepted one of size ${a.version}: ${(error as Error).message}`);
+    throw new DomainError(
+      'SNAPSHOT_FORK',
+      `the checkpoint of size ${b.version} is not consistent with the accepted one of size ${a.version}: ${(error as Error).message}`,
+    );
   }
   return { document: next, trusted };
 }
@@ -65,26 +79,29 @@ export async function acceptSnapshot(
  * when it cannot be had; BAD_PROOF when the answer is not a proof (verifying it is the caller's).
  */
 export async function fetchConsistencyProof(server: string, from: number, to: number): Promise<Uint8Array[]> {
-  const response = await fetchOk(`${server.replace(/\/+$/, '')}/log/proof/consistency?from=${from}&to=${to}`, 'a consistency proof');
+  const response = await fetchOk(
+    `${server.replace(/\/+$/, '')}/log/proof/consistency?from=${from}&to=${to}`,
+    'a consistency proof',
+  );
   let body: { proof?: unknown };
   try {
     body = (await response.json()) as { proof?: unknown };
   } catch {
     throw new DomainError('BAD_PROOF', 'the server sent no consistency proof (not JSON)');
   }
-  if (!Array.isArray(body?.proof) || !body.proof.every((h) => typeof h === 'string')) throw new DomainError('BAD_PROOF', 'the server sent no consistency proof');
+  if (!Array.isArray(body?.proof) || !body.proof.every((h) => typeof h === 'string'))
+    throw new DomainError('BAD_PROOF', 'the server sent no consistency proof');
   return body.proof.map((h) => hashFromBase64(h as string));
 }
 
 /** Fetches `/trust/snapshot` from a server and accepts it against the previous one. */
-export async function fetchSnapshot(server: string, previous: string | null, verifierKey: string, options: VerifyOptions = {}): Promise<Accepted> {
+export async function fetchSnapshot(
+  server: string,
+  previous: string | null,
+  verifierKey: string,
+  options: VerifyOptions = {},
+): Promise<Accepted> {
   const base = server.replace(/\/+$/, '');
   const document = await (await fetchOk(`${base}/trust/snapshot`, 'the trust snapshot')).text();
-  return acceptSnapshot(
-    document,
-    previous,
-    verifierKey,
-    (from, to) => fetchConsistencyProof(base, from, to),
-    options,
-  );
+  return acceptSnapshot(document, previous, verifierKey, (from, to) => fetchConsistencyProof(base, from, to), options);
 }

@@ -1,4 +1,11 @@
-import { DomainError, type SignedSnapshot, type SnapshotKey, type TrustSnapshot, parseSignedSnapshot, snapshotSigningBytes } from '@signet/domain/core';
+import {
+  DomainError,
+  type SignedSnapshot,
+  type SnapshotKey,
+  type TrustSnapshot,
+  parseSignedSnapshot,
+  snapshotSigningBytes,
+} from '@signet/domain/core';
 import { type PublicKey, readPublicKey } from '@signet/pgp';
 import { fromBase64, hash8, openCheckpoint, parseVerifierKey } from '@signet/tlog';
 
@@ -40,7 +47,8 @@ export class TrustedSnapshot {
   publicKeys(): Promise<Map<string, { key: PublicKey; info: SnapshotKey }>> {
     this.keys ??= (async () => {
       const map = new Map<string, { key: PublicKey; info: SnapshotKey }>();
-      for (const info of this.snapshot.signingKeys) map.set(info.fingerprint, { key: (await readPublicKey(info.key)).key, info });
+      for (const info of this.snapshot.signingKeys)
+        map.set(info.fingerprint, { key: (await readPublicKey(info.key)).key, info });
       return map;
     })();
     return this.keys;
@@ -61,12 +69,19 @@ export interface VerifyOptions {
  * Refusals: SNAPSHOT_MALFORMED, SNAPSHOT_WRONG_KEY, SNAPSHOT_BAD_SIGNATURE,
  * SNAPSHOT_BAD_CHECKPOINT, SNAPSHOT_EXPIRED, SNAPSHOT_FROM_THE_FUTURE.
  */
-export function verifySnapshot(document: string, verifierKey: string, options: VerifyOptions = {}): { trusted: TrustedSnapshot; signed: SignedSnapshot } {
+export function verifySnapshot(
+  document: string,
+  verifierKey: string,
+  options: VerifyOptions = {},
+): { trusted: TrustedSnapshot; signed: SignedSnapshot } {
   const signed = parseSignedSnapshot(document);
   const verifier = parseVerifierKey(verifierKey);
   const { snapshot, signature } = signed;
   if (signature.keyName !== verifier.name || signature.keyHash !== hash8(verifier.keyHash)) {
-    throw new DomainError('SNAPSHOT_WRONG_KEY', `the snapshot is signed by ${signature.keyName}+${signature.keyHash}, not by the pinned key ${verifier.name}+${hash8(verifier.keyHash)}`);
+    throw new DomainError(
+      'SNAPSHOT_WRONG_KEY',
+      `the snapshot is signed by ${signature.keyName}+${signature.keyHash}, not by the pinned key ${verifier.name}+${hash8(verifier.keyHash)}`,
+    );
   }
   let sig: Uint8Array;
   try {
@@ -74,22 +89,35 @@ export function verifySnapshot(document: string, verifierKey: string, options: V
   } catch {
     throw new DomainError('SNAPSHOT_BAD_SIGNATURE', 'the snapshot signature is not base64');
   }
-  if (!verifier.verify(snapshotSigningBytes(snapshot), sig)) throw new DomainError('SNAPSHOT_BAD_SIGNATURE', 'the snapshot signature does not verify with the pinned key');
+  if (!verifier.verify(snapshotSigningBytes(snapshot), sig))
+    throw new DomainError('SNAPSHOT_BAD_SIGNATURE', 'the snapshot signature does not verify with the pinned key');
   let checkpoint;
   try {
     checkpoint = openCheckpoint(snapshot.checkpoint, verifier);
   } catch (error) {
-    throw new DomainError('SNAPSHOT_BAD_CHECKPOINT', `the snapshot's checkpoint does not verify: ${(error as Error).message}`);
+    throw new DomainError(
+      'SNAPSHOT_BAD_CHECKPOINT',
+      `the snapshot's checkpoint does not verify: ${(error as Error).message}`,
+    );
   }
   if (checkpoint.size !== snapshot.version || checkpoint.origin !== snapshot.origin) {
-    throw new DomainError('SNAPSHOT_BAD_CHECKPOINT', `the snapshot says version ${snapshot.version} of ${snapshot.origin}; its checkpoint is size ${checkpoint.size} of ${checkpoint.origin}`);
+    throw new DomainError(
+      'SNAPSHOT_BAD_CHECKPOINT',
+      `the snapshot says version ${snapshot.version} of ${snapshot.origin}; its checkpoint is size ${checkpoint.size} of ${checkpoint.origin}`,
+    );
   }
   const now = (options.now ?? new Date()).getTime();
   if (!options.allowExpired && Date.parse(snapshot.expiresAt) <= now) {
-    throw new DomainError('SNAPSHOT_EXPIRED', `the snapshot expired at ${snapshot.expiresAt}; fetch a fresh one (signet snapshot fetch)`);
+    throw new DomainError(
+      'SNAPSHOT_EXPIRED',
+      `the snapshot expired at ${snapshot.expiresAt}; fetch a fresh one (signet snapshot fetch)`,
+    );
   }
   if (Date.parse(snapshot.issuedAt) > now + (options.skewMs ?? 10 * 60_000)) {
-    throw new DomainError('SNAPSHOT_FROM_THE_FUTURE', `the snapshot is issued at ${snapshot.issuedAt}, after this host's time; check the clock`);
+    throw new DomainError(
+      'SNAPSHOT_FROM_THE_FUTURE',
+      `the snapshot is issued at ${snapshot.issuedAt}, after this host's time; check the clock`,
+    );
   }
   return { trusted: new TrustedSnapshot(snapshot, checkpoint.root), signed };
 }

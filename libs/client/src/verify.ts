@@ -3,7 +3,17 @@ import { closeSync, createReadStream, fstatSync, openSync, readFileSync, readdir
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { DomainError, type DomainErrorCode, type SignatureRefusalCode, type SnapshotKey, findPackageSignature, formatModuleSig, moduleSignatureRefusal, parseModuleSig, signatureRefusal } from '@signet/domain/core';
+import {
+  DomainError,
+  type DomainErrorCode,
+  type SignatureRefusalCode,
+  type SnapshotKey,
+  findPackageSignature,
+  formatModuleSig,
+  moduleSignatureRefusal,
+  parseModuleSig,
+  signatureRefusal,
+} from '@signet/domain/core';
 import { type PublicKey, type KeySource, certificationsBy, verifyCleartext, verifyDetached } from '@signet/pgp';
 import type { TrustedSnapshot } from './snapshot.js';
 
@@ -46,7 +56,11 @@ function candidatesFrom(trusted: TrustedSnapshot, seen: Map<string, { key: Publi
  * snapshot, and the log published this very signature (same signer, creation time and artifact)
  * before any compromise of its key (`signatureRefusal`, the rule POST /verify applies).
  */
-export async function verifyPackage(trusted: TrustedSnapshot, artifactPath: string, armoredSignature: string): Promise<PackageVerdict> {
+export async function verifyPackage(
+  trusted: TrustedSnapshot,
+  artifactPath: string,
+  armoredSignature: string,
+): Promise<PackageVerdict> {
   const artifactSha512 = await sha512File(artifactPath);
   const keys = new Map<string, { key: PublicKey; info: SnapshotKey }>();
   const verdict = (code: VerdictCode | null, reason: string, info?: SnapshotKey, created?: string): PackageVerdict => ({
@@ -66,10 +80,20 @@ export async function verifyPackage(trusted: TrustedSnapshot, artifactPath: stri
     return verdict(codeOf(error), (error as Error).message);
   }
   const info = keys.get(facts.signer)!.info;
-  const record = findPackageSignature(trusted.snapshot.packageSignatures, info.fingerprint, facts.created, artifactSha512);
+  const record = findPackageSignature(
+    trusted.snapshot.packageSignatures,
+    info.fingerprint,
+    facts.created,
+    artifactSha512,
+  );
   const refusal = signatureRefusal(info, new Date(facts.created), record);
   if (refusal) return verdict(refusal.code, refusal.reason, info, facts.created);
-  return verdict(null, `signed by ~${info.username} at ${facts.created}, published in the log at seq ${record!.seq} (${record!.loggedAt})`, info, facts.created);
+  return verdict(
+    null,
+    `signed by ~${info.username} at ${facts.created}, published in the log at seq ${record!.seq} (${record!.loggedAt})`,
+    info,
+    facts.created,
+  );
 }
 
 // FreePBX's status bits (framework BMO/GPG.class.php), and one of Signet's own above them:
@@ -77,7 +101,17 @@ export async function verifyPackage(trusted: TrustedSnapshot, artifactPath: stri
 // files; in Signet's own mode they make the module not GOOD. It is a bit of its own, outside
 // FreePBX's 1..128, so that no FreePBX meaning changes and a reader that knows only FreePBX's
 // bits still sees GOOD cleared.
-export const MODULE_STATUS = { GOOD: 1, TAMPERED: 2, INVALID: 4, UNSIGNED: 8, UNSUPPORTED: 16, EXPIRED: 32, REVOKED: 64, TRUSTED: 128, UNLISTED: 256 } as const;
+export const MODULE_STATUS = {
+  GOOD: 1,
+  TAMPERED: 2,
+  INVALID: 4,
+  UNSIGNED: 8,
+  UNSUPPORTED: 16,
+  EXPIRED: 32,
+  REVOKED: 64,
+  TRUSTED: 128,
+  UNLISTED: 256,
+} as const;
 export type ModuleFlag = keyof typeof MODULE_STATUS;
 
 export interface ModuleVerdict {
@@ -143,12 +177,14 @@ async function sha256File(path: string): Promise<string> {
 async function pool<T, R>(items: readonly T[], width: number, work: (item: T) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array(items.length);
   let next = 0;
-  await Promise.all(Array.from({ length: Math.min(width, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await work(items[i]!);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(width, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        out[i] = await work(items[i]!);
+      }
+    }),
+  );
   return out;
 }
 
@@ -166,7 +202,9 @@ async function checkFiles(dir: string, hashes: Readonly<Record<string, string>>)
       actual = await sha256File(full);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      problems.push(code === 'ENOENT' || code === 'ENOTDIR' ? `${path} missing` : `${path} altered (${code ?? 'unreadable'})`);
+      problems.push(
+        code === 'ENOENT' || code === 'ENOTDIR' ? `${path} missing` : `${path} altered (${code ?? 'unreadable'})`,
+      );
       continue;
     }
     if (actual !== expected) problems.push(`${path} altered`);
@@ -195,22 +233,46 @@ interface SignatureJudgement {
  * reported; with `unlisted: 'flag'` (Signet's own mode) they also set UNLISTED and clear GOOD,
  * with `'report'` (FreePBX's behaviour) the bits ignore them.
  */
-async function checkModule(dir: string, now: Date, unlistedFiles: 'flag' | 'report', judge: (armored: string) => Promise<SignatureJudgement>): Promise<ModuleVerdict> {
+async function checkModule(
+  dir: string,
+  now: Date,
+  unlistedFiles: 'flag' | 'report',
+  judge: (armored: string) => Promise<SignatureJudgement>,
+): Promise<ModuleVerdict> {
   let armored: string;
   try {
     armored = await readFile(join(dir, 'module.sig'), 'utf8');
   } catch {
-    return verdictOf(MODULE_STATUS.UNSIGNED, { signer: null, username: null, userId: null, created: null, version: null, details: ['module.sig missing'], unlisted: [] });
+    return verdictOf(MODULE_STATUS.UNSIGNED, {
+      signer: null,
+      username: null,
+      userId: null,
+      created: null,
+      version: null,
+      details: ['module.sig missing'],
+      unlisted: [],
+    });
   }
   const signature = await judge(armored);
-  const who = { signer: signature.signer, username: signature.username, userId: signature.userId, created: signature.created };
-  if (signature.text === null) return verdictOf(signature.bits, { ...who, version: null, details: signature.details, unlisted: [] });
+  const who = {
+    signer: signature.signer,
+    username: signature.username,
+    userId: signature.userId,
+    created: signature.created,
+  };
+  if (signature.text === null)
+    return verdictOf(signature.bits, { ...who, version: null, details: signature.details, unlisted: [] });
   let sig;
   try {
     sig = parseModuleSig(signature.text);
   } catch (error) {
     const unsupported = error instanceof DomainError && error.code === 'UNSUPPORTED_MODULE_SIG';
-    return verdictOf(unsupported ? MODULE_STATUS.UNSUPPORTED : MODULE_STATUS.INVALID, { ...who, version: null, details: [...signature.details, (error as Error).message], unlisted: [] });
+    return verdictOf(unsupported ? MODULE_STATUS.UNSUPPORTED : MODULE_STATUS.INVALID, {
+      ...who,
+      version: null,
+      details: [...signature.details, (error as Error).message],
+      unlisted: [],
+    });
   }
   const version = sig.config.version ?? null;
   const details = [...signature.details];
@@ -257,11 +319,26 @@ function askedFor(keys: KeySource): { source: KeySource; issuer: () => string | 
  * A clear signature that did not verify: INVALID, and TAMPERED when the text was changed. An
  * unknown signer is described by `unknownSigner` (the issuer key ID in, the trust model's words out).
  */
-function unverified(error: unknown, unknownSigner: (issuer: string) => string, issuer: string | null): SignatureJudgement {
+function unverified(
+  error: unknown,
+  unknownSigner: (issuer: string) => string,
+  issuer: string | null,
+): SignatureJudgement {
   const code = codeOf(error);
-  const bits = code === 'BAD_SIGNATURE' && /does not verify/.test((error as Error).message) ? MODULE_STATUS.INVALID | MODULE_STATUS.TAMPERED : MODULE_STATUS.INVALID;
+  const bits =
+    code === 'BAD_SIGNATURE' && /does not verify/.test((error as Error).message)
+      ? MODULE_STATUS.INVALID | MODULE_STATUS.TAMPERED
+      : MODULE_STATUS.INVALID;
   const message = code === 'UNKNOWN_SIGNER' && issuer ? unknownSigner(issuer) : (error as Error).message;
-  return { bits, details: [`${code}: ${message}`], signer: null, username: null, userId: null, created: null, text: null };
+  return {
+    bits,
+    details: [`${code}: ${message}`],
+    signer: null,
+    username: null,
+    userId: null,
+    created: null,
+    text: null,
+  };
 }
 
 /**
@@ -271,7 +348,11 @@ function unverified(error: unknown, unknownSigner: (issuer: string) => string, i
  * not yet active, or suspended, INVALID; an unknown or bad signature INVALID (and TAMPERED when
  * module.sig was changed). SHA-1 clear signatures are refused, as the log refuses them.
  */
-export async function verifyModule(trusted: TrustedSnapshot, dir: string, options: { now?: Date; allowUnlisted?: boolean } = {}): Promise<ModuleVerdict> {
+export async function verifyModule(
+  trusted: TrustedSnapshot,
+  dir: string,
+  options: { now?: Date; allowUnlisted?: boolean } = {},
+): Promise<ModuleVerdict> {
   return checkModule(dir, options.now ?? new Date(), options.allowUnlisted ? 'report' : 'flag', async (armored) => {
     const keys = new Map<string, { key: PublicKey; info: SnapshotKey }>();
     const asked = askedFor(candidatesFrom(trusted, keys));
@@ -279,16 +360,34 @@ export async function verifyModule(trusted: TrustedSnapshot, dir: string, option
     try {
       facts = await verifyCleartext(armored, asked.source);
     } catch (error) {
-      return unverified(error, (issuer) => `module.sig is signed by key ${issuer}, which is not a signing key of the log's trust snapshot`, asked.issuer());
+      return unverified(
+        error,
+        (issuer) => `module.sig is signed by key ${issuer}, which is not a signing key of the log's trust snapshot`,
+        asked.issuer(),
+      );
     }
     const { key, info } = keys.get(facts.signer)!;
-    const judged = { signer: info.fingerprint, username: info.username, userId: await primaryUserId(key, new Date(facts.created)), created: facts.created, text: facts.text };
+    const judged = {
+      signer: info.fingerprint,
+      username: info.username,
+      userId: await primaryUserId(key, new Date(facts.created)),
+      created: facts.created,
+      text: facts.text,
+    };
     // Judged by the log's record of this very module.sig, where it has one.
     const moduleSigSha256 = createHash('sha256').update(armored).digest('hex');
-    const record = trusted.snapshot.moduleSignatures.find((m) => m.signer === info.fingerprint && m.moduleSigSha256 === moduleSigSha256) ?? null;
+    const record =
+      trusted.snapshot.moduleSignatures.find(
+        (m) => m.signer === info.fingerprint && m.moduleSigSha256 === moduleSigSha256,
+      ) ?? null;
     const refusal = moduleSignatureRefusal(info, new Date(facts.created), record);
     if (!refusal) return { ...judged, bits: MODULE_STATUS.GOOD | MODULE_STATUS.TRUSTED, details: [] };
-    const bits = refusal.code === 'KEY_REVOKED' ? MODULE_STATUS.REVOKED : refusal.code === 'KEY_RETIRED' ? MODULE_STATUS.EXPIRED : MODULE_STATUS.INVALID;
+    const bits =
+      refusal.code === 'KEY_REVOKED'
+        ? MODULE_STATUS.REVOKED
+        : refusal.code === 'KEY_RETIRED'
+          ? MODULE_STATUS.EXPIRED
+          : MODULE_STATUS.INVALID;
     return { ...judged, bits, details: [refusal.reason] };
   });
 }
@@ -309,7 +408,11 @@ export interface FreepbxTrust {
  * no bit (FreePBX does not examine them). No log is involved: the signer is named by its key's
  * primary user ID.
  */
-export async function verifyModuleFreepbx(trust: FreepbxTrust, dir: string, options: { now?: Date } = {}): Promise<ModuleVerdict> {
+export async function verifyModuleFreepbx(
+  trust: FreepbxTrust,
+  dir: string,
+  options: { now?: Date } = {},
+): Promise<ModuleVerdict> {
   return checkModule(dir, options.now ?? new Date(), 'report', async (armored) => {
     const all = [...trust.roots, ...trust.keyring];
     const asked = askedFor(all);
@@ -317,20 +420,50 @@ export async function verifyModuleFreepbx(trust: FreepbxTrust, dir: string, opti
     try {
       facts = await verifyCleartext(armored, asked.source, { allowSha1: true });
     } catch (error) {
-      return unverified(error, (issuer) => `module.sig is signed by key ${issuer}, which is neither a trust root (--trust-root) nor in the keyring (--keyring)`, asked.issuer());
+      return unverified(
+        error,
+        (issuer) =>
+          `module.sig is signed by key ${issuer}, which is neither a trust root (--trust-root) nor in the keyring (--keyring)`,
+        asked.issuer(),
+      );
     }
-    const details = facts.digest === 'SHA1' ? ['old digest: module.sig is clear-signed with SHA-1 (accepted as FreePBX and gpg 2.2 accept it; re-sign with SHA-512)'] : [];
+    const details =
+      facts.digest === 'SHA1'
+        ? [
+            'old digest: module.sig is clear-signed with SHA-1 (accepted as FreePBX and gpg 2.2 accept it; re-sign with SHA-512)',
+          ]
+        : [];
     const signingKey = all.find((k) => k.getFingerprint().toUpperCase() === facts.signer)!;
-    const judged = { signer: facts.signer, username: null, userId: await primaryUserId(signingKey, new Date(facts.created)), created: facts.created, text: facts.text };
-    if (trust.roots.some((r) => r.getFingerprint().toUpperCase() === facts.signer)) return { ...judged, bits: MODULE_STATUS.GOOD | MODULE_STATUS.TRUSTED, details };
+    const judged = {
+      signer: facts.signer,
+      username: null,
+      userId: await primaryUserId(signingKey, new Date(facts.created)),
+      created: facts.created,
+      text: facts.text,
+    };
+    if (trust.roots.some((r) => r.getFingerprint().toUpperCase() === facts.signer))
+      return { ...judged, bits: MODULE_STATUS.GOOD | MODULE_STATUS.TRUSTED, details };
     const key = trust.keyring.find((k) => k.getFingerprint().toUpperCase() === facts.signer)!;
     const certifications = await certificationsBy(key, trust.roots);
     if (certifications.some((c) => !c.revoked)) {
-      for (const c of certifications.filter((c) => c.digest === 'SHA1')) details.push(`old digest: the certification by ${c.certifier} uses SHA-1`);
+      for (const c of certifications.filter((c) => c.digest === 'SHA1'))
+        details.push(`old digest: the certification by ${c.certifier} uses SHA-1`);
       return { ...judged, bits: MODULE_STATUS.GOOD | MODULE_STATUS.TRUSTED, details };
     }
-    if (certifications.length > 0) return { ...judged, bits: MODULE_STATUS.REVOKED, details: [...details, 'the trust root revoked its certification of the signing key: modules it signed are disabled'] };
-    return { ...judged, bits: MODULE_STATUS.GOOD | MODULE_STATUS.TAMPERED | MODULE_STATUS.INVALID, details: [...details, 'module.sig check failed! the signing key is not certified by a trusted master key'] };
+    if (certifications.length > 0)
+      return {
+        ...judged,
+        bits: MODULE_STATUS.REVOKED,
+        details: [
+          ...details,
+          'the trust root revoked its certification of the signing key: modules it signed are disabled',
+        ],
+      };
+    return {
+      ...judged,
+      bits: MODULE_STATUS.GOOD | MODULE_STATUS.TAMPERED | MODULE_STATUS.INVALID,
+      details: [...details, 'module.sig check failed! the signing key is not certified by a trusted master key'],
+    };
   });
 }
 

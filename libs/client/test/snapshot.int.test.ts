@@ -27,7 +27,12 @@ interface Made {
 async function make(name: 'pglite' | 'postgres', logKey = LOG_KEY, keys = 3): Promise<Made> {
   const backend = await newBackend(name, { logKey });
   const clock = new ManualClock('2026-03-01T00:00:00Z');
-  const log = await openLog(backend.config, { init: true, clock, policy: { ...DEFAULT_POLICY, rootKeys: [] }, inMemory: name === 'pglite' });
+  const log = await openLog(backend.config, {
+    init: true,
+    clock,
+    policy: { ...DEFAULT_POLICY, rootKeys: [] },
+    inMemory: name === 'pglite',
+  });
   for (let i = 0; i < keys; i++) {
     clock.advance(60_000);
     await log.writer.append(keyDrafts(i, 1, i === 0));
@@ -38,7 +43,8 @@ async function make(name: 'pglite' | 'postgres', logKey = LOG_KEY, keys = 3): Pr
 }
 
 const vkeyOf = (m: Made) => m.log.identity.verifierKey;
-const consistencyFrom = (m: Made) => async (from: number, to: number) => (await m.log.reader.consistencyProof(from, to)).proof;
+const consistencyFrom = (m: Made) => async (from: number, to: number) =>
+  (await m.log.reader.consistencyProof(from, to)).proof;
 
 async function refusal(p: Promise<unknown> | (() => unknown)): Promise<string> {
   try {
@@ -111,11 +117,18 @@ describe('trust snapshots', () => {
     const current = (await m.snapshots.current()).body;
     const now = { now: m.clock.now() };
     // Newer and consistent: accepted (the proof comes from the log).
-    expect((await acceptSnapshot(current, older, vkey, consistencyFrom(m), { ...now, allowExpired: true })).trusted.snapshot.version).toBe(await m.log.reader.size());
+    expect(
+      (await acceptSnapshot(current, older, vkey, consistencyFrom(m), { ...now, allowExpired: true })).trusted.snapshot
+        .version,
+    ).toBe(await m.log.reader.size());
     // Expired: the clock passes its expiry.
-    expect(await refusal(() => verifySnapshot(current, vkey, { now: new Date(m.clock.now().getTime() + 8 * DAY) }))).toBe('SNAPSHOT_EXPIRED');
+    expect(
+      await refusal(() => verifySnapshot(current, vkey, { now: new Date(m.clock.now().getTime() + 8 * DAY) })),
+    ).toBe('SNAPSHOT_EXPIRED');
     // Older than the last accepted.
-    expect(await refusal(acceptSnapshot(older, current, vkey, consistencyFrom(m), { ...now, allowExpired: true }))).toBe('SNAPSHOT_ROLLBACK');
+    expect(
+      await refusal(acceptSnapshot(older, current, vkey, consistencyFrom(m), { ...now, allowExpired: true })),
+    ).toBe('SNAPSHOT_ROLLBACK');
     // Signed by another key (a log of the same name with another key).
     const foreign = await make('pglite', OTHER_KEY, 1);
     made.push(foreign);
@@ -127,7 +140,9 @@ describe('trust snapshots', () => {
     expect(await refusal(() => verifySnapshot(JSON.stringify(doc), vkey, now))).toBe('SNAPSHOT_BAD_SIGNATURE');
     expect(await refusal(() => verifySnapshot('{"not":"a snapshot"}', vkey, now))).toBe('SNAPSHOT_MALFORMED');
     // Issued after this host's time (beyond the tolerated skew): the host's clock is wrong.
-    expect(await refusal(() => verifySnapshot(current, vkey, { now: new Date(m.clock.now().getTime() - DAY) }))).toBe('SNAPSHOT_FROM_THE_FUTURE');
+    expect(await refusal(() => verifySnapshot(current, vkey, { now: new Date(m.clock.now().getTime() - DAY) }))).toBe(
+      'SNAPSHOT_FROM_THE_FUTURE',
+    );
     // A fork: the same key and the same first events, then different ones.
     const fork = await make('pglite', LOG_KEY, 3);
     made.push(fork);
@@ -137,10 +152,14 @@ describe('trust snapshots', () => {
     const forkedVersion = parseSignedSnapshot(forked).snapshot.version;
     const ours = (await m.snapshots.at(forkedVersion)).body;
     // Same size, other root.
-    expect(await refusal(acceptSnapshot(forked, ours, vkey, consistencyFrom(fork), { ...now, allowExpired: true }))).toBe('SNAPSHOT_FORK');
+    expect(
+      await refusal(acceptSnapshot(forked, ours, vkey, consistencyFrom(fork), { ...now, allowExpired: true })),
+    ).toBe('SNAPSHOT_FORK');
     // Larger than the last accepted, but no consistency proof joins them.
     await m.log.writer.append(keyDrafts(30, 3, false));
     const bigger = (await m.snapshots.current()).body;
-    expect(await refusal(acceptSnapshot(bigger, forked, vkey, consistencyFrom(m), { now: m.clock.now() }))).toBe('SNAPSHOT_FORK');
+    expect(await refusal(acceptSnapshot(bigger, forked, vkey, consistencyFrom(m), { now: m.clock.now() }))).toBe(
+      'SNAPSHOT_FORK',
+    );
   });
 });

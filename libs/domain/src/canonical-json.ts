@@ -14,13 +14,15 @@ export function canonicalize(value: unknown): string {
       if (!Number.isFinite(value)) throw new DomainError('NOT_CANONICAL_JSON', 'JSON numbers must be finite');
       return JSON.stringify(value);
     case 'string':
-      if (!value.isWellFormed()) throw new DomainError('NOT_CANONICAL_JSON', 'JSON strings must be valid Unicode (no lone surrogates)');
+      if (!value.isWellFormed())
+        throw new DomainError('NOT_CANONICAL_JSON', 'JSON strings must be valid Unicode (no lone surrogates)');
       return JSON.stringify(value);
     case 'object': {
       if (value === null) return 'null';
       if (Array.isArray(value)) return `[${value.map(canonicalize).join(',')}]`;
       const proto = Object.getPrototypeOf(value);
-      if (proto !== Object.prototype && proto !== null) throw new DomainError('NOT_CANONICAL_JSON', 'only plain objects can be canonicalized');
+      if (proto !== Object.prototype && proto !== null)
+        throw new DomainError('NOT_CANONICAL_JSON', 'only plain objects can be canonicalized');
       const keys = Object.keys(value).sort();
       const parts: string[] = [];
       for (const key of keys) {

@@ -33,7 +33,9 @@ export function checkCommandSize(text: string): void {
 }
 
 const fingerprint = z.string().regex(FINGERPRINT, 'a fingerprint is 40 upper-case hex digits');
-const username = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'a username is 1-64 letters, digits, ".", "_" or "-"');
+const username = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'a username is 1-64 letters, digits, ".", "_" or "-"');
 const armoredKey = z.string().min(1).max(200_000);
 const base = {
   origin: z.string().min(1).max(200),
@@ -42,21 +44,62 @@ const base = {
 };
 
 export const CommandSchema = z.discriminatedUnion('type', [
-  z.object({ ...base, type: z.literal('AddMember'), key: armoredKey, username, role: z.enum(ROLES as [string, ...string[]]) }).strict(),
-  z.object({ ...base, type: z.literal('ChangeMemberRole'), member: fingerprint, role: z.enum(ROLES as [string, ...string[]]) }).strict(),
+  z
+    .object({
+      ...base,
+      type: z.literal('AddMember'),
+      key: armoredKey,
+      username,
+      role: z.enum(ROLES as [string, ...string[]]),
+    })
+    .strict(),
+  z
+    .object({
+      ...base,
+      type: z.literal('ChangeMemberRole'),
+      member: fingerprint,
+      role: z.enum(ROLES as [string, ...string[]]),
+    })
+    .strict(),
   z.object({ ...base, type: z.literal('RemoveMember'), member: fingerprint }).strict(),
   z.object({ ...base, type: z.literal('AddSigningKey'), key: armoredKey }).strict(),
   z.object({ ...base, type: z.literal('UpdateSigningKey'), key: armoredKey }).strict(),
   z.object({ ...base, type: z.literal('AuthorizeSigningKey'), fingerprint }).strict(),
-  z.object({ ...base, type: z.literal('RevokeAuthorization'), fingerprint, certifier: fingerprint.optional() }).strict(),
-  z.object({ ...base, type: z.literal('RecordAnnouncement'), fingerprint, kind: z.enum(['ADDING', 'REMOVING']), url: z.string().url().max(2048).regex(/^https?:\/\//, 'an http(s) URL') }).strict(),
-  z.object({ ...base, type: z.literal('RetireSigningKey'), fingerprint, reason: z.string().max(500).optional() }).strict(),
+  z
+    .object({ ...base, type: z.literal('RevokeAuthorization'), fingerprint, certifier: fingerprint.optional() })
+    .strict(),
+  z
+    .object({
+      ...base,
+      type: z.literal('RecordAnnouncement'),
+      fingerprint,
+      kind: z.enum(['ADDING', 'REMOVING']),
+      url: z
+        .string()
+        .url()
+        .max(2048)
+        .regex(/^https?:\/\//, 'an http(s) URL'),
+    })
+    .strict(),
+  z
+    .object({ ...base, type: z.literal('RetireSigningKey'), fingerprint, reason: z.string().max(500).optional() })
+    .strict(),
   // `revocation`: the key's own revocation certificate (gpg --gen-revoke), or its block carrying
   // one; then the owner may send it, and `reason` defaults to the certificate's.
   z
-    .object({ ...base, type: z.literal('RevokeSigningKey'), fingerprint, since: z.string().datetime({ offset: false }).optional(), reason: z.string().min(1).max(500).optional(), revocation: armoredKey.optional() })
+    .object({
+      ...base,
+      type: z.literal('RevokeSigningKey'),
+      fingerprint,
+      since: z.string().datetime({ offset: false }).optional(),
+      reason: z.string().min(1).max(500).optional(),
+      revocation: armoredKey.optional(),
+    })
     .strict()
-    .refine((c) => c.reason !== undefined || c.revocation !== undefined, { message: 'a revocation needs a reason (or a revocation certificate, which carries one)', path: ['reason'] }),
+    .refine((c) => c.reason !== undefined || c.revocation !== undefined, {
+      message: 'a revocation needs a reason (or a revocation certificate, which carries one)',
+      path: ['reason'],
+    }),
 ]);
 
 export type Command = z.infer<typeof CommandSchema>;
@@ -76,7 +119,10 @@ export function parseCommand(bytes: string): Command {
   const parsed = CommandSchema.safeParse(value);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    throw new DomainError('BAD_COMMAND', `the command is not valid: ${issue.path.join('.') || '(top level)'}: ${issue.message}`);
+    throw new DomainError(
+      'BAD_COMMAND',
+      `the command is not valid: ${issue.path.join('.') || '(top level)'}: ${issue.message}`,
+    );
   }
   return parsed.data;
 }

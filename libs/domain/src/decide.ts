@@ -87,7 +87,6 @@ export function signingKeyStream(fpr: string): string {
   return `signing-key/${fpr}`;
 }
 
-
 /** The seed's exact announcement text. */
 export function announcementText(kind: 'ADDING' | 'REMOVING', username: string, fpr: string): string {
   return `${kind} Package Signing Key of ~${username} (${groupFingerprint(fpr)}).`;
@@ -562,11 +561,7 @@ function checkName(what: string, value: string): void {
 }
 
 /** Decides the publication of a detached package signature (already verified, SHA-512). */
-export function decidePackageSignature(
-  state: TrustState,
-  input: VerifiedPackageSignature,
-  now: Date,
-): EventDraft[] {
+export function decidePackageSignature(state: TrustState, input: VerifiedPackageSignature, now: Date): EventDraft[] {
   checkName('package name', input.package);
   checkName('version', input.version);
   requireUsable(state, input.signer, input.signatureCreated, now);
@@ -588,11 +583,7 @@ export interface VerifiedModuleSignature {
 }
 
 /** Decides the publication of a FreePBX module.sig whose clear signature verified. */
-export function decideModuleSignature(
-  state: TrustState,
-  input: VerifiedModuleSignature,
-  now: Date,
-): EventDraft[] {
+export function decideModuleSignature(state: TrustState, input: VerifiedModuleSignature, now: Date): EventDraft[] {
   checkName('module name', input.module);
   checkName('version', input.version);
   const { hashes } = parseModuleSig(input.text);

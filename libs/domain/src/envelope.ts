@@ -17,10 +17,14 @@ interface DraftShape {
 }
 
 export function checkDraft(draft: DraftShape): void {
-  if (!TYPE.test(draft.type)) throw new DomainError('BAD_EVENT', `event type "${String(draft.type).slice(0, 80)}" must be a PascalCase name`);
-  if (!Number.isInteger(draft.v) || draft.v < 1) throw new DomainError('BAD_EVENT', 'event version must be a positive integer');
-  if (typeof draft.stream !== 'string' || draft.stream.length === 0 || draft.stream.length > 200) throw new DomainError('BAD_EVENT', 'event stream must be 1 to 200 characters');
-  if (typeof draft.actor !== 'string' || draft.actor.length === 0 || draft.actor.length > 200) throw new DomainError('BAD_EVENT', 'event actor must be 1 to 200 characters');
+  if (!TYPE.test(draft.type))
+    throw new DomainError('BAD_EVENT', `event type "${String(draft.type).slice(0, 80)}" must be a PascalCase name`);
+  if (!Number.isInteger(draft.v) || draft.v < 1)
+    throw new DomainError('BAD_EVENT', 'event version must be a positive integer');
+  if (typeof draft.stream !== 'string' || draft.stream.length === 0 || draft.stream.length > 200)
+    throw new DomainError('BAD_EVENT', 'event stream must be 1 to 200 characters');
+  if (typeof draft.actor !== 'string' || draft.actor.length === 0 || draft.actor.length > 200)
+    throw new DomainError('BAD_EVENT', 'event actor must be 1 to 200 characters');
 }
 
 export interface PreparedEvent {
@@ -44,7 +48,10 @@ export function prepareEvent(draft: EventDraft): PreparedEvent {
   // recordedAt is always 24 characters; seq at most 16 digits.
   const longest = encoder.encode(head).length + encoder.encode(tail).length + 24 + '","seq":'.length + 16;
   if (longest > MAX_ENTRY_BYTES) {
-    throw new DomainError('EVENT_TOO_LARGE', `the event is about ${longest} bytes in canonical form; the log takes at most ${MAX_ENTRY_BYTES}`);
+    throw new DomainError(
+      'EVENT_TOO_LARGE',
+      `the event is about ${longest} bytes in canonical form; the log takes at most ${MAX_ENTRY_BYTES}`,
+    );
   }
   return {
     draft,
@@ -57,7 +64,11 @@ export function prepareEvent(draft: EventDraft): PreparedEvent {
 }
 
 /** Gives a draft its place and time and returns the envelope with its leaf bytes. */
-export function sealEvent(draft: EventDraft, seq: number, recordedAt: Date): { envelope: EventEnvelope; entry: Uint8Array } {
+export function sealEvent(
+  draft: EventDraft,
+  seq: number,
+  recordedAt: Date,
+): { envelope: EventEnvelope; entry: Uint8Array } {
   return prepareEvent(draft).seal(seq, recordedAt);
 }
 

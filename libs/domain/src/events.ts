@@ -35,42 +35,91 @@ interface E<T extends string, D> {
 }
 
 /** Seq 0: the log's origin, the verifier key its checkpoints are signed with, and its policy. */
-export type LogCreated = E<'LogCreated', { readonly origin: string; readonly verifierKey: string; readonly policy: Policy }>;
-export type MemberAdded = E<'MemberAdded', { readonly fingerprint: string; readonly username: string; readonly role: Role; readonly key: string }>;
-export type MemberRoleChanged = E<'MemberRoleChanged', { readonly fingerprint: string; readonly role: Role; readonly previousRole: Role }>;
+export type LogCreated = E<
+  'LogCreated',
+  { readonly origin: string; readonly verifierKey: string; readonly policy: Policy }
+>;
+export type MemberAdded = E<
+  'MemberAdded',
+  { readonly fingerprint: string; readonly username: string; readonly role: Role; readonly key: string }
+>;
+export type MemberRoleChanged = E<
+  'MemberRoleChanged',
+  { readonly fingerprint: string; readonly role: Role; readonly previousRole: Role }
+>;
 export type MemberRemoved = E<'MemberRemoved', { readonly fingerprint: string }>;
-export type SigningKeyAdded = E<'SigningKeyAdded', { readonly fingerprint: string; readonly owner: string; readonly username: string; readonly key: string; readonly algorithm: string; readonly bits: number | null; readonly userIds: readonly string[] }>;
+export type SigningKeyAdded = E<
+  'SigningKeyAdded',
+  {
+    readonly fingerprint: string;
+    readonly owner: string;
+    readonly username: string;
+    readonly key: string;
+    readonly algorithm: string;
+    readonly bits: number | null;
+    readonly userIds: readonly string[];
+  }
+>;
 /** A leader/management certification: an OpenPGP certification in the key block, or a command. */
-export type SigningKeyCertified = E<'SigningKeyCertified', { readonly fingerprint: string; readonly certifier: string; readonly via: 'certification' | 'command'; readonly certifiedAt: string }>;
-export type SigningKeyCertificationRevoked = E<'SigningKeyCertificationRevoked', { readonly fingerprint: string; readonly certifier: string; readonly via: 'certification' | 'command' }>;
+export type SigningKeyCertified = E<
+  'SigningKeyCertified',
+  {
+    readonly fingerprint: string;
+    readonly certifier: string;
+    readonly via: 'certification' | 'command';
+    readonly certifiedAt: string;
+  }
+>;
+export type SigningKeyCertificationRevoked = E<
+  'SigningKeyCertificationRevoked',
+  { readonly fingerprint: string; readonly certifier: string; readonly via: 'certification' | 'command' }
+>;
 /** The key reached the required number of valid authorizations. */
-export type SigningKeyAuthorized = E<'SigningKeyAuthorized', { readonly fingerprint: string; readonly authorizedBy: readonly string[] }>;
+export type SigningKeyAuthorized = E<
+  'SigningKeyAuthorized',
+  { readonly fingerprint: string; readonly authorizedBy: readonly string[] }
+>;
 /** Continuity: the key fell below the required number of valid authorizations. */
-export type SigningKeyAuthorizationLost = E<'SigningKeyAuthorizationLost', { readonly fingerprint: string; readonly valid: number; readonly required: number; readonly reason: string }>;
-export type AnnouncementRecorded = E<'AnnouncementRecorded', { readonly fingerprint: string; readonly kind: 'ADDING' | 'REMOVING'; readonly url: string; readonly text: string }>;
+export type SigningKeyAuthorizationLost = E<
+  'SigningKeyAuthorizationLost',
+  { readonly fingerprint: string; readonly valid: number; readonly required: number; readonly reason: string }
+>;
+export type AnnouncementRecorded = E<
+  'AnnouncementRecorded',
+  { readonly fingerprint: string; readonly kind: 'ADDING' | 'REMOVING'; readonly url: string; readonly text: string }
+>;
 export type SigningKeyRetired = E<'SigningKeyRetired', { readonly fingerprint: string; readonly reason: string }>;
 /** Compromise: every signature by the key logged from `since` on is invalid. */
-export type SigningKeyRevoked = E<'SigningKeyRevoked', { readonly fingerprint: string; readonly since: string; readonly reason: string }>;
-export type PackageSignaturePublished = E<'PackageSignaturePublished', {
-  readonly package: string;
-  readonly version: string;
-  readonly artifactSha512: string;
-  readonly artifactSize: number;
-  readonly signer: string;
-  readonly signatureCreated: string;
-  readonly signature: string;
-}>;
+export type SigningKeyRevoked = E<
+  'SigningKeyRevoked',
+  { readonly fingerprint: string; readonly since: string; readonly reason: string }
+>;
+export type PackageSignaturePublished = E<
+  'PackageSignaturePublished',
+  {
+    readonly package: string;
+    readonly version: string;
+    readonly artifactSha512: string;
+    readonly artifactSize: number;
+    readonly signer: string;
+    readonly signatureCreated: string;
+    readonly signature: string;
+  }
+>;
 
 /** A FreePBX module.sig, clear-signed by a usable key: the module's file hashes as signed. */
-export type ModuleSignaturePublished = E<'ModuleSignaturePublished', {
-  readonly module: string;
-  readonly version: string;
-  readonly signer: string;
-  readonly signatureCreated: string;
-  readonly hashes: Readonly<Record<string, string>>;
-  /** The module.sig exactly as clear-signed. */
-  readonly moduleSig: string;
-}>;
+export type ModuleSignaturePublished = E<
+  'ModuleSignaturePublished',
+  {
+    readonly module: string;
+    readonly version: string;
+    readonly signer: string;
+    readonly signatureCreated: string;
+    readonly hashes: Readonly<Record<string, string>>;
+    /** The module.sig exactly as clear-signed. */
+    readonly moduleSig: string;
+  }
+>;
 
 // Workers' outcomes (actor `log`). `cause` is the seq of the event the worker acted on; each
 // outcome has a key that may occur once in the log (`outcomeKey`, enforced by a unique index).
@@ -78,45 +127,65 @@ export type ModuleSignaturePublished = E<'ModuleSignaturePublished', {
 export type AnnouncementKind = 'ADDING' | 'REMOVING' | 'SECURITY';
 
 /** An announcement posted on a channel (`atom`, `webhook`, `mastodon`): the one the waiting period counts from. */
-export type AnnouncementPosted = E<'AnnouncementPosted', {
-  readonly fingerprint: string;
-  readonly kind: AnnouncementKind;
-  readonly channel: string;
-  readonly url: string;
-  readonly text: string;
-  readonly cause: number;
-}>;
+export type AnnouncementPosted = E<
+  'AnnouncementPosted',
+  {
+    readonly fingerprint: string;
+    readonly kind: AnnouncementKind;
+    readonly channel: string;
+    readonly url: string;
+    readonly text: string;
+    readonly cause: number;
+  }
+>;
 /** A channel refused the announcement until the retries ran out. */
-export type AnnouncementFailed = E<'AnnouncementFailed', {
-  readonly fingerprint: string;
-  readonly kind: AnnouncementKind;
-  readonly channel: string;
-  readonly text: string;
-  readonly error: string;
-  readonly attempts: number;
-  readonly cause: number;
-}>;
+export type AnnouncementFailed = E<
+  'AnnouncementFailed',
+  {
+    readonly fingerprint: string;
+    readonly kind: AnnouncementKind;
+    readonly channel: string;
+    readonly text: string;
+    readonly error: string;
+    readonly attempts: number;
+    readonly cause: number;
+  }
+>;
 /** The listing as it stood at `treeSize`, stored content-addressed (SHA-256, hex). */
-export type ArchiveSnapshotTaken = E<'ArchiveSnapshotTaken', {
-  readonly treeSize: number;
-  readonly listing: string;
-  readonly raw: string;
-  /** Key pages that changed since the previous snapshot. */
-  readonly keys: Readonly<Record<string, string>>;
-  readonly triggers: readonly { readonly url: string; readonly ok: boolean; readonly status: number | null; readonly error: string | null }[];
-  readonly cause: number;
-}>;
+export type ArchiveSnapshotTaken = E<
+  'ArchiveSnapshotTaken',
+  {
+    readonly treeSize: number;
+    readonly listing: string;
+    readonly raw: string;
+    /** Key pages that changed since the previous snapshot. */
+    readonly keys: Readonly<Record<string, string>>;
+    readonly triggers: readonly {
+      readonly url: string;
+      readonly ok: boolean;
+      readonly status: number | null;
+      readonly error: string | null;
+    }[];
+    readonly cause: number;
+  }
+>;
 /** The key's waiting period is over: it may sign from `activeFrom`. Once per key. */
-export type SigningKeyActivated = E<'SigningKeyActivated', { readonly fingerprint: string; readonly activeFrom: string }>;
+export type SigningKeyActivated = E<
+  'SigningKeyActivated',
+  { readonly fingerprint: string; readonly activeFrom: string }
+>;
 /** A key lost authorization (the loss at seq `cause`): announced as a security notice. */
-export type ContinuityAlertRaised = E<'ContinuityAlertRaised', {
-  readonly fingerprint: string;
-  readonly username: string;
-  readonly valid: number;
-  readonly required: number;
-  readonly reason: string;
-  readonly cause: number;
-}>;
+export type ContinuityAlertRaised = E<
+  'ContinuityAlertRaised',
+  {
+    readonly fingerprint: string;
+    readonly username: string;
+    readonly valid: number;
+    readonly required: number;
+    readonly reason: string;
+    readonly cause: number;
+  }
+>;
 
 export type EventType = DomainEvent['type'];
 /** The event of a type, e.g. `EventOf<'MemberAdded'>`. */

@@ -51,7 +51,9 @@ export function rawListing(state: TrustState, now: Date): string {
       `FINGERPRINT: ${k.grouped}`,
       `ADD_DATE: ${k.addDate}`,
       `ADD_ANNOUNCEMENT: ${k.addAnnouncement ?? ''}`,
-      ...(withRemoval ? [`REMOVE_DATE: ${k.removeDate ?? ''}`, `REMOVE_ANNOUNCEMENT: ${k.removeAnnouncement ?? ''}`] : []),
+      ...(withRemoval
+        ? [`REMOVE_DATE: ${k.removeDate ?? ''}`, `REMOVE_ANNOUNCEMENT: ${k.removeAnnouncement ?? ''}`]
+        : []),
       k.key.trimEnd(),
       '',
     ].join('\n');

@@ -18,7 +18,8 @@ function unquote(value: string): string {
 
 /** A path as FreePBX lists it: relative, "/"-separated, without "." or ".." segments. */
 export function isSafeModulePath(path: string): boolean {
-  if (path.length === 0 || path.length > 1024 || path.startsWith('/') || path.includes('\\') || path.includes('\0')) return false;
+  if (path.length === 0 || path.length > 1024 || path.startsWith('/') || path.includes('\\') || path.includes('\0'))
+    return false;
   return path.split('/').every((seg) => seg !== '' && seg !== '.' && seg !== '..');
 }
 
@@ -34,32 +35,47 @@ export function parseModuleSig(text: string): ModuleSig {
     const header = /^\[(\w+)\]$/.exec(line);
     if (header) {
       const name = header[1]!.toLowerCase();
-      if (name !== 'config' && name !== 'hashes') throw new DomainError('BAD_MODULE_SIG', `module.sig has an unknown section [${name}]`);
+      if (name !== 'config' && name !== 'hashes')
+        throw new DomainError('BAD_MODULE_SIG', `module.sig has an unknown section [${name}]`);
       section = name;
       continue;
     }
     const eq = line.indexOf('=');
-    if (eq <= 0 || section === null) throw new DomainError('BAD_MODULE_SIG', `module.sig line "${line.slice(0, 80)}" is not "key = value" inside [config] or [hashes]`);
+    if (eq <= 0 || section === null)
+      throw new DomainError(
+        'BAD_MODULE_SIG',
+        `module.sig line "${line.slice(0, 80)}" is not "key = value" inside [config] or [hashes]`,
+      );
     const key = line.slice(0, eq).trim();
     const value = unquote(line.slice(eq + 1).trim());
     if (section === 'config') {
       config[key] = value;
     } else {
-      if (!isSafeModulePath(key)) throw new DomainError('BAD_MODULE_SIG', `module.sig lists an unsafe path "${key.slice(0, 80)}"`);
-      if (!/^[0-9a-fA-F]{64}$/.test(value)) throw new DomainError('BAD_MODULE_SIG', `module.sig gives "${key.slice(0, 80)}" a hash that is not SHA-256 hex`);
+      if (!isSafeModulePath(key))
+        throw new DomainError('BAD_MODULE_SIG', `module.sig lists an unsafe path "${key.slice(0, 80)}"`);
+      if (!/^[0-9a-fA-F]{64}$/.test(value))
+        throw new DomainError(
+          'BAD_MODULE_SIG',
+          `module.sig gives "${key.slice(0, 80)}" a hash that is not SHA-256 hex`,
+        );
       if (++count > MAX_FILES) throw new DomainError('BAD_MODULE_SIG', `module.sig lists more than ${MAX_FILES} files`);
       hashes[key] = value.toLowerCase();
     }
   }
   if (!config.version) throw new DomainError('BAD_MODULE_SIG', 'module.sig has no [config] version');
-  if (config.version !== '1' && config.version !== '2') throw new DomainError('UNSUPPORTED_MODULE_SIG', `module.sig version ${config.version} is not 1 or 2`);
-  if ((config.hash ?? '').toLowerCase() !== 'sha256') throw new DomainError('UNSUPPORTED_MODULE_SIG', `module.sig hashes with "${config.hash ?? ''}", not sha256`);
+  if (config.version !== '1' && config.version !== '2')
+    throw new DomainError('UNSUPPORTED_MODULE_SIG', `module.sig version ${config.version} is not 1 or 2`);
+  if ((config.hash ?? '').toLowerCase() !== 'sha256')
+    throw new DomainError('UNSUPPORTED_MODULE_SIG', `module.sig hashes with "${config.hash ?? ''}", not sha256`);
   if (count === 0) throw new DomainError('BAD_MODULE_SIG', 'module.sig lists no files in [hashes]');
   return { config, hashes };
 }
 
 /** The unsigned module.sig body for a module's files (for `gpg --clearsign`), as FreePBX writes it. */
-export function formatModuleSig(hashes: Readonly<Record<string, string>>, config: Readonly<Record<string, string>> = {}): string {
+export function formatModuleSig(
+  hashes: Readonly<Record<string, string>>,
+  config: Readonly<Record<string, string>> = {},
+): string {
   const lines = [
     ';################################################',
     ';#        FreePBX Module Signature File         #',

@@ -61,7 +61,13 @@ export interface Announcement {
 }
 
 /** The security notice for a key left with too few authorizations. */
-export function securityNoticeText(username: string, fpr: string, valid: number, required: number, reason: string): string {
+export function securityNoticeText(
+  username: string,
+  fpr: string,
+  valid: number,
+  required: number,
+  reason: string,
+): string {
   return `SECURITY NOTICE: Package Signing Key of ~${username} (${groupFingerprint(fpr)}) has ${valid} of ${required} required authorizations after ${reason}; signatures it makes are not accepted until it is re-authorized.`;
 }
 
@@ -75,18 +81,33 @@ export function announcementFor(state: TrustState, envelope: EventEnvelope): Ann
     case 'SigningKeyAuthorized': {
       const key = state.signingKeys.get(event.data.fingerprint);
       if (!key || key.firstAuthorizedSeq !== envelope.seq) return null;
-      return { kind: 'ADDING', fingerprint: key.fingerprint, username: key.username, text: announcementText('ADDING', key.username, key.fingerprint) };
+      return {
+        kind: 'ADDING',
+        fingerprint: key.fingerprint,
+        username: key.username,
+        text: announcementText('ADDING', key.username, key.fingerprint),
+      };
     }
     case 'SigningKeyRetired':
     case 'SigningKeyRevoked': {
       const key = state.signingKeys.get(event.data.fingerprint);
       // A key never authorized was never listed nor announced: nothing to take back.
       if (!key || key.firstAuthorizedSeq === null || key.firstAuthorizedSeq > envelope.seq) return null;
-      return { kind: 'REMOVING', fingerprint: key.fingerprint, username: key.username, text: announcementText('REMOVING', key.username, key.fingerprint) };
+      return {
+        kind: 'REMOVING',
+        fingerprint: key.fingerprint,
+        username: key.username,
+        text: announcementText('REMOVING', key.username, key.fingerprint),
+      };
     }
     case 'ContinuityAlertRaised': {
       const d = event.data;
-      return { kind: 'SECURITY', fingerprint: d.fingerprint, username: d.username, text: securityNoticeText(d.username, d.fingerprint, d.valid, d.required, d.reason) };
+      return {
+        kind: 'SECURITY',
+        fingerprint: d.fingerprint,
+        username: d.username,
+        text: securityNoticeText(d.username, d.fingerprint, d.valid, d.required, d.reason),
+      };
     }
     default:
       return null;
@@ -103,16 +124,48 @@ function outcome(event: DomainEvent, stream: string): EventDraft {
 }
 
 /** The record of a post on a channel (its URL is where people can read it). */
-export function decideAnnouncementPosted(state: TrustState, channel: string, cause: number, a: Announcement, url: string): EventDraft[] {
+export function decideAnnouncementPosted(
+  state: TrustState,
+  channel: string,
+  cause: number,
+  a: Announcement,
+  url: string,
+): EventDraft[] {
   return once(state, [
-    outcome({ type: 'AnnouncementPosted', v: 1, data: { fingerprint: a.fingerprint, kind: a.kind, channel, url, text: a.text, cause } }, signingKeyStream(a.fingerprint)),
+    outcome(
+      {
+        type: 'AnnouncementPosted',
+        v: 1,
+        data: { fingerprint: a.fingerprint, kind: a.kind, channel, url, text: a.text, cause },
+      },
+      signingKeyStream(a.fingerprint),
+    ),
   ]);
 }
 
-export function decideAnnouncementFailed(state: TrustState, channel: string, cause: number, a: Announcement, error: string, attempts: number): EventDraft[] {
+export function decideAnnouncementFailed(
+  state: TrustState,
+  channel: string,
+  cause: number,
+  a: Announcement,
+  error: string,
+  attempts: number,
+): EventDraft[] {
   return once(state, [
     outcome(
-      { type: 'AnnouncementFailed', v: 1, data: { fingerprint: a.fingerprint, kind: a.kind, channel, text: a.text, error: error.slice(0, 500), attempts, cause } },
+      {
+        type: 'AnnouncementFailed',
+        v: 1,
+        data: {
+          fingerprint: a.fingerprint,
+          kind: a.kind,
+          channel,
+          text: a.text,
+          error: error.slice(0, 500),
+          attempts,
+          cause,
+        },
+      },
       signingKeyStream(a.fingerprint),
     ),
   ]);
@@ -122,18 +175,32 @@ export function decideAnnouncementFailed(state: TrustState, channel: string, cau
  * Activation of one key: SigningKeyActivated once it is usable (authorized, announced, waiting
  * period over, not retired or revoked). `retryAt` says when to look again while it waits.
  */
-export function decideActivation(state: TrustState, fpr: string, now: Date): { events: EventDraft[]; retryAt: string | null } {
+export function decideActivation(
+  state: TrustState,
+  fpr: string,
+  now: Date,
+): { events: EventDraft[]; retryAt: string | null } {
   const key = state.signingKeys.get(fpr);
   if (!key || key.activatedAt) return { events: [], retryAt: null };
   const { status, usableFrom: from } = keyStatus(state, key, now);
   if (status === 'waiting') return { events: [], retryAt: from };
   if (status !== 'active') return { events: [], retryAt: null };
-  return { events: once(state, [outcome({ type: 'SigningKeyActivated', v: 1, data: { fingerprint: fpr, activeFrom: from! } }, signingKeyStream(fpr))]), retryAt: null };
+  return {
+    events: once(state, [
+      outcome(
+        { type: 'SigningKeyActivated', v: 1, data: { fingerprint: fpr, activeFrom: from! } },
+        signingKeyStream(fpr),
+      ),
+    ]),
+    retryAt: null,
+  };
 }
 
 /** Every key due for activation now (the sweep that catches a lost delayed job). */
 export function dueActivations(state: TrustState, now: Date): EventDraft[] {
-  return [...state.signingKeys.values()].filter((k) => !k.activatedAt && usableFrom(state, k) !== null).flatMap((k) => decideActivation(state, k.fingerprint, now).events);
+  return [...state.signingKeys.values()]
+    .filter((k) => !k.activatedAt && usableFrom(state, k) !== null)
+    .flatMap((k) => decideActivation(state, k.fingerprint, now).events);
 }
 
 /** A continuity alert for every live key that lost its authorizations and has no alert for that loss. */
@@ -147,7 +214,14 @@ export function continuityAlerts(state: TrustState): EventDraft[] {
         {
           type: 'ContinuityAlertRaised',
           v: 1,
-          data: { fingerprint: key.fingerprint, username: key.username, valid: validAuthorizers(state, key).length, required, reason: key.lostReason ?? 'authorizations lost', cause: key.lostSeq },
+          data: {
+            fingerprint: key.fingerprint,
+            username: key.username,
+            valid: validAuthorizers(state, key).length,
+            required,
+            reason: key.lostReason ?? 'authorizations lost',
+            cause: key.lostSeq,
+          },
         },
         signingKeyStream(key.fingerprint),
       ),
@@ -173,13 +247,30 @@ export function changedKeyPages(state: TrustState, rendered: RenderedListing): R
 /** True when the rendering shows something the latest snapshot does not. */
 export function listingChanged(state: TrustState, rendered: RenderedListing): boolean {
   const last = state.archive;
-  return !last || last.listing !== rendered.listing || last.raw !== rendered.raw || Object.keys(changedKeyPages(state, rendered)).length > 0;
+  return (
+    !last ||
+    last.listing !== rendered.listing ||
+    last.raw !== rendered.raw ||
+    Object.keys(changedKeyPages(state, rendered)).length > 0
+  );
 }
 
 /** ArchiveSnapshotTaken for a rendering, unless the log's latest snapshot already shows the same. */
-export function decideArchiveSnapshot(state: TrustState, cause: number, rendered: RenderedListing, triggers: ArchiveSnapshotTaken['data']['triggers']): EventDraft[] {
+export function decideArchiveSnapshot(
+  state: TrustState,
+  cause: number,
+  rendered: RenderedListing,
+  triggers: ArchiveSnapshotTaken['data']['triggers'],
+): EventDraft[] {
   if (!listingChanged(state, rendered)) return [];
-  const data = { treeSize: rendered.treeSize, listing: rendered.listing, raw: rendered.raw, keys: changedKeyPages(state, rendered), triggers, cause };
+  const data = {
+    treeSize: rendered.treeSize,
+    listing: rendered.listing,
+    raw: rendered.raw,
+    keys: changedKeyPages(state, rendered),
+    triggers,
+    cause,
+  };
   return once(state, [outcome({ type: 'ArchiveSnapshotTaken', v: 1, data }, 'archive')]);
 }
 
@@ -188,9 +279,15 @@ export function decideArchiveSnapshot(state: TrustState, cause: number, rendered
  * auditor's check: the rendering itself needs the state at its size), or null: once per cause,
  * of a size the log had, after its cause.
  */
-export function archiveSnapshotRefusal(state: TrustState, seq: number, data: { readonly treeSize: number; readonly cause: number }): string | null {
-  if (state.outcomes.has(outcomeKey('ArchiveSnapshotTaken', data)!)) return `a second archive snapshot for seq ${data.cause}`;
-  if (!(data.treeSize >= 1 && data.treeSize <= seq && data.cause < data.treeSize)) return `an archive snapshot of size ${data.treeSize} for seq ${data.cause} cannot be taken at seq ${seq}`;
+export function archiveSnapshotRefusal(
+  state: TrustState,
+  seq: number,
+  data: { readonly treeSize: number; readonly cause: number },
+): string | null {
+  if (state.outcomes.has(outcomeKey('ArchiveSnapshotTaken', data)!))
+    return `a second archive snapshot for seq ${data.cause}`;
+  if (!(data.treeSize >= 1 && data.treeSize <= seq && data.cause < data.treeSize))
+    return `an archive snapshot of size ${data.treeSize} for seq ${data.cause} cannot be taken at seq ${seq}`;
   return null;
 }
 

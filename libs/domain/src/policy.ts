@@ -34,28 +34,49 @@ export interface KeyPolicyFacts {
 
 export function checkKeyStrength(facts: KeyPolicyFacts, policy: Policy): void {
   if (facts.algorithm === 'rsa') {
-    if ((facts.bits ?? 0) < policy.rsaMinBits) throw new DomainError('WEAK_KEY', `key ${facts.fingerprint} is RSA-${facts.bits}; this log requires RSA of at least ${policy.rsaMinBits} bits`);
+    if ((facts.bits ?? 0) < policy.rsaMinBits)
+      throw new DomainError(
+        'WEAK_KEY',
+        `key ${facts.fingerprint} is RSA-${facts.bits}; this log requires RSA of at least ${policy.rsaMinBits} bits`,
+      );
   } else if (facts.algorithm === 'ed25519') {
-    if (!policy.allowEd25519) throw new DomainError('WEAK_KEY', `key ${facts.fingerprint} is Ed25519, which this log's policy does not accept; use RSA-${policy.rsaMinBits}`);
+    if (!policy.allowEd25519)
+      throw new DomainError(
+        'WEAK_KEY',
+        `key ${facts.fingerprint} is Ed25519, which this log's policy does not accept; use RSA-${policy.rsaMinBits}`,
+      );
   } else {
-    throw new DomainError('WEAK_KEY', `key ${facts.fingerprint} uses ${facts.algorithm}, which this log does not accept`);
+    throw new DomainError(
+      'WEAK_KEY',
+      `key ${facts.fingerprint} uses ${facts.algorithm}, which this log does not accept`,
+    );
   }
   if (facts.selfSignatureDigests.some((d) => d === 'SHA1' || d === 'MD5' || d === 'RIPEMD160')) {
-    throw new DomainError('SHA1_REFUSED', `key ${facts.fingerprint} binds its user IDs with SHA-1; re-sign them with cert-digest-algo SHA512`);
+    throw new DomainError(
+      'SHA1_REFUSED',
+      `key ${facts.fingerprint} binds its user IDs with SHA-1; re-sign them with cert-digest-algo SHA512`,
+    );
   }
 }
 
 export function checkSigningKeyUserId(facts: KeyPolicyFacts, policy: Policy): void {
   if (policy.signingKeyComment && !facts.userIds.some((u) => u.comment === policy.signingKeyComment)) {
-    throw new DomainError('MISSING_USER_ID', `a package signing key needs a user ID with the comment "${policy.signingKeyComment}" (gpg --full-gen-key, Comment: ${policy.signingKeyComment})`);
+    throw new DomainError(
+      'MISSING_USER_ID',
+      `a package signing key needs a user ID with the comment "${policy.signingKeyComment}" (gpg --full-gen-key, Comment: ${policy.signingKeyComment})`,
+    );
   }
 }
 
 export function checkPolicy(policy: Policy): void {
   const ok =
-    Number.isInteger(policy.waitingPeriodDays) && policy.waitingPeriodDays >= 0 &&
-    Number.isInteger(policy.authorizationsRequired) && policy.authorizationsRequired >= 1 &&
-    Number.isInteger(policy.rsaMinBits) && policy.rsaMinBits >= 2048 &&
-    Number.isInteger(policy.commandWindowSeconds) && policy.commandWindowSeconds > 0;
+    Number.isInteger(policy.waitingPeriodDays) &&
+    policy.waitingPeriodDays >= 0 &&
+    Number.isInteger(policy.authorizationsRequired) &&
+    policy.authorizationsRequired >= 1 &&
+    Number.isInteger(policy.rsaMinBits) &&
+    policy.rsaMinBits >= 2048 &&
+    Number.isInteger(policy.commandWindowSeconds) &&
+    policy.commandWindowSeconds > 0;
   if (!ok) throw new DomainError('BAD_POLICY', 'the policy has an out-of-range value');
 }

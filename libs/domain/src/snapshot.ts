@@ -71,7 +71,12 @@ export interface SnapshotModuleSignature extends LoggedSignature {
 /** A snapshot and the log's detached Ed25519 signature over its canonical bytes. */
 export interface SignedSnapshot {
   readonly snapshot: TrustSnapshot;
-  readonly signature: { readonly alg: 'Ed25519'; readonly keyName: string; readonly keyHash: string; readonly value: string };
+  readonly signature: {
+    readonly alg: 'Ed25519';
+    readonly keyName: string;
+    readonly keyHash: string;
+    readonly value: string;
+  };
 }
 
 /** A signing key as the snapshot (and every verdict on its signatures) sees it at `at`. */
@@ -163,14 +168,23 @@ export function parseSignedSnapshot(text: string): SignedSnapshot {
     Array.isArray(s.signingKeys) &&
     s.signingKeys.every((k) => typeof k?.fingerprint === 'string' && typeof k.key === 'string') &&
     Array.isArray(s.packageSignatures) &&
-    s.packageSignatures.every((p) => typeof p?.signer === 'string' && typeof p.artifactSha512 === 'string' && typeof p.signatureCreated === 'string' && typeof p.loggedAt === 'string') &&
+    s.packageSignatures.every(
+      (p) =>
+        typeof p?.signer === 'string' &&
+        typeof p.artifactSha512 === 'string' &&
+        typeof p.signatureCreated === 'string' &&
+        typeof p.loggedAt === 'string',
+    ) &&
     Array.isArray(s.moduleSignatures) &&
-    s.moduleSignatures.every((m) => typeof m?.signer === 'string' && typeof m.moduleSigSha256 === 'string' && typeof m.loggedAt === 'string') &&
+    s.moduleSignatures.every(
+      (m) => typeof m?.signer === 'string' && typeof m.moduleSigSha256 === 'string' && typeof m.loggedAt === 'string',
+    ) &&
     sig.alg === 'Ed25519' &&
     typeof sig.keyName === 'string' &&
     typeof sig.keyHash === 'string' &&
     typeof sig.value === 'string';
-  if (!ok) throw new DomainError('SNAPSHOT_MALFORMED', 'the document is not a Signet trust snapshot (type, version, fields)');
+  if (!ok)
+    throw new DomainError('SNAPSHOT_MALFORMED', 'the document is not a Signet trust snapshot (type, version, fields)');
   return v as SignedSnapshot;
 }
 
@@ -180,15 +194,33 @@ export function parseSignedSnapshot(text: string): SignedSnapshot {
  */
 export function keyRefusal(key: SnapshotKey, created: Date): Refusal | null {
   const t = created.getTime();
-  if (key.compromisedSince && t >= Date.parse(key.compromisedSince)) return { code: 'KEY_REVOKED', reason: `the key of ~${key.username} is revoked as compromised since ${key.compromisedSince}` };
-  if (!key.activeFrom || t < Date.parse(key.activeFrom)) return { code: 'KEY_NOT_YET_ACTIVE', reason: `the key of ~${key.username} was not usable yet at ${created.toISOString()}${key.activeFrom ? ` (usable from ${key.activeFrom})` : ''}` };
-  if (key.retiredAt && t >= Date.parse(key.retiredAt)) return { code: 'KEY_RETIRED', reason: `the key of ~${key.username} was retired on ${key.retiredAt}` };
-  if (key.suspendedSince && t >= Date.parse(key.suspendedSince)) return { code: 'KEY_NOT_AUTHORIZED', reason: `the key of ~${key.username} has lacked its authorizations since ${key.suspendedSince}` };
+  if (key.compromisedSince && t >= Date.parse(key.compromisedSince))
+    return {
+      code: 'KEY_REVOKED',
+      reason: `the key of ~${key.username} is revoked as compromised since ${key.compromisedSince}`,
+    };
+  if (!key.activeFrom || t < Date.parse(key.activeFrom))
+    return {
+      code: 'KEY_NOT_YET_ACTIVE',
+      reason: `the key of ~${key.username} was not usable yet at ${created.toISOString()}${key.activeFrom ? ` (usable from ${key.activeFrom})` : ''}`,
+    };
+  if (key.retiredAt && t >= Date.parse(key.retiredAt))
+    return { code: 'KEY_RETIRED', reason: `the key of ~${key.username} was retired on ${key.retiredAt}` };
+  if (key.suspendedSince && t >= Date.parse(key.suspendedSince))
+    return {
+      code: 'KEY_NOT_AUTHORIZED',
+      reason: `the key of ~${key.username} has lacked its authorizations since ${key.suspendedSince}`,
+    };
   return null;
 }
 
 export type Refusal = { readonly code: SignatureRefusalCode; readonly reason: string };
-export type SignatureRefusalCode = 'KEY_REVOKED' | 'KEY_NOT_YET_ACTIVE' | 'KEY_RETIRED' | 'KEY_NOT_AUTHORIZED' | 'NOT_PUBLISHED';
+export type SignatureRefusalCode =
+  | 'KEY_REVOKED'
+  | 'KEY_NOT_YET_ACTIVE'
+  | 'KEY_RETIRED'
+  | 'KEY_NOT_AUTHORIZED'
+  | 'NOT_PUBLISHED';
 
 /**
  * The verdict on one signature that verified cryptographically, made at `created` by `key`, and
@@ -198,14 +230,24 @@ export type SignatureRefusalCode = 'KEY_REVOKED' | 'KEY_NOT_YET_ACTIVE' | 'KEY_R
  * gets the reason its key could not have made it then, or NOT_PUBLISHED. The server (POST
  * /verify), the client (snapshot) and the signature listings all judge by this.
  */
-export function signatureRefusal(key: SnapshotKey, created: Date, logged: { readonly loggedAt: string } | null): Refusal | null {
+export function signatureRefusal(
+  key: SnapshotKey,
+  created: Date,
+  logged: { readonly loggedAt: string } | null,
+): Refusal | null {
   if (logged === null) {
     const refusal = keyRefusal(key, created);
     if (refusal) return refusal;
-    return { code: 'NOT_PUBLISHED', reason: `this signature by ~${key.username} (made at ${created.toISOString()}) was never published in the log` };
+    return {
+      code: 'NOT_PUBLISHED',
+      reason: `this signature by ~${key.username} (made at ${created.toISOString()}) was never published in the log`,
+    };
   }
   if (key.compromisedSince && Date.parse(logged.loggedAt) >= Date.parse(key.compromisedSince)) {
-    return { code: 'KEY_REVOKED', reason: `the key of ~${key.username} is revoked as compromised since ${key.compromisedSince}; this signature was logged at ${logged.loggedAt}` };
+    return {
+      code: 'KEY_REVOKED',
+      reason: `the key of ~${key.username} is revoked as compromised since ${key.compromisedSince}; this signature was logged at ${logged.loggedAt}`,
+    };
   }
   return null;
 }
@@ -216,10 +258,17 @@ export function signatureRefusal(key: SnapshotKey, created: Date, logged: { read
  * FreePBX modules travel with their module.sig — except that a compromised key vouches for none
  * (FreePBX: "all modules signed by that key will be disabled"): its holder can backdate.
  */
-export function moduleSignatureRefusal(key: SnapshotKey, created: Date, logged: { readonly loggedAt: string } | null): Refusal | null {
+export function moduleSignatureRefusal(
+  key: SnapshotKey,
+  created: Date,
+  logged: { readonly loggedAt: string } | null,
+): Refusal | null {
   if (logged) return signatureRefusal(key, created, logged);
   if (key.compromisedSince) {
-    return { code: 'KEY_REVOKED', reason: `the key of ~${key.username} is revoked as compromised since ${key.compromisedSince}, and the log never published this module.sig, so the time it claims (${created.toISOString()}) cannot be trusted` };
+    return {
+      code: 'KEY_REVOKED',
+      reason: `the key of ~${key.username} is revoked as compromised since ${key.compromisedSince}, and the log never published this module.sig, so the time it claims (${created.toISOString()}) cannot be trusted`,
+    };
   }
   return keyRefusal(key, created);
 }
@@ -231,18 +280,45 @@ export function findPackageSignature<T extends { signer: string; signatureCreate
   created: string,
   artifactSha512: string,
 ): T | null {
-  for (const p of published) if (p.signer === signer && p.artifactSha512 === artifactSha512 && Date.parse(p.signatureCreated) === Date.parse(created)) return p;
+  for (const p of published)
+    if (
+      p.signer === signer &&
+      p.artifactSha512 === artifactSha512 &&
+      Date.parse(p.signatureCreated) === Date.parse(created)
+    )
+      return p;
   return null;
 }
 
 /** The verdict of the log on a detached package signature that verified: POST /verify. */
-export function judgePackageSignature(state: TrustState, sig: { artifactSha512: string; signer: string; signatureCreated: string }, now: Date) {
+export function judgePackageSignature(
+  state: TrustState,
+  sig: { artifactSha512: string; signer: string; signatureCreated: string },
+  now: Date,
+) {
   const key = state.signingKeys.get(sig.signer);
   const record = findPackageSignature(state.packageSignatures, sig.signer, sig.signatureCreated, sig.artifactSha512);
-  const published = state.packageSignatures.filter((s) => s.signer === sig.signer && s.artifactSha512 === sig.artifactSha512);
-  if (!key) return { valid: false, code: 'UNKNOWN_SIGNER', reasons: [`key ${sig.signer} is no package signing key of this log`], published };
-  const refusal = signatureRefusal(snapshotKey(state, key, now), new Date(sig.signatureCreated), record && { loggedAt: record.recordedAt });
-  const reasons = refusal ? [refusal.reason] : [`published at seq ${record!.seq}, logged at ${record!.recordedAt} while the key of ~${key.username} was usable`];
-  if (!record && published.length > 0) reasons.push(`the log has other signatures of this artifact by this key (seq ${published.map((p) => p.seq).join(', ')}), not this one`);
+  const published = state.packageSignatures.filter(
+    (s) => s.signer === sig.signer && s.artifactSha512 === sig.artifactSha512,
+  );
+  if (!key)
+    return {
+      valid: false,
+      code: 'UNKNOWN_SIGNER',
+      reasons: [`key ${sig.signer} is no package signing key of this log`],
+      published,
+    };
+  const refusal = signatureRefusal(
+    snapshotKey(state, key, now),
+    new Date(sig.signatureCreated),
+    record && { loggedAt: record.recordedAt },
+  );
+  const reasons = refusal
+    ? [refusal.reason]
+    : [`published at seq ${record!.seq}, logged at ${record!.recordedAt} while the key of ~${key.username} was usable`];
+  if (!record && published.length > 0)
+    reasons.push(
+      `the log has other signatures of this artifact by this key (seq ${published.map((p) => p.seq).join(', ')}), not this one`,
+    );
   return { valid: refusal === null, code: refusal?.code ?? null, reasons, published };
 }

@@ -73,7 +73,11 @@ interface Logged {
  * a replay of millions of signatures holds a few hundred bytes for each.
  */
 export type PackageSignatureState = Logged & Omit<PackageSignaturePublished['data'], 'signature'>;
-export type ModuleSignatureState = Logged & Omit<ModuleSignaturePublished['data'], 'moduleSig' | 'hashes'> & { readonly moduleSigSha256: string; readonly files: number };
+export type ModuleSignatureState = Logged &
+  Omit<ModuleSignaturePublished['data'], 'moduleSig' | 'hashes'> & {
+    readonly moduleSigSha256: string;
+    readonly files: number;
+  };
 
 let lastText: string | null = null;
 let lastDigest = '';
@@ -89,13 +93,17 @@ export function textDigest(text: string): string {
 }
 
 /** The identity of a published package signature (ALREADY_PUBLISHED compares it). */
-export const packageSignatureKey = (s: { package: string; version: string; signer: string; artifactSha512: string }) => `p\u0000${s.package}\u0000${s.version}\u0000${s.signer}\u0000${s.artifactSha512}`;
+export const packageSignatureKey = (s: { package: string; version: string; signer: string; artifactSha512: string }) =>
+  `p\u0000${s.package}\u0000${s.version}\u0000${s.signer}\u0000${s.artifactSha512}`;
 /** The identity of a published module signature: its module, version and module.sig. */
-export const moduleSignatureKey = (module: string, version: string, moduleSigSha256: string) => `m\u0000${module}\u0000${version}\u0000${moduleSigSha256}`;
+export const moduleSignatureKey = (module: string, version: string, moduleSigSha256: string) =>
+  `m\u0000${module}\u0000${version}\u0000${moduleSigSha256}`;
 
 export type AnnouncementState = Logged & AnnouncementPosted['data'];
 /** The latest archive snapshot; `keys` holds the latest page hash of every key archived so far. */
-export type ArchiveState = Pick<ArchiveSnapshotTaken['data'], 'treeSize' | 'listing' | 'raw'> & { keys: Record<string, string> };
+export type ArchiveState = Pick<ArchiveSnapshotTaken['data'], 'treeSize' | 'listing' | 'raw'> & {
+  keys: Record<string, string>;
+};
 
 export interface TrustState {
   size: number;
@@ -130,7 +138,15 @@ export function emptyState(): TrustState {
     lastRecordedAt: '',
     origin: '',
     verifierKey: '',
-    policy: { rootKeys: [], waitingPeriodDays: 14, authorizationsRequired: 1, rsaMinBits: 4096, allowEd25519: false, signingKeyComment: '', commandWindowSeconds: 300 },
+    policy: {
+      rootKeys: [],
+      waitingPeriodDays: 14,
+      authorizationsRequired: 1,
+      rsaMinBits: 4096,
+      allowEd25519: false,
+      signingKeyComment: '',
+      commandWindowSeconds: 300,
+    },
     members: new Map(),
     signingKeys: new Map(),
     packageSignatures: new GrowList(),
@@ -154,7 +170,14 @@ export function cloneForDecision(state: TrustState): TrustState {
     published: state.published.layer(),
     members: new Map([...state.members].map(([k, m]) => [k, { ...m }])),
     signingKeys: new Map(
-      [...state.signingKeys].map(([k, s]) => [k, { ...s, history: s.history.layer(), certifications: Object.fromEntries(Object.entries(s.certifications).map(([c, v]) => [c, { ...v }])) }]),
+      [...state.signingKeys].map(([k, s]) => [
+        k,
+        {
+          ...s,
+          history: s.history.layer(),
+          certifications: Object.fromEntries(Object.entries(s.certifications).map(([c, v]) => [c, { ...v }])),
+        },
+      ]),
     ),
     commands: state.commands.layer(),
     outcomes: new Set(state.outcomes),
@@ -190,13 +213,18 @@ export function validAuthorizers(state: TrustState, key: SigningKeyState): strin
 
 function mustKey(state: TrustState, fingerprint: string): SigningKeyState {
   const key = state.signingKeys.get(fingerprint);
-  if (!key) throw new InfrastructureError('CORRUPT_LOG', `an event names signing key ${fingerprint}, which the log never added`);
+  if (!key)
+    throw new InfrastructureError(
+      'CORRUPT_LOG',
+      `an event names signing key ${fingerprint}, which the log never added`,
+    );
   return key;
 }
 
 function mustMember(state: TrustState, fingerprint: string): MemberState {
   const m = state.members.get(fingerprint);
-  if (!m) throw new InfrastructureError('CORRUPT_LOG', `an event names member ${fingerprint}, whom the log never added`);
+  if (!m)
+    throw new InfrastructureError('CORRUPT_LOG', `an event names member ${fingerprint}, whom the log never added`);
   return m;
 }
 
@@ -223,7 +251,14 @@ export function evolve(state: TrustState, envelope: EventEnvelope): TrustState {
       break;
     case 'MemberAdded':
       state.keysVersion++;
-      state.members.set(event.data.fingerprint, { fingerprint: event.data.fingerprint, username: event.data.username, role: event.data.role, key: event.data.key, addedAt: at, removedAt: null });
+      state.members.set(event.data.fingerprint, {
+        fingerprint: event.data.fingerprint,
+        username: event.data.username,
+        role: event.data.role,
+        key: event.data.key,
+        addedAt: at,
+        removedAt: null,
+      });
       break;
     case 'MemberRoleChanged':
       mustMember(state, event.data.fingerprint).role = event.data.role;
@@ -261,7 +296,11 @@ export function evolve(state: TrustState, envelope: EventEnvelope): TrustState {
       });
       break;
     case 'SigningKeyCertified':
-      mustKey(state, event.data.fingerprint).certifications[event.data.certifier] = { via: event.data.via, certifiedAt: event.data.certifiedAt, revoked: false };
+      mustKey(state, event.data.fingerprint).certifications[event.data.certifier] = {
+        via: event.data.via,
+        certifiedAt: event.data.certifiedAt,
+        revoked: false,
+      };
       break;
     case 'SigningKeyCertificationRevoked': {
       const c = mustKey(state, event.data.fingerprint).certifications[event.data.certifier];
@@ -312,7 +351,13 @@ export function evolve(state: TrustState, envelope: EventEnvelope): TrustState {
     case 'ModuleSignaturePublished': {
       const { moduleSig, hashes, ...kept } = event.data;
       const moduleSigSha256 = textDigest(moduleSig);
-      state.moduleSignatures.push({ ...kept, seq: envelope.seq, recordedAt: at, moduleSigSha256, files: Object.keys(hashes).length });
+      state.moduleSignatures.push({
+        ...kept,
+        seq: envelope.seq,
+        recordedAt: at,
+        moduleSigSha256,
+        files: Object.keys(hashes).length,
+      });
       state.published.add(moduleSignatureKey(kept.module, kept.version, moduleSigSha256));
       break;
     }
@@ -332,7 +377,12 @@ export function evolve(state: TrustState, envelope: EventEnvelope): TrustState {
       mustKey(state, event.data.fingerprint).activatedAt = at;
       break;
     case 'ArchiveSnapshotTaken':
-      state.archive = { treeSize: event.data.treeSize, listing: event.data.listing, raw: event.data.raw, keys: { ...state.archive?.keys, ...event.data.keys } };
+      state.archive = {
+        treeSize: event.data.treeSize,
+        listing: event.data.listing,
+        raw: event.data.raw,
+        keys: { ...state.archive?.keys, ...event.data.keys },
+      };
       break;
     case 'AnnouncementFailed':
     case 'ContinuityAlertRaised':
@@ -344,7 +394,11 @@ export function evolve(state: TrustState, envelope: EventEnvelope): TrustState {
       void unhandled;
     }
   }
-  const keyFpr = envelope.stream.startsWith('signing-key/') ? envelope.stream.slice('signing-key/'.length) : event.type === 'PackageSignaturePublished' || event.type === 'ModuleSignaturePublished' ? event.data.signer : null;
+  const keyFpr = envelope.stream.startsWith('signing-key/')
+    ? envelope.stream.slice('signing-key/'.length)
+    : event.type === 'PackageSignaturePublished' || event.type === 'ModuleSignaturePublished'
+      ? event.data.signer
+      : null;
   if (keyFpr) state.signingKeys.get(keyFpr)?.history.push(envelope.seq);
   const once = envelope.actor === 'log' ? outcomeKey(envelope.type, envelope.data) : null;
   if (once) state.outcomes.add(once);
@@ -355,13 +409,21 @@ export function evolve(state: TrustState, envelope: EventEnvelope): TrustState {
     if (prior) state.commands.set(id, { ...prior, seqs: [...prior.seqs, envelope.seq] });
     else state.commands.set(id, { commandSha256: textDigest(envelope.evidence!.command), seqs: [envelope.seq] });
   }
-  if (event.type === 'MemberAdded' || event.type === 'MemberRoleChanged' || event.type === 'MemberRemoved') state.lastMemberChange = envelope.seq;
+  if (event.type === 'MemberAdded' || event.type === 'MemberRoleChanged' || event.type === 'MemberRemoved')
+    state.lastMemberChange = envelope.seq;
   state.size = Math.max(state.size, envelope.seq + 1);
   state.lastRecordedAt = at;
   return state;
 }
 
-export type KeyStatus = 'pending' | 'awaiting-announcement' | 'waiting' | 'active' | 'insufficient-authorizations' | 'retired' | 'revoked';
+export type KeyStatus =
+  | 'pending'
+  | 'awaiting-announcement'
+  | 'waiting'
+  | 'active'
+  | 'insufficient-authorizations'
+  | 'retired'
+  | 'revoked';
 
 const DAY = 24 * 60 * 60 * 1000;
 
@@ -372,15 +434,24 @@ export function usableFrom(state: TrustState, key: SigningKeyState): string | nu
   return new Date(start + state.policy.waitingPeriodDays * DAY).toISOString();
 }
 
-export function keyStatus(state: TrustState, key: SigningKeyState, now: Date): { status: KeyStatus; reason: string; usableFrom: string | null } {
+export function keyStatus(
+  state: TrustState,
+  key: SigningKeyState,
+  now: Date,
+): { status: KeyStatus; reason: string; usableFrom: string | null } {
   const from = usableFrom(state, key);
   const result = (status: KeyStatus, reason: string) => ({ status, reason, usableFrom: from });
-  if (key.revokedSince) return result('revoked', `revoked as compromised since ${key.revokedSince}: ${key.revokeReason}`);
+  if (key.revokedSince)
+    return result('revoked', `revoked as compromised since ${key.revokedSince}: ${key.revokeReason}`);
   if (key.retiredAt) return result('retired', `retired on ${key.retiredAt}`);
   const valid = validAuthorizers(state, key).length;
   const required = state.policy.authorizationsRequired;
   if (!key.authorized) {
-    if (key.authorizedAt) return result('insufficient-authorizations', `${key.lostReason ?? 'authorizations lost'}: ${valid} of ${required} valid authorizations; needs re-authorization`);
+    if (key.authorizedAt)
+      return result(
+        'insufficient-authorizations',
+        `${key.lostReason ?? 'authorizations lost'}: ${valid} of ${required} valid authorizations; needs re-authorization`,
+      );
     return result('pending', `${valid} of ${required} authorizations from leaders or management`);
   }
   if (!from) return result('awaiting-announcement', 'authorized; its ADDING announcement is not posted yet');
@@ -389,10 +460,16 @@ export function keyStatus(state: TrustState, key: SigningKeyState, now: Date): {
 }
 
 /** A published package or module signature stays good unless its key was revoked as compromised since a time at or before it was logged. */
-export function packageSignatureValid(state: TrustState, sig: { readonly signer: string; readonly recordedAt: string }): { valid: boolean; reason: string } {
+export function packageSignatureValid(
+  state: TrustState,
+  sig: { readonly signer: string; readonly recordedAt: string },
+): { valid: boolean; reason: string } {
   const key = state.signingKeys.get(sig.signer);
   if (key?.revokedSince && Date.parse(sig.recordedAt) >= Date.parse(key.revokedSince)) {
-    return { valid: false, reason: `signing key revoked as compromised since ${key.revokedSince}; this signature was logged at ${sig.recordedAt}` };
+    return {
+      valid: false,
+      reason: `signing key revoked as compromised since ${key.revokedSince}; this signature was logged at ${sig.recordedAt}`,
+    };
   }
   return { valid: true, reason: `logged at ${sig.recordedAt} while the key was usable` };
 }
@@ -403,7 +480,13 @@ export function describeState(state: TrustState, now: Date) {
     treeSize: state.size,
     origin: state.origin,
     policy: { ...state.policy, rootKeys: state.policy.rootKeys.map((k) => k.fingerprint) },
-    members: [...state.members.values()].map((m) => ({ fingerprint: m.fingerprint, username: m.username, role: m.role, addedAt: m.addedAt, removedAt: m.removedAt })),
+    members: [...state.members.values()].map((m) => ({
+      fingerprint: m.fingerprint,
+      username: m.username,
+      role: m.role,
+      addedAt: m.addedAt,
+      removedAt: m.removedAt,
+    })),
     signingKeys: [...state.signingKeys.values()].map((k) => {
       const { status, reason, usableFrom: from } = keyStatus(state, k, now);
       return {

@@ -15,16 +15,38 @@ describe('RFC 8785 canonical JSON', () => {
     const input = JSON.parse(
       '{"numbers": [333333333.33333329, 1E30, 4.50, 2e-3, 0.000000000000000000000000001], "string": "\\u20ac$\\u000F\\u000aA\'\\u0042\\u0022\\u005c\\\\\\"\\/", "literals": [null, true, false]}',
     );
-    expect(canonicalize(input)).toBe('{"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27],"string":"€$\\u000f\\nA\'B\\"\\\\\\\\\\"/"}');
+    expect(canonicalize(input)).toBe(
+      '{"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27],"string":"€$\\u000f\\nA\'B\\"\\\\\\\\\\"/"}',
+    );
   });
   it('sorts keys by UTF-16 code units (RFC 8785 §3.2.3 example)', () => {
-    const input = { '\u20ac': 'Euro Sign', '\r': 'Carriage Return', '\ufb33': 'Hebrew Letter Dalet With Dagesh', '1': 'One', '\ud83d\ude00': 'Emoji: Grinning Face', '\u0080': 'Control', '\u00f6': 'Latin Small Letter O With Diaeresis' };
+    const input = {
+      '\u20ac': 'Euro Sign',
+      '\r': 'Carriage Return',
+      '\ufb33': 'Hebrew Letter Dalet With Dagesh',
+      '1': 'One',
+      '\ud83d\ude00': 'Emoji: Grinning Face',
+      '\u0080': 'Control',
+      '\u00f6': 'Latin Small Letter O With Diaeresis',
+    };
     expect(canonicalize(input).indexOf('Carriage')).toBeLessThan(canonicalize(input).indexOf('One'));
-    const order = ['\r', '1', '\u0080', '\u00f6', '\u20ac', '\ud83d\ude00', '\ufb33'].map((k) => canonicalize(input).indexOf(JSON.stringify(k)));
+    const order = ['\r', '1', '\u0080', '\u00f6', '\u20ac', '\ud83d\ude00', '\ufb33'].map((k) =>
+      canonicalize(input).indexOf(JSON.stringify(k)),
+    );
     expect([...order].sort((a, b) => a - b)).toEqual(order);
   });
   it('writes numbers as ECMAScript does (RFC 8785 Appendix B samples)', () => {
-    const cases: [number, string][] = [[0, '0'], [-0, '0'], [1e21, '1e+21'], [1e-7, '1e-7'], [123456789012345680000, '123456789012345680000'], [5e-324, '5e-324'], [-1.7976931348623157e308, '-1.7976931348623157e+308'], [0.000001, '0.000001'], [9007199254740992, '9007199254740992']];
+    const cases: [number, string][] = [
+      [0, '0'],
+      [-0, '0'],
+      [1e21, '1e+21'],
+      [1e-7, '1e-7'],
+      [123456789012345680000, '123456789012345680000'],
+      [5e-324, '5e-324'],
+      [-1.7976931348623157e308, '-1.7976931348623157e+308'],
+      [0.000001, '0.000001'],
+      [9007199254740992, '9007199254740992'],
+    ];
     for (const [n, s] of cases) expect(canonicalize(n)).toBe(s);
   });
   it('refuses what JSON cannot say', () => {
@@ -50,9 +72,15 @@ describe('event envelope', () => {
     const text = new TextDecoder().decode(entry);
     const enc = (s: string) => new TextEncoder().encode(s);
     expect(() => parseEntry(entry, 4)).toThrow(expect.objectContaining({ code: 'BAD_ENTRY' }));
-    expect(() => parseEntry(enc(text.replace('{"actor"', '{ "actor"')))).toThrow(expect.objectContaining({ code: 'BAD_ENTRY' }));
-    expect(() => parseEntry(enc(text.replace(',"v":1}', ',"v":1,"x":2}')))).toThrow(expect.objectContaining({ code: 'BAD_ENTRY' }));
-    expect(() => parseEntry(enc(text.replace('2026-11-24T10:00:00.000Z', 'yesterday')))).toThrow(expect.objectContaining({ code: 'BAD_ENTRY' }));
+    expect(() => parseEntry(enc(text.replace('{"actor"', '{ "actor"')))).toThrow(
+      expect.objectContaining({ code: 'BAD_ENTRY' }),
+    );
+    expect(() => parseEntry(enc(text.replace(',"v":1}', ',"v":1,"x":2}')))).toThrow(
+      expect.objectContaining({ code: 'BAD_ENTRY' }),
+    );
+    expect(() => parseEntry(enc(text.replace('2026-11-24T10:00:00.000Z', 'yesterday')))).toThrow(
+      expect.objectContaining({ code: 'BAD_ENTRY' }),
+    );
     expect(() => parseEntry(Uint8Array.of(0xff, 0xfe))).toThrow(expect.objectContaining({ code: 'BAD_ENTRY' }));
   });
   it('seals to exactly the RFC 8785 form of the envelope', () => {

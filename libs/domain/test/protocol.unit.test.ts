@@ -50,14 +50,22 @@ class Story {
   now = day(0);
   private n = 0;
   constructor() {
-    this.apply([genesisDraft({ origin: ORIGIN, verifierKey: 'vk', policy: { ...DEFAULT_POLICY, rootKeys: [{ fingerprint: ROOT, key: 'root key' }] } })]);
+    this.apply([
+      genesisDraft({
+        origin: ORIGIN,
+        verifierKey: 'vk',
+        policy: { ...DEFAULT_POLICY, rootKeys: [{ fingerprint: ROOT, key: 'root key' }] },
+      }),
+    ]);
   }
   apply(drafts: EventDraft[]): EventDraft[] {
     for (const d of drafts) evolve(this.state, { ...d, seq: this.state.size, recordedAt: this.now.toISOString() });
     return drafts;
   }
   command(signer: string, body: Record<string, unknown>, key?: KeyInput, issuedAt = this.now): VerifiedCommand {
-    const command = parseCommand(JSON.stringify({ origin: ORIGIN, id: `c${++this.n}`, issuedAt: issuedAt.toISOString(), ...body }));
+    const command = parseCommand(
+      JSON.stringify({ origin: ORIGIN, id: `c${++this.n}`, issuedAt: issuedAt.toISOString(), ...body }),
+    );
     return { command, signer, evidence: { command: JSON.stringify(command), signature: 'sig' }, key };
   }
   /** Decide and apply; returns the event types. */
@@ -86,7 +94,15 @@ class Story {
     throw new Error('the command was not refused');
   }
   sign(created: Date, signer = SIGN, pkg = 'mybb', version = `1.8.${this.n++}`) {
-    return { package: pkg, version, artifactSha512: 'ab'.repeat(64), artifactSize: 10, signer, signatureCreated: created.toISOString(), signature: 'sig' };
+    return {
+      package: pkg,
+      version,
+      artifactSha512: 'ab'.repeat(64),
+      artifactSize: 10,
+      signer,
+      signatureCreated: created.toISOString(),
+      signature: 'sig',
+    };
   }
   publish(created: Date): string[] {
     return this.apply(decidePackageSignature(this.state, this.sign(created), this.now)).map((d) => d.type);
@@ -142,7 +158,16 @@ const authorized = (...authorizedBy: string[]) => byLog('SigningKeyAuthorized', 
 const lost = (reason: string, valid = 0, required = 1) =>
   byLog('SigningKeyAuthorizationLost', { fingerprint: SIGN, valid, required, reason });
 
-function key(fingerprint: string, opts: { algorithm?: string; bits?: number; comment?: string; certs?: { certifier: string; revoked?: boolean; digest?: string }[]; selfDigest?: string } = {}): KeyInput {
+function key(
+  fingerprint: string,
+  opts: {
+    algorithm?: string;
+    bits?: number;
+    comment?: string;
+    certs?: { certifier: string; revoked?: boolean; digest?: string }[];
+    selfDigest?: string;
+  } = {},
+): KeyInput {
   return {
     facts: {
       fingerprint,
@@ -153,11 +178,17 @@ function key(fingerprint: string, opts: { algorithm?: string; bits?: number; com
       armored: `armored ${fingerprint}`,
       selfRevoked: false,
     },
-    certifications: (opts.certs ?? []).map((c) => ({ certifier: c.certifier, created: day(0).toISOString(), digest: c.digest ?? 'SHA512', revoked: c.revoked ?? false })),
+    certifications: (opts.certs ?? []).map((c) => ({
+      certifier: c.certifier,
+      created: day(0).toISOString(),
+      digest: c.digest ?? 'SHA512',
+      revoked: c.revoked ?? false,
+    })),
   };
 }
 
-const signingKey = (certs: { certifier: string; revoked?: boolean; digest?: string }[] = []) => key(SIGN, { comment: 'CODE SIGNING KEY', certs });
+const signingKey = (certs: { certifier: string; revoked?: boolean; digest?: string }[] = []) =>
+  key(SIGN, { comment: 'CODE SIGNING KEY', certs });
 
 function team(): Story {
   const s = new Story();
@@ -178,28 +209,64 @@ function activeStory(): Story {
 describe('members', () => {
   it('root adds members with roles; management changes roles and removes members', () => {
     const s = team();
-    expect([...s.state.members.values()].map((m) => `${m.username}:${m.role}`)).toEqual(['Alice:leader', 'Eve:member', 'Bob:management']);
-    const promoted = s.when(BOB, { type: 'ChangeMemberRole', member: EVE, role: 'security' });
-    expect(promoted.then).toEqual([
-      roleChanged(promoted, EVE, 'security', 'member'),
+    expect([...s.state.members.values()].map((m) => `${m.username}:${m.role}`)).toEqual([
+      'Alice:leader',
+      'Eve:member',
+      'Bob:management',
     ]);
+    const promoted = s.when(BOB, { type: 'ChangeMemberRole', member: EVE, role: 'security' });
+    expect(promoted.then).toEqual([roleChanged(promoted, EVE, 'security', 'member')]);
     const removed = s.when(BOB, { type: 'RemoveMember', member: EVE });
     expect(removed.then).toEqual([byActor(removed, 'MemberRemoved', MEMBER_STREAM(EVE), { fingerprint: EVE })]);
     expect(s.refused(BOB, { type: 'RemoveMember', member: EVE })).toBe('UNKNOWN_MEMBER');
   });
   it('refuses members added by non-administrators, twice, or with weak keys', () => {
     const s = team();
-    expect(s.refused(EVE, { type: 'AddMember', key: 'k', username: 'Mal', role: 'member' }, key(MALLORY))).toBe('NOT_AUTHORIZED_ROLE');
-    expect(s.refused(ALICE, { type: 'AddMember', key: 'k', username: 'Mal', role: 'member' }, key(MALLORY))).toBe('NOT_AUTHORIZED_ROLE');
-    expect(s.refused(ROOT, { type: 'AddMember', key: 'k', username: 'Eve2', role: 'member' }, key(EVE))).toBe('MEMBER_EXISTS');
-    expect(s.refused(ROOT, { type: 'AddMember', key: 'k', username: 'Eve', role: 'member' }, key(MALLORY))).toBe('USERNAME_TAKEN');
-    expect(s.refused(ROOT, { type: 'AddMember', key: 'k', username: 'Mal', role: 'member' }, key(MALLORY, { bits: 2048 }))).toBe('WEAK_KEY');
-    expect(s.refused(ROOT, { type: 'AddMember', key: 'k', username: 'Mal', role: 'member' }, key(MALLORY, { algorithm: 'ed25519', bits: 256 }))).toBe('WEAK_KEY');
-    expect(s.refused(ROOT, { type: 'AddMember', key: 'k', username: 'Mal', role: 'member' }, key(MALLORY, { algorithm: 'dsa', bits: 3072 }))).toBe('WEAK_KEY');
-    expect(s.refused(ROOT, { type: 'AddMember', key: 'k', username: 'Mal', role: 'member' }, key(MALLORY, { selfDigest: 'SHA1' }))).toBe('SHA1_REFUSED');
+    expect(s.refused(EVE, { type: 'AddMember', key: 'k', username: 'Mal', role: 'member' }, key(MALLORY))).toBe(
+      'NOT_AUTHORIZED_ROLE',
+    );
+    expect(s.refused(ALICE, { type: 'AddMember', key: 'k', username: 'Mal', role: 'member' }, key(MALLORY))).toBe(
+      'NOT_AUTHORIZED_ROLE',
+    );
+    expect(s.refused(ROOT, { type: 'AddMember', key: 'k', username: 'Eve2', role: 'member' }, key(EVE))).toBe(
+      'MEMBER_EXISTS',
+    );
+    expect(s.refused(ROOT, { type: 'AddMember', key: 'k', username: 'Eve', role: 'member' }, key(MALLORY))).toBe(
+      'USERNAME_TAKEN',
+    );
+    expect(
+      s.refused(ROOT, { type: 'AddMember', key: 'k', username: 'Mal', role: 'member' }, key(MALLORY, { bits: 2048 })),
+    ).toBe('WEAK_KEY');
+    expect(
+      s.refused(
+        ROOT,
+        { type: 'AddMember', key: 'k', username: 'Mal', role: 'member' },
+        key(MALLORY, { algorithm: 'ed25519', bits: 256 }),
+      ),
+    ).toBe('WEAK_KEY');
+    expect(
+      s.refused(
+        ROOT,
+        { type: 'AddMember', key: 'k', username: 'Mal', role: 'member' },
+        key(MALLORY, { algorithm: 'dsa', bits: 3072 }),
+      ),
+    ).toBe('WEAK_KEY');
+    expect(
+      s.refused(
+        ROOT,
+        { type: 'AddMember', key: 'k', username: 'Mal', role: 'member' },
+        key(MALLORY, { selfDigest: 'SHA1' }),
+      ),
+    ).toBe('SHA1_REFUSED');
     expect(s.refused(BOB, { type: 'ChangeMemberRole', member: EVE, role: 'member' })).toBe('NO_CHANGE');
     const revoked = key(MALLORY);
-    expect(s.refused(ROOT, { type: 'AddMember', key: 'k', username: 'Mal', role: 'member' }, { ...revoked, facts: { ...revoked.facts, selfRevoked: true } })).toBe('KEY_REVOKED');
+    expect(
+      s.refused(
+        ROOT,
+        { type: 'AddMember', key: 'k', username: 'Mal', role: 'member' },
+        { ...revoked, facts: { ...revoked.facts, selfRevoked: true } },
+      ),
+    ).toBe('KEY_REVOKED');
     expect(s.refused(ROOT, { type: 'AddMember', key: 'k', username: 'Mal', role: 'member' })).toBe('BAD_KEY');
   });
 });
@@ -470,12 +537,14 @@ describe('every refusal of a command, by its code (nothing is decided)', () => {
     return s;
   };
   /** Eve's signing key, not authorized yet; Eve with this role. */
-  const pending = (eveRole = 'member') => () => {
-    const s = team();
-    if (eveRole !== 'member') s.run(ROOT, { type: 'ChangeMemberRole', member: EVE, role: eveRole });
-    s.run(EVE, addSigningKey, signingKey());
-    return s;
-  };
+  const pending =
+    (eveRole = 'member') =>
+    () => {
+      const s = team();
+      if (eveRole !== 'member') s.run(ROOT, { type: 'ChangeMemberRole', member: EVE, role: eveRole });
+      s.run(EVE, addSigningKey, signingKey());
+      return s;
+    };
   const selfRevoked = (k: KeyInput): KeyInput => ({ ...k, facts: { ...k.facts, selfRevoked: true } });
   const unverified = (k: KeyInput): KeyInput => ({
     ...k,
@@ -677,9 +746,15 @@ describe('command envelope', () => {
   it('refuses the wrong origin, stale and future commands, and unknown signers', () => {
     const s = team();
     const wrong = { ...s.command(ROOT, { type: 'RemoveMember', member: EVE }) };
-    expect(() => decideCommand(s.state, { ...wrong, command: { ...wrong.command, origin: 'other.log' } }, s.now)).toThrow(expect.objectContaining({ code: 'WRONG_ORIGIN' }));
-    expect(s.refused(ROOT, { type: 'RemoveMember', member: EVE }, undefined, new Date(s.now.getTime() - 301_000))).toBe('STALE_COMMAND');
-    expect(s.refused(ROOT, { type: 'RemoveMember', member: EVE }, undefined, new Date(s.now.getTime() + 301_000))).toBe('STALE_COMMAND');
+    expect(() =>
+      decideCommand(s.state, { ...wrong, command: { ...wrong.command, origin: 'other.log' } }, s.now),
+    ).toThrow(expect.objectContaining({ code: 'WRONG_ORIGIN' }));
+    expect(s.refused(ROOT, { type: 'RemoveMember', member: EVE }, undefined, new Date(s.now.getTime() - 301_000))).toBe(
+      'STALE_COMMAND',
+    );
+    expect(s.refused(ROOT, { type: 'RemoveMember', member: EVE }, undefined, new Date(s.now.getTime() + 301_000))).toBe(
+      'STALE_COMMAND',
+    );
     expect(s.refused(MALLORY, { type: 'RemoveMember', member: EVE })).toBe('UNKNOWN_SIGNER');
     s.run(BOB, { type: 'RemoveMember', member: EVE });
     expect(s.refused(EVE, { type: 'AddSigningKey', key: 'k' }, signingKey())).toBe('UNKNOWN_SIGNER');
@@ -687,7 +762,16 @@ describe('command envelope', () => {
   it('parses commands strictly', () => {
     const ok = { origin: ORIGIN, id: 'x1', issuedAt: day(0).toISOString(), type: 'RemoveMember', member: EVE };
     expect(parseCommand(JSON.stringify(ok)).type).toBe('RemoveMember');
-    for (const bad of ['{', '[]', 'null', JSON.stringify({ ...ok, extra: 1 }), JSON.stringify({ ...ok, member: 'eve' }), JSON.stringify({ ...ok, type: 'Nope' }), JSON.stringify({ ...ok, issuedAt: 'yesterday' }), JSON.stringify({ ...ok, id: 'a b' })]) {
+    for (const bad of [
+      '{',
+      '[]',
+      'null',
+      JSON.stringify({ ...ok, extra: 1 }),
+      JSON.stringify({ ...ok, member: 'eve' }),
+      JSON.stringify({ ...ok, type: 'Nope' }),
+      JSON.stringify({ ...ok, issuedAt: 'yesterday' }),
+      JSON.stringify({ ...ok, id: 'a b' }),
+    ]) {
       expect(() => parseCommand(bad), bad).toThrow(expect.objectContaining({ code: 'BAD_COMMAND' }));
     }
     expect(() => parseCommand('x'.repeat(300_000))).toThrow(expect.objectContaining({ code: 'TOO_LARGE' }));
@@ -727,9 +811,15 @@ describe('signing keys and authorization', () => {
   it('refuses signing keys that break the policy', () => {
     const s = team();
     expect(s.refused(EVE, { type: 'AddSigningKey', key: 'k' }, key(SIGN))).toBe('MISSING_USER_ID');
-    expect(s.refused(EVE, { type: 'AddSigningKey', key: 'k' }, key(SIGN, { comment: 'CODE SIGNING KEY', bits: 2048 }))).toBe('WEAK_KEY');
-    expect(s.refused(EVE, { type: 'AddSigningKey', key: 'k' }, signingKey([{ certifier: ALICE, digest: 'SHA1' }]))).toBe('SHA1_REFUSED');
-    expect(s.refused(EVE, { type: 'AddSigningKey', key: 'k' }, key(ALICE, { comment: 'CODE SIGNING KEY' }))).toBe('KEY_IN_USE');
+    expect(
+      s.refused(EVE, { type: 'AddSigningKey', key: 'k' }, key(SIGN, { comment: 'CODE SIGNING KEY', bits: 2048 })),
+    ).toBe('WEAK_KEY');
+    expect(
+      s.refused(EVE, { type: 'AddSigningKey', key: 'k' }, signingKey([{ certifier: ALICE, digest: 'SHA1' }])),
+    ).toBe('SHA1_REFUSED');
+    expect(s.refused(EVE, { type: 'AddSigningKey', key: 'k' }, key(ALICE, { comment: 'CODE SIGNING KEY' }))).toBe(
+      'KEY_IN_USE',
+    );
     s.run(EVE, { type: 'AddSigningKey', key: 'k' }, signingKey());
     expect(s.refused(EVE, { type: 'AddSigningKey', key: 'k' }, signingKey())).toBe('KEY_EXISTS');
   });
@@ -750,13 +840,23 @@ describe('announcements and the waiting period', () => {
   it('records the exact ADDING text, only for an authorized key, once', () => {
     const s = team();
     s.run(EVE, { type: 'AddSigningKey', key: 'k' }, signingKey());
-    expect(s.refused(BOB, { type: 'RecordAnnouncement', fingerprint: SIGN, kind: 'ADDING', url: 'https://x.example/1' })).toBe('KEY_NOT_AUTHORIZED');
+    expect(
+      s.refused(BOB, { type: 'RecordAnnouncement', fingerprint: SIGN, kind: 'ADDING', url: 'https://x.example/1' }),
+    ).toBe('KEY_NOT_AUTHORIZED');
     s.run(ALICE, { type: 'AuthorizeSigningKey', fingerprint: SIGN });
-    expect(s.refused(EVE, { type: 'RecordAnnouncement', fingerprint: SIGN, kind: 'ADDING', url: 'https://x.example/1' })).toBe('NOT_AUTHORIZED_ROLE');
+    expect(
+      s.refused(EVE, { type: 'RecordAnnouncement', fingerprint: SIGN, kind: 'ADDING', url: 'https://x.example/1' }),
+    ).toBe('NOT_AUTHORIZED_ROLE');
     s.run(BOB, { type: 'RecordAnnouncement', fingerprint: SIGN, kind: 'ADDING', url: 'https://x.example/1' });
-    expect(s.state.signingKeys.get(SIGN)!.adding!.text).toBe('ADDING Package Signing Key of ~Eve (FEED DEAF ABBA BEAD BABE FACE DEAD BEEF CEDE CAFE).');
-    expect(s.refused(BOB, { type: 'RecordAnnouncement', fingerprint: SIGN, kind: 'ADDING', url: 'https://x.example/2' })).toBe('ALREADY_ANNOUNCED');
-    expect(s.refused(BOB, { type: 'RecordAnnouncement', fingerprint: SIGN, kind: 'REMOVING', url: 'https://x.example/2' })).toBe('KEY_NOT_REMOVED');
+    expect(s.state.signingKeys.get(SIGN)!.adding!.text).toBe(
+      'ADDING Package Signing Key of ~Eve (FEED DEAF ABBA BEAD BABE FACE DEAD BEEF CEDE CAFE).',
+    );
+    expect(
+      s.refused(BOB, { type: 'RecordAnnouncement', fingerprint: SIGN, kind: 'ADDING', url: 'https://x.example/2' }),
+    ).toBe('ALREADY_ANNOUNCED');
+    expect(
+      s.refused(BOB, { type: 'RecordAnnouncement', fingerprint: SIGN, kind: 'REMOVING', url: 'https://x.example/2' }),
+    ).toBe('KEY_NOT_REMOVED');
   });
   it('a key signs only from max(added, announced) + 14 days', () => {
     const s = team();
@@ -795,22 +895,18 @@ describe('continuity', () => {
   it('losing a role or a revoked certification counts the same', () => {
     const s = activeStory();
     const demoted = s.when(BOB, { type: 'ChangeMemberRole', member: ALICE, role: 'member' });
-    expect(demoted.then).toEqual([
-      roleChanged(demoted, ALICE, 'member', 'leader'),
-      lost('Alice is no longer leader'),
-    ]);
+    expect(demoted.then).toEqual([roleChanged(demoted, ALICE, 'member', 'leader'), lost('Alice is no longer leader')]);
     const promoted = s.when(BOB, { type: 'ChangeMemberRole', member: ALICE, role: 'leader' });
-    expect(promoted.then).toEqual([
-      roleChanged(promoted, ALICE, 'leader', 'member'),
-      authorized(ALICE),
-    ]);
+    expect(promoted.then).toEqual([roleChanged(promoted, ALICE, 'leader', 'member'), authorized(ALICE)]);
     const withdrawnInBlock = signingKey([{ certifier: ALICE, revoked: true }]);
     const updated = s.when(EVE, { type: 'UpdateSigningKey', key: 'k' }, withdrawnInBlock);
     expect(updated.then).toEqual([
       certificationRevoked(updated, ALICE, 'certification'),
       lost('a certification was revoked'),
     ]);
-    expect(s.refused(EVE, { type: 'UpdateSigningKey', key: 'k' }, signingKey([{ certifier: ALICE, revoked: true }]))).toBe('NO_CHANGE');
+    expect(
+      s.refused(EVE, { type: 'UpdateSigningKey', key: 'k' }, signingKey([{ certifier: ALICE, revoked: true }])),
+    ).toBe('NO_CHANGE');
     const again = s.when(ALICE, { type: 'AuthorizeSigningKey', fingerprint: SIGN });
     expect(again.then).toEqual([certified(again, ALICE, 'command', s.now.toISOString()), authorized(ALICE)]);
     const withdrawn = s.when(ALICE, { type: 'RevokeAuthorization', fingerprint: SIGN });
@@ -819,7 +915,9 @@ describe('continuity', () => {
       lost('an authorization was revoked'),
     ]);
     expect(s.refused(ALICE, { type: 'RevokeAuthorization', fingerprint: SIGN })).toBe('NOT_AUTHORIZED_BY');
-    expect(s.refused(EVE, { type: 'RevokeAuthorization', fingerprint: SIGN, certifier: ALICE })).toBe('NOT_AUTHORIZED_ROLE');
+    expect(s.refused(EVE, { type: 'RevokeAuthorization', fingerprint: SIGN, certifier: ALICE })).toBe(
+      'NOT_AUTHORIZED_ROLE',
+    );
   });
 });
 
@@ -830,10 +928,14 @@ describe('retirement and compromise', () => {
     s.publish(day(15));
     s.now = day(21);
     s.publish(day(21));
-    expect(s.refused(EVE, { type: 'RevokeSigningKey', fingerprint: SIGN, reason: 'stolen' })).toBe('NOT_AUTHORIZED_ROLE');
+    expect(s.refused(EVE, { type: 'RevokeSigningKey', fingerprint: SIGN, reason: 'stolen' })).toBe(
+      'NOT_AUTHORIZED_ROLE',
+    );
     s.run(ROOT, { type: 'ChangeMemberRole', member: BOB, role: 'security' });
     s.now = day(22);
-    expect(s.refused(BOB, { type: 'RevokeSigningKey', fingerprint: SIGN, since: day(23).toISOString(), reason: 'stolen' })).toBe('BAD_COMMAND');
+    expect(
+      s.refused(BOB, { type: 'RevokeSigningKey', fingerprint: SIGN, since: day(23).toISOString(), reason: 'stolen' }),
+    ).toBe('BAD_COMMAND');
     const since = day(20).toISOString();
     const revocation = s.when(BOB, { type: 'RevokeSigningKey', fingerprint: SIGN, since, reason: 'laptop stolen' });
     expect(revocation.then).toEqual([
@@ -876,9 +978,15 @@ describe('retirement and compromise', () => {
     s.now = day(15);
     const sig = s.sign(day(15), SIGN, 'mybb', '1.8.38');
     s.apply(decidePackageSignature(s.state, sig, s.now));
-    expect(() => decidePackageSignature(s.state, sig, s.now)).toThrow(expect.objectContaining({ code: 'ALREADY_PUBLISHED' }));
-    expect(() => decidePackageSignature(s.state, { ...sig, package: '../x' }, s.now)).toThrow(expect.objectContaining({ code: 'BAD_PACKAGE' }));
-    expect(() => decidePackageSignature(s.state, { ...sig, signer: MALLORY }, s.now)).toThrow(expect.objectContaining({ code: 'UNKNOWN_SIGNING_KEY' }));
+    expect(() => decidePackageSignature(s.state, sig, s.now)).toThrow(
+      expect.objectContaining({ code: 'ALREADY_PUBLISHED' }),
+    );
+    expect(() => decidePackageSignature(s.state, { ...sig, package: '../x' }, s.now)).toThrow(
+      expect.objectContaining({ code: 'BAD_PACKAGE' }),
+    );
+    expect(() => decidePackageSignature(s.state, { ...sig, signer: MALLORY }, s.now)).toThrow(
+      expect.objectContaining({ code: 'UNKNOWN_SIGNING_KEY' }),
+    );
   });
 });
 
@@ -889,18 +997,40 @@ describe("workers' outcomes", () => {
     s.run(EVE, { type: 'AddSigningKey', key: 'k' }, signingKey([{ certifier: EVE }, { certifier: ALICE }]));
     return { s, authorizedSeq: s.state.signingKeys.get(SIGN)!.firstAuthorizedSeq! };
   }
-  const envelope = (s: Story, seq: number, type: string, data: Record<string, unknown>) => ({ seq, type, v: 1, recordedAt: s.now.toISOString(), stream: 's', actor: 'log', data, evidence: null }) as never;
+  const envelope = (s: Story, seq: number, type: string, data: Record<string, unknown>) =>
+    ({ seq, type, v: 1, recordedAt: s.now.toISOString(), stream: 's', actor: 'log', data, evidence: null }) as never;
 
   it('announces ADDING for the first authorization only, REMOVING for a listed key, and a security notice', () => {
     const { s, authorizedSeq } = authorized();
     const adding = announcementFor(s.state, envelope(s, authorizedSeq, 'SigningKeyAuthorized', { fingerprint: SIGN }));
-    expect(adding).toEqual({ kind: 'ADDING', fingerprint: SIGN, username: 'Eve', text: 'ADDING Package Signing Key of ~Eve (FEED DEAF ABBA BEAD BABE FACE DEAD BEEF CEDE CAFE).' });
+    expect(adding).toEqual({
+      kind: 'ADDING',
+      fingerprint: SIGN,
+      username: 'Eve',
+      text: 'ADDING Package Signing Key of ~Eve (FEED DEAF ABBA BEAD BABE FACE DEAD BEEF CEDE CAFE).',
+    });
     // A later re-authorization (after a loss) is not a new ADDING.
-    expect(announcementFor(s.state, envelope(s, authorizedSeq + 5, 'SigningKeyAuthorized', { fingerprint: SIGN }))).toBeNull();
-    expect(announcementFor(s.state, envelope(s, 99, 'SigningKeyRetired', { fingerprint: SIGN }))!.text).toBe('REMOVING Package Signing Key of ~Eve (FEED DEAF ABBA BEAD BABE FACE DEAD BEEF CEDE CAFE).');
-    const notice = announcementFor(s.state, envelope(s, 99, 'ContinuityAlertRaised', { fingerprint: SIGN, username: 'Eve', valid: 0, required: 1, reason: 'member removed', cause: 7 }))!;
+    expect(
+      announcementFor(s.state, envelope(s, authorizedSeq + 5, 'SigningKeyAuthorized', { fingerprint: SIGN })),
+    ).toBeNull();
+    expect(announcementFor(s.state, envelope(s, 99, 'SigningKeyRetired', { fingerprint: SIGN }))!.text).toBe(
+      'REMOVING Package Signing Key of ~Eve (FEED DEAF ABBA BEAD BABE FACE DEAD BEEF CEDE CAFE).',
+    );
+    const notice = announcementFor(
+      s.state,
+      envelope(s, 99, 'ContinuityAlertRaised', {
+        fingerprint: SIGN,
+        username: 'Eve',
+        valid: 0,
+        required: 1,
+        reason: 'member removed',
+        cause: 7,
+      }),
+    )!;
     expect(notice.kind).toBe('SECURITY');
-    expect(notice.text).toMatch(/^SECURITY NOTICE: Package Signing Key of ~Eve \(FEED DEAF .*\) has 0 of 1 required authorizations after member removed;/);
+    expect(notice.text).toMatch(
+      /^SECURITY NOTICE: Package Signing Key of ~Eve \(FEED DEAF .*\) has 0 of 1 required authorizations after member removed;/,
+    );
     // A key never authorized is never listed, so its retirement is not announced.
     const t = team();
     t.run(EVE, { type: 'AddSigningKey', key: 'k' }, signingKey([{ certifier: EVE }]));
@@ -913,14 +1043,24 @@ describe("workers' outcomes", () => {
     expect(s.status()).toBe('awaiting-announcement');
     const a = announcementFor(s.state, envelope(s, authorizedSeq, 'SigningKeyAuthorized', { fingerprint: SIGN }))!;
     s.now = day(2);
-    const posted = s.apply(decideAnnouncementPosted(s.state, 'atom', authorizedSeq, a, 'https://log.example/announcements/5'));
-    expect(posted.map((d) => [d.type, d.actor, outcomeKey(d.type, d.data)])).toEqual([['AnnouncementPosted', 'log', `announce/atom/${authorizedSeq}`]]);
+    const posted = s.apply(
+      decideAnnouncementPosted(s.state, 'atom', authorizedSeq, a, 'https://log.example/announcements/5'),
+    );
+    expect(posted.map((d) => [d.type, d.actor, outcomeKey(d.type, d.data)])).toEqual([
+      ['AnnouncementPosted', 'log', `announce/atom/${authorizedSeq}`],
+    ]);
     expect(decideAnnouncementPosted(s.state, 'atom', authorizedSeq, a, 'https://elsewhere')).toEqual([]);
     expect(decideAnnouncementFailed(s.state, 'atom', authorizedSeq, a, 'boom', 3)).toEqual([]);
     // Another channel's post of the same event is its own outcome; the first post keeps counting.
     s.now = day(3);
-    expect(s.apply(decideAnnouncementPosted(s.state, 'mastodon', authorizedSeq, a, 'https://social.example/@sec/1'))).toHaveLength(1);
-    expect(s.state.signingKeys.get(SIGN)!.adding).toEqual({ url: 'https://log.example/announcements/5', text: a.text, at: day(2).toISOString() });
+    expect(
+      s.apply(decideAnnouncementPosted(s.state, 'mastodon', authorizedSeq, a, 'https://social.example/@sec/1')),
+    ).toHaveLength(1);
+    expect(s.state.signingKeys.get(SIGN)!.adding).toEqual({
+      url: 'https://log.example/announcements/5',
+      text: a.text,
+      at: day(2).toISOString(),
+    });
     expect(s.status()).toBe('waiting');
   });
 
@@ -933,7 +1073,9 @@ describe("workers' outcomes", () => {
     expect(dueActivations(s.state, day(14))).toEqual([]);
     s.now = day(15);
     const activated = s.apply(decideActivation(s.state, SIGN, s.now).events);
-    expect(activated.map((d) => [d.type, d.data])).toEqual([['SigningKeyActivated', { fingerprint: SIGN, activeFrom: day(15).toISOString() }]]);
+    expect(activated.map((d) => [d.type, d.data])).toEqual([
+      ['SigningKeyActivated', { fingerprint: SIGN, activeFrom: day(15).toISOString() }],
+    ]);
     expect(decideActivation(s.state, SIGN, day(16))).toEqual({ events: [], retryAt: null });
     expect(dueActivations(s.state, day(16))).toEqual([]);
     const r = authorized().s;
@@ -947,39 +1089,71 @@ describe("workers' outcomes", () => {
     s.run(BOB, { type: 'RemoveMember', member: ALICE });
     const lost = s.state.signingKeys.get(SIGN)!.lostSeq!;
     const alerts = s.apply(continuityAlerts(s.state));
-    expect(alerts.map((d) => d.data)).toEqual([{ fingerprint: SIGN, username: 'Eve', valid: 0, required: 1, reason: expect.any(String), cause: lost }]);
+    expect(alerts.map((d) => d.data)).toEqual([
+      { fingerprint: SIGN, username: 'Eve', valid: 0, required: 1, reason: expect.any(String), cause: lost },
+    ]);
     expect(continuityAlerts(s.state)).toEqual([]);
   });
 
   it('archives only a listing that differs from the latest snapshot', () => {
     const { s } = authorized();
-    const rendered = { treeSize: s.state.size, listing: 'a'.repeat(64), raw: 'b'.repeat(64), keys: { [SIGN]: 'c'.repeat(64) } };
+    const rendered = {
+      treeSize: s.state.size,
+      listing: 'a'.repeat(64),
+      raw: 'b'.repeat(64),
+      keys: { [SIGN]: 'c'.repeat(64) },
+    };
     const first = s.apply(decideArchiveSnapshot(s.state, 4, rendered, []));
     expect(first.map((d) => (d.data as { keys: unknown }).keys)).toEqual([{ [SIGN]: 'c'.repeat(64) }]);
     expect(decideArchiveSnapshot(s.state, 5, { ...rendered, treeSize: s.state.size }, [])).toEqual([]);
-    const changed = decideArchiveSnapshot(s.state, 5, { ...rendered, listing: 'd'.repeat(64) }, [{ url: 'https://archive.example/save', ok: true, status: 200, error: null }]);
+    const changed = decideArchiveSnapshot(s.state, 5, { ...rendered, listing: 'd'.repeat(64) }, [
+      { url: 'https://archive.example/save', ok: true, status: 200, error: null },
+    ]);
     expect((changed[0]!.data as { keys: unknown }).keys).toEqual({});
     expect(decideArchiveSnapshot(s.state, 4, { ...rendered, listing: 'd'.repeat(64) }, [])).toEqual([]);
   });
 });
 
 /** Eve's signing key block again, now carrying its own revocation (gpg --gen-revoke, imported). */
-function revokedBlock(reason: 'compromised' | 'superseded' | 'retired' | 'unspecified', created: Date, fingerprint = SIGN): KeyInput {
+function revokedBlock(
+  reason: 'compromised' | 'superseded' | 'retired' | 'unspecified',
+  created: Date,
+  fingerprint = SIGN,
+): KeyInput {
   const k = signingKey([{ certifier: EVE }, { certifier: ALICE }]);
-  return { ...k, facts: { ...k.facts, fingerprint, selfRevoked: true, revocation: { created: created.toISOString(), reason, description: 'laptop stolen' } } };
+  return {
+    ...k,
+    facts: {
+      ...k.facts,
+      fingerprint,
+      selfRevoked: true,
+      revocation: { created: created.toISOString(), reason, description: 'laptop stolen' },
+    },
+  };
 }
 
 describe("the owner's own revocation (gpg --gen-revoke)", () => {
   it('compromised: revoked from the revocation time, whoever of the team relays it', () => {
     const s = activeStory();
     s.now = day(30);
-    const drafts = decideCommand(s.state, s.command(EVE, { type: 'UpdateSigningKey', key: 'k' }, revokedBlock('compromised', day(29))), s.now);
+    const drafts = decideCommand(
+      s.state,
+      s.command(EVE, { type: 'UpdateSigningKey', key: 'k' }, revokedBlock('compromised', day(29))),
+      s.now,
+    );
     expect(drafts.map((d) => ({ type: d.type, actor: d.actor, stream: d.stream, data: d.data }))).toEqual([
-      { type: 'SigningKeyRevoked', actor: EVE, stream: `signing-key/${SIGN}`, data: { fingerprint: SIGN, since: day(29).toISOString(), reason: 'key compromised: laptop stolen' } },
+      {
+        type: 'SigningKeyRevoked',
+        actor: EVE,
+        stream: `signing-key/${SIGN}`,
+        data: { fingerprint: SIGN, since: day(29).toISOString(), reason: 'key compromised: laptop stolen' },
+      },
     ]);
     s.apply(drafts);
     expect(s.status()).toBe('revoked');
-    expect(s.refused(EVE, { type: 'UpdateSigningKey', key: 'k' }, revokedBlock('compromised', day(29)))).toBe('KEY_REVOKED');
+    expect(s.refused(EVE, { type: 'UpdateSigningKey', key: 'k' }, revokedBlock('compromised', day(29)))).toBe(
+      'KEY_REVOKED',
+    );
   });
   it('superseded or no longer used: retired; no reason given counts as compromised', () => {
     for (const [reason, type, text] of [
@@ -989,23 +1163,54 @@ describe("the owner's own revocation (gpg --gen-revoke)", () => {
     ] as const) {
       const s = activeStory();
       s.now = day(30);
-      const [draft] = decideCommand(s.state, s.command(EVE, { type: 'RevokeSigningKey', fingerprint: SIGN, revocation: 'cert' }, revokedBlock(reason, day(29))), s.now);
+      const [draft] = decideCommand(
+        s.state,
+        s.command(
+          EVE,
+          { type: 'RevokeSigningKey', fingerprint: SIGN, revocation: 'cert' },
+          revokedBlock(reason, day(29)),
+        ),
+        s.now,
+      );
       expect(draft!.type).toBe(type);
-      expect(draft!.data).toEqual(type === 'SigningKeyRetired' ? { fingerprint: SIGN, reason: text } : { fingerprint: SIGN, since: day(29).toISOString(), reason: text });
+      expect(draft!.data).toEqual(
+        type === 'SigningKeyRetired'
+          ? { fingerprint: SIGN, reason: text }
+          : { fingerprint: SIGN, since: day(29).toISOString(), reason: text },
+      );
     }
   });
   it('RevokeSigningKey with the certificate: the owner may send it, with an earlier since, not a later one', () => {
     const s = activeStory();
     s.now = day(30);
-    const cert = (body: Record<string, unknown> = {}) => ({ type: 'RevokeSigningKey', fingerprint: SIGN, revocation: 'cert', ...body });
+    const cert = (body: Record<string, unknown> = {}) => ({
+      type: 'RevokeSigningKey',
+      fingerprint: SIGN,
+      revocation: 'cert',
+      ...body,
+    });
     expect(s.refused(ALICE, cert(), revokedBlock('compromised', day(29)))).toBe('NOT_AUTHORIZED_ROLE');
-    expect(s.refused(EVE, cert({ since: day(29.5).toISOString() }), revokedBlock('compromised', day(29)))).toBe('BAD_COMMAND');
-    expect(s.refused(EVE, cert({ since: day(20).toISOString() }), revokedBlock('superseded', day(29)))).toBe('BAD_COMMAND');
+    expect(s.refused(EVE, cert({ since: day(29.5).toISOString() }), revokedBlock('compromised', day(29)))).toBe(
+      'BAD_COMMAND',
+    );
+    expect(s.refused(EVE, cert({ since: day(20).toISOString() }), revokedBlock('superseded', day(29)))).toBe(
+      'BAD_COMMAND',
+    );
     expect(s.refused(EVE, cert(), revokedBlock('compromised', day(29), 'C'.repeat(40)))).toBe('BAD_REVOCATION');
     expect(s.refused(EVE, cert(), signingKey())).toBe('BAD_REVOCATION');
     expect(s.refused(EVE, cert(), undefined)).toBe('BAD_REVOCATION');
     expect(s.refused(EVE, cert(), revokedBlock('compromised', day(31)))).toBe('FUTURE_SIGNATURE');
-    const [draft] = s.apply(decideCommand(s.state, s.command(EVE, cert({ since: day(20).toISOString(), reason: 'found malware' }), revokedBlock('compromised', day(29))), s.now));
+    const [draft] = s.apply(
+      decideCommand(
+        s.state,
+        s.command(
+          EVE,
+          cert({ since: day(20).toISOString(), reason: 'found malware' }),
+          revokedBlock('compromised', day(29)),
+        ),
+        s.now,
+      ),
+    );
     expect(draft!.data).toEqual({ fingerprint: SIGN, since: day(20).toISOString(), reason: 'found malware' });
     expect(s.refused(EVE, cert(), revokedBlock('compromised', day(29)))).toBe('KEY_REVOKED');
   });
@@ -1013,7 +1218,9 @@ describe("the owner's own revocation (gpg --gen-revoke)", () => {
     const s = activeStory();
     s.now = day(30);
     s.run(EVE, { type: 'RetireSigningKey', fingerprint: SIGN });
-    expect(s.refused(EVE, { type: 'UpdateSigningKey', key: 'k' }, revokedBlock('superseded', day(29)))).toBe('KEY_RETIRED');
+    expect(s.refused(EVE, { type: 'UpdateSigningKey', key: 'k' }, revokedBlock('superseded', day(29)))).toBe(
+      'KEY_RETIRED',
+    );
     const revocation = s.when(EVE, { type: 'UpdateSigningKey', key: 'k' }, revokedBlock('compromised', day(29)));
     expect(revocation.then).toEqual([
       byActor(revocation, 'SigningKeyRevoked', KEY_STREAM, {
@@ -1024,7 +1231,17 @@ describe("the owner's own revocation (gpg --gen-revoke)", () => {
     ]);
   });
   it('a revocation without a reason needs the certificate (the schema)', () => {
-    expect(() => parseCommand(JSON.stringify({ origin: ORIGIN, id: 'x', issuedAt: day(0).toISOString(), type: 'RevokeSigningKey', fingerprint: SIGN }))).toThrow(expect.objectContaining({ code: 'BAD_COMMAND' }));
+    expect(() =>
+      parseCommand(
+        JSON.stringify({
+          origin: ORIGIN,
+          id: 'x',
+          issuedAt: day(0).toISOString(),
+          type: 'RevokeSigningKey',
+          fingerprint: SIGN,
+        }),
+      ),
+    ).toThrow(expect.objectContaining({ code: 'BAD_COMMAND' }));
   });
 });
 
@@ -1033,9 +1250,21 @@ describe('certification evidence is never dropped', () => {
     const s = activeStory();
     s.run(BOB, { type: 'RemoveMember', member: ALICE });
     expect(s.status()).toBe('insufficient-authorizations');
-    const drafts = decideCommand(s.state, s.command(EVE, { type: 'UpdateSigningKey', key: 'k' }, signingKey([{ certifier: EVE }, { certifier: ALICE, revoked: true }])), s.now);
+    const drafts = decideCommand(
+      s.state,
+      s.command(
+        EVE,
+        { type: 'UpdateSigningKey', key: 'k' },
+        signingKey([{ certifier: EVE }, { certifier: ALICE, revoked: true }]),
+      ),
+      s.now,
+    );
     expect(drafts.map((d) => ({ type: d.type, actor: d.actor, data: d.data }))).toEqual([
-      { type: 'SigningKeyCertificationRevoked', actor: EVE, data: { fingerprint: SIGN, certifier: ALICE, via: 'certification' } },
+      {
+        type: 'SigningKeyCertificationRevoked',
+        actor: EVE,
+        data: { fingerprint: SIGN, certifier: ALICE, via: 'certification' },
+      },
     ]);
   });
   it('a certification whose signature does not verify is refused, not ignored', () => {
@@ -1049,7 +1278,8 @@ describe('certification evidence is never dropped', () => {
 });
 
 describe('the verdict on one signature (POST /verify, the client)', () => {
-  const judge = (s: Story, created: Date, artifactSha512 = 'ab'.repeat(64)) => judgePackageSignature(s.state, { artifactSha512, signer: SIGN, signatureCreated: created.toISOString() }, s.now);
+  const judge = (s: Story, created: Date, artifactSha512 = 'ab'.repeat(64)) =>
+    judgePackageSignature(s.state, { artifactSha512, signer: SIGN, signatureCreated: created.toISOString() }, s.now);
   it('good only for the very signature the log published, logged before any compromise', () => {
     const s = activeStory();
     s.now = day(15);

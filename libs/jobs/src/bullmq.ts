@@ -1,10 +1,19 @@
 import { DelayedError, type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
-import { type JobHandler, type JobQueue, type JobRef, PermanentJobError, type Periodic, type JobPolicy, jobId } from './queue.js';
+import {
+  type JobHandler,
+  type JobQueue,
+  type JobRef,
+  PermanentJobError,
+  type Periodic,
+  type JobPolicy,
+  jobId,
+} from './queue.js';
 
 /** ioredis options from a `redis://[user:password@]host:port[/db]` URL. */
 export function redisOptions(url: string) {
   const u = new URL(url);
-  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new Error(`REDIS_URL must be redis:// or rediss://, got ${u.protocol}`);
+  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:')
+    throw new Error(`REDIS_URL must be redis:// or rediss://, got ${u.protocol}`);
   return {
     host: u.hostname.replace(/^\[|\]$/g, ''),
     port: Number(u.port || 6379),
@@ -77,14 +86,16 @@ export class BullQueue implements JobQueue {
 
   async start(handler: JobHandler, periodic: readonly Periodic[]): Promise<void> {
     const tasks = new Map(periodic.map((p) => [p.name, p]));
-    for (const p of periodic) await this.queue.upsertJobScheduler(p.name, { every: p.everyMs }, { name: p.name, data: {} });
+    for (const p of periodic)
+      await this.queue.upsertJobScheduler(p.name, { every: p.everyMs }, { name: p.name, data: {} });
     this.worker = new Worker(
       this.options.name,
       async (job: Job<JobData>, token?: string) => {
         const task = tasks.get(job.name);
         if (task) return void (await task.run());
         const { consumer, seq } = job.data;
-        if (typeof consumer !== 'string' || !Number.isSafeInteger(seq)) throw new UnrecoverableError(`job ${job.id} has no consumer and seq`);
+        if (typeof consumer !== 'string' || !Number.isSafeInteger(seq))
+          throw new UnrecoverableError(`job ${job.id} has no consumer and seq`);
         const ref = { consumer, seq: seq! };
         const retry = this.options.retry(consumer);
         const number = job.attemptsMade + 1;

@@ -25,7 +25,9 @@ const TIMEOUT_MS = 15_000;
 /** 408, 425, 429 and 5xx are worth retrying; other 4xx say the request itself is wrong. */
 function failure(channel: string, status: number, body: string): Error {
   const message = `${channel} answered HTTP ${status}${body ? `: ${body.slice(0, 200)}` : ''}`;
-  return status >= 500 || status === 408 || status === 425 || status === 429 ? new Error(message) : new PermanentJobError(message);
+  return status >= 500 || status === 408 || status === 425 || status === 429
+    ? new Error(message)
+    : new PermanentJobError(message);
 }
 
 async function send(channel: string, url: string, init: RequestInit): Promise<Response> {
@@ -53,9 +55,24 @@ export function webhookChannel(url: string, secret: string | undefined): Channel
     name: 'webhook',
     async post(a, context) {
       const id = deliveryId('webhook', context);
-      const body = JSON.stringify({ id, kind: a.kind, text: a.text, fingerprint: a.fingerprint, username: a.username, origin: context.origin, seq: context.seq, recordedAt: context.recordedAt });
-      const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'signet', 'x-signet-event': 'announcement', 'x-signet-delivery': id };
-      if (secret) headers['x-signet-signature-256'] = `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+      const body = JSON.stringify({
+        id,
+        kind: a.kind,
+        text: a.text,
+        fingerprint: a.fingerprint,
+        username: a.username,
+        origin: context.origin,
+        seq: context.seq,
+        recordedAt: context.recordedAt,
+      });
+      const headers: Record<string, string> = {
+        'content-type': 'application/json',
+        'user-agent': 'signet',
+        'x-signet-event': 'announcement',
+        'x-signet-delivery': id,
+      };
+      if (secret)
+        headers['x-signet-signature-256'] = `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
       const response = await send('the webhook', url, { method: 'POST', headers, body });
       const text = await response.text().catch(() => '');
       if (!response.ok) throw failure('the webhook', response.status, text);
@@ -76,7 +93,12 @@ export function mastodonChannel(baseUrl: string, token: string): Channel {
     async post(a, context) {
       const response = await send('the Mastodon server', `${baseUrl}/api/v1/statuses`, {
         method: 'POST',
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'idempotency-key': deliveryId('mastodon', context), 'user-agent': 'signet' },
+        headers: {
+          authorization: `Bearer ${token}`,
+          'content-type': 'application/json',
+          'idempotency-key': deliveryId('mastodon', context),
+          'user-agent': 'signet',
+        },
         body: JSON.stringify({ status: a.text, visibility: 'public' }),
       });
       const text = await response.text().catch(() => '');

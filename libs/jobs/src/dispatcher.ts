@@ -94,13 +94,17 @@ export class OutboxDispatcher {
   }
 
   private async ensureCursors(): Promise<void> {
-    await ensureOutboxCursors(this.options.db, this.options.consumers.map((c) => c.name));
+    await ensureOutboxCursors(
+      this.options.db,
+      this.options.consumers.map((c) => c.name),
+    );
   }
 
   /** One round: dispatch everything new (page by page), then resend stale pending jobs now and then. */
   async round(): Promise<void> {
     while (!this.stopped && (await this.dispatchPage())) {}
-    if (Date.now() - this.lastResend >= Math.min(this.options.resendAfterMs, 5000)) await this.resend(this.options.resendAfterMs);
+    if (Date.now() - this.lastResend >= Math.min(this.options.resendAfterMs, 5000))
+      await this.resend(this.options.resendAfterMs);
   }
 
   /** Dispatches one page of new events; true when there may be more. */

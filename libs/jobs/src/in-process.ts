@@ -1,4 +1,14 @@
-import { type Attempt, type JobHandler, type JobQueue, type JobRef, PermanentJobError, type Periodic, type JobPolicy, backoffDelay, jobId } from './queue.js';
+import {
+  type Attempt,
+  type JobHandler,
+  type JobQueue,
+  type JobRef,
+  PermanentJobError,
+  type Periodic,
+  type JobPolicy,
+  backoffDelay,
+  jobId,
+} from './queue.js';
 
 interface Entry {
   readonly job: JobRef;
@@ -47,7 +57,9 @@ export class InProcessQueue implements JobQueue {
       const timer = setInterval(() => {
         if (busy || this.closed) return;
         busy = true;
-        p.run().catch(() => {}).finally(() => (busy = false));
+        p.run()
+          .catch(() => {})
+          .finally(() => (busy = false));
       }, p.everyMs);
       timer.unref();
       this.intervals.push(timer);
@@ -64,11 +76,14 @@ export class InProcessQueue implements JobQueue {
   }
 
   private later(entry: Entry, ms: number): void {
-    entry.timer = setTimeout(() => {
-      entry.timer = null;
-      this.push(entry);
-      this.pump();
-    }, Math.min(ms, 2 ** 31 - 1));
+    entry.timer = setTimeout(
+      () => {
+        entry.timer = null;
+        this.push(entry);
+        this.pump();
+      },
+      Math.min(ms, 2 ** 31 - 1),
+    );
     entry.timer.unref();
   }
 

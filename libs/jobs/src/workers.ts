@@ -23,7 +23,14 @@ import { ArchiveStore, type SignetServices } from '@signet/service';
 import type { SignetConfig, SignetLog } from '@signet/store';
 import { type Channel, atomChannel, mastodonChannel, webhookChannel } from './channels.js';
 import { type ConsumerStatus, OutboxDispatcher, type Subscription } from './dispatcher.js';
-import { type Attempt, type JobQueue, type JobRef, type JobResult, PermanentJobError, type JobPolicy } from './queue.js';
+import {
+  type Attempt,
+  type JobQueue,
+  type JobRef,
+  type JobResult,
+  PermanentJobError,
+  type JobPolicy,
+} from './queue.js';
 
 /** A consumer of the log: the event types it wants, and what it does for one of them. */
 interface Consumer extends Subscription {
@@ -38,12 +45,13 @@ export interface WorkersContext {
   readonly onError?: (what: string, error: unknown) => void;
 }
 
-
 /** The channels the configuration turns on: the Atom feed always. */
 export function channelsFrom(config: SignetConfig): Channel[] {
   const channels = [atomChannel(config.publicUrl)];
-  if (config.announce.webhookUrl) channels.push(webhookChannel(config.announce.webhookUrl, config.announce.webhookSecret));
-  if (config.announce.mastodonUrl && config.announce.mastodonToken) channels.push(mastodonChannel(config.announce.mastodonUrl, config.announce.mastodonToken));
+  if (config.announce.webhookUrl)
+    channels.push(webhookChannel(config.announce.webhookUrl, config.announce.webhookSecret));
+  if (config.announce.mastodonUrl && config.announce.mastodonToken)
+    channels.push(mastodonChannel(config.announce.mastodonUrl, config.announce.mastodonToken));
   return channels;
 }
 
@@ -84,10 +92,19 @@ export class Workers {
     const { config } = context;
     // Announcements first: the waiting period counts from them. Archiving last: one snapshot
     // shows every change before it, so a backlog of archive jobs mostly finds its work done.
-    const policy = (priority: number, attempts = 10): JobPolicy => ({ attempts, backoffMs: config.jobs.retryBaseMs, priority });
+    const policy = (priority: number, attempts = 10): JobPolicy => ({
+      attempts,
+      backoffMs: config.jobs.retryBaseMs,
+      priority,
+    });
     const consumers: Consumer[] = [
       ...channelsFrom(config).map((channel) => this.announcer(channel, policy(1, config.announce.attempts))),
-      { name: 'continuity', types: CONTINUITY_CAUSES, retry: policy(2), handle: async () => void (await context.services.sequencer.decideByLog((state) => continuityAlerts(state))) },
+      {
+        name: 'continuity',
+        types: CONTINUITY_CAUSES,
+        retry: policy(2),
+        handle: async () => void (await context.services.sequencer.decideByLog((state) => continuityAlerts(state))),
+      },
       { name: 'activator', types: ACTIVATION_CAUSES, retry: policy(3), handle: (seq) => this.activate(seq) },
       { name: 'archiver', types: LISTING_CHANGES, retry: policy(4), handle: (seq) => this.archiveSnapshot(seq) },
     ];
@@ -104,14 +121,23 @@ export class Workers {
 
   /** The retry policy of a consumer (for the queue). */
   retryOf(consumer: string): JobPolicy {
-    return this.consumers.get(consumer)?.retry ?? { attempts: 10, backoffMs: this.context.config.jobs.retryBaseMs, priority: 5 };
+    return (
+      this.consumers.get(consumer)?.retry ?? {
+        attempts: 10,
+        backoffMs: this.context.config.jobs.retryBaseMs,
+        priority: 5,
+      }
+    );
   }
 
   async start(): Promise<void> {
-    await this.queue.start((job, attempt) => this.run(job, attempt), [
-      // Catches an activation whose delayed job was lost (or a clock that jumped).
-      { name: 'activation-sweep', everyMs: this.context.config.jobs.sweepMs, run: () => this.sweepActivations() },
-    ]);
+    await this.queue.start(
+      (job, attempt) => this.run(job, attempt),
+      [
+        // Catches an activation whose delayed job was lost (or a clock that jumped).
+        { name: 'activation-sweep', everyMs: this.context.config.jobs.sweepMs, run: () => this.sweepActivations() },
+      ],
+    );
     await this.dispatcher.start();
   }
 
@@ -170,7 +196,9 @@ export class Workers {
         } catch (error) {
           if (!attempt.final && !(error instanceof PermanentJobError)) throw error;
           // Out of tries, or refused for good: the failure is the outcome, and other work goes on.
-          await decider.decideByLog((s) => decideAnnouncementFailed(s, channel.name, seq, announcement, (error as Error).message, attempt.number));
+          await decider.decideByLog((s) =>
+            decideAnnouncementFailed(s, channel.name, seq, announcement, (error as Error).message, attempt.number),
+          );
           return;
         }
         await decider.decideByLog((s) => decideAnnouncementPosted(s, channel.name, seq, announcement, url));
@@ -195,7 +223,11 @@ export class Workers {
     const { config } = this.context;
     const state = await projection.catchUp();
     // A snapshot taken since the event already shows it.
-    if (state.outcomes.has(outcomeKey('ArchiveSnapshotTaken', { cause: seq })!) || (state.archive && state.archive.treeSize > seq)) return;
+    if (
+      state.outcomes.has(outcomeKey('ArchiveSnapshotTaken', { cause: seq })!) ||
+      (state.archive && state.archive.treeSize > seq)
+    )
+      return;
     const docs = renderArchive(state);
     const rendered = {
       treeSize: state.size,
@@ -207,7 +239,9 @@ export class Workers {
     archive.put(docs.listing);
     archive.put(docs.raw);
     for (const page of Object.values(docs.pages)) archive.put(page);
-    const triggers = await Promise.all(config.archive.triggers.map((template) => this.trigger(template, rendered.listing)));
+    const triggers = await Promise.all(
+      config.archive.triggers.map((template) => this.trigger(template, rendered.listing)),
+    );
     await decider.decideByLog((s) => decideArchiveSnapshot(s, seq, rendered, triggers));
   }
 

@@ -4,7 +4,14 @@ import { outboxStatus } from '@signet/jobs';
 import { type SignetLog, openLog } from '@signet/store';
 import { type RunningApp, startWorker } from '../../../test/support/app.js';
 import { type Backend, newBackend } from '../../../test/support/backends.js';
-import { type Receiver, allEvents, keyDrafts, outcomesByCause, receiver, until } from '../../../test/support/workers.js';
+import {
+  type Receiver,
+  allEvents,
+  keyDrafts,
+  outcomesByCause,
+  receiver,
+  until,
+} from '../../../test/support/workers.js';
 
 // The built worker (apps/worker on BullMQ) killed with SIGKILL in the middle of a job: another
 // worker runs the job again once its lock lapses, and its outcome still enters the log once.
@@ -67,7 +74,8 @@ describe('a worker killed mid-job (Postgres, BullMQ, the built apps/worker)', ()
     const events = await allEvents(log);
     const authorized = events.filter((e) => e.type === 'SigningKeyAuthorized').map((e) => e.seq);
     const posted = outcomesByCause(events, 'AnnouncementPosted');
-    for (const channel of ['atom', 'webhook']) expect(authorized.map((s) => posted.get(`${channel}/${s}`))).toEqual([1, 1, 1]);
+    for (const channel of ['atom', 'webhook'])
+      expect(authorized.map((s) => posted.get(`${channel}/${s}`))).toEqual([1, 1, 1]);
     // The held delivery was made again by the second worker: same delivery id, twice.
     const first = hook.deliveries[0]!.headers['x-signet-delivery'];
     expect(hook.deliveries.filter((d) => d.headers['x-signet-delivery'] === first).length).toBeGreaterThanOrEqual(2);

@@ -2,12 +2,29 @@ import { join } from 'node:path';
 import { parseFeed } from '@rowanmanning/feed-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_POLICY, ManualClock } from '@signet/domain';
-import { BullQueue, InProcessQueue, type JobQueue, type Workers, startWorkers, Workers as WorkersClass } from '@signet/jobs';
+import {
+  BullQueue,
+  InProcessQueue,
+  type JobQueue,
+  type Workers,
+  startWorkers,
+  Workers as WorkersClass,
+} from '@signet/jobs';
 import { renderAtomFeed } from '@signet/render';
 import { type Sequencer, type TrustProjection, createServices } from '@signet/service';
 import { type SignetConfig, type SignetLog, openLog } from '@signet/store';
 import { BACKENDS, type Backend, newBackend } from '../../../test/support/backends.js';
-import { PrivateRedis, type Receiver, allEvents, hmacValid, keyDrafts, keyFpr, outcomesByCause, receiver, until } from '../../../test/support/workers.js';
+import {
+  PrivateRedis,
+  type Receiver,
+  allEvents,
+  hmacValid,
+  keyDrafts,
+  keyFpr,
+  outcomesByCause,
+  receiver,
+  until,
+} from '../../../test/support/workers.js';
 
 // The workers against real Postgres and PGlite and a real Redis: exactly-once outcomes through
 // restarts, retries with backoff, a Redis outage, and the channels against local HTTP servers.
@@ -16,12 +33,28 @@ const REDIS_URL = process.env.SIGNET_TEST_REDIS_URL || 'redis://127.0.0.1:6379';
 let queues = 0;
 const queueName = () => `signet-test-${process.pid}-${Date.now()}-${++queues}`;
 
-function workerConfig(base: SignetConfig, overrides: { redisUrl?: string; webhookUrl?: string; webhookSecret?: string; mastodonUrl?: string; mastodonToken?: string; attempts?: number } = {}): SignetConfig {
+function workerConfig(
+  base: SignetConfig,
+  overrides: {
+    redisUrl?: string;
+    webhookUrl?: string;
+    webhookSecret?: string;
+    mastodonUrl?: string;
+    mastodonToken?: string;
+    attempts?: number;
+  } = {},
+): SignetConfig {
   return {
     ...base,
     redisUrl: overrides.redisUrl,
     publicUrl: 'https://keys.example.org',
-    announce: { webhookUrl: overrides.webhookUrl, webhookSecret: overrides.webhookSecret, mastodonUrl: overrides.mastodonUrl, mastodonToken: overrides.mastodonToken, attempts: overrides.attempts ?? 8 },
+    announce: {
+      webhookUrl: overrides.webhookUrl,
+      webhookSecret: overrides.webhookSecret,
+      mastodonUrl: overrides.mastodonUrl,
+      mastodonToken: overrides.mastodonToken,
+      attempts: overrides.attempts ?? 8,
+    },
     archive: { dir: join(base.dataDir, 'archive'), triggers: [] },
     jobs: { pollMs: 20, sweepMs: 300, retryBaseMs: 100, lockMs: 1000, concurrency: 4, queue: queueName() },
   };
@@ -40,10 +73,19 @@ interface Fixture {
 
 async function fixture(backend: Backend, config: SignetConfig): Promise<Fixture> {
   const clock = new ManualClock('2026-01-01T00:00:00Z');
-  const log = await openLog(config, { init: true, clock, policy: { ...DEFAULT_POLICY, rootKeys: [] }, inMemory: backend.name === 'pglite' });
+  const log = await openLog(config, {
+    init: true,
+    clock,
+    policy: { ...DEFAULT_POLICY, rootKeys: [] },
+    inMemory: backend.name === 'pglite',
+  });
   const services = await createServices(log, config, clock);
   const { projection, sequencer: decider } = services;
-  const context = { services, config, onError: (what: string, error: unknown) => console.error(`[workers] ${what}:`, (error as Error).message) };
+  const context = {
+    services,
+    config,
+    onError: (what: string, error: unknown) => console.error(`[workers] ${what}:`, (error as Error).message),
+  };
   return {
     log,
     projection,
@@ -58,7 +100,13 @@ async function fixture(backend: Backend, config: SignetConfig): Promise<Fixture>
       const inner: JobQueue =
         options.queue === 'in-process'
           ? new InProcessQueue(retry, config.jobs.concurrency)
-          : new BullQueue({ url: config.redisUrl!, name: config.jobs.queue, retry, concurrency: config.jobs.concurrency, lockMs: config.jobs.lockMs });
+          : new BullQueue({
+              url: config.redisUrl!,
+              name: config.jobs.queue,
+              retry,
+              concurrency: config.jobs.concurrency,
+              lockMs: config.jobs.lockMs,
+            });
       workers = new WorkersClass(context, options.wrap(inner));
       await workers.start();
       return workers;
@@ -140,13 +188,19 @@ describe.each(BACKENDS)('workers on %s', (backendName) => {
     // The archiver took snapshots, each answering a different event; the latest shows every key.
     const snapshots = outcomesByCause(events, 'ArchiveSnapshotTaken');
     expect([...snapshots.values()].every((n) => n === 1)).toBe(true);
-    expect(Object.keys(f.projection.state.archive!.keys).sort()).toEqual(Array.from({ length: added }, (_, i) => keyFpr(i)).sort());
+    expect(Object.keys(f.projection.state.archive!.keys).sort()).toEqual(
+      Array.from({ length: added }, (_, i) => keyFpr(i)).sort(),
+    );
   });
 
   it('activates keys when their waiting period ends (delayed jobs, and the sweep when the clock jumps)', async () => {
     const workers = await f.start({ queue: 'bullmq' });
     f.clock.advance(15 * 86_400_000);
-    await until('every key activated', () => f.projection.catchUp().then((s) => [...s.signingKeys.values()].every((k) => k.activatedAt !== null)), 15_000);
+    await until(
+      'every key activated',
+      () => f.projection.catchUp().then((s) => [...s.signingKeys.values()].every((k) => k.activatedAt !== null)),
+      15_000,
+    );
     await f.settle(workers);
     await workers.stop();
     const events = await allEvents(f.log);
@@ -168,16 +222,23 @@ describe('channels, retries and a Redis outage (Postgres, BullMQ)', () => {
     backend = await newBackend('postgres');
     webhook = await receiver((d, res) => {
       const ok = hmacValid(d, secret);
-      res.writeHead(ok ? 200 : 401, { 'content-type': 'application/json' }).end(JSON.stringify(ok ? { url: `https://hooks.example/${JSON.parse(d.body).id}` } : { error: 'bad signature' }));
+      res
+        .writeHead(ok ? 200 : 401, { 'content-type': 'application/json' })
+        .end(
+          JSON.stringify(ok ? { url: `https://hooks.example/${JSON.parse(d.body).id}` } : { error: 'bad signature' }),
+        );
     });
     const statuses = new Map<string, string>();
     mastodon = await receiver((d, res) => {
       const key = d.headers['idempotency-key'] as string | undefined;
-      if (d.headers.authorization !== `Bearer ${token}`) return void res.writeHead(401).end('{"error":"The access token is invalid"}');
+      if (d.headers.authorization !== `Bearer ${token}`)
+        return void res.writeHead(401).end('{"error":"The access token is invalid"}');
       if (!key) return void res.writeHead(422).end('{"error":"no idempotency key"}');
       // Mastodon answers a repeated Idempotency-Key with the status it already made.
       if (!statuses.has(key)) statuses.set(key, `https://social.example/@keys/${statuses.size + 1}`);
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ id: String(statuses.size), url: statuses.get(key), content: JSON.parse(d.body).status }));
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ id: String(statuses.size), url: statuses.get(key), content: JSON.parse(d.body).status }));
     });
     failing = await receiver((_d, res) => res.writeHead(503).end('down for maintenance'));
   });
@@ -188,11 +249,27 @@ describe('channels, retries and a Redis outage (Postgres, BullMQ)', () => {
   });
 
   it('posts to the webhook (HMAC-signed) and Mastodon (token, Idempotency-Key) and feeds Atom; records each post once', async () => {
-    const f = await fixture(backend, workerConfig(backend.config, { redisUrl: REDIS_URL, webhookUrl: `${webhook.url}/hook`, webhookSecret: secret, mastodonUrl: mastodon.url, mastodonToken: token }));
+    const f = await fixture(
+      backend,
+      workerConfig(backend.config, {
+        redisUrl: REDIS_URL,
+        webhookUrl: `${webhook.url}/hook`,
+        webhookSecret: secret,
+        mastodonUrl: mastodon.url,
+        mastodonToken: token,
+      }),
+    );
     try {
       await f.log.writer.append(keyDrafts(0, 3, true));
       await f.log.writer.append([
-        { type: 'SigningKeyRetired', v: 1, stream: `signing-key/${keyFpr(0)}`, actor: 'A'.repeat(40), data: { fingerprint: keyFpr(0), reason: 'rotated' }, evidence: null },
+        {
+          type: 'SigningKeyRetired',
+          v: 1,
+          stream: `signing-key/${keyFpr(0)}`,
+          actor: 'A'.repeat(40),
+          data: { fingerprint: keyFpr(0), reason: 'rotated' },
+          evidence: null,
+        },
       ]);
       const workers = await f.start();
       await f.settle(workers);
@@ -200,22 +277,40 @@ describe('channels, retries and a Redis outage (Postgres, BullMQ)', () => {
       const events = await allEvents(f.log);
       const posted = events.filter((e) => e.type === 'AnnouncementPosted').map((e) => e.data);
       expect(posted.filter((p) => p.channel === 'atom')).toHaveLength(4);
-      expect(new Set(posted.filter((p) => p.channel === 'webhook').map((p) => p.url))).toEqual(new Set(webhook.deliveries.map((d) => `https://hooks.example/${JSON.parse(d.body).id}`)));
-      expect(posted.filter((p) => p.channel === 'mastodon').every((p) => p.url.startsWith('https://social.example/@keys/'))).toBe(true);
-      expect(posted.filter((p) => p.kind === 'REMOVING').map((p) => p.channel).sort()).toEqual(['atom', 'mastodon', 'webhook']);
+      expect(new Set(posted.filter((p) => p.channel === 'webhook').map((p) => p.url))).toEqual(
+        new Set(webhook.deliveries.map((d) => `https://hooks.example/${JSON.parse(d.body).id}`)),
+      );
+      expect(
+        posted.filter((p) => p.channel === 'mastodon').every((p) => p.url.startsWith('https://social.example/@keys/')),
+      ).toBe(true);
+      expect(
+        posted
+          .filter((p) => p.kind === 'REMOVING')
+          .map((p) => p.channel)
+          .sort(),
+      ).toEqual(['atom', 'mastodon', 'webhook']);
       expect(webhook.deliveries).toHaveLength(4);
       expect(webhook.deliveries.every((d) => hmacValid(d, secret))).toBe(true);
       expect(mastodon.deliveries).toHaveLength(4);
       expect(new Set(mastodon.deliveries.map((d) => d.headers['idempotency-key'])).size).toBe(4);
-      expect(JSON.parse(mastodon.deliveries[0]!.body)).toEqual({ status: expect.stringMatching(/^(ADDING|REMOVING) Package Signing Key of ~user\d /), visibility: 'public' });
+      expect(JSON.parse(mastodon.deliveries[0]!.body)).toEqual({
+        status: expect.stringMatching(/^(ADDING|REMOVING) Package Signing Key of ~user\d /),
+        visibility: 'public',
+      });
 
       // The Atom feed, as a real feed parser reads it.
       const feed = parseFeed(renderAtomFeed(f.projection.state, f.config.publicUrl));
       expect(feed.meta.type).toBe('atom');
       expect(feed.self).toBe('https://keys.example.org/announcements.atom');
       expect(feed.items).toHaveLength(4);
-      expect(feed.items[0]!.title).toBe(`REMOVING Package Signing Key of ~user0 (${keyFpr(0).replace(/(.{4})(?!$)/g, '$1 ')}).`);
-      expect(feed.items.every((i) => i.url?.startsWith('https://keys.example.org/announcements/') && i.updated instanceof Date)).toBe(true);
+      expect(feed.items[0]!.title).toBe(
+        `REMOVING Package Signing Key of ~user0 (${keyFpr(0).replace(/(.{4})(?!$)/g, '$1 ')}).`,
+      );
+      expect(
+        feed.items.every(
+          (i) => i.url?.startsWith('https://keys.example.org/announcements/') && i.updated instanceof Date,
+        ),
+      ).toBe(true);
     } finally {
       await f.log.close();
     }
@@ -223,7 +318,10 @@ describe('channels, retries and a Redis outage (Postgres, BullMQ)', () => {
 
   it('retries a failing webhook with backoff, then records it as failed, without holding up the other channels', async () => {
     const other = await newBackend('postgres');
-    const f = await fixture(other, workerConfig(other.config, { redisUrl: REDIS_URL, webhookUrl: failing.url, attempts: 3 }));
+    const f = await fixture(
+      other,
+      workerConfig(other.config, { redisUrl: REDIS_URL, webhookUrl: failing.url, attempts: 3 }),
+    );
     try {
       await f.log.writer.append(keyDrafts(0, 1, true));
       const workers = await f.start();
@@ -231,7 +329,14 @@ describe('channels, retries and a Redis outage (Postgres, BullMQ)', () => {
       await workers.stop();
       const events = await allEvents(f.log);
       const failed = events.filter((e) => e.type === 'AnnouncementFailed');
-      expect(failed.map((e) => e.data)).toEqual([expect.objectContaining({ channel: 'webhook', kind: 'ADDING', attempts: 3, error: expect.stringContaining('HTTP 503') })]);
+      expect(failed.map((e) => e.data)).toEqual([
+        expect.objectContaining({
+          channel: 'webhook',
+          kind: 'ADDING',
+          attempts: 3,
+          error: expect.stringContaining('HTTP 503'),
+        }),
+      ]);
       expect(failing.deliveries).toHaveLength(3);
       const gaps = failing.deliveries.slice(1).map((d, i) => d.at - failing.deliveries[i]!.at);
       expect(gaps[0]).toBeGreaterThanOrEqual(90);
@@ -265,7 +370,8 @@ describe('channels, retries and a Redis outage (Postgres, BullMQ)', () => {
       const events = await allEvents(f.log);
       const posted = outcomesByCause(events, 'AnnouncementPosted');
       const authorized = events.filter((e) => e.type === 'SigningKeyAuthorized').map((e) => e.seq);
-      for (const channel of ['atom', 'webhook']) expect(authorized.map((s) => posted.get(`${channel}/${s}`))).toEqual(authorized.map(() => 1));
+      for (const channel of ['atom', 'webhook'])
+        expect(authorized.map((s) => posted.get(`${channel}/${s}`))).toEqual(authorized.map(() => 1));
       const ids = hook.deliveries.map((d) => d.headers['x-signet-delivery']);
       expect(ids).toHaveLength(8);
       expect(new Set(ids).size).toBe(8);

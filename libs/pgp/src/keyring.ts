@@ -21,7 +21,8 @@ export class Keyring {
   /** Root keys and every current member's key: who may sign commands and certify. */
   actors(state: TrustState): Promise<PublicKey[]> {
     const keys = state.policy.rootKeys.map((r) => this.key(r.fingerprint, r.key));
-    for (const m of state.members.values()) if (activeMember(state, m.fingerprint)) keys.push(this.key(m.fingerprint, m.key));
+    for (const m of state.members.values())
+      if (activeMember(state, m.fingerprint)) keys.push(this.key(m.fingerprint, m.key));
     return Promise.all(keys);
   }
 
@@ -31,7 +32,8 @@ export class Keyring {
    */
   async actorsWithKeyId(state: TrustState, issuer: string): Promise<KeyRef[]> {
     const refs: KeyRef[] = state.policy.rootKeys.map((r) => ({ fingerprint: r.fingerprint, armored: r.key }));
-    for (const m of state.members.values()) if (activeMember(state, m.fingerprint)) refs.push({ fingerprint: m.fingerprint, armored: m.key });
+    for (const m of state.members.values())
+      if (activeMember(state, m.fingerprint)) refs.push({ fingerprint: m.fingerprint, armored: m.key });
     const keys = await Promise.all(refs.map((r) => this.key(r.fingerprint, r.armored)));
     return refs.filter((_, i) => hasKeyId(keys[i]!, issuer));
   }
@@ -51,7 +53,8 @@ export class Keyring {
    * or undefined when it carries none. The server and an auditor replaying the log both ask this.
    */
   async commandKey(state: TrustState, command: Command): Promise<KeyInput | undefined> {
-    const armored = 'key' in command ? command.key : command.type === 'RevokeSigningKey' ? command.revocation : undefined;
+    const armored =
+      'key' in command ? command.key : command.type === 'RevokeSigningKey' ? command.revocation : undefined;
     if (armored === undefined) return undefined;
     const logged = async (issuer: string) => {
       const found = [...state.signingKeys.values()].find((k) => k.fingerprint.endsWith(issuer));
@@ -61,7 +64,10 @@ export class Keyring {
       return await keyInput(armored, await this.certifiers(state), logged);
     } catch (error) {
       if (command.type === 'RevokeSigningKey' && error instanceof DomainError && error.code === 'BAD_KEY') {
-        throw new DomainError('BAD_REVOCATION', `the revocation is neither a revocation certificate (gpg --gen-revoke) nor a key block: ${error.message}`);
+        throw new DomainError(
+          'BAD_REVOCATION',
+          `the revocation is neither a revocation certificate (gpg --gen-revoke) nor a key block: ${error.message}`,
+        );
       }
       throw error;
     }
@@ -78,17 +84,27 @@ export class Keyring {
  * `certifiers` (invalid ones included, so that the rules refuse them). A standalone revocation
  * certificate (`gpg --gen-revoke`) is applied to the key it revokes, found by `logged`.
  */
-export async function keyInput(armored: string, certifiers: readonly PublicKey[], logged?: (issuerKeyId: string) => Promise<PublicKey | undefined>): Promise<KeyInput> {
+export async function keyInput(
+  armored: string,
+  certifiers: readonly PublicKey[],
+  logged?: (issuerKeyId: string) => Promise<PublicKey | undefined>,
+): Promise<KeyInput> {
   const issuer = logged && typeof armored === 'string' ? await revocationCertificateIssuer(armored) : null;
   if (issuer) {
     const target = (await logged!(issuer)) ?? refuseUnknown(issuer);
     const key = await applyRevocationCertificate(target, armored);
-    return { facts: await factsOf(key), certifications: await certificationsBy(key, certifiers, { includeInvalid: true }) };
+    return {
+      facts: await factsOf(key),
+      certifications: await certificationsBy(key, certifiers, { includeInvalid: true }),
+    };
   }
   const read = await readPublicKey(armored);
   return { facts: read.facts, certifications: await certificationsBy(read.key, certifiers, { includeInvalid: true }) };
 }
 
 function refuseUnknown(issuer: string): never {
-  throw new DomainError('UNKNOWN_SIGNING_KEY', `the revocation certificate is made by key ${issuer}, which is no package signing key of this log`);
+  throw new DomainError(
+    'UNKNOWN_SIGNING_KEY',
+    `the revocation certificate is made by key ${issuer}, which is no package signing key of this log`,
+  );
 }

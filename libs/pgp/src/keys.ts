@@ -74,7 +74,8 @@ const upper = (fpr: string) => fpr.toUpperCase();
 function algorithmOf(key: PublicKey): { algorithm: KeyFacts['algorithm']; bits: number | null } {
   const info = key.getAlgorithmInfo() as { algorithm: string; bits?: number; curve?: string };
   if (info.algorithm.startsWith('rsa')) return { algorithm: 'rsa', bits: info.bits ?? null };
-  if (info.algorithm === 'ed25519' || (info.algorithm === 'eddsaLegacy' && info.curve === 'ed25519Legacy')) return { algorithm: 'ed25519', bits: 256 };
+  if (info.algorithm === 'ed25519' || (info.algorithm === 'eddsaLegacy' && info.curve === 'ed25519Legacy'))
+    return { algorithm: 'ed25519', bits: 256 };
   if (info.algorithm === 'ecdsa') return { algorithm: 'ecdsa', bits: info.bits ?? null };
   if (info.algorithm === 'dsa') return { algorithm: 'dsa', bits: info.bits ?? null };
   return { algorithm: 'other', bits: info.bits ?? null };
@@ -82,13 +83,19 @@ function algorithmOf(key: PublicKey): { algorithm: KeyFacts['algorithm']; bits: 
 
 /** Parses one armored public key. Private keys, several keys or garbage are refused. */
 export async function readPublicKey(armored: string): Promise<{ key: PublicKey; facts: KeyFacts }> {
-  if (typeof armored !== 'string' || armored.length === 0) throw new DomainError('BAD_KEY', 'the key is empty: send an ASCII-armored public key (gpg --armor --export)');
-  if (armored.length > MAX_ARMORED_KEY) throw new DomainError('BAD_KEY', `the armored key is larger than ${MAX_ARMORED_KEY} bytes`);
+  if (typeof armored !== 'string' || armored.length === 0)
+    throw new DomainError('BAD_KEY', 'the key is empty: send an ASCII-armored public key (gpg --armor --export)');
+  if (armored.length > MAX_ARMORED_KEY)
+    throw new DomainError('BAD_KEY', `the armored key is larger than ${MAX_ARMORED_KEY} bytes`);
   // openpgp.js would read the first block and drop the rest: a second block (another key, a
   // revocation certificate) is refused rather than silently ignored.
   const blocks = armoredKeyBlocks(armored, 'the key');
   if (blocks.length === 0) throw new DomainError('BAD_KEY', 'not an armored public key block (gpg --armor --export)');
-  if (blocks.length !== 1) throw new DomainError('BAD_KEY', `send exactly one key block; this text holds ${blocks.length} armored blocks (one key per command, as gpg --armor --export KEY-ID writes it)`);
+  if (blocks.length !== 1)
+    throw new DomainError(
+      'BAD_KEY',
+      `send exactly one key block; this text holds ${blocks.length} armored blocks (one key per command, as gpg --armor --export KEY-ID writes it)`,
+    );
   let keys: PublicKey[];
   try {
     keys = (await openpgp.readKeys({ armoredKeys: blocks[0]!.armored })) as PublicKey[];
@@ -97,7 +104,8 @@ export async function readPublicKey(armored: string): Promise<{ key: PublicKey; 
   }
   if (keys.length !== 1) throw new DomainError('BAD_KEY', `send exactly one key; this block holds ${keys.length}`);
   const key = keys[0]!;
-  if (key.isPrivate()) throw new DomainError('BAD_KEY', 'this is a private key: send only the public key (gpg --armor --export)');
+  if (key.isPrivate())
+    throw new DomainError('BAD_KEY', 'this is a private key: send only the public key (gpg --armor --export)');
   try {
     return { key, facts: await factsOf(key) };
   } catch (error) {
@@ -111,7 +119,12 @@ export async function factsOf(key: PublicKey): Promise<KeyFacts> {
   const { algorithm, bits } = algorithmOf(key);
   const userIds = key.users
     .filter((u) => u.userID)
-    .map((u) => ({ userId: u.userID!.userID, name: u.userID!.name, email: u.userID!.email, comment: u.userID!.comment }));
+    .map((u) => ({
+      userId: u.userID!.userID,
+      name: u.userID!.name,
+      email: u.userID!.email,
+      comment: u.userID!.comment,
+    }));
   let selfRevoked = false;
   try {
     selfRevoked = await key.isRevoked();
@@ -136,7 +149,11 @@ export async function factsOf(key: PublicKey): Promise<KeyFacts> {
  * certification that does not verify is left out (it certifies nothing), or reported with
  * `valid: false` when `includeInvalid` (the log refuses such a block: BAD_CERTIFICATION).
  */
-export async function certificationsBy(key: PublicKey, certifiers: readonly PublicKey[], options: { includeInvalid?: boolean } = {}): Promise<CertificationFacts[]> {
+export async function certificationsBy(
+  key: PublicKey,
+  certifiers: readonly PublicKey[],
+  options: { includeInvalid?: boolean } = {},
+): Promise<CertificationFacts[]> {
   const found: CertificationFacts[] = [];
   for (const user of key.users) {
     if (!user.userID) continue;
@@ -155,21 +172,38 @@ export async function certificationsBy(key: PublicKey, certifiers: readonly Publ
         // refuses a revoked one outright, and a revocation must be reported as one. Judged at
         // its own creation time (the domain judges times against the log's clock).
         const signingKey = issuer.getKeys(cert.issuerKeyID)[0]!.keyPacket;
-        await cert.verify(signingKey, cert.signatureType!, { userID: user.userID, key: key.keyPacket }, cert.created ?? undefined);
+        await cert.verify(
+          signingKey,
+          cert.signatureType!,
+          { userID: user.userID, key: key.keyPacket },
+          cert.created ?? undefined,
+        );
         valid = true;
       } catch {
         valid = false;
       }
       if (!valid && !options.includeInvalid) continue;
-      found.push({ certifier: upper(issuer.getFingerprint()), userId: user.userID.userID, created: cert.created!.toISOString(), digest: hashName(cert.hashAlgorithm!), revoked, valid });
+      found.push({
+        certifier: upper(issuer.getFingerprint()),
+        userId: user.userID.userID,
+        created: cert.created!.toISOString(),
+        digest: hashName(cert.hashAlgorithm!),
+        revoked,
+        valid,
+      });
     }
   }
   return found;
 }
 
 async function readArmoredSignature(armored: string): Promise<openpgp.Signature> {
-  if (typeof armored !== 'string' || armored.length === 0) throw new DomainError('BAD_SIGNATURE', 'the signature is empty: send an armored detached signature (gpg --detach-sign --armor)');
-  if (armored.length > MAX_ARMORED_SIGNATURE) throw new DomainError('BAD_SIGNATURE', `the armored signature is larger than ${MAX_ARMORED_SIGNATURE} bytes`);
+  if (typeof armored !== 'string' || armored.length === 0)
+    throw new DomainError(
+      'BAD_SIGNATURE',
+      'the signature is empty: send an armored detached signature (gpg --detach-sign --armor)',
+    );
+  if (armored.length > MAX_ARMORED_SIGNATURE)
+    throw new DomainError('BAD_SIGNATURE', `the armored signature is larger than ${MAX_ARMORED_SIGNATURE} bytes`);
   try {
     return await openpgp.readSignature({ armoredSignature: armored });
   } catch (error) {
@@ -204,14 +238,24 @@ export async function verifyDetached(
 ): Promise<SignatureFacts> {
   const signature = await readArmoredSignature(armoredSignature);
   const packets = signature.packets;
-  if (packets.length !== 1) throw new DomainError('BAD_SIGNATURE', `send one signature; this block holds ${packets.length}`);
+  if (packets.length !== 1)
+    throw new DomainError('BAD_SIGNATURE', `send one signature; this block holds ${packets.length}`);
   const packet = packets[0]!;
   if (!packet.created) throw new DomainError('BAD_SIGNATURE', 'the signature has no creation time');
   const digest = hashName(packet.hashAlgorithm!);
-  if (digest === 'SHA1' || digest === 'MD5' || digest === 'RIPEMD160') throw new DomainError('SHA1_REFUSED', `the signature uses ${digest}; sign with --digest-algo SHA512`);
-  if (requireDigest && digest !== requireDigest) throw new DomainError('WEAK_DIGEST', `the signature uses ${digest}; package signatures must use ${requireDigest} (--digest-algo ${requireDigest})`);
+  if (digest === 'SHA1' || digest === 'MD5' || digest === 'RIPEMD160')
+    throw new DomainError('SHA1_REFUSED', `the signature uses ${digest}; sign with --digest-algo SHA512`);
+  if (requireDigest && digest !== requireDigest)
+    throw new DomainError(
+      'WEAK_DIGEST',
+      `the signature uses ${digest}; package signatures must use ${requireDigest} (--digest-algo ${requireDigest})`,
+    );
   const signer = await signerOf(keys, packet);
-  if (!signer) throw new DomainError('UNKNOWN_SIGNER', `the signature is by key ${packet.issuerKeyID.toHex().toUpperCase()}, which is not one this log knows for that role`);
+  if (!signer)
+    throw new DomainError(
+      'UNKNOWN_SIGNER',
+      `the signature is by key ${packet.issuerKeyID.toHex().toUpperCase()}, which is not one this log knows for that role`,
+    );
   try {
     const result = await openpgp.verify({
       message: await openpgp.createMessage({ binary: data as Uint8Array }),
@@ -247,8 +291,13 @@ async function signerOf(keys: KeySource, packet: { issuerKeyID: openpgp.KeyID })
 }
 
 /** Verifies a clear-signed message (`gpg --clearsign`) and returns its text. */
-export async function verifyCleartext(armored: string, keys: KeySource, options: { allowSha1?: boolean } = {}): Promise<SignatureFacts & { text: string }> {
-  if (typeof armored !== 'string' || !armored.includes('-----BEGIN PGP SIGNED MESSAGE-----')) throw new DomainError('BAD_SIGNATURE', 'not a clear-signed message (gpg --clearsign)');
+export async function verifyCleartext(
+  armored: string,
+  keys: KeySource,
+  options: { allowSha1?: boolean } = {},
+): Promise<SignatureFacts & { text: string }> {
+  if (typeof armored !== 'string' || !armored.includes('-----BEGIN PGP SIGNED MESSAGE-----'))
+    throw new DomainError('BAD_SIGNATURE', 'not a clear-signed message (gpg --clearsign)');
   if (armored.length > 4 * 1024 * 1024) throw new DomainError('BAD_SIGNATURE', 'the clear-signed message is too large');
   let message: openpgp.CleartextMessage;
   try {
@@ -259,24 +308,42 @@ export async function verifyCleartext(armored: string, keys: KeySource, options:
   // openpgp.js keeps the signature on the message; its typings do not declare it.
   const { packets } = (message as unknown as { signature: openpgp.Signature }).signature;
   const packet = packets[0];
-  if (!packet || packets.length !== 1) throw new DomainError('BAD_SIGNATURE', 'send a message with exactly one signature');
+  if (!packet || packets.length !== 1)
+    throw new DomainError('BAD_SIGNATURE', 'send a message with exactly one signature');
   if (!packet.created) throw new DomainError('BAD_SIGNATURE', 'the signature has no creation time');
   const digest = hashName(packet.hashAlgorithm!);
   const sha1 = digest === 'SHA1' && options.allowSha1;
-  if (!sha1 && (digest === 'SHA1' || digest === 'MD5' || digest === 'RIPEMD160')) throw new DomainError('SHA1_REFUSED', `the clear signature uses ${digest}; sign with --digest-algo SHA512`);
+  if (!sha1 && (digest === 'SHA1' || digest === 'MD5' || digest === 'RIPEMD160'))
+    throw new DomainError('SHA1_REFUSED', `the clear signature uses ${digest}; sign with --digest-algo SHA512`);
   const signer = await signerOf(keys, packet);
-  if (!signer) throw new DomainError('UNKNOWN_SIGNER', `the message is signed by key ${packet.issuerKeyID.toHex().toUpperCase()}, which this log does not know for that role`);
+  if (!signer)
+    throw new DomainError(
+      'UNKNOWN_SIGNER',
+      `the message is signed by key ${packet.issuerKeyID.toHex().toUpperCase()}, which this log does not know for that role`,
+    );
   try {
     // FreePBX compatibility only: genuine modules are still clear-signed with SHA-1.
-    const config = sha1 ? { rejectMessageHashAlgorithms: new Set([openpgp.enums.hash.md5, openpgp.enums.hash.ripemd]) } : undefined;
-    const result = await openpgp.verify({ message, verificationKeys: [signer], expectSigned: true, date: packet.created ?? undefined, ...(config ? { config } : {}) });
+    const config = sha1
+      ? { rejectMessageHashAlgorithms: new Set([openpgp.enums.hash.md5, openpgp.enums.hash.ripemd]) }
+      : undefined;
+    const result = await openpgp.verify({
+      message,
+      verificationKeys: [signer],
+      expectSigned: true,
+      date: packet.created ?? undefined,
+      ...(config ? { config } : {}),
+    });
     await result.signatures[0]!.verified;
   } catch (error) {
     throw new DomainError('BAD_SIGNATURE', `the clear signature does not verify: ${(error as Error).message}`);
   }
-  return { signer: upper(signer.getFingerprint()), created: packet.created!.toISOString(), digest, text: message.getText() };
+  return {
+    signer: upper(signer.getFingerprint()),
+    created: packet.created!.toISOString(),
+    digest,
+    text: message.getText(),
+  };
 }
-
 
 /** Largest keyring file read (4 MiB). */
 export const MAX_KEYRING = 16 * MAX_ARMORED_KEY;
@@ -292,7 +359,11 @@ const KEY_ARMOR_LINE = /^-----(BEGIN|END) PGP (PUBLIC|PRIVATE) KEY BLOCK-----[ \
 export function armoredKeyBlocks(text: string, source: string): { kind: 'PUBLIC' | 'PRIVATE'; armored: string }[] {
   const blocks: { kind: 'PUBLIC' | 'PRIVATE'; armored: string }[] = [];
   let open: { kind: 'PUBLIC' | 'PRIVATE'; at: number } | null = null;
-  const unterminated = (kind: string) => new DomainError('BAD_KEY', `${source}: block ${blocks.length + 1} has no "-----END PGP ${kind} KEY BLOCK-----" line (the file is truncated or two blocks are run together)`);
+  const unterminated = (kind: string) =>
+    new DomainError(
+      'BAD_KEY',
+      `${source}: block ${blocks.length + 1} has no "-----END PGP ${kind} KEY BLOCK-----" line (the file is truncated or two blocks are run together)`,
+    );
   for (const line of text.matchAll(KEY_ARMOR_LINE)) {
     const kind = line[2] as 'PUBLIC' | 'PRIVATE';
     if (line[1] === 'BEGIN') {
@@ -302,7 +373,10 @@ export function armoredKeyBlocks(text: string, source: string): { kind: 'PUBLIC'
       blocks.push({ kind, armored: `${text.slice(open.at, line.index + line[0].length).replace(/\r$/, '')}\n` });
       open = null;
     } else {
-      throw new DomainError('BAD_KEY', `${source}: an "-----END PGP ${kind} KEY BLOCK-----" line without its BEGIN line after block ${blocks.length}`);
+      throw new DomainError(
+        'BAD_KEY',
+        `${source}: an "-----END PGP ${kind} KEY BLOCK-----" line without its BEGIN line after block ${blocks.length}`,
+      );
     }
   }
   if (open) throw unterminated(open.kind);
@@ -314,7 +388,9 @@ async function revocationCertificate(armored: string): Promise<openpgp.Signature
   try {
     const { data } = await openpgp.unarmor(armored);
     const signature = await openpgp.readSignature({ binarySignature: data as Uint8Array });
-    const ok = signature.packets.length > 0 && signature.packets.every((p) => p.signatureType === openpgp.enums.signature.keyRevocation);
+    const ok =
+      signature.packets.length > 0 &&
+      signature.packets.every((p) => p.signatureType === openpgp.enums.signature.keyRevocation);
     return ok ? signature : null;
   } catch {
     return null;
@@ -330,7 +406,8 @@ async function revocationCertificate(armored: string): Promise<openpgp.Signature
  * certificate for a key the file does not hold — never silently dropped.
  */
 export async function readPublicKeys(input: string | Uint8Array, source = 'the keyring'): Promise<PublicKey[]> {
-  if (typeof input !== 'string' && !(input instanceof Uint8Array)) throw new DomainError('BAD_KEY', `${source} is not a keyring`);
+  if (typeof input !== 'string' && !(input instanceof Uint8Array))
+    throw new DomainError('BAD_KEY', `${source} is not a keyring`);
   if (input.length > MAX_KEYRING) throw new DomainError('BAD_KEY', `${source} is larger than ${MAX_KEYRING} bytes`);
   const bytes = typeof input === 'string' ? null : input;
   // Binary packets start with a packet tag, whose top bit is set (RFC 9580 4.2); armor is text.
@@ -341,7 +418,8 @@ export async function readPublicKeys(input: string | Uint8Array, source = 'the k
     } catch (error) {
       throw new DomainError('BAD_KEY', `${source} is not a readable binary keyring: ${(error as Error).message}`);
     }
-    if (keys.some((k) => k.isPrivate())) throw new DomainError('BAD_KEY', `${source} holds a private key: use only public keys (gpg --export)`);
+    if (keys.some((k) => k.isPrivate()))
+      throw new DomainError('BAD_KEY', `${source} holds a private key: use only public keys (gpg --export)`);
     return merged(keys, [], source);
   }
   const text = bytes ? Buffer.from(bytes).toString('latin1') : (input as string);
@@ -349,12 +427,17 @@ export async function readPublicKeys(input: string | Uint8Array, source = 'the k
   const revocations: { block: number; signature: openpgp.Signature; armored: string }[] = [];
   const blocks = armoredKeyBlocks(text, source);
   for (const [i, block] of blocks.entries()) {
-    if (block.kind === 'PRIVATE') throw new DomainError('BAD_KEY', `${source}: block ${i + 1} is a private key: use only public keys (gpg --armor --export)`);
+    if (block.kind === 'PRIVATE')
+      throw new DomainError(
+        'BAD_KEY',
+        `${source}: block ${i + 1} is a private key: use only public keys (gpg --armor --export)`,
+      );
     try {
       keys.push(...(await openpgp.readKeys({ armoredKeys: block.armored })));
     } catch (error) {
       const signature = await revocationCertificate(block.armored);
-      if (!signature) throw new DomainError('BAD_KEY', `${source}: block ${i + 1} cannot be read: ${(error as Error).message}`);
+      if (!signature)
+        throw new DomainError('BAD_KEY', `${source}: block ${i + 1} cannot be read: ${(error as Error).message}`);
       revocations.push({ block: i + 1, signature, armored: block.armored });
     }
   }
@@ -362,7 +445,11 @@ export async function readPublicKeys(input: string | Uint8Array, source = 'the k
 }
 
 /** One key per fingerprint (copies merged, as gpg merges an import), with the file's revocation certificates applied. */
-async function merged(keys: PublicKey[], revocations: { block: number; signature: openpgp.Signature; armored: string }[], source: string): Promise<PublicKey[]> {
+async function merged(
+  keys: PublicKey[],
+  revocations: { block: number; signature: openpgp.Signature; armored: string }[],
+  source: string,
+): Promise<PublicKey[]> {
   const byFingerprint = new Map<string, PublicKey>();
   for (const key of keys) {
     const fpr = key.getFingerprint();
@@ -373,15 +460,30 @@ async function merged(keys: PublicKey[], revocations: { block: number; signature
     const issuer = signature.packets[0]!.issuerKeyID;
     const fpr = [...byFingerprint.keys()].find((f) => byFingerprint.get(f)!.getKeyID().equals(issuer));
     const issuerHex = issuer.toHex().toUpperCase();
-    if (!fpr) throw new DomainError('BAD_KEY', `${source}: block ${block} is a revocation certificate for key ${issuerHex}, which this file does not hold; put it in the same file as the key (or import it with gpg and export the key again)`);
+    if (!fpr)
+      throw new DomainError(
+        'BAD_KEY',
+        `${source}: block ${block} is a revocation certificate for key ${issuerHex}, which this file does not hold; put it in the same file as the key (or import it with gpg and export the key again)`,
+      );
     try {
-      const { publicKey } = await openpgp.revokeKey({ key: byFingerprint.get(fpr)!, revocationCertificate: armored, format: 'object' });
+      const { publicKey } = await openpgp.revokeKey({
+        key: byFingerprint.get(fpr)!,
+        revocationCertificate: armored,
+        format: 'object',
+      });
       byFingerprint.set(fpr, publicKey);
     } catch (error) {
-      throw new DomainError('BAD_KEY', `${source}: block ${block}, the revocation certificate for key ${issuerHex}, does not verify: ${(error as Error).message}`);
+      throw new DomainError(
+        'BAD_KEY',
+        `${source}: block ${block}, the revocation certificate for key ${issuerHex}, does not verify: ${(error as Error).message}`,
+      );
     }
   }
-  if (byFingerprint.size === 0) throw new DomainError('BAD_KEY', `${source} holds no OpenPGP public key: export one with gpg --armor --export KEY-ID`);
+  if (byFingerprint.size === 0)
+    throw new DomainError(
+      'BAD_KEY',
+      `${source} holds no OpenPGP public key: export one with gpg --armor --export KEY-ID`,
+    );
   return [...byFingerprint.values()];
 }
 

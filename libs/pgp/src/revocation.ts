@@ -20,7 +20,12 @@ export async function keyRevocation(key: openpgp.PublicKey): Promise<RevocationF
   for (const signature of key.revocationSignatures) {
     if (!signature.created) continue;
     try {
-      await signature.verify(key.keyPacket, openpgp.enums.signature.keyRevocation, { key: key.keyPacket }, signature.created);
+      await signature.verify(
+        key.keyPacket,
+        openpgp.enums.signature.keyRevocation,
+        { key: key.keyPacket },
+        signature.created,
+      );
     } catch {
       continue; // a revocation that does not verify revokes nothing
     }
@@ -58,11 +63,17 @@ export async function applyRevocationCertificate(key: openpgp.PublicKey, armored
   try {
     // Verified at its own creation time: the domain judges that time against the log's clock.
     const { data } = await openpgp.unarmor(armored);
-    const created = (await openpgp.readSignature({ binarySignature: data as Uint8Array })).packets[0]?.created ?? undefined;
+    const created =
+      (await openpgp.readSignature({ binarySignature: data as Uint8Array })).packets[0]?.created ?? undefined;
     // Defined on every key by openpgp.js; its typings declare it on private keys only.
-    const revocable = key as unknown as { applyRevocationCertificate(certificate: string, date?: Date): Promise<openpgp.PublicKey> };
+    const revocable = key as unknown as {
+      applyRevocationCertificate(certificate: string, date?: Date): Promise<openpgp.PublicKey>;
+    };
     return await revocable.applyRevocationCertificate(armored, created);
   } catch (error) {
-    throw new DomainError('BAD_REVOCATION', `the revocation certificate does not verify for key ${key.getFingerprint().toUpperCase()}: ${(error as Error).message}`);
+    throw new DomainError(
+      'BAD_REVOCATION',
+      `the revocation certificate does not verify for key ${key.getFingerprint().toUpperCase()}: ${(error as Error).message}`,
+    );
   }
 }

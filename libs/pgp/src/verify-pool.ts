@@ -9,14 +9,30 @@ export interface KeyRef {
 }
 
 export type VerifyTask =
-  | { readonly id: number; readonly kind: 'detached'; readonly data: Uint8Array; readonly signature: string; readonly keys: readonly KeyRef[]; readonly requireDigest?: 'SHA512' }
+  | {
+      readonly id: number;
+      readonly kind: 'detached';
+      readonly data: Uint8Array;
+      readonly signature: string;
+      readonly keys: readonly KeyRef[];
+      readonly requireDigest?: 'SHA512';
+    }
   | { readonly id: number; readonly kind: 'cleartext'; readonly armored: string; readonly keys: readonly KeyRef[] };
 
 export type VerifyReply =
-  | { readonly id: number; readonly ok: true; readonly signer: string; readonly created: string; readonly digest: string; readonly text: string | null }
+  | {
+      readonly id: number;
+      readonly ok: true;
+      readonly signer: string;
+      readonly created: string;
+      readonly digest: string;
+      readonly text: string | null;
+    }
   | { readonly id: number; readonly ok: false; readonly code: string; readonly message: string };
 
-export type VerifyResult = Omit<Extract<VerifyReply, { ok: true }>, 'id'> | Omit<Extract<VerifyReply, { ok: false }>, 'id'>;
+export type VerifyResult =
+  | Omit<Extract<VerifyReply, { ok: true }>, 'id'>
+  | Omit<Extract<VerifyReply, { ok: false }>, 'id'>;
 
 type Distribute<T> = T extends unknown ? Omit<T, 'id'> : never;
 export type VerifyRequest = Distribute<VerifyTask>;
@@ -27,7 +43,10 @@ export type VerifyRequest = Distribute<VerifyTask>;
  */
 export class VerifyPool {
   private workers: Worker[] = [];
-  private readonly waiting = new Map<number, { worker: number; done: (reply: VerifyReply) => void; fail: (error: Error) => void }>();
+  private readonly waiting = new Map<
+    number,
+    { worker: number; done: (reply: VerifyReply) => void; fail: (error: Error) => void }
+  >();
   private load: number[] = [];
   private next = 0;
   private closed = false;
@@ -71,7 +90,13 @@ export class VerifyPool {
   }
 
   verify(request: VerifyRequest): Promise<VerifyResult> {
-    if (this.closed) return Promise.reject(new InfrastructureError('LOG_CLOSED', 'the server is shutting down and verifies no more signatures; send the request again'));
+    if (this.closed)
+      return Promise.reject(
+        new InfrastructureError(
+          'LOG_CLOSED',
+          'the server is shutting down and verifies no more signatures; send the request again',
+        ),
+      );
     if (this.workers.length === 0) {
       this.workers = Array.from({ length: this.size }, (_, index) => this.spawn(index));
       this.load = this.workers.map(() => 0);
@@ -100,7 +125,13 @@ export class VerifyPool {
     this.closed = true;
     const workers = this.workers;
     this.workers = [];
-    this.fail(() => true, new InfrastructureError('LOG_CLOSED', 'the server is shutting down and verifies no more signatures; send the request again'));
+    this.fail(
+      () => true,
+      new InfrastructureError(
+        'LOG_CLOSED',
+        'the server is shutting down and verifies no more signatures; send the request again',
+      ),
+    );
     await Promise.all(workers.map((w) => w.terminate()));
   }
 }

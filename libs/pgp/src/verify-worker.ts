@@ -21,12 +21,24 @@ async function run(task: VerifyTask): Promise<VerifyReply> {
     const signers = await Promise.all(task.keys.map((k) => key(k.fingerprint, k.armored)));
     if (task.kind === 'cleartext') {
       const facts = await verifyCleartext(task.armored, signers);
-      return { id: task.id, ok: true, signer: facts.signer, created: facts.created, digest: facts.digest, text: facts.text };
+      return {
+        id: task.id,
+        ok: true,
+        signer: facts.signer,
+        created: facts.created,
+        digest: facts.digest,
+        text: facts.text,
+      };
     }
     const facts = await verifyDetached(task.data, task.signature, signers, task.requireDigest);
     return { id: task.id, ok: true, signer: facts.signer, created: facts.created, digest: facts.digest, text: null };
   } catch (error) {
-    return { id: task.id, ok: false, code: error instanceof DomainError ? error.code : 'BAD_SIGNATURE', message: (error as Error).message };
+    return {
+      id: task.id,
+      ok: false,
+      code: error instanceof DomainError ? error.code : 'BAD_SIGNATURE',
+      message: (error as Error).message,
+    };
   }
 }
 

@@ -14,9 +14,20 @@ describe('keyring files: every block, as gpg --import reads them', () => {
   const gpg = new Gpg();
   const fpr: Record<string, string> = {};
   /** The revocation certificate gpg writes when it makes a key (openpgp-revocs.d), made usable. */
-  const revocationOf = (f: string) => readFileSync(join(gpg.home, 'openpgp-revocs.d', `${f}.rev`), 'utf8').replace(/^:-----BEGIN/m, '-----BEGIN');
+  const revocationOf = (f: string) =>
+    readFileSync(join(gpg.home, 'openpgp-revocs.d', `${f}.rev`), 'utf8').replace(/^:-----BEGIN/m, '-----BEGIN');
   beforeAll(() => {
-    Object.assign(fpr, gpg.genKeys({ a: ['A <a@example.org>', 'ed25519'], b: ['B <b@example.org>', 'ed25519'], c: ['C <c@example.org>', 'ed25519'] }, day(-30)));
+    Object.assign(
+      fpr,
+      gpg.genKeys(
+        {
+          a: ['A <a@example.org>', 'ed25519'],
+          b: ['B <b@example.org>', 'ed25519'],
+          c: ['C <c@example.org>', 'ed25519'],
+        },
+        day(-30),
+      ),
+    );
   });
   afterAll(() => gpg.remove());
 
@@ -49,7 +60,9 @@ describe('keyring files: every block, as gpg --import reads them', () => {
     expect([await keys[0]!.isRevoked(), await keys[1]!.isRevoked()]).toEqual([false, true]);
     await expect(readPublicKeys(gpg.exportKey(fpr.a!) + revocationOf(fpr.b!), 'ring.asc')).rejects.toMatchObject({
       code: 'BAD_KEY',
-      message: expect.stringMatching(/^ring\.asc: block 2 is a revocation certificate for key [0-9A-F]{16}, which this file does not hold/),
+      message: expect.stringMatching(
+        /^ring\.asc: block 2 is a revocation certificate for key [0-9A-F]{16}, which this file does not hold/,
+      ),
     });
   });
 
@@ -62,15 +75,24 @@ describe('keyring files: every block, as gpg --import reads them', () => {
       [gpg.run(['--armor', '--export-secret-keys', fpr.a!]), /^ring\.asc: block 1 is a private key/],
       [a + gpg.run(['--armor', '--export-secret-keys', fpr.b!]), /^ring\.asc: block 2 is a private key/],
       [a + a.slice(0, a.length / 2), /^ring\.asc: block 2 has no "-----END PGP PUBLIC KEY BLOCK-----" line/],
-      [a.replace(/-----END PGP PUBLIC KEY BLOCK-----\n/, '') + a, /^ring\.asc: block 1 has no "-----END PGP PUBLIC KEY BLOCK-----" line/],
+      [
+        a.replace(/-----END PGP PUBLIC KEY BLOCK-----\n/, '') + a,
+        /^ring\.asc: block 1 has no "-----END PGP PUBLIC KEY BLOCK-----" line/,
+      ],
       [a.slice(0, a.length / 2) + a, /^ring\.asc: block 1 cannot be read/],
-      [a + a.replace(/-----BEGIN PGP PUBLIC KEY BLOCK-----\n/, ''), /^ring\.asc: an "-----END PGP PUBLIC KEY BLOCK-----" line without its BEGIN line after block 1/],
+      [
+        a + a.replace(/-----BEGIN PGP PUBLIC KEY BLOCK-----\n/, ''),
+        /^ring\.asc: an "-----END PGP PUBLIC KEY BLOCK-----" line without its BEGIN line after block 1/,
+      ],
       [a + a.replace(/\n[A-Za-z0-9+/]{20}/, '\n!!!!'), /^ring\.asc: block 2 cannot be read/],
       [new Uint8Array([0x99, 0x00, 0x05, 1, 2, 3, 4, 5]), /^ring\.asc is not a readable binary keyring/],
       ['x'.repeat(5 * 1024 * 1024), /^ring\.asc is larger than/],
     ];
     for (const [input, message] of cases) {
-      await expect(readPublicKeys(input, 'ring.asc'), String(message)).rejects.toMatchObject({ code: 'BAD_KEY', message: expect.stringMatching(message) });
+      await expect(readPublicKeys(input, 'ring.asc'), String(message)).rejects.toMatchObject({
+        code: 'BAD_KEY',
+        message: expect.stringMatching(message),
+      });
     }
   });
 
@@ -78,9 +100,14 @@ describe('keyring files: every block, as gpg --import reads them', () => {
     const a = gpg.exportKey(fpr.a!);
     expect((await readPublicKey(a)).facts.fingerprint).toBe(fpr.a);
     for (const two of [a + gpg.exportKey(fpr.b!), a + a, a + revocationOf(fpr.a!)]) {
-      await expect(readPublicKey(two)).rejects.toMatchObject({ code: 'BAD_KEY', message: expect.stringMatching(/^send exactly one key block; this text holds 2 armored blocks/) });
+      await expect(readPublicKey(two)).rejects.toMatchObject({
+        code: 'BAD_KEY',
+        message: expect.stringMatching(/^send exactly one key block; this text holds 2 armored blocks/),
+      });
     }
-    await expect(readPublicKey(gpg.run(['--armor', '--export', fpr.a!, fpr.b!]))).rejects.toMatchObject({ code: 'BAD_KEY', message: 'send exactly one key; this block holds 2' });
+    await expect(readPublicKey(gpg.run(['--armor', '--export', fpr.a!, fpr.b!]))).rejects.toMatchObject({
+      code: 'BAD_KEY',
+      message: 'send exactly one key; this block holds 2',
+    });
   });
 });
-

@@ -1,6 +1,13 @@
 import * as openpgp from 'openpgp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { applyRevocationCertificate, certificationsBy, factsOf, keyInput, readPublicKey, revocationCertificateIssuer } from '@signet/pgp';
+import {
+  applyRevocationCertificate,
+  certificationsBy,
+  factsOf,
+  keyInput,
+  readPublicKey,
+  revocationCertificateIssuer,
+} from '@signet/pgp';
 import { Gpg } from '../../../test/support/gpg.js';
 
 // Key revocations and certifications exactly as GnuPG writes them.
@@ -37,16 +44,25 @@ describe('revocations and certifications from GnuPG', () => {
 
   it('tells the reasons apart: superseded and no longer used', async () => {
     const other = (await readPublicKey(gpg.exportKey(fpr.other!))).key;
-    for (const [menu, reason] of [[2, 'superseded'], [3, 'retired'], [0, 'unspecified']] as const) {
+    for (const [menu, reason] of [
+      [2, 'superseded'],
+      [3, 'retired'],
+      [0, 'unspecified'],
+    ] as const) {
       const cert = gpg.genRevoke(fpr.other!, menu, 'rotating', day(4));
-      expect((await factsOf(await applyRevocationCertificate(other, cert))).revocation).toMatchObject({ reason, created: day(4).toISOString() });
+      expect((await factsOf(await applyRevocationCertificate(other, cert))).revocation).toMatchObject({
+        reason,
+        created: day(4).toISOString(),
+      });
     }
   });
 
   it('keyInput applies a standalone certificate to the logged key it names', async () => {
     const cert = gpg.genRevoke(fpr.other!, 1, 'stolen', day(5));
     const other = (await readPublicKey(gpg.exportKey(fpr.other!))).key;
-    const input = await keyInput(cert, [], async (issuer) => (other.getFingerprint().toUpperCase().endsWith(issuer) ? other : undefined));
+    const input = await keyInput(cert, [], async (issuer) =>
+      other.getFingerprint().toUpperCase().endsWith(issuer) ? other : undefined,
+    );
     expect(input.facts).toMatchObject({ fingerprint: fpr.other, revocation: { reason: 'compromised' } });
     await expect(keyInput(cert, [], async () => undefined)).rejects.toMatchObject({ code: 'UNKNOWN_SIGNING_KEY' });
   });
@@ -55,13 +71,17 @@ describe('revocations and certifications from GnuPG', () => {
     gpg.certify(fpr.alice!, fpr.other!, day(1));
     const alice = (await readPublicKey(gpg.exportKey(fpr.alice!))).key;
     const good = (await readPublicKey(gpg.exportKey(fpr.other!))).key;
-    expect(await certificationsBy(good, [alice], { includeInvalid: true })).toMatchObject([{ certifier: fpr.alice, valid: true }]);
+    expect(await certificationsBy(good, [alice], { includeInvalid: true })).toMatchObject([
+      { certifier: fpr.alice, valid: true },
+    ]);
     // change the certification's hash prefix: its signature no longer verifies
     const forged = (await openpgp.readKey({ armoredKey: good.armor() })) as openpgp.PublicKey;
     const cert = forged.users[0]!.otherCertifications[0]! as unknown as { signedHashValue: Uint8Array };
     cert.signedHashValue = Uint8Array.from(cert.signedHashValue, (b) => b ^ 0xff);
     const reread = (await readPublicKey(forged.armor())).key;
-    expect(await certificationsBy(reread, [alice], { includeInvalid: true })).toMatchObject([{ certifier: fpr.alice, valid: false }]);
+    expect(await certificationsBy(reread, [alice], { includeInvalid: true })).toMatchObject([
+      { certifier: fpr.alice, valid: false },
+    ]);
     expect(await certificationsBy(reread, [alice])).toEqual([]);
   });
 });

@@ -4,14 +4,19 @@ import type { TrustState } from '@signet/domain';
 
 function xml(text: string): string {
   // XML 1.0 forbids most control characters even escaped; none belong in an announcement.
-  return text.replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!);
+  return text
+    .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, '')
+    .replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!);
 }
 
 /** At most this many entries, newest first. */
 const ENTRIES = 500;
 
 export function renderAtomFeed(state: TrustState, publicUrl: string): string {
-  const posted = state.announcements.filter((a) => a.channel === 'atom').slice(-ENTRIES).reverse();
+  const posted = state.announcements
+    .filter((a) => a.channel === 'atom')
+    .slice(-ENTRIES)
+    .reverse();
   const updated = posted[0]?.recordedAt ?? (state.lastRecordedAt || new Date(0).toISOString());
   const entries = posted.map(
     (a) => `  <entry>

@@ -1,4 +1,12 @@
-import { type AnnouncementState, type ListedKey, type TrustState, groupFingerprint, keyListing, keyStatus, validAuthorizers } from '@signet/domain';
+import {
+  type AnnouncementState,
+  type ListedKey,
+  type TrustState,
+  groupFingerprint,
+  keyListing,
+  keyStatus,
+  validAuthorizers,
+} from '@signet/domain';
 
 // The key listing as people read it (the seed's mybb.com/download/keys/ page): served live at
 // `/` and `/keys/<fingerprint>`. Pure functions of the trust state; every value is escaped.
@@ -28,7 +36,9 @@ function page(title: string, body: string): string {
 }
 
 function link(url: string | null, text: string): string {
-  return url ? `<a href="${escapeHtml(url)}" rel="nofollow noopener">${escapeHtml(text)}</a>` : '<span class="muted">—</span>';
+  return url
+    ? `<a href="${escapeHtml(url)}" rel="nofollow noopener">${escapeHtml(text)}</a>`
+    : '<span class="muted">—</span>';
 }
 
 function row(k: ListedKey, removed: boolean): string {
@@ -37,14 +47,20 @@ function row(k: ListedKey, removed: boolean): string {
     `<td data-label="User">~${escapeHtml(k.username)}</td>`,
     `<td data-label="Fingerprint"><a class="fp" href="/keys/${k.fingerprint}">${escapeHtml(k.grouped)}</a></td>`,
     `<td data-label="Added">${escapeHtml(k.addDate)} ${link(k.addAnnouncement, 'announcement')}</td>`,
-    ...(removed ? [`<td data-label="Removed">${escapeHtml(k.removeDate ?? '')} ${link(k.removeAnnouncement, 'announcement')}</td>`] : []),
+    ...(removed
+      ? [
+          `<td data-label="Removed">${escapeHtml(k.removeDate ?? '')} ${link(k.removeAnnouncement, 'announcement')}</td>`,
+        ]
+      : []),
   ];
   return `<tr>${cells.join('')}</tr>`;
 }
 
 function table(keys: readonly ListedKey[], removed: boolean): string {
   if (keys.length === 0) return '<p class="muted">None.</p>';
-  const head = ['Status', 'User', 'Fingerprint', 'Added', ...(removed ? ['Removed'] : [])].map((h) => `<th>${h}</th>`).join('');
+  const head = ['Status', 'User', 'Fingerprint', 'Added', ...(removed ? ['Removed'] : [])]
+    .map((h) => `<th>${h}</th>`)
+    .join('');
   return `<table><thead><tr>${head}</tr></thead><tbody>${keys.map((k) => row(k, removed)).join('')}</tbody></table>`;
 }
 
@@ -68,19 +84,43 @@ export function renderKeyPage(state: TrustState, fingerprint: string, now: Date)
   const key = state.signingKeys.get(fingerprint);
   if (!key) return null;
   const { status, reason, usableFrom } = keyStatus(state, key, now);
-  const name = (fpr: string) => state.members.get(fpr)?.username ?? (state.policy.rootKeys.some((r) => r.fingerprint === fpr) ? 'root' : fpr);
+  const name = (fpr: string) =>
+    state.members.get(fpr)?.username ?? (state.policy.rootKeys.some((r) => r.fingerprint === fpr) ? 'root' : fpr);
   const facts: [string, string][] = [
     ['Status', `<span class="status ${status}">${escapeHtml(status)}</span> — ${escapeHtml(reason)}`],
     ['Owner', `~${escapeHtml(key.username)}`],
     ['Fingerprint', `<span class="fp">${escapeHtml(groupFingerprint(key.fingerprint))}</span>`],
-    ['Key', `${escapeHtml(key.algorithm)}${key.bits ? `-${key.bits}` : ''}; ${key.userIds.map(escapeHtml).join('<br>')}`],
+    [
+      'Key',
+      `${escapeHtml(key.algorithm)}${key.bits ? `-${key.bits}` : ''}; ${key.userIds.map(escapeHtml).join('<br>')}`,
+    ],
     ['Added', escapeHtml(key.addedAt)],
-    ['Authorized by', validAuthorizers(state, key).map((f) => `~${escapeHtml(name(f))}`).join(', ') || '<span class="muted">nobody</span>'],
-    ['Announced', key.adding ? `${escapeHtml(key.adding.at)} ${link(key.adding.url, key.adding.text)}` : '<span class="muted">not yet</span>'],
+    [
+      'Authorized by',
+      validAuthorizers(state, key)
+        .map((f) => `~${escapeHtml(name(f))}`)
+        .join(', ') || '<span class="muted">nobody</span>',
+    ],
+    [
+      'Announced',
+      key.adding
+        ? `${escapeHtml(key.adding.at)} ${link(key.adding.url, key.adding.text)}`
+        : '<span class="muted">not yet</span>',
+    ],
     ['Usable from', escapeHtml(usableFrom ?? '—')],
     ...(key.retiredAt ? ([['Retired', escapeHtml(key.retiredAt)]] as [string, string][]) : []),
-    ...(key.revokedSince ? ([['Revoked', `compromised since ${escapeHtml(key.revokedSince)} (${escapeHtml(key.revokeReason ?? '')})`]] as [string, string][]) : []),
-    ...(key.removing ? ([['Removal announced', `${escapeHtml(key.removing.at)} ${link(key.removing.url, key.removing.text)}`]] as [string, string][]) : []),
+    ...(key.revokedSince
+      ? ([['Revoked', `compromised since ${escapeHtml(key.revokedSince)} (${escapeHtml(key.revokeReason ?? '')})`]] as [
+          string,
+          string,
+        ][])
+      : []),
+    ...(key.removing
+      ? ([['Removal announced', `${escapeHtml(key.removing.at)} ${link(key.removing.url, key.removing.text)}`]] as [
+          string,
+          string,
+        ][])
+      : []),
   ];
   return page(
     `~${key.username} — ${groupFingerprint(key.fingerprint)}`,

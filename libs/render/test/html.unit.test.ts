@@ -10,12 +10,67 @@ function state() {
   const s = emptyState();
   const drafts: EventDraft[] = [
     genesisDraft({ origin: 'signet.test/log', verifierKey: 'vk', policy: { ...DEFAULT_POLICY, rootKeys: [] } }),
-    { type: 'MemberAdded', v: 1, stream: `member/${ALICE}`, actor: 'root', data: { fingerprint: ALICE, username: 'Alice', role: 'leader', key: 'k' }, evidence: null },
-    { type: 'MemberAdded', v: 1, stream: `member/${EVE}`, actor: 'root', data: { fingerprint: EVE, username: 'Eve', role: 'member', key: 'k' }, evidence: null },
-    { type: 'SigningKeyAdded', v: 1, stream: `signing-key/${SIGN}`, actor: EVE, data: { fingerprint: SIGN, owner: EVE, username: 'Eve', key: '-----BEGIN PGP PUBLIC KEY BLOCK-----\n<script>alert(1)</script>', algorithm: 'rsa', bits: 4096, userIds: ['Eve (CODE SIGNING KEY) <eve@example.org>'] }, evidence: null },
-    { type: 'SigningKeyCertified', v: 1, stream: `signing-key/${SIGN}`, actor: ALICE, data: { fingerprint: SIGN, certifier: ALICE, via: 'command', certifiedAt: '2026-01-01T00:00:00.000Z' }, evidence: null },
-    { type: 'SigningKeyAuthorized', v: 1, stream: `signing-key/${SIGN}`, actor: 'log', data: { fingerprint: SIGN, authorizedBy: [ALICE] }, evidence: null },
-    { type: 'AnnouncementRecorded', v: 1, stream: `signing-key/${SIGN}`, actor: ALICE, data: { fingerprint: SIGN, kind: 'ADDING', url: 'https://x.example/"><script>', text: 'ADDING Package Signing Key of ~Eve (FEED …).' }, evidence: null },
+    {
+      type: 'MemberAdded',
+      v: 1,
+      stream: `member/${ALICE}`,
+      actor: 'root',
+      data: { fingerprint: ALICE, username: 'Alice', role: 'leader', key: 'k' },
+      evidence: null,
+    },
+    {
+      type: 'MemberAdded',
+      v: 1,
+      stream: `member/${EVE}`,
+      actor: 'root',
+      data: { fingerprint: EVE, username: 'Eve', role: 'member', key: 'k' },
+      evidence: null,
+    },
+    {
+      type: 'SigningKeyAdded',
+      v: 1,
+      stream: `signing-key/${SIGN}`,
+      actor: EVE,
+      data: {
+        fingerprint: SIGN,
+        owner: EVE,
+        username: 'Eve',
+        key: '-----BEGIN PGP PUBLIC KEY BLOCK-----\n<script>alert(1)</script>',
+        algorithm: 'rsa',
+        bits: 4096,
+        userIds: ['Eve (CODE SIGNING KEY) <eve@example.org>'],
+      },
+      evidence: null,
+    },
+    {
+      type: 'SigningKeyCertified',
+      v: 1,
+      stream: `signing-key/${SIGN}`,
+      actor: ALICE,
+      data: { fingerprint: SIGN, certifier: ALICE, via: 'command', certifiedAt: '2026-01-01T00:00:00.000Z' },
+      evidence: null,
+    },
+    {
+      type: 'SigningKeyAuthorized',
+      v: 1,
+      stream: `signing-key/${SIGN}`,
+      actor: 'log',
+      data: { fingerprint: SIGN, authorizedBy: [ALICE] },
+      evidence: null,
+    },
+    {
+      type: 'AnnouncementRecorded',
+      v: 1,
+      stream: `signing-key/${SIGN}`,
+      actor: ALICE,
+      data: {
+        fingerprint: SIGN,
+        kind: 'ADDING',
+        url: 'https://x.example/"><script>',
+        text: 'ADDING Package Signing Key of ~Eve (FEED …).',
+      },
+      evidence: null,
+    },
   ];
   drafts.forEach((d, i) => evolve(s, { ...d, seq: i, recordedAt: '2026-01-01T00:00:00.000Z' }));
   return s;

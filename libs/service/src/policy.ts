@@ -19,7 +19,8 @@ export async function policyFromConfig(genesis: SignetConfig['genesis']): Promis
     for (const key of await readPublicKeys(content, file)) {
       // Each root key on its own, judged as a key in a command is (public, usable).
       const { facts } = await readPublicKey(key.armor());
-      if (!rootKeys.some((r) => r.fingerprint === facts.fingerprint)) rootKeys.push({ fingerprint: facts.fingerprint, key: facts.armored });
+      if (!rootKeys.some((r) => r.fingerprint === facts.fingerprint))
+        rootKeys.push({ fingerprint: facts.fingerprint, key: facts.armored });
     }
   }
   const { rootKeyFiles: _files, ...rest } = genesis;

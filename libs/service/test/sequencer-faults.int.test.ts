@@ -28,7 +28,8 @@ describe('the sequencer under faults (PGlite)', () => {
     await backend.cleanup();
   });
 
-  const events = (count: number): EventDraft[] => Array.from({ length: count }, () => inertDraft(n++, { actor: 'test' }));
+  const events = (count: number): EventDraft[] =>
+    Array.from({ length: count }, () => inertDraft(n++, { actor: 'test' }));
 
   it('gives no refusal that rests on a decision of its group whose append failed', async () => {
     const { sequencer, projection } = services;
@@ -41,15 +42,25 @@ describe('the sequencer under faults (PGlite)', () => {
     const append = log.writer.append.bind(log.writer);
     let failures = 1;
     log.writer.append = (drafts, options) => {
-      if (failures-- > 0) return Promise.reject(new InfrastructureError('DATABASE_UNAVAILABLE', 'test: the database went away', 2));
+      if (failures-- > 0)
+        return Promise.reject(new InfrastructureError('DATABASE_UNAVAILABLE', 'test: the database went away', 2));
       return append(drafts, options);
     };
     try {
-      const first = await Promise.allSettled([sequencer.decide({ decide: () => events(1), keysVersion: null }), sequencer.decide({ decide: b(), keysVersion: null })]);
-      expect(first.map((r) => (r as PromiseRejectedResult).reason?.code)).toEqual(['DATABASE_UNAVAILABLE', 'DATABASE_UNAVAILABLE']);
+      const first = await Promise.allSettled([
+        sequencer.decide({ decide: () => events(1), keysVersion: null }),
+        sequencer.decide({ decide: b(), keysVersion: null }),
+      ]);
+      expect(first.map((r) => (r as PromiseRejectedResult).reason?.code)).toEqual([
+        'DATABASE_UNAVAILABLE',
+        'DATABASE_UNAVAILABLE',
+      ]);
       expect(await log.reader.size()).toBe(base);
       // Sent again: A is appended, then B is refused on it.
-      const again = await Promise.allSettled([sequencer.decide({ decide: () => events(1), keysVersion: null }), sequencer.decide({ decide: b(), keysVersion: null })]);
+      const again = await Promise.allSettled([
+        sequencer.decide({ decide: () => events(1), keysVersion: null }),
+        sequencer.decide({ decide: b(), keysVersion: null }),
+      ]);
       expect(again[0]!.status).toBe('fulfilled');
       expect((again[1] as PromiseRejectedResult).reason?.code).toBe('NO_CHANGE');
       expect(await log.reader.size()).toBe(base + 1);
@@ -69,7 +80,9 @@ describe('the sequencer under faults (PGlite)', () => {
     ]);
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
     expect((results[1] as PromiseRejectedResult).reason?.code).toBe('BATCH_TOO_LARGE');
-    const sizes = results.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<unknown[]>).value.length);
+    const sizes = results
+      .filter((r) => r.status === 'fulfilled')
+      .map((r) => (r as PromiseFulfilledResult<unknown[]>).value.length);
     expect(sizes).toEqual([2, 1, 2]);
     expect(await log.reader.size()).toBe(before + 5);
   });
@@ -83,11 +96,19 @@ describe('the sequencer under faults (PGlite)', () => {
 
 describe('the verification threads', () => {
   it('replace a thread that stopped, and fail what is waiting at close', async () => {
-    const { privateKey, publicKey } = await openpgp.generateKey({ type: 'curve25519', userIDs: [{ name: 'v' }], format: 'armored' });
+    const { privateKey, publicKey } = await openpgp.generateKey({
+      type: 'curve25519',
+      userIDs: [{ name: 'v' }],
+      format: 'armored',
+    });
     const key = await openpgp.readPrivateKey({ armoredKey: privateKey });
     const fingerprint = (await readPublicKey(publicKey)).facts.fingerprint;
     const data = new TextEncoder().encode('hello');
-    const signature = (await openpgp.sign({ message: await openpgp.createMessage({ binary: data }), signingKeys: key, detached: true })) as string;
+    const signature = (await openpgp.sign({
+      message: await openpgp.createMessage({ binary: data }),
+      signingKeys: key,
+      detached: true,
+    })) as string;
     const task = { kind: 'detached' as const, data, signature, keys: [{ fingerprint, armored: publicKey }] };
     const pool = new VerifyPool(1);
     try {

@@ -11,8 +11,16 @@ import { inertDraft } from '../../../test/support/drafts.js';
 // with replays answered and the projections equal to a fresh fold of the log.
 
 async function ed25519(name: string) {
-  const { privateKey, publicKey } = await openpgp.generateKey({ type: 'curve25519', userIDs: [{ name, email: `${name}@example.org` }], format: 'armored' });
-  return { priv: await openpgp.readPrivateKey({ armoredKey: privateKey }), pub: publicKey, fpr: (await readPublicKey(publicKey)).facts.fingerprint };
+  const { privateKey, publicKey } = await openpgp.generateKey({
+    type: 'curve25519',
+    userIDs: [{ name, email: `${name}@example.org` }],
+    format: 'armored',
+  });
+  return {
+    priv: await openpgp.readPrivateKey({ armoredKey: privateKey }),
+    pub: publicKey,
+    fpr: (await readPublicKey(publicKey)).facts.fingerprint,
+  };
 }
 
 describe.each(BACKENDS)('signed commands decided concurrently on %s', (name) => {
@@ -57,22 +65,32 @@ describe.each(BACKENDS)('signed commands decided concurrently on %s', (name) => 
 
   it('applies every command exactly once, answers replays, refuses bad ones without appending', async () => {
     const members = await Promise.all(Array.from({ length: 12 }, (_, i) => ed25519(`m${i}`)));
-    const adds = await Promise.all(members.map((m, i) => sign({ type: 'AddMember', key: m.pub, username: `m${i}`, role: 'member' })));
+    const adds = await Promise.all(
+      members.map((m, i) => sign({ type: 'AddMember', key: m.pub, username: `m${i}`, role: 'member' })),
+    );
     // Every add is sent to both services at once: one appends, the other answers a replay.
     const results = await Promise.all(adds.flatMap((c) => services.map((s) => s.submit(c.bytes, c.signature))));
     expect(results.filter((r) => !r.replayed)).toHaveLength(12);
     for (const r of results) expect(r.events.map((e) => e.type)).toEqual(['MemberAdded']);
 
-    const roles = await Promise.all(members.map((m) => sign({ type: 'ChangeMemberRole', member: m.fpr, role: 'leader' })));
+    const roles = await Promise.all(
+      members.map((m) => sign({ type: 'ChangeMemberRole', member: m.fpr, role: 'leader' })),
+    );
     const before = await logs[0]!.reader.size();
     const bad = await sign({ type: 'RemoveMember', member: members[0]!.fpr });
     const outcomes = await Promise.allSettled([
       ...roles.map((c, i) => services[i % 2]!.submit(c.bytes, c.signature)),
-      services[0]!.submit(bad.bytes, bad.signature.replace(/[A-Za-z](?=[^\n]*\n=)/, (c) => (c === 'A' ? 'B' : 'A'))),
+      services[0]!.submit(
+        bad.bytes,
+        bad.signature.replace(/[A-Za-z](?=[^\n]*\n=)/, (c) => (c === 'A' ? 'B' : 'A')),
+      ),
       services[1]!.submit(bad.bytes.replace('RemoveMember', 'RemoveMembers'), bad.signature),
     ]);
     expect(outcomes.slice(0, 12).every((o) => o.status === 'fulfilled')).toBe(true);
-    expect(outcomes.slice(12).map((o) => (o as PromiseRejectedResult).reason?.code)).toEqual([expect.stringMatching(/BAD_SIGNATURE/), 'BAD_COMMAND']);
+    expect(outcomes.slice(12).map((o) => (o as PromiseRejectedResult).reason?.code)).toEqual([
+      expect.stringMatching(/BAD_SIGNATURE/),
+      'BAD_COMMAND',
+    ]);
     expect(await logs[0]!.reader.size()).toBe(before + 12);
 
     // Every projection, caught up, is exactly the fold of the log.
@@ -103,7 +121,12 @@ describe.each(BACKENDS)('signed commands decided concurrently on %s', (name) => 
     // Events the projections fold to nothing (read back by the other process's projection too).
     const draft = (i: number) => inertDraft(i, { actor: 'test' });
     const appended = await Promise.all(Array.from({ length: 64 }, (_, i) => wiring[0]!.sequencer.append([draft(i)])));
-    expect(appended.flat().map((e) => e.seq).sort((a, b) => a - b)).toEqual(Array.from({ length: 64 }, (_, i) => before + i));
+    expect(
+      appended
+        .flat()
+        .map((e) => e.seq)
+        .sort((a, b) => a - b),
+    ).toEqual(Array.from({ length: 64 }, (_, i) => before + i));
     const checkpoints = (await logs[0]!.reader.checkpoints()).length - checkpointsBefore;
     expect(checkpoints).toBeGreaterThan(0);
     expect(checkpoints).toBeLessThan(64); // grouped

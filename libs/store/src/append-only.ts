@@ -7,7 +7,13 @@ import type { Database } from './database.js';
  * database itself (migrations 0001, 0003, 0004). The outbox tables are not among them: cursors
  * and job rows move.
  */
-export const APPEND_ONLY_TABLES = ['events', 'tree_nodes', 'checkpoints', 'cosigned_checkpoints', 'cosignatures'] as const;
+export const APPEND_ONLY_TABLES = [
+  'events',
+  'tree_nodes',
+  'checkpoints',
+  'cosigned_checkpoints',
+  'cosignatures',
+] as const;
 
 /** The trigger function of migrations/0001_log.ts, whose body must still be the one it gave. */
 const REFUSE_FUNCTION = 'signet_refuse_change';
@@ -45,28 +51,43 @@ export async function appendOnlyProblems(db: Kysely<Database>): Promise<string[]
     FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_proc p ON p.oid = t.tgfoid
     WHERE t.tgrelid = ANY (ARRAY[${tables}]) AND NOT t.tgisinternal`.execute(db);
   const problems: string[] = [];
-  const refusing = (row: TriggerRow) => row.fn === REFUSE_FUNCTION && (row.enabled === 'O' || row.enabled === 'A') && (row.type & BEFORE) !== 0;
+  const refusing = (row: TriggerRow) =>
+    row.fn === REFUSE_FUNCTION && (row.enabled === 'O' || row.enabled === 'A') && (row.type & BEFORE) !== 0;
   for (const table of APPEND_ONLY_TABLES) {
     const mine = rows.filter((r) => r.table === table);
-    const covers = (op: number, row: boolean) => mine.some((r) => refusing(r) && (r.type & op) !== 0 && ((r.type & ROW) !== 0) === row);
+    const covers = (op: number, row: boolean) =>
+      mine.some((r) => refusing(r) && (r.type & op) !== 0 && ((r.type & ROW) !== 0) === row);
     const missing = [
       ...(covers(UPDATE, true) ? [] : ['UPDATE']),
       ...(covers(DELETE, true) ? [] : ['DELETE']),
       ...(covers(TRUNCATE, false) ? [] : ['TRUNCATE']),
     ];
     if (missing.length === 0) continue;
-    const off = mine.filter((r) => r.fn === REFUSE_FUNCTION && !refusing(r)).map((r) => `${r.name} is ${r.enabled === 'R' ? 'enabled on replicas only' : 'disabled'}`);
-    problems.push(`${table}: nothing refuses ${missing.join(', ')}${off.length > 0 ? ` (${off.join('; ')})` : ' (the trigger is missing)'}`);
+    const off = mine
+      .filter((r) => r.fn === REFUSE_FUNCTION && !refusing(r))
+      .map((r) => `${r.name} is ${r.enabled === 'R' ? 'enabled on replicas only' : 'disabled'}`);
+    problems.push(
+      `${table}: nothing refuses ${missing.join(', ')}${off.length > 0 ? ` (${off.join('; ')})` : ' (the trigger is missing)'}`,
+    );
   }
   const bodies = [...new Set(rows.filter((r) => r.fn === REFUSE_FUNCTION).map((r) => squash(r.body)))];
-  if (bodies.some((b) => b !== REFUSE_BODY)) problems.push(`the trigger function ${REFUSE_FUNCTION}() no longer refuses changes as migration 0001 made it`);
+  if (bodies.some((b) => b !== REFUSE_BODY))
+    problems.push(`the trigger function ${REFUSE_FUNCTION}() no longer refuses changes as migration 0001 made it`);
   // Under session_replication_role = replica, triggers enabled in origin mode do not fire.
   const { rows: roles } = await sql<{ own: string; defaults: number }>`
     SELECT current_setting('session_replication_role') AS own,
       (SELECT count(*)::int FROM pg_db_role_setting s, unnest(s.setconfig) AS setting
-        WHERE s.setdatabase IN (0, (SELECT oid FROM pg_database WHERE datname = current_database())) AND setting LIKE 'session_replication_role=%' AND setting <> 'session_replication_role=origin') AS defaults`.execute(db);
-  if (roles[0] && roles[0].own !== 'origin') problems.push(`this connection runs with session_replication_role = ${roles[0].own}, under which the triggers do not fire`);
-  if (roles[0] && roles[0].defaults > 0) problems.push('a database or role default sets session_replication_role (ALTER DATABASE/ROLE … SET), under which the triggers do not fire');
+        WHERE s.setdatabase IN (0, (SELECT oid FROM pg_database WHERE datname = current_database())) AND setting LIKE 'session_replication_role=%' AND setting <> 'session_replication_role=origin') AS defaults`.execute(
+    db,
+  );
+  if (roles[0] && roles[0].own !== 'origin')
+    problems.push(
+      `this connection runs with session_replication_role = ${roles[0].own}, under which the triggers do not fire`,
+    );
+  if (roles[0] && roles[0].defaults > 0)
+    problems.push(
+      'a database or role default sets session_replication_role (ALTER DATABASE/ROLE … SET), under which the triggers do not fire',
+    );
   return problems;
 }
 

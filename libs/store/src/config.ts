@@ -62,7 +62,8 @@ function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new Error(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
   return n;
 }
 
@@ -95,7 +96,10 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): SignetConfi
     host: env.HOST || '0.0.0.0',
     maxBatch: int(env, 'SIGNET_MAX_BATCH', 1000, 1, 5000),
     genesis: {
-      rootKeyFiles: (env.SIGNET_ROOT_KEYS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+      rootKeyFiles: (env.SIGNET_ROOT_KEYS ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
       waitingPeriodDays: int(env, 'SIGNET_WAIT_DAYS', 14, 0, 3650),
       authorizationsRequired: int(env, 'SIGNET_AUTHORIZATIONS', 1, 1, 100),
       rsaMinBits: int(env, 'SIGNET_RSA_MIN_BITS', 4096, 2048, 16384),

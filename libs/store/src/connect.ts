@@ -65,7 +65,12 @@ export async function connect(config: DbConfig): Promise<Db> {
 const provider: MigrationProvider = { getMigrations: async () => migrations };
 
 function migrator(db: Kysely<Database>): Migrator {
-  return new Migrator({ db, provider, migrationTableName: 'signet_migrations', migrationLockTableName: 'signet_migrations_lock' });
+  return new Migrator({
+    db,
+    provider,
+    migrationTableName: 'signet_migrations',
+    migrationLockTableName: 'signet_migrations_lock',
+  });
 }
 
 /** Runs every pending migration; throws with the failing migration's name. */
@@ -73,7 +78,9 @@ export async function migrateToLatest(db: Kysely<Database>): Promise<void> {
   const { error, results } = await migrator(db).migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === 'Error');
-    throw new Error(`migration ${failed?.migrationName ?? '?'} failed: ${error instanceof Error ? error.message : String(error)}`);
+    throw new Error(
+      `migration ${failed?.migrationName ?? '?'} failed: ${error instanceof Error ? error.message : String(error)}`,
+    );
   }
 }
 

@@ -20,7 +20,8 @@ export interface CosignedNote {
 }
 
 /** Code-unit order, the same in every process and database collation. */
-const byWitness = (a: { witness: string }, b: { witness: string }) => (a.witness < b.witness ? -1 : a.witness > b.witness ? 1 : 0);
+const byWitness = (a: { witness: string }, b: { witness: string }) =>
+  a.witness < b.witness ? -1 : a.witness > b.witness ? 1 : 0;
 
 /**
  * Witness cosignatures (migrations/0003_cosignatures.ts, append-only since 0004). Only verified
@@ -36,11 +37,25 @@ export class CosignatureStore {
    * cosignatures written are returned. Refused (CHECKPOINT_MISMATCH), with nothing written, when
    * another note is already kept for the size.
    */
-  async record(size: number, note: string, cosignatures: readonly StoredCosignature[], recordedAt: Date): Promise<StoredCosignature[]> {
+  async record(
+    size: number,
+    note: string,
+    cosignatures: readonly StoredCosignature[],
+    recordedAt: Date,
+  ): Promise<StoredCosignature[]> {
     return this.db.transaction().execute(async (trx) => {
-      await trx.insertInto('cosigned_checkpoints').values({ tree_size: size, note }).onConflict((oc) => oc.column('tree_size').doNothing()).execute();
-      const kept = await trx.selectFrom('cosigned_checkpoints').select('note').where('tree_size', '=', size).executeTakeFirstOrThrow();
-      if (kept.note !== note) throw new DomainError('CHECKPOINT_MISMATCH', `another checkpoint text is already cosigned for size ${size}`);
+      await trx
+        .insertInto('cosigned_checkpoints')
+        .values({ tree_size: size, note })
+        .onConflict((oc) => oc.column('tree_size').doNothing())
+        .execute();
+      const kept = await trx
+        .selectFrom('cosigned_checkpoints')
+        .select('note')
+        .where('tree_size', '=', size)
+        .executeTakeFirstOrThrow();
+      if (kept.note !== note)
+        throw new DomainError('CHECKPOINT_MISMATCH', `another checkpoint text is already cosigned for size ${size}`);
       const written: StoredCosignature[] = [];
       for (const c of cosignatures) {
         // Only a line newer than the witness's newest for the size is added (in one statement,
@@ -74,7 +89,12 @@ export class CosignatureStore {
 
   /** The largest cosigned checkpoint with its lines, or null when no witness has cosigned yet. */
   async latest(): Promise<CosignedNote | null> {
-    const top = await this.db.selectFrom('cosigned_checkpoints').selectAll().orderBy('tree_size', 'desc').limit(1).executeTakeFirst();
+    const top = await this.db
+      .selectFrom('cosigned_checkpoints')
+      .selectAll()
+      .orderBy('tree_size', 'desc')
+      .limit(1)
+      .executeTakeFirst();
     if (!top) return null;
     const size = toNumber(top.tree_size);
     return { size, note: top.note, lines: await this.lines(size, top.note) };

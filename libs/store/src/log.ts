@@ -1,6 +1,14 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Clock, DEFAULT_POLICY, DomainError, InfrastructureError, type Policy, genesisDraft, systemClock } from '@signet/domain';
+import {
+  type Clock,
+  DEFAULT_POLICY,
+  DomainError,
+  InfrastructureError,
+  type Policy,
+  genesisDraft,
+  systemClock,
+} from '@signet/domain';
 import { parseVerifierKey } from '@signet/tlog';
 import { assertAppendOnly } from './append-only.js';
 import { type Db, connect, migrateToLatest } from './connect.js';
@@ -38,13 +46,25 @@ export interface OpenOptions {
  * database (APPEND_ONLY_DISABLED) and the database holds at least the largest tree the log
  * signed (LOG_ROLLED_BACK, against `<dataDir>/checkpoint`).
  */
-export async function openLog(config: SignetConfig, options: OpenOptions = {}): Promise<SignetLog & { created: boolean }> {
+export async function openLog(
+  config: SignetConfig,
+  options: OpenOptions = {},
+): Promise<SignetLog & { created: boolean }> {
   let identity = loadLogKey(config.dataDir, config.logKey);
   if (!identity) {
-    if (!options.init) throw new InfrastructureError('NOT_INITIALIZED', `no log key in ${config.dataDir} and SIGNET_LOG_KEY is unset; run \`signet init\` first`);
+    if (!options.init)
+      throw new InfrastructureError(
+        'NOT_INITIALIZED',
+        `no log key in ${config.dataDir} and SIGNET_LOG_KEY is unset; run \`signet init\` first`,
+      );
     identity = createLogKey(config.dataDir, config.origin);
   }
-  const db = await connect({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.poolSize, inMemory: options.inMemory ?? false });
+  const db = await connect({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    poolSize: config.poolSize,
+    inMemory: options.inMemory ?? false,
+  });
   try {
     await migrateToLatest(db.db);
     await assertAppendOnly(db.db);
@@ -52,25 +72,43 @@ export async function openLog(config: SignetConfig, options: OpenOptions = {}): 
     const genesis = await new LogReader(db.db).event(0);
     if (genesis) {
       if (genesis.type !== 'LogCreated' || genesis.data.verifierKey !== identity.verifierKey) {
-        const held = genesis.type === 'LogCreated'
-          ? `this database holds the log ${genesis.data.origin} (key ${genesis.data.verifierKey})`
-          : `this database holds a log that does not start with LogCreated`;
+        const held =
+          genesis.type === 'LogCreated'
+            ? `this database holds the log ${genesis.data.origin} (key ${genesis.data.verifierKey})`
+            : `this database holds a log that does not start with LogCreated`;
         throw new InfrastructureError('LOG_KEY_MISMATCH', `${held}, not the log of key ${identity.verifierKey}`);
       }
     }
     // A database in memory cannot outlive the process, so neither does its watermark.
     const inMemory = !config.databaseUrl && options.inMemory === true;
     if (!inMemory) mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-    const watermark = new CheckpointWatermark(inMemory ? null : join(config.dataDir, CHECKPOINT_FILE), parseVerifierKey(identity.verifierKey));
+    const watermark = new CheckpointWatermark(
+      inMemory ? null : join(config.dataDir, CHECKPOINT_FILE),
+      parseVerifierKey(identity.verifierKey),
+    );
     const reader = new LogReader(db.db, watermark);
-    const writer = new LogWriter({ db, origin: identity.origin, signer: identity.signer, clock: options.clock ?? systemClock, maxBatch: config.maxBatch, onBatch: options.onBatch, watermark });
+    const writer = new LogWriter({
+      db,
+      origin: identity.origin,
+      signer: identity.signer,
+      clock: options.clock ?? systemClock,
+      maxBatch: config.maxBatch,
+      onBatch: options.onBatch,
+      watermark,
+    });
     // Before anything is served or appended (a genesis too: an emptied database is rolled back).
     await reader.head();
     if (!genesis) {
-      if (!options.init) throw new InfrastructureError('NOT_INITIALIZED', 'the log has no genesis event; run `signet init` first');
+      if (!options.init)
+        throw new InfrastructureError('NOT_INITIALIZED', 'the log has no genesis event; run `signet init` first');
       try {
-        const policy = typeof options.policy === 'function' ? await options.policy() : (options.policy ?? { ...DEFAULT_POLICY, rootKeys: [] });
-        await writer.append([genesisDraft({ origin: identity.origin, verifierKey: identity.verifierKey, policy })], { expectedSize: 0 });
+        const policy =
+          typeof options.policy === 'function'
+            ? await options.policy()
+            : (options.policy ?? { ...DEFAULT_POLICY, rootKeys: [] });
+        await writer.append([genesisDraft({ origin: identity.origin, verifierKey: identity.verifierKey, policy })], {
+          expectedSize: 0,
+        });
         created = true;
       } catch (error) {
         // Another process initialized it first: check it is ours.

@@ -23,7 +23,11 @@ export interface ConsumerStatus {
 export async function ensureOutboxCursors(db: Db, consumers: readonly string[]): Promise<void> {
   if (consumers.length === 0) return;
   const rows = consumers.map((consumer) => ({ consumer, next_seq: 0 }));
-  await db.db.insertInto('outbox_cursors').values(rows).onConflict((oc) => oc.column('consumer').doNothing()).execute();
+  await db.db
+    .insertInto('outbox_cursors')
+    .values(rows)
+    .onConflict((oc) => oc.column('consumer').doNothing())
+    .execute();
 }
 
 /** Every consumer's cursor: the first seq it has not looked at. */
@@ -34,7 +38,13 @@ export async function outboxCursors(db: Db): Promise<Map<string, number>> {
 
 /** The seq and type of the events in [from, from + limit), in order. */
 export async function eventTypes(db: Db, from: number, limit: number): Promise<{ seq: number; type: string }[]> {
-  const rows = await db.db.selectFrom('events').select(['seq', 'type']).where('seq', '>=', from).where('seq', '<', from + limit).orderBy('seq').execute();
+  const rows = await db.db
+    .selectFrom('events')
+    .select(['seq', 'type'])
+    .where('seq', '>=', from)
+    .where('seq', '<', from + limit)
+    .orderBy('seq')
+    .execute();
   return rows.map((r) => ({ seq: toNumber(r.seq), type: r.type }));
 }
 
@@ -42,7 +52,13 @@ export async function eventTypes(db: Db, from: number, limit: number): Promise<{
  * In one transaction: records `jobs` as pending (a job already recorded is left as it is) and
  * moves the cursors of `consumers` to at least `to`. Returns the jobs recorded now.
  */
-export async function recordOutboxJobs(db: Db, jobs: readonly OutboxJob[], consumers: readonly string[], to: number, now: Date): Promise<OutboxJob[]> {
+export async function recordOutboxJobs(
+  db: Db,
+  jobs: readonly OutboxJob[],
+  consumers: readonly string[],
+  to: number,
+  now: Date,
+): Promise<OutboxJob[]> {
   return db.db.transaction().execute(async (tx) => {
     const inserted =
       jobs.length === 0
@@ -94,7 +110,11 @@ export async function outboxStatus(db: Db): Promise<ConsumerStatus[]> {
   const cursors = await outboxCursors(db);
   const pending = await db.db
     .selectFrom('outbox_jobs')
-    .select(['consumer', (eb) => eb.fn.countAll<number | string>().as('pending'), (eb) => eb.fn.min('seq').as('oldest')])
+    .select([
+      'consumer',
+      (eb) => eb.fn.countAll<number | string>().as('pending'),
+      (eb) => eb.fn.min('seq').as('oldest'),
+    ])
     .where('done_at', 'is', null)
     .groupBy('consumer')
     .execute();

@@ -35,9 +35,15 @@ export async function readNodes(db: Kysely<Database>, ids: readonly NodeId[]): P
     parts.push(sql`SELECT level, idx, hash FROM tree_nodes WHERE (level, idx) IN (${pairs})`);
   }
   if (leaves.length > 0) {
-    parts.push(sql`SELECT 0::smallint AS level, seq AS idx, leaf_hash AS hash FROM events WHERE seq IN (${sql.join(leaves.map((i) => sql`${i}::bigint`))})`);
+    parts.push(
+      sql`SELECT 0::smallint AS level, seq AS idx, leaf_hash AS hash FROM events WHERE seq IN (${sql.join(leaves.map((i) => sql`${i}::bigint`))})`,
+    );
   }
-  const rows = await sql<{ level: number; idx: number | string | bigint; hash: Uint8Array }>`${sql.join(parts, sql` UNION ALL `)}`.execute(db);
+  const rows = await sql<{
+    level: number;
+    idx: number | string | bigint;
+    hash: Uint8Array;
+  }>`${sql.join(parts, sql` UNION ALL `)}`.execute(db);
   for (const r of rows.rows) found.set(`${r.level}/${toNumber(r.idx)}`, toBytes(r.hash));
   return found;
 }
@@ -134,8 +140,20 @@ export class LogReader {
 
   private async checkedHead(): Promise<LogHead | null> {
     const mark = this.watermark?.current() ?? null;
-    const row = await this.db.selectFrom('checkpoints').selectAll().orderBy('tree_size', 'desc').limit(1).executeTakeFirst();
-    const head = row ? { size: toNumber(row.tree_size), root: toBytes(row.root_hash), note: row.note, recordedAt: new Date(row.recorded_at) } : null;
+    const row = await this.db
+      .selectFrom('checkpoints')
+      .selectAll()
+      .orderBy('tree_size', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    const head = row
+      ? {
+          size: toNumber(row.tree_size),
+          root: toBytes(row.root_hash),
+          note: row.note,
+          recordedAt: new Date(row.recorded_at),
+        }
+      : null;
     await this.watermark?.check(head, (size) => storedRootAt(this.db, size), mark);
     return head;
   }
@@ -145,8 +163,21 @@ export class LogReader {
     const first = tileNodes(level, index, 1)[0]!.index;
     const rows =
       level === 0
-        ? await this.db.selectFrom('events').select('leaf_hash as hash').where('seq', '>=', first).where('seq', '<', first + width).orderBy('seq').execute()
-        : await this.db.selectFrom('tree_nodes').select('hash').where('level', '=', level * 8).where('idx', '>=', first).where('idx', '<', first + width).orderBy('idx').execute();
+        ? await this.db
+            .selectFrom('events')
+            .select('leaf_hash as hash')
+            .where('seq', '>=', first)
+            .where('seq', '<', first + width)
+            .orderBy('seq')
+            .execute()
+        : await this.db
+            .selectFrom('tree_nodes')
+            .select('hash')
+            .where('level', '=', level * 8)
+            .where('idx', '>=', first)
+            .where('idx', '<', first + width)
+            .orderBy('idx')
+            .execute();
     if (rows.length < width) return null;
     return Buffer.concat(rows.map((r) => toBytes(r.hash)));
   }
@@ -159,7 +190,13 @@ export class LogReader {
 
   /** Leaf bytes of seqs [from, to). */
   async entries(from: number, to: number): Promise<Uint8Array[]> {
-    const rows = await this.db.selectFrom('events').select('entry').where('seq', '>=', from).where('seq', '<', to).orderBy('seq').execute();
+    const rows = await this.db
+      .selectFrom('events')
+      .select('entry')
+      .where('seq', '>=', from)
+      .where('seq', '<', to)
+      .orderBy('seq')
+      .execute();
     return rows.map((r) => toBytes(r.entry));
   }
 
@@ -206,14 +243,27 @@ export class LogReader {
 
   /** Signed checkpoints stored for sizes in [from, to], oldest first. */
   async checkpoints(from = 0, to = Number.MAX_SAFE_INTEGER, limit = 1000): Promise<{ size: number; note: string }[]> {
-    const rows = await this.db.selectFrom('checkpoints').select(['tree_size', 'note']).where('tree_size', '>=', from).where('tree_size', '<=', to).orderBy('tree_size').limit(limit).execute();
+    const rows = await this.db
+      .selectFrom('checkpoints')
+      .select(['tree_size', 'note'])
+      .where('tree_size', '>=', from)
+      .where('tree_size', '<=', to)
+      .orderBy('tree_size')
+      .limit(limit)
+      .execute();
     return rows.map((r) => ({ size: toNumber(r.tree_size), note: r.note }));
   }
 
   /** The events with seq in [from, to), parsed, in order; read in chunks so memory stays flat. */
   async *scan(from: number, to: number, chunk = 2000): AsyncGenerator<EventEnvelope> {
     for (let at = from; at < to; at += chunk) {
-      const rows = await this.db.selectFrom('events').select(['seq', 'entry']).where('seq', '>=', at).where('seq', '<', Math.min(to, at + chunk)).orderBy('seq').execute();
+      const rows = await this.db
+        .selectFrom('events')
+        .select(['seq', 'entry'])
+        .where('seq', '>=', at)
+        .where('seq', '<', Math.min(to, at + chunk))
+        .orderBy('seq')
+        .execute();
       for (const r of rows) yield parseEntry(toBytes(r.entry), toNumber(r.seq));
       if (rows.length === 0) break;
     }
@@ -246,7 +296,10 @@ export class ImmutableTileCache {
       }
     }
     if (tile.level !== 'entries' && tile.level > MAX_TILE_LEVEL) return null;
-    const bytes = tile.level === 'entries' ? await this.reader.entryBundle(tile.index, tile.width) : await this.reader.tile(tile.level, tile.index, tile.width);
+    const bytes =
+      tile.level === 'entries'
+        ? await this.reader.entryBundle(tile.index, tile.width)
+        : await this.reader.tile(tile.level, tile.index, tile.width);
     if (bytes && full) {
       this.entries.set(key, bytes);
       this.bytes += bytes.length;

@@ -8,7 +8,18 @@ export const DATABASE_RETRY_AFTER_SECONDS = 2;
 // saying the server is going or gone, or a driver's own message for a connection that ended.
 
 /** Node's socket errors. */
-const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'EHOSTDOWN', 'ENETUNREACH', 'ENETDOWN', 'EAI_AGAIN']);
+const SOCKET_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'EHOSTDOWN',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'EAI_AGAIN',
+]);
 /** postgres.js (porsager/postgres) codes for a connection that closed, ended or never opened. */
 const DRIVER_CODES = new Set(['CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT']);
 /**
@@ -33,9 +44,16 @@ export function isConnectionLoss(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   const e = error as Error & { code?: unknown; syscall?: unknown; errors?: unknown };
   // Several addresses tried (IPv6 and IPv4 for localhost): each failed.
-  if (error instanceof AggregateError && Array.isArray(e.errors) && e.errors.length > 0 && e.errors.every(isConnectionLoss)) return true;
+  if (
+    error instanceof AggregateError &&
+    Array.isArray(e.errors) &&
+    e.errors.length > 0 &&
+    e.errors.every(isConnectionLoss)
+  )
+    return true;
   if (typeof e.code === 'string') {
-    if (SOCKET_CODES.has(e.code) || DRIVER_CODES.has(e.code) || SQLSTATES.has(e.code) || /^08[0-9A-Z]{3}$/.test(e.code)) return true;
+    if (SOCKET_CODES.has(e.code) || DRIVER_CODES.has(e.code) || SQLSTATES.has(e.code) || /^08[0-9A-Z]{3}$/.test(e.code))
+      return true;
     if (e.syscall === 'connect') return true; // e.g. ENOENT: no Unix socket (the server is down)
   }
   return MESSAGES.some((m) => m.test(error.message));

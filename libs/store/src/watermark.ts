@@ -92,9 +92,16 @@ export class CheckpointWatermark {
    * database that cannot be reached while checking is that (DATABASE_UNAVAILABLE), never a
    * rollback. Does not wait for the file: `durable` does.
    */
-  async check(head: SignedTree | null, rootAt: (size: number) => Promise<Hash>, mark: SignedTree | null): Promise<void> {
+  async check(
+    head: SignedTree | null,
+    rootAt: (size: number) => Promise<Hash>,
+    mark: SignedTree | null,
+  ): Promise<void> {
     if (mark) {
-      if (!head || head.size < mark.size) throw rolledBack(`the database holds a tree of ${head?.size ?? 0} events, smaller than the tree of ${mark.size} this log already signed`);
+      if (!head || head.size < mark.size)
+        throw rolledBack(
+          `the database holds a tree of ${head?.size ?? 0} events, smaller than the tree of ${mark.size} this log already signed`,
+        );
       let root: Hash;
       if (head.size === mark.size) {
         root = head.root;
@@ -103,10 +110,15 @@ export class CheckpointWatermark {
           root = await rootAt(mark.size);
         } catch (error) {
           if (isConnectionLoss(error)) throw databaseUnavailable(error);
-          throw rolledBack(`the database's tree no longer has the nodes of the tree of ${mark.size} this log already signed (${(error as Error).message})`);
+          throw rolledBack(
+            `the database's tree no longer has the nodes of the tree of ${mark.size} this log already signed (${(error as Error).message})`,
+          );
         }
       }
-      if (!hashesEqual(root, mark.root)) throw rolledBack(`the database's tree at size ${mark.size} has another root than the checkpoint of that size this log already signed`);
+      if (!hashesEqual(root, mark.root))
+        throw rolledBack(
+          `the database's tree at size ${mark.size} has another root than the checkpoint of that size this log already signed`,
+        );
     }
     if (head) this.raise(head);
   }
@@ -144,7 +156,10 @@ export class CheckpointWatermark {
     try {
       await writeMark(this.file, this.tmp, mark, this.verifier);
     } catch (error) {
-      throw new InfrastructureError('CHECKPOINT_FILE_UNWRITABLE', `cannot record the checkpoint of size ${mark.size} in ${this.file} (${(error as Error).message}); the log serves no larger tree until it can`);
+      throw new InfrastructureError(
+        'CHECKPOINT_FILE_UNWRITABLE',
+        `cannot record the checkpoint of size ${mark.size} in ${this.file} (${(error as Error).message}); the log serves no larger tree until it can`,
+      );
     }
     this.written = mark.size;
   }

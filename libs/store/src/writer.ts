@@ -1,6 +1,24 @@
 import { sql } from 'kysely';
-import { type Clock, DomainError, InfrastructureError, type EventDraft, type EventEnvelope, type PreparedEvent, outcomeKey, prepareEvent } from '@signet/domain';
-import { type Hash, type NoteSigner, appendLeaves, foldRange, hashesEqual, leafHash, rootNodes, signCheckpoint } from '@signet/tlog';
+import {
+  type Clock,
+  DomainError,
+  InfrastructureError,
+  type EventDraft,
+  type EventEnvelope,
+  type PreparedEvent,
+  outcomeKey,
+  prepareEvent,
+} from '@signet/domain';
+import {
+  type Hash,
+  type NoteSigner,
+  appendLeaves,
+  foldRange,
+  hashesEqual,
+  leafHash,
+  rootNodes,
+  signCheckpoint,
+} from '@signet/tlog';
 import type { Db } from './connect.js';
 import { toBytes, toNumber } from './database.js';
 import { readNodes, storedRootAt } from './reader.js';
@@ -84,9 +102,18 @@ export class LogWriter {
    * written); without, at the head, whatever it is.
    */
   append(drafts: readonly EventDraft[], options: AppendOptions = {}): Promise<EventEnvelope[]> {
-    if (this.closed) return Promise.reject(new InfrastructureError('LOG_CLOSED', 'the log is shutting down and takes no more appends; retry against another instance'));
+    if (this.closed)
+      return Promise.reject(
+        new InfrastructureError(
+          'LOG_CLOSED',
+          'the log is shutting down and takes no more appends; retry against another instance',
+        ),
+      );
     if (drafts.length === 0) return Promise.resolve([]);
-    if (drafts.length > this.maxBatch) return Promise.reject(new DomainError('BATCH_TOO_LARGE', `at most ${this.maxBatch} events can be appended at once`));
+    if (drafts.length > this.maxBatch)
+      return Promise.reject(
+        new DomainError('BATCH_TOO_LARGE', `at most ${this.maxBatch} events can be appended at once`),
+      );
     let events: PreparedEvent[];
     try {
       events = drafts.map(prepareEvent);
@@ -110,16 +137,26 @@ export class LogWriter {
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
         const cached = this.head !== null;
         const head = this.head ?? (this.head = await this.readHead());
-        const moved = (options.expectedSize !== undefined && options.expectedSize !== head.size) || (options.recordedAt !== undefined && options.recordedAt.getTime() < head.recordedAt);
+        const moved =
+          (options.expectedSize !== undefined && options.expectedSize !== head.size) ||
+          (options.recordedAt !== undefined && options.recordedAt.getTime() < head.recordedAt);
         if (moved) {
           // A refusal must rest on the database's head, not on what this process last saw.
           this.head = null;
           if (cached) continue;
-          throw new DomainError('LOG_SIZE_CHANGED', `the log moved on since the decision (size ${head.size}, expected ${options.expectedSize ?? '?'}); decide again on the current state`);
+          throw new DomainError(
+            'LOG_SIZE_CHANGED',
+            `the log moved on since the decision (size ${head.size}, expected ${options.expectedSize ?? '?'}); decide again on the current state`,
+          );
         }
         const written = await this.tryWrite(head, prepared, options);
         if (written) {
-          this.options.onBatch?.({ events: written.length, requests: options.requests ?? 1, treeSize: this.head!.size, millis: performance.now() - started });
+          this.options.onBatch?.({
+            events: written.length,
+            requests: options.requests ?? 1,
+            treeSize: this.head!.size,
+            millis: performance.now() - started,
+          });
           return written;
         }
         this.head = null;
@@ -132,7 +169,11 @@ export class LogWriter {
   }
 
   /** One statement on `head`: the envelopes when committed, null when another writer moved the head first. */
-  private async tryWrite(head: Head, prepared: readonly PreparedEvent[], options: AppendOptions): Promise<EventEnvelope[] | null> {
+  private async tryWrite(
+    head: Head,
+    prepared: readonly PreparedEvent[],
+    options: AppendOptions,
+  ): Promise<EventEnvelope[] | null> {
     // The log's time never runs backwards, even if the host clock does.
     const recordedAt = options.recordedAt ?? new Date(Math.max(this.options.clock.now().getTime(), head.recordedAt));
     const envelopes: EventEnvelope[] = [];
@@ -154,7 +195,10 @@ export class LogWriter {
       outcomes.push(envelope.actor === 'log' ? outcomeKey(envelope.type, envelope.data) : null);
     }
     const grown = appendLeaves(head.size, head.frontier, leaves);
-    const note = signCheckpoint({ origin: this.options.origin, size: grown.size, root: grown.root, extensions: [] }, this.options.signer);
+    const note = signCheckpoint(
+      { origin: this.options.origin, size: grown.size, root: grown.root, extensions: [] },
+      this.options.signer,
+    );
     // Level 0 (the leaf hashes) goes into the events rows; the rest into tree_nodes.
     const inner = grown.newNodes.filter((n) => n.level > 0);
     const result = await sql<{ appended: boolean }>`
@@ -164,7 +208,13 @@ export class LogWriter {
         ${inner.map((n) => n.level)}::smallint[], ${inner.map((n) => String(n.index))}::bigint[], ${inner.map((n) => n.hash)}::bytea[],
         ${grown.size}::bigint, ${grown.root}::bytea, ${note}::text)`.execute(this.options.db.db);
     if (!result.rows[0]!.appended) return null;
-    const next = { size: grown.size, root: grown.root, note, recordedAt: recordedAt.getTime(), frontier: grown.frontier };
+    const next = {
+      size: grown.size,
+      root: grown.root,
+      note,
+      recordedAt: recordedAt.getTime(),
+      frontier: grown.frontier,
+    };
     this.head = next;
     // Committed on the head checked when it was read, so it extends the watermark. The file is
     // written in the background: a read of the head that serves its note waits for it.
@@ -179,8 +229,20 @@ export class LogWriter {
   private async readHead(): Promise<Head> {
     const db = this.options.db.db;
     const mark = this.options.watermark?.current() ?? null;
-    const row = await db.selectFrom('checkpoints').select(['tree_size', 'root_hash', 'note', 'recorded_at']).orderBy('tree_size', 'desc').limit(1).executeTakeFirst();
-    const head = row ? { size: toNumber(row.tree_size), root: toBytes(row.root_hash), note: row.note, recordedAt: new Date(row.recorded_at).getTime() } : null;
+    const row = await db
+      .selectFrom('checkpoints')
+      .select(['tree_size', 'root_hash', 'note', 'recorded_at'])
+      .orderBy('tree_size', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    const head = row
+      ? {
+          size: toNumber(row.tree_size),
+          root: toBytes(row.root_hash),
+          note: row.note,
+          recordedAt: new Date(row.recorded_at).getTime(),
+        }
+      : null;
     await this.options.watermark?.check(head, (size) => storedRootAt(db, size), mark);
     if (!head) return { size: 0, root: foldRange([]), note: '', recordedAt: 0, frontier: [] };
     const ids = rootNodes(head.size);
@@ -190,7 +252,8 @@ export class LogWriter {
       if (!h) throw new Error(`the stored tree is missing node ${id.level}/${id.index} of size ${head.size}`);
       return h;
     });
-    if (!hashesEqual(foldRange(frontier), head.root)) throw new Error(`the stored tree does not match the checkpoint of size ${head.size}`);
+    if (!hashesEqual(foldRange(frontier), head.root))
+      throw new Error(`the stored tree does not match the checkpoint of size ${head.size}`);
     return { ...head, frontier };
   }
 }

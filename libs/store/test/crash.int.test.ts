@@ -13,7 +13,12 @@ const KILLS = 8;
 /** Runs the appender until it has acknowledged something, then SIGKILLs it at a random moment. */
 function runAndKill(backend: Backend, acks: Map<number, string>): Promise<void> {
   return new Promise((resolve, reject) => {
-    const env = { ...process.env, SIGNET_DATA_DIR: backend.config.dataDir, DATABASE_URL: backend.config.databaseUrl ?? '', SIGNET_ORIGIN: backend.config.origin };
+    const env = {
+      ...process.env,
+      SIGNET_DATA_DIR: backend.config.dataDir,
+      DATABASE_URL: backend.config.databaseUrl ?? '',
+      SIGNET_ORIGIN: backend.config.origin,
+    };
     const child = spawn(process.execPath, [CHILD], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let buffer = '';
     let stderr = '';
@@ -32,7 +37,9 @@ function runAndKill(backend: Backend, acks: Map<number, string>): Promise<void> 
       }
     });
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('exit', (code, signal) => (signal === 'SIGKILL' ? resolve() : reject(new Error(`appender exited ${code}: ${stderr}`))));
+    child.on('exit', (code, signal) =>
+      signal === 'SIGKILL' ? resolve() : reject(new Error(`appender exited ${code}: ${stderr}`)),
+    );
   });
 }
 

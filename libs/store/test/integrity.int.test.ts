@@ -3,7 +3,17 @@ import { join } from 'node:path';
 import { type Kysely, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '@signet/domain';
-import { APPEND_ONLY_TABLES, CHECKPOINT_FILE, CosignatureStore, type Database, type Db, type SignetLog, appendOnlyProblems, connect, openLog } from '@signet/store';
+import {
+  APPEND_ONLY_TABLES,
+  CHECKPOINT_FILE,
+  CosignatureStore,
+  type Database,
+  type Db,
+  type SignetLog,
+  appendOnlyProblems,
+  connect,
+  openLog,
+} from '@signet/store';
 import { encodeSignerKey, parseSignerKey, sha256, signCheckpoint } from '@signet/tlog';
 import { BACKENDS, type Backend, newBackend, tempDir } from '../../../test/support/backends.js';
 import { checkLogIntegrity } from '../../../test/support/integrity.js';
@@ -67,16 +77,24 @@ describe.each(BACKENDS)('log integrity on %s', (name) => {
     expect(await store.record(head.size, head.note, [line('w1', 100), line('w2', 50)], clock.now())).toHaveLength(2);
     expect(await store.record(head.size, head.note, [line('w1', 200)], clock.now())).toHaveLength(1);
     // Not newer than the witness's newest: nothing is added.
-    expect(await store.record(head.size, head.note, [line('w1', 150), line('w1', 200), line('w2', 50)], clock.now())).toEqual([]);
+    expect(
+      await store.record(head.size, head.note, [line('w1', 150), line('w1', 200), line('w2', 50)], clock.now()),
+    ).toEqual([]);
     expect(await count(db, 'cosignatures')).toBe(3);
     expect(await store.lines(head.size, head.note)).toEqual(['— w1 line-at-200\n', '— w2 line-at-50\n']);
-    expect(await store.latest()).toEqual({ size: head.size, note: head.note, lines: ['— w1 line-at-200\n', '— w2 line-at-50\n'] });
+    expect(await store.latest()).toEqual({
+      size: head.size,
+      note: head.note,
+      lines: ['— w1 line-at-200\n', '— w2 line-at-50\n'],
+    });
 
     for (const table of ['cosignatures', 'cosigned_checkpoints']) {
       await expect(sql.raw(`DELETE FROM ${table}`).execute(db)).rejects.toThrow(/append-only/);
       await expect(sql.raw(`TRUNCATE ${table} CASCADE`).execute(db)).rejects.toThrow(/append-only/);
     }
-    await expect(sql`UPDATE cosignatures SET line = 'forged' WHERE witness = 'w1'`.execute(db)).rejects.toThrow(/append-only/);
+    await expect(sql`UPDATE cosignatures SET line = 'forged' WHERE witness = 'w1'`.execute(db)).rejects.toThrow(
+      /append-only/,
+    );
     await expect(sql`UPDATE cosigned_checkpoints SET note = 'forged'`.execute(db)).rejects.toThrow(/append-only/);
     expect(await count(db, 'cosignatures')).toBe(3);
     expect(await store.lines(head.size, head.note)).toEqual(['— w1 line-at-200\n', '— w2 line-at-50\n']);
@@ -86,16 +104,36 @@ describe.each(BACKENDS)('log integrity on %s', (name) => {
     const db = log!.db.db;
     expect(await appendOnlyProblems(db)).toEqual([]);
     const cases: [string, string, string, RegExp][] = [
-      ['disabled', 'ALTER TABLE events DISABLE TRIGGER events_append_only', 'ALTER TABLE events ENABLE TRIGGER events_append_only', /^events: nothing refuses UPDATE, DELETE \(events_append_only is disabled\)$/],
-      ['all user triggers disabled', 'ALTER TABLE cosignatures DISABLE TRIGGER USER', 'ALTER TABLE cosignatures ENABLE TRIGGER USER', /^cosignatures: nothing refuses UPDATE, DELETE, TRUNCATE/],
-      ['replica only', 'ALTER TABLE tree_nodes ENABLE REPLICA TRIGGER tree_nodes_no_truncate', 'ALTER TABLE tree_nodes ENABLE TRIGGER tree_nodes_no_truncate', /^tree_nodes: nothing refuses TRUNCATE \(tree_nodes_no_truncate is enabled on replicas only\)$/],
+      [
+        'disabled',
+        'ALTER TABLE events DISABLE TRIGGER events_append_only',
+        'ALTER TABLE events ENABLE TRIGGER events_append_only',
+        /^events: nothing refuses UPDATE, DELETE \(events_append_only is disabled\)$/,
+      ],
+      [
+        'all user triggers disabled',
+        'ALTER TABLE cosignatures DISABLE TRIGGER USER',
+        'ALTER TABLE cosignatures ENABLE TRIGGER USER',
+        /^cosignatures: nothing refuses UPDATE, DELETE, TRUNCATE/,
+      ],
+      [
+        'replica only',
+        'ALTER TABLE tree_nodes ENABLE REPLICA TRIGGER tree_nodes_no_truncate',
+        'ALTER TABLE tree_nodes ENABLE TRIGGER tree_nodes_no_truncate',
+        /^tree_nodes: nothing refuses TRUNCATE \(tree_nodes_no_truncate is enabled on replicas only\)$/,
+      ],
       [
         'dropped',
         'DROP TRIGGER checkpoints_append_only ON checkpoints',
         'CREATE TRIGGER checkpoints_append_only BEFORE UPDATE OR DELETE ON checkpoints FOR EACH ROW EXECUTE FUNCTION signet_refuse_change()',
         /^checkpoints: nothing refuses UPDATE, DELETE \(the trigger is missing\)$/,
       ],
-      ['truncate dropped', 'DROP TRIGGER cosigned_checkpoints_no_truncate ON cosigned_checkpoints', 'CREATE TRIGGER cosigned_checkpoints_no_truncate BEFORE TRUNCATE ON cosigned_checkpoints FOR EACH STATEMENT EXECUTE FUNCTION signet_refuse_change()', /^cosigned_checkpoints: nothing refuses TRUNCATE/],
+      [
+        'truncate dropped',
+        'DROP TRIGGER cosigned_checkpoints_no_truncate ON cosigned_checkpoints',
+        'CREATE TRIGGER cosigned_checkpoints_no_truncate BEFORE TRUNCATE ON cosigned_checkpoints FOR EACH STATEMENT EXECUTE FUNCTION signet_refuse_change()',
+        /^cosigned_checkpoints: nothing refuses TRUNCATE/,
+      ],
       [
         'function replaced',
         `CREATE OR REPLACE FUNCTION signet_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN OLD; END $$`,
@@ -119,7 +157,9 @@ describe.each(BACKENDS)('log integrity on %s', (name) => {
       await sql.raw(`ALTER TABLE ${table} DISABLE TRIGGER USER`).execute(db);
       const problems = await appendOnlyProblems(db);
       await sql.raw(`ALTER TABLE ${table} ENABLE TRIGGER USER`).execute(db);
-      expect(problems).toEqual([expect.stringMatching(new RegExp(`^${table}: nothing refuses UPDATE, DELETE, TRUNCATE \\(.*disabled\\)$`))]);
+      expect(problems).toEqual([
+        expect.stringMatching(new RegExp(`^${table}: nothing refuses UPDATE, DELETE, TRUNCATE \\(.*disabled\\)$`)),
+      ]);
     }
     expect(await appendOnlyProblems(db)).toEqual([]);
     await expect(sql`UPDATE events SET type = 'Forged' WHERE seq = 0`.execute(db)).rejects.toThrow(/append-only/);
@@ -133,7 +173,10 @@ describe.each(BACKENDS)('log integrity on %s', (name) => {
         async (l) => (await l.close(), null),
         (error: unknown) => error,
       );
-      expect([table, refused]).toMatchObject([table, { code: 'APPEND_ONLY_DISABLED', message: expect.stringContaining(`${table}: nothing refuses`) }]);
+      expect([table, refused]).toMatchObject([
+        table,
+        { code: 'APPEND_ONLY_DISABLED', message: expect.stringContaining(`${table}: nothing refuses`) },
+      ]);
       await withDatabase(async (db) => {
         expect(await count(db, 'events')).toBe(before);
         await sql.raw(`ALTER TABLE ${table} ENABLE TRIGGER USER`).execute(db);
@@ -186,13 +229,19 @@ describe.each(BACKENDS)('log integrity on %s', (name) => {
       expect(await other.reader.size()).toBe(signedSize);
       await other.close();
       if (name === 'pglite') copyDatabase(elsewhere.path, backend.config.dataDir);
-      await expect(openLog(backend.config, { clock })).rejects.toMatchObject({ code: 'LOG_ROLLED_BACK', message: expect.stringContaining(`at size ${signedSize} has another root`) });
+      await expect(openLog(backend.config, { clock })).rejects.toMatchObject({
+        code: 'LOG_ROLLED_BACK',
+        message: expect.stringContaining(`at size ${signedSize} has another root`),
+      });
 
       const again = await openLog(config, { clock });
       await again.writer.append([draft(102)]);
       await again.close();
       if (name === 'pglite') copyDatabase(elsewhere.path, backend.config.dataDir);
-      await expect(openLog(backend.config, { clock })).rejects.toMatchObject({ code: 'LOG_ROLLED_BACK', message: expect.stringContaining(`at size ${signedSize} has another root`) });
+      await expect(openLog(backend.config, { clock })).rejects.toMatchObject({
+        code: 'LOG_ROLLED_BACK',
+        message: expect.stringContaining(`at size ${signedSize} has another root`),
+      });
       await withDatabase(async (db) => expect(await count(db, 'events')).toBe(signedSize + 1));
     } finally {
       elsewhere.remove();
@@ -208,13 +257,18 @@ describe.each(BACKENDS)('log integrity on %s', (name) => {
     await log!.writer.append([draft(200)]);
     const size = await log!.reader.size();
     expect(log!.watermark.size).toBe(size);
-    const superuser = name === 'postgres' ? await connect({ databaseUrl: backend.config.databaseUrl, dataDir: backend.config.dataDir }) : null;
+    const superuser =
+      name === 'postgres'
+        ? await connect({ databaseUrl: backend.config.databaseUrl, dataDir: backend.config.dataDir })
+        : null;
     try {
       // PGlite has one connection: the superuser's statements go through the log's own.
       await run(superuser?.db ?? log!.db.db, rollBackStatements(size - 1));
       await expect(log!.reader.head()).rejects.toMatchObject({ code: 'LOG_ROLLED_BACK' });
       await expect(log!.writer.append([draft(201)])).rejects.toMatchObject({ code: 'LOG_ROLLED_BACK' });
-      await expect(log!.writer.append([draft(202)], { expectedSize: size - 1 })).rejects.toMatchObject({ code: 'LOG_ROLLED_BACK' });
+      await expect(log!.writer.append([draft(202)], { expectedSize: size - 1 })).rejects.toMatchObject({
+        code: 'LOG_ROLLED_BACK',
+      });
       expect(await count(log!.db.db, 'events')).toBe(size - 1);
     } finally {
       await superuser?.close();
@@ -225,8 +279,17 @@ describe.each(BACKENDS)('log integrity on %s', (name) => {
   it('refuses a checkpoint file that is not this log’s (BAD_CHECKPOINT_FILE)', async () => {
     const file = join(backend.config.dataDir, CHECKPOINT_FILE);
     const other = encodeSignerKey('signet.test/log', sha256('another key'));
-    writeFileSync(file, signCheckpoint({ origin: 'signet.test/log', size: 1, root: sha256('x'), extensions: [] }, parseSignerKey(other).signer));
-    await expect(openLog(backend.config, { clock })).rejects.toMatchObject({ code: 'BAD_CHECKPOINT_FILE', message: expect.stringContaining(file) });
+    writeFileSync(
+      file,
+      signCheckpoint(
+        { origin: 'signet.test/log', size: 1, root: sha256('x'), extensions: [] },
+        parseSignerKey(other).signer,
+      ),
+    );
+    await expect(openLog(backend.config, { clock })).rejects.toMatchObject({
+      code: 'BAD_CHECKPOINT_FILE',
+      message: expect.stringContaining(file),
+    });
     writeFileSync(file, 'half a chec');
     await expect(openLog(backend.config, { clock })).rejects.toMatchObject({ code: 'BAD_CHECKPOINT_FILE' });
     // Without the file, the database's head is taken as it is (and the file written again).

@@ -39,7 +39,13 @@ describe.each(BACKENDS)('the log on %s', (name) => {
   it('starts with the genesis event naming the origin and verifier key', async () => {
     expect(log.created).toBe(true);
     const genesis = await log.reader.event(0);
-    expect(genesis).toMatchObject({ seq: 0, type: 'LogCreated', actor: 'log', recordedAt: '2026-11-24T10:00:00.000Z', data: { origin: 'signet.test/log', verifierKey: log.identity.verifierKey } });
+    expect(genesis).toMatchObject({
+      seq: 0,
+      type: 'LogCreated',
+      actor: 'log',
+      recordedAt: '2026-11-24T10:00:00.000Z',
+      data: { origin: 'signet.test/log', verifierKey: log.identity.verifierKey },
+    });
     const head = (await log.reader.head())!;
     expect(head.size).toBe(1);
     expect(openCheckpoint(head.note, parseVerifierKey(log.identity.verifierKey)).size).toBe(1);
@@ -105,7 +111,9 @@ describe.each(BACKENDS)('the log on %s', (name) => {
     // The other writer moves the head, so this writer's idea of it is out of date (Postgres).
     await second.writer.append([draft(0)]);
     const before = await countEvents(log);
-    await expect(log.writer.append([draft(1)], { expectedSize: before - 1 })).rejects.toMatchObject({ code: 'LOG_SIZE_CHANGED' });
+    await expect(log.writer.append([draft(1)], { expectedSize: before - 1 })).rejects.toMatchObject({
+      code: 'LOG_SIZE_CHANGED',
+    });
     expect(await countEvents(log)).toBe(before);
     const [e] = await log.writer.append([draft(2)], { expectedSize: before });
     expect(e!.seq).toBe(before);
@@ -139,7 +147,9 @@ describe.each(BACKENDS)('the log on %s', (name) => {
     const { encodeSignerKey } = await import('@signet/tlog');
     const otherKey = encodeSignerKey('signet.test/log', new Uint8Array(32).fill(9));
     if (name === 'postgres') {
-      await expect(openLog({ ...backend.config, logKey: otherKey })).rejects.toMatchObject({ code: 'LOG_KEY_MISMATCH' });
+      await expect(openLog({ ...backend.config, logKey: otherKey })).rejects.toMatchObject({
+        code: 'LOG_KEY_MISMATCH',
+      });
     }
     // reading nodes of an empty id list is a no-op
     expect((await readNodes(log.db.db, [])).size).toBe(0);

@@ -53,7 +53,10 @@ describe('a lost Postgres connection, at the store', () => {
     );
     // Whichever pooled connection the sleep took: end every one of this database's backends.
     await new Promise((r) => setTimeout(r, 200));
-    await admin.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()', [new URL(pgdb.url).pathname.slice(1)]);
+    await admin.query(
+      'select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()',
+      [new URL(pgdb.url).pathname.slice(1)],
+    );
     expect(await sleeping).toMatchObject(unavailable);
     // A statement sent before the pool has heard of its connection's end fails the same way
     // (the client sends it again); once it has, the pool connects anew.
@@ -70,7 +73,10 @@ describe('a lost Postgres connection, at the store', () => {
   });
 
   it('no server at the address: DATABASE_UNAVAILABLE at once', async () => {
-    const nowhere = await connect({ databaseUrl: `postgres://postgres@127.0.0.1:${await freePort()}/signet`, dataDir: dir.path });
+    const nowhere = await connect({
+      databaseUrl: `postgres://postgres@127.0.0.1:${await freePort()}/signet`,
+      dataDir: dir.path,
+    });
     try {
       await expect(sql`select 1`.execute(nowhere.db)).rejects.toMatchObject(unavailable);
     } finally {

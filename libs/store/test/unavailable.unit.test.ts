@@ -5,7 +5,8 @@ import { databaseUnavailable, isConnectionLoss } from '@signet/store';
 // Which driver errors mean "the database is away" (and become DATABASE_UNAVAILABLE) and which
 // are the database's answer to the statement (and stay what they are).
 
-const coded = (code: string, message = 'x', extra: Record<string, unknown> = {}) => Object.assign(new Error(message), { code, ...extra });
+const coded = (code: string, message = 'x', extra: Record<string, unknown> = {}) =>
+  Object.assign(new Error(message), { code, ...extra });
 
 describe('isConnectionLoss', () => {
   it.each([
@@ -14,7 +15,10 @@ describe('isConnectionLoss', () => {
     ['a broken pipe', coded('EPIPE', 'write EPIPE')],
     ['no Unix socket', coded('ENOENT', 'connect ENOENT /run/postgresql/.s.PGSQL.5432', { syscall: 'connect' })],
     ['every address refused', new AggregateError([coded('ECONNREFUSED'), coded('ECONNREFUSED')], 'connect failed')],
-    ['admin_shutdown (pg_terminate_backend, a fast shutdown)', coded('57P01', 'terminating connection due to administrator command')],
+    [
+      'admin_shutdown (pg_terminate_backend, a fast shutdown)',
+      coded('57P01', 'terminating connection due to administrator command'),
+    ],
     ['crash_shutdown', coded('57P02')],
     ['cannot_connect_now (starting up, shutting down)', coded('57P03', 'the database system is starting up')],
     ['too_many_connections', coded('53300', 'sorry, too many clients already')],

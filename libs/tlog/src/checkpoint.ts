@@ -17,7 +17,8 @@ export function formatCheckpoint(cp: Checkpoint): string {
 
 export function parseCheckpointText(text: string): Checkpoint {
   const lines = text.split('\n');
-  if (lines.length < 4 || lines[lines.length - 1] !== '') throw new TlogError('BAD_CHECKPOINT', 'a checkpoint has an origin, a size and a root hash, each on its own line');
+  if (lines.length < 4 || lines[lines.length - 1] !== '')
+    throw new TlogError('BAD_CHECKPOINT', 'a checkpoint has an origin, a size and a root hash, each on its own line');
   lines.pop();
   const [origin, sizeText, rootText, ...extensions] = lines;
   if (!origin) throw new TlogError('BAD_CHECKPOINT', 'the checkpoint origin is empty');
@@ -42,10 +43,19 @@ export function signCheckpoint(cp: Checkpoint, signer: NoteSigner): string {
  * Verifies a checkpoint note with the log's verifier key and checks that its origin is the
  * key's name (C2SP tlog-checkpoint: the log's key name is its origin).
  */
-export function openCheckpoint(note: string, logKey: NoteVerifier, others: readonly NoteVerifier[] = []): Checkpoint & { note: string; cosignedBy: NoteVerifier[] } {
+export function openCheckpoint(
+  note: string,
+  logKey: NoteVerifier,
+  others: readonly NoteVerifier[] = [],
+): Checkpoint & { note: string; cosignedBy: NoteVerifier[] } {
   const { text, verifiedBy } = openNote(note, [logKey, ...others]);
-  if (!verifiedBy.includes(logKey)) throw new TlogError('UNVERIFIED_NOTE', `the checkpoint is not signed by the log key ${logKey.name}`);
+  if (!verifiedBy.includes(logKey))
+    throw new TlogError('UNVERIFIED_NOTE', `the checkpoint is not signed by the log key ${logKey.name}`);
   const cp = parseCheckpointText(text);
-  if (cp.origin !== logKey.name) throw new TlogError('BAD_CHECKPOINT', `the checkpoint origin "${cp.origin}" is not the log key's name "${logKey.name}"`);
+  if (cp.origin !== logKey.name)
+    throw new TlogError(
+      'BAD_CHECKPOINT',
+      `the checkpoint origin "${cp.origin}" is not the log key's name "${logKey.name}"`,
+    );
   return { ...cp, note, cosignedBy: verifiedBy.filter((v) => v !== logKey) };
 }

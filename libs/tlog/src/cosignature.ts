@@ -1,7 +1,19 @@
 import { TlogError } from './errors.js';
 import { toBase64 } from './hash.js';
 import { type Checkpoint, openCheckpoint, parseCheckpointText } from './checkpoint.js';
-import { type NoteSignature, type NoteVerifier, checkName, ed25519PublicKey, ed25519Sign, ed25519Verify, hash8, keyHash, parseNote, readKeyText, signatureLine } from './note.js';
+import {
+  type NoteSignature,
+  type NoteVerifier,
+  checkName,
+  ed25519PublicKey,
+  ed25519Sign,
+  ed25519Verify,
+  hash8,
+  keyHash,
+  parseNote,
+  readKeyText,
+  signatureLine,
+} from './note.js';
 
 // C2SP tlog-cosignature v1 with Ed25519 (signature type 0x04). A witness signs
 //   "cosignature/v1\n" || "time <POSIX seconds>\n" || <checkpoint body>
@@ -65,13 +77,17 @@ export function encodeWitnessSignerKey(name: string, seed: Uint8Array): string {
 
 function checkTimestamp(timestamp: number): void {
   // The spec allows up to 2^63-1; beyond 2^53-1 (year 285 million) a number would be rounded.
-  if (!Number.isSafeInteger(timestamp) || timestamp < 0) throw new TlogError('BAD_COSIGNATURE', `${timestamp} is not a POSIX timestamp in seconds`);
+  if (!Number.isSafeInteger(timestamp) || timestamp < 0)
+    throw new TlogError('BAD_COSIGNATURE', `${timestamp} is not a POSIX timestamp in seconds`);
 }
 
 /** The bytes a witness signs: the header line, the time line, then the note body. */
 export function cosignedMessage(text: string | Uint8Array, timestamp: number): Uint8Array {
   checkTimestamp(timestamp);
-  return Buffer.concat([Buffer.from(`${HEADER}time ${timestamp}\n`, 'utf8'), typeof text === 'string' ? Buffer.from(text, 'utf8') : text]);
+  return Buffer.concat([
+    Buffer.from(`${HEADER}time ${timestamp}\n`, 'utf8'),
+    typeof text === 'string' ? Buffer.from(text, 'utf8') : text,
+  ]);
 }
 
 /** A verifier for the witness of `name` and a 32-byte Ed25519 public key. */
@@ -81,7 +97,9 @@ export function witnessVerifier(name: string, publicKey: Uint8Array): WitnessVer
     if (signature.length !== TIMESTAMP_BYTES + SIGNATURE_BYTES) return null;
     const timestamp = Buffer.from(signature.buffer, signature.byteOffset, TIMESTAMP_BYTES).readBigUInt64BE(0);
     if (timestamp > BigInt(Number.MAX_SAFE_INTEGER)) return null;
-    return verify(cosignedMessage(text, Number(timestamp)), signature.subarray(TIMESTAMP_BYTES)) ? Number(timestamp) : null;
+    return verify(cosignedMessage(text, Number(timestamp)), signature.subarray(TIMESTAMP_BYTES))
+      ? Number(timestamp)
+      : null;
   };
   return {
     name,
@@ -96,13 +114,18 @@ export function witnessVerifier(name: string, publicKey: Uint8Array): WitnessVer
 /** Reads a witness verifier key (type 0x04); BAD_KEY for anything else, a plain note key included. */
 export function parseWitnessVerifierKey(text: string): WitnessVerifier {
   const { name, hashText, material } = readKeyText(text, 'verifier', ALG_COSIGNATURE_V1);
-  if (hash8(witnessKeyHash(name, material)) !== hashText) throw new TlogError('BAD_KEY', `the witness key hash of ${name} does not match its key`);
+  if (hash8(witnessKeyHash(name, material)) !== hashText)
+    throw new TlogError('BAD_KEY', `the witness key hash of ${name} does not match its key`);
   return witnessVerifier(name, material);
 }
 
 /** Witness verifier keys separated by commas or newlines; two keys may not share a name. */
 export function parseWitnessVerifierKeys(list: string): WitnessVerifier[] {
-  const witnesses = list.split(/[,\n]/).map((s) => s.trim()).filter(Boolean).map(parseWitnessVerifierKey);
+  const witnesses = list
+    .split(/[,\n]/)
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map(parseWitnessVerifierKey);
   const names = witnesses.map((w) => w.name);
   const twice = names.find((n, i) => names.indexOf(n) !== i);
   if (twice !== undefined) throw new TlogError('BAD_KEY', `two witness keys are named ${twice}`);
@@ -128,10 +151,16 @@ export function witnessSigner(name: string, seed: Uint8Array): WitnessSigner {
 }
 
 /** Reads a witness signer key `PRIVATE+KEY+<name>+<hash>+base64(0x04 || seed)`. */
-export function parseWitnessSignerKey(text: string): { name: string; seed: Uint8Array; publicKey: Uint8Array; signer: WitnessSigner } {
+export function parseWitnessSignerKey(text: string): {
+  name: string;
+  seed: Uint8Array;
+  publicKey: Uint8Array;
+  signer: WitnessSigner;
+} {
   const { name, hashText, material: seed } = readKeyText(text, 'signer', ALG_COSIGNATURE_V1);
   const publicKey = ed25519PublicKey(seed);
-  if (hash8(witnessKeyHash(name, publicKey)) !== hashText) throw new TlogError('BAD_KEY', `the witness signer key hash of ${name} does not match its key`);
+  if (hash8(witnessKeyHash(name, publicKey)) !== hashText)
+    throw new TlogError('BAD_KEY', `the witness signer key hash of ${name} does not match its key`);
   return { name, seed, publicKey, signer: witnessSigner(name, seed) };
 }
 
@@ -158,7 +187,10 @@ export function cosignCheckpoint(note: string, signer: WitnessSigner, timestamp:
  * lines that name a given witness and its key hash but do not verify. Lines by other keys are
  * ignored, as signed-note asks.
  */
-export function checkCosignatures(note: string, witnesses: readonly WitnessVerifier[]): { text: string; valid: Cosignature[]; invalid: NoteSignature[] } {
+export function checkCosignatures(
+  note: string,
+  witnesses: readonly WitnessVerifier[],
+): { text: string; valid: Cosignature[]; invalid: NoteSignature[] } {
   // The note comes from the network: parseNote bounds its size and its number of lines.
   const { text, signatures } = parseNote(note);
   const msg = Buffer.from(text, 'utf8');
@@ -169,7 +201,8 @@ export function checkCosignatures(note: string, witnesses: readonly WitnessVerif
     if (!witness) continue;
     const timestamp = witness.timestampOf(msg, sig.signature);
     if (timestamp === null) invalid.push(sig);
-    else if ((newest.get(witness)?.timestamp ?? -1) < timestamp) newest.set(witness, { witness, timestamp, line: signatureLine(sig) });
+    else if ((newest.get(witness)?.timestamp ?? -1) < timestamp)
+      newest.set(witness, { witness, timestamp, line: signatureLine(sig) });
   }
   const valid = witnesses.flatMap((w) => newest.get(w) ?? []);
   return { text, valid, invalid };
@@ -185,8 +218,13 @@ export function verifyCosignatures(note: string, witnesses: readonly WitnessVeri
  * TlogError('QUORUM_NOT_MET') naming the witnesses whose cosignature is missing or does not
  * verify. It does not check the log's own signature: see openCosignedCheckpoint.
  */
-export function requireQuorum(note: string, witnesses: readonly WitnessVerifier[], quorum: number = witnesses.length): Cosignature[] {
-  if (!Number.isSafeInteger(quorum) || quorum < 1) throw new RangeError(`a quorum is a positive integer, got ${quorum}`);
+export function requireQuorum(
+  note: string,
+  witnesses: readonly WitnessVerifier[],
+  quorum: number = witnesses.length,
+): Cosignature[] {
+  if (!Number.isSafeInteger(quorum) || quorum < 1)
+    throw new RangeError(`a quorum is a positive integer, got ${quorum}`);
   const valid = verifyCosignatures(note, witnesses);
   if (valid.length >= quorum) return valid;
   const missing = witnesses.filter((w) => !valid.some((c) => c.witness === w)).map((w) => w.name);

@@ -82,14 +82,19 @@ function splitKey(text: string, parts: number, what: string): string[] {
 
 function decodeKeyMaterial(name: string, hashText: string, b64: string, what: string, alg: number): Uint8Array {
   checkName(name);
-  if (!/^[0-9a-f]{8}$/.test(hashText)) throw new TlogError('BAD_KEY', `the ${what} key hash must be 8 lower-case hex digits`);
+  if (!/^[0-9a-f]{8}$/.test(hashText))
+    throw new TlogError('BAD_KEY', `the ${what} key hash must be 8 lower-case hex digits`);
   let raw: Uint8Array;
   try {
     raw = fromBase64(b64);
   } catch {
     throw new TlogError('BAD_KEY', `the ${what} key is not valid base64`);
   }
-  if (raw.length !== 33 || raw[0] !== alg) throw new TlogError('BAD_KEY', `the ${what} key is not an Ed25519 key of type 0x${alg.toString(16).padStart(2, '0')} (32 bytes)`);
+  if (raw.length !== 33 || raw[0] !== alg)
+    throw new TlogError(
+      'BAD_KEY',
+      `the ${what} key is not an Ed25519 key of type 0x${alg.toString(16).padStart(2, '0')} (32 bytes)`,
+    );
   return raw.subarray(1);
 }
 
@@ -98,7 +103,11 @@ function decodeKeyMaterial(name: string, hashText: string, b64: string, what: st
  * verifier key `<name>+<hash>+<base64(alg || public key)>` with a 32-byte Ed25519 key of type
  * `alg`. The hash is only checked for form: comparing it needs the public key.
  */
-export function readKeyText(text: string, kind: 'signer' | 'verifier', alg: number): { name: string; hashText: string; material: Uint8Array } {
+export function readKeyText(
+  text: string,
+  kind: 'signer' | 'verifier',
+  alg: number,
+): { name: string; hashText: string; material: Uint8Array } {
   if (kind === 'signer') {
     const [p, k, name, hashText, b64] = splitKey(text, 5, kind);
     if (p !== 'PRIVATE' || k !== 'KEY') throw new TlogError('BAD_KEY', 'a signer key starts with PRIVATE+KEY+');
@@ -126,16 +135,23 @@ export function ed25519Verify(publicKey: Uint8Array): (msg: Uint8Array, sig: Uin
   return (msg, sig) => sig.length === 64 && edVerify(null, msg, key, sig);
 }
 
-export function parseSignerKey(text: string): { name: string; seed: Uint8Array; publicKey: Uint8Array; signer: NoteSigner } {
+export function parseSignerKey(text: string): {
+  name: string;
+  seed: Uint8Array;
+  publicKey: Uint8Array;
+  signer: NoteSigner;
+} {
   const { name, hashText, material: seed } = readKeyText(text, 'signer', ALG_ED25519);
   const publicKey = ed25519PublicKey(seed);
-  if (hash8(keyHash(name, publicKey)) !== hashText) throw new TlogError('BAD_KEY', 'the signer key hash does not match its key');
+  if (hash8(keyHash(name, publicKey)) !== hashText)
+    throw new TlogError('BAD_KEY', 'the signer key hash does not match its key');
   return { name, seed, publicKey, signer: ed25519Signer(name, seed) };
 }
 
 export function parseVerifierKey(text: string): NoteVerifier & { publicKey: Uint8Array } {
   const { name, hashText, material: publicKey } = readKeyText(text, 'verifier', ALG_ED25519);
-  if (hash8(keyHash(name, publicKey)) !== hashText) throw new TlogError('BAD_KEY', 'the verifier key hash does not match its key');
+  if (hash8(keyHash(name, publicKey)) !== hashText)
+    throw new TlogError('BAD_KEY', 'the verifier key hash does not match its key');
   return { name, keyHash: keyHash(name, publicKey), publicKey, verify: ed25519Verify(publicKey) };
 }
 
@@ -146,7 +162,8 @@ export function ed25519Signer(name: string, seed: Uint8Array): NoteSigner {
 
 function checkText(text: string): void {
   if (!text.endsWith('\n')) throw new TlogError('BAD_NOTE', 'note text must end in a newline');
-  if (!isPrintableUtf8(text)) throw new TlogError('BAD_NOTE', 'note text must be UTF-8 without control characters other than newline');
+  if (!isPrintableUtf8(text))
+    throw new TlogError('BAD_NOTE', 'note text must be UTF-8 without control characters other than newline');
 }
 
 export function signatureLine(sig: NoteSignature): string {
@@ -157,7 +174,11 @@ export function signatureLine(sig: NoteSignature): string {
 }
 
 /** Signs `text` (which must end in "\n") with every signer and returns the whole note. */
-export function signNote(text: string, signers: readonly NoteSigner[], extraSignatures: readonly NoteSignature[] = []): string {
+export function signNote(
+  text: string,
+  signers: readonly NoteSigner[],
+  extraSignatures: readonly NoteSignature[] = [],
+): string {
   checkText(text);
   const msg = Buffer.from(text, 'utf8');
   const lines = signers.map((s) => signatureLine({ name: s.name, keyHash: s.keyHash, signature: s.sign(msg) }));
@@ -174,7 +195,8 @@ export function parseNote(note: string): { text: string; signatures: NoteSignatu
   const block = note.slice(split + 2);
   if (!block.endsWith('\n')) throw new TlogError('BAD_NOTE', 'the signature block must end in a newline');
   const lines = block.slice(0, -1).split('\n');
-  if (lines.length > MAX_SIGNATURES) throw new TlogError('BAD_NOTE', `a note carries at most ${MAX_SIGNATURES} signatures`);
+  if (lines.length > MAX_SIGNATURES)
+    throw new TlogError('BAD_NOTE', `a note carries at most ${MAX_SIGNATURES} signatures`);
   const signatures = lines.map((line) => {
     const m = /^\u2014 (\S+) ([A-Za-z0-9+/=]+)$/u.exec(line);
     if (!m) throw new TlogError('BAD_NOTE', `malformed signature line "${line.slice(0, 100)}"`);
@@ -195,17 +217,20 @@ export function parseNote(note: string): { text: string; signatures: NoteSignatu
  * keys are skipped (notes may be cosigned by others); a signature that claims a known key but
  * does not verify is an error; at least one known key must have signed.
  */
-export function openNote(note: string, verifiers: readonly NoteVerifier[]): { text: string; verifiedBy: NoteVerifier[]; signatures: NoteSignature[] } {
+export function openNote(
+  note: string,
+  verifiers: readonly NoteVerifier[],
+): { text: string; verifiedBy: NoteVerifier[]; signatures: NoteSignature[] } {
   const { text, signatures } = parseNote(note);
   const msg = Buffer.from(text, 'utf8');
   const verifiedBy: NoteVerifier[] = [];
   for (const sig of signatures) {
     const v = verifiers.find((k) => k.name === sig.name && k.keyHash === sig.keyHash);
     if (!v) continue;
-    if (!v.verify(msg, sig.signature)) throw new TlogError('UNVERIFIED_NOTE', `the signature by ${sig.name}+${hash8(sig.keyHash)} does not verify`);
+    if (!v.verify(msg, sig.signature))
+      throw new TlogError('UNVERIFIED_NOTE', `the signature by ${sig.name}+${hash8(sig.keyHash)} does not verify`);
     if (!verifiedBy.includes(v)) verifiedBy.push(v);
   }
   if (verifiedBy.length === 0) throw new TlogError('UNVERIFIED_NOTE', 'the note is not signed by any known key');
   return { text, verifiedBy, signatures };
 }
-

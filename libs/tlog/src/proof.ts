@@ -8,9 +8,11 @@ const odd = (x: number) => x % 2 === 1;
 const half = (x: number) => Math.floor(x / 2);
 
 function checkHashes(what: string, hashes: readonly Hash[]): void {
-  if (hashes.length > 64) throw new TlogError('BAD_PROOF', `${what} has ${hashes.length} elements; no tree needs more than 64`);
+  if (hashes.length > 64)
+    throw new TlogError('BAD_PROOF', `${what} has ${hashes.length} elements; no tree needs more than 64`);
   for (const h of hashes) {
-    if (!(h instanceof Uint8Array) || h.length !== HASH_SIZE) throw new TlogError('BAD_PROOF', `${what} holds a hash that is not ${HASH_SIZE} bytes`);
+    if (!(h instanceof Uint8Array) || h.length !== HASH_SIZE)
+      throw new TlogError('BAD_PROOF', `${what} holds a hash that is not ${HASH_SIZE} bytes`);
   }
 }
 
@@ -46,7 +48,8 @@ export function rootFromInclusionProof(index: number, size: number, leaf: Hash, 
 /** Throws TlogError('BAD_PROOF') unless `proof` shows leaf `index` with hash `leaf` in the tree `root` of `size`. */
 export function verifyInclusion(index: number, size: number, leaf: Hash, proof: readonly Hash[], root: Hash): void {
   const computed = rootFromInclusionProof(index, size, leaf, proof);
-  if (!hashesEqual(computed, root)) throw new TlogError('BAD_PROOF', `the inclusion proof for leaf ${index} does not lead to the root of size ${size}`);
+  if (!hashesEqual(computed, root))
+    throw new TlogError('BAD_PROOF', `the inclusion proof for leaf ${index} does not lead to the root of size ${size}`);
 }
 
 /** Throws TlogError('BAD_PROOF') unless `proof` shows the tree (m, oldRoot) is a prefix of (n, newRoot). */
@@ -93,8 +96,10 @@ export function verifyConsistency(m: number, n: number, oldRoot: Hash, newRoot: 
     sn = half(sn);
   }
   if (sn !== 0) throw new TlogError('BAD_PROOF', 'the consistency proof is too short');
-  if (!hashesEqual(fr, oldRoot)) throw new TlogError('BAD_PROOF', `the consistency proof does not lead to the old root of size ${m}`);
-  if (!hashesEqual(sr, newRoot)) throw new TlogError('BAD_PROOF', `the consistency proof does not lead to the new root of size ${n}`);
+  if (!hashesEqual(fr, oldRoot))
+    throw new TlogError('BAD_PROOF', `the consistency proof does not lead to the old root of size ${m}`);
+  if (!hashesEqual(sr, newRoot))
+    throw new TlogError('BAD_PROOF', `the consistency proof does not lead to the new root of size ${n}`);
 }
 
 function isPow2(x: number): boolean {

@@ -30,8 +30,10 @@ function encodeIndex(n: number): string {
 
 /** The path of a tile or entry bundle, without a leading slash: `tile/0/x001/x234/067.p/1`. */
 export function tilePath(tile: TileCoord): string {
-  if (!Number.isSafeInteger(tile.index) || tile.index < 0) throw new TlogError('BAD_TILE_PATH', `bad tile index ${tile.index}`);
-  if (!Number.isInteger(tile.width) || tile.width < 1 || tile.width > TILE_WIDTH) throw new TlogError('BAD_TILE_PATH', `bad tile width ${tile.width}`);
+  if (!Number.isSafeInteger(tile.index) || tile.index < 0)
+    throw new TlogError('BAD_TILE_PATH', `bad tile index ${tile.index}`);
+  if (!Number.isInteger(tile.width) || tile.width < 1 || tile.width > TILE_WIDTH)
+    throw new TlogError('BAD_TILE_PATH', `bad tile width ${tile.width}`);
   const partial = tile.width < TILE_WIDTH ? `.p/${tile.width}` : '';
   return `tile/${tile.level}/${encodeIndex(tile.index)}${partial}`;
 }
@@ -44,17 +46,31 @@ const PATH = /^tile\/(entries|0|[1-9][0-9]?)\/((?:x[0-9]{3}\/)*)([0-9]{3})(?:\.p
  */
 export function parseTilePath(path: string): TileCoord {
   const m = PATH.exec(path.startsWith('tile/') ? path : `tile/${path}`);
-  if (!m) throw new TlogError('BAD_TILE_PATH', `"${path.slice(0, 100)}" is not a tile path (tile/<L>/<N>[.p/<W>], N in x-prefixed 3-digit groups)`);
+  if (!m)
+    throw new TlogError(
+      'BAD_TILE_PATH',
+      `"${path.slice(0, 100)}" is not a tile path (tile/<L>/<N>[.p/<W>], N in x-prefixed 3-digit groups)`,
+    );
   const [, levelText, prefix, last, widthText] = m;
-  const groups = [...(prefix ? prefix.split('/').filter(Boolean).map((g) => g.slice(1)) : []), last!];
-  if (groups.length > 1 && groups[0] === '000') throw new TlogError('BAD_TILE_PATH', `"${path.slice(0, 100)}" has a leading zero group`);
+  const groups = [
+    ...(prefix
+      ? prefix
+          .split('/')
+          .filter(Boolean)
+          .map((g) => g.slice(1))
+      : []),
+    last!,
+  ];
+  if (groups.length > 1 && groups[0] === '000')
+    throw new TlogError('BAD_TILE_PATH', `"${path.slice(0, 100)}" has a leading zero group`);
   if (groups.length > 6) throw new TlogError('BAD_TILE_PATH', 'tile index too large');
   let index = 0;
   for (const g of groups) index = index * 1000 + Number(g);
   const level: TileLevel = levelText === 'entries' ? 'entries' : Number(levelText);
   if (level !== 'entries' && level > 63) throw new TlogError('BAD_TILE_PATH', `tile level ${level} is above 63`);
   const width = widthText === undefined ? TILE_WIDTH : Number(widthText);
-  if (widthText !== undefined && width >= TILE_WIDTH) throw new TlogError('BAD_TILE_PATH', `a partial tile is 1 to 255 wide, not ${width}`);
+  if (widthText !== undefined && width >= TILE_WIDTH)
+    throw new TlogError('BAD_TILE_PATH', `a partial tile is 1 to 255 wide, not ${width}`);
   if (!Number.isSafeInteger(index)) throw new TlogError('BAD_TILE_PATH', 'tile index too large');
   return { level, index, width };
 }
@@ -81,7 +97,8 @@ export const MAX_ENTRY_SIZE = 0xffff;
 export function encodeEntryBundle(entries: readonly Uint8Array[]): Uint8Array {
   let total = 0;
   for (const e of entries) {
-    if (e.length > MAX_ENTRY_SIZE) throw new TlogError('BAD_ENTRY_BUNDLE', `an entry of ${e.length} bytes does not fit a uint16 length`);
+    if (e.length > MAX_ENTRY_SIZE)
+      throw new TlogError('BAD_ENTRY_BUNDLE', `an entry of ${e.length} bytes does not fit a uint16 length`);
     total += 2 + e.length;
   }
   const out = new Uint8Array(total);
@@ -104,7 +121,8 @@ export function decodeEntryBundle(bytes: Uint8Array): Uint8Array[] {
     if (at + 2 + len > bytes.length) throw new TlogError('BAD_ENTRY_BUNDLE', 'the entry bundle ends inside an entry');
     entries.push(bytes.subarray(at + 2, at + 2 + len));
     at += 2 + len;
-    if (entries.length > TILE_WIDTH) throw new TlogError('BAD_ENTRY_BUNDLE', 'the entry bundle holds more than 256 entries');
+    if (entries.length > TILE_WIDTH)
+      throw new TlogError('BAD_ENTRY_BUNDLE', 'the entry bundle holds more than 256 entries');
   }
   return entries;
 }

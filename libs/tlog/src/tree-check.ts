@@ -30,7 +30,8 @@ export class TreeCheck {
   private readonly pending: Hash[][];
 
   constructor(from: TreeCheckState = { size: 0, frontier: [], pending: [] }) {
-    if (rootNodes(from.size).length !== from.frontier.length) throw new TlogError('BAD_RANGE', `a tree of size ${from.size} has ${rootNodes(from.size).length} frontier nodes`);
+    if (rootNodes(from.size).length !== from.frontier.length)
+      throw new TlogError('BAD_RANGE', `a tree of size ${from.size} has ${rootNodes(from.size).length} frontier nodes`);
     this.size = from.size;
     this.frontier = [...from.frontier];
     this.pending = from.pending.map((p) => [...p]);
@@ -62,7 +63,11 @@ export class TreeCheck {
       const hashes = this.pending[level]!;
       if (hashes.length === 0) continue;
       const index = Math.floor(this.size / TILE_WIDTH ** (level + 1));
-      if (tileWidthAt(level, index, this.size) !== hashes.length) throw new TlogError('BAD_RANGE', `tile ${level}/${index} should hold ${tileWidthAt(level, index, this.size)} hashes`);
+      if (tileWidthAt(level, index, this.size) !== hashes.length)
+        throw new TlogError(
+          'BAD_RANGE',
+          `tile ${level}/${index} should hold ${tileWidthAt(level, index, this.size)} hashes`,
+        );
       out.push({ level, index, hashes: [...hashes] });
     }
     return out;
@@ -86,7 +91,8 @@ export class TreeCheck {
 
 /** Compares a tile the log serves (concatenated 32-byte hashes) with the computed one; the first difference, or null. */
 export function tileDifference(served: Uint8Array, computed: ComputedTile): string | null {
-  if (served.length !== computed.hashes.length * 32) return `tile ${computed.level}/${computed.index} holds ${served.length / 32} hashes, the leaves imply ${computed.hashes.length}`;
+  if (served.length !== computed.hashes.length * 32)
+    return `tile ${computed.level}/${computed.index} holds ${served.length / 32} hashes, the leaves imply ${computed.hashes.length}`;
   for (let i = 0; i < computed.hashes.length; i++) {
     const got = served.subarray(i * 32, (i + 1) * 32);
     if (!hashesEqual(got, computed.hashes[i]!)) {

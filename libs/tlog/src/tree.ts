@@ -30,7 +30,8 @@ export function splitPoint(n: number): number {
 }
 
 function assertCount(name: string, n: number): void {
-  if (!Number.isSafeInteger(n) || n < 0) throw new TlogError('BAD_RANGE', `${name} must be a non-negative integer, got ${n}`);
+  if (!Number.isSafeInteger(n) || n < 0)
+    throw new TlogError('BAD_RANGE', `${name} must be a non-negative integer, got ${n}`);
 }
 
 /**

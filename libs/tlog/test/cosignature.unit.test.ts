@@ -90,12 +90,19 @@ describe('known answers', () => {
     const valid = verifyCosignatures(REAL.note, witnesses);
     expect(valid.map((c) => c.witness.name)).toEqual(witnesses.map((w) => w.name));
     expect(valid.map((c) => c.timestamp)).toEqual([REAL.timestamp, REAL.timestamp, REAL.timestamp]);
-    expect(valid.map((c) => c.line)).toEqual(REAL.note.split('\n').slice(6, 9).map((l) => `${l}\n`));
+    expect(valid.map((c) => c.line)).toEqual(
+      REAL.note
+        .split('\n')
+        .slice(6, 9)
+        .map((l) => `${l}\n`),
+    );
     expect(openCosignedCheckpoint(REAL.note, logKey, witnesses, 3).cosignatures).toHaveLength(3);
   });
 
   it('works as note verifiers: openCheckpoint names the witnesses that cosigned', () => {
-    expect(openCheckpoint(REAL.note, logKey, witnesses).cosignedBy.map((v) => v.name)).toEqual(witnesses.map((w) => w.name));
+    expect(openCheckpoint(REAL.note, logKey, witnesses).cosignedBy.map((v) => v.name)).toEqual(
+      witnesses.map((w) => w.name),
+    );
   });
 
   it('computes the published key hashes', () => {
@@ -112,11 +119,15 @@ describe('known answers', () => {
     expect(signer.verifierKey).toBe(HAND.vkey);
     expect(witnessKeyHash(HAND.name, publicKey)).toBe(0xe8c298eb);
     expect(cosignCheckpoint(HAND.body, signer, HAND.timestamp)).toBe(HAND.line);
-    expect(Buffer.from(cosignedMessage(HAND.body, HAND.timestamp)).toString()).toBe(`cosignature/v1\ntime 1679315147\n${HAND.body}`);
+    expect(Buffer.from(cosignedMessage(HAND.body, HAND.timestamp)).toString()).toBe(
+      `cosignature/v1\ntime 1679315147\n${HAND.body}`,
+    );
   });
 
   it('refuses a plain (0x01) note key as a witness key', () => {
-    expect(() => parseWitnessVerifierKey('TEST+7997405c+AQcC+FTVKf0jlTdHDY3rbevmnKxxPjigCXlVtGe6RIr6')).toThrow(code('BAD_KEY'));
+    expect(() => parseWitnessVerifierKey('TEST+7997405c+AQcC+FTVKf0jlTdHDY3rbevmnKxxPjigCXlVtGe6RIr6')).toThrow(
+      code('BAD_KEY'),
+    );
     expect(() => parseWitnessVerifierKey(REAL.logKey)).toThrow(code('BAD_KEY'));
   });
 });
@@ -127,7 +138,9 @@ describe('cosigning a checkpoint', () => {
   const log = parseSignerKey(encodeSignerKey(origin, logSeed));
   const logKey = parseVerifierKey(encodeVerifierKey(origin, log.publicKey));
   const note = signCheckpoint({ origin, size: 42, root: sha256('root 42'), extensions: [] }, log.signer);
-  const keys = ['a.witness.example', 'b.witness.example', 'c.witness.example'].map((name) => parseWitnessSignerKey(encodeWitnessSignerKey(name, sha256(name))));
+  const keys = ['a.witness.example', 'b.witness.example', 'c.witness.example'].map((name) =>
+    parseWitnessSignerKey(encodeWitnessSignerKey(name, sha256(name))),
+  );
   const [a, b, c] = keys.map((k) => k.signer);
   const verifiers = keys.map((k) => parseWitnessVerifierKey(k.signer.verifierKey));
   const cosigned = note + cosignCheckpoint(note, a!, 1_700_000_000) + cosignCheckpoint(note, b!, 1_700_000_001);
@@ -145,7 +158,9 @@ describe('cosigning a checkpoint', () => {
   it('names the missing witnesses when the quorum is not met', () => {
     expect(() => requireQuorum(cosigned, verifiers)).toThrow(code('QUORUM_NOT_MET'));
     expect(() => requireQuorum(cosigned, verifiers)).toThrow(/missing: c\.witness\.example$/);
-    expect(() => requireQuorum(note, verifiers, 1)).toThrow(/missing: a\.witness\.example, b\.witness\.example, c\.witness\.example/);
+    expect(() => requireQuorum(note, verifiers, 1)).toThrow(
+      /missing: a\.witness\.example, b\.witness\.example, c\.witness\.example/,
+    );
     expect(() => requireQuorum(cosigned, verifiers, 0)).toThrow(RangeError);
   });
 
@@ -188,7 +203,9 @@ describe('cosigning a checkpoint', () => {
     expect(() => openCheckpoint(onlyTwin, logKey)).toThrow(code('UNVERIFIED_NOTE'));
     // A cosignature relabelled with the log's key hash does not verify as the log's signature.
     const sig = parseNote(onlyTwin).signatures[0]!;
-    expect(() => openCheckpoint(`${body}\n${signatureLine({ ...sig, keyHash: logKey.keyHash })}`, logKey)).toThrow(code('UNVERIFIED_NOTE'));
+    expect(() => openCheckpoint(`${body}\n${signatureLine({ ...sig, keyHash: logKey.keyHash })}`, logKey)).toThrow(
+      code('UNVERIFIED_NOTE'),
+    );
   });
 
   it('does not count a plain note signature by a witness-named key as a cosignature', () => {
@@ -203,7 +220,8 @@ describe('cosigning a checkpoint', () => {
     const bytes = Buffer.from(sig.signature);
     bytes.writeBigUInt64BE(2n ** 60n, 0);
     expect(checkCosignatures(note + signatureLine({ ...sig, signature: bytes }), verifiers).invalid).toHaveLength(1);
-    for (const t of [-1, 1.5, Number.NaN, 2 ** 53]) expect(() => cosignCheckpoint(note, a!, t), String(t)).toThrow(code('BAD_COSIGNATURE'));
+    for (const t of [-1, 1.5, Number.NaN, 2 ** 53])
+      expect(() => cosignCheckpoint(note, a!, t), String(t)).toThrow(code('BAD_COSIGNATURE'));
   });
 
   it('cosigns only a checkpoint', () => {

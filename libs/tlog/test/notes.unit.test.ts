@@ -56,12 +56,23 @@ describe('checkpoints as signed notes', () => {
     const wv = parseVerifierKey(encodeVerifierKey('witness.example', ed25519PublicKey(other)));
     expect(openCheckpoint(cosigned, vkey, [wv]).cosignedBy).toEqual([wv]);
     // change a byte of the signature itself (not of the key hash, which would just make it unknown)
-    const tamperedWitness = cosigned.replace(/(\u2014 witness\.example \S{20})(\S)/u, (_, a, c) => a + (c === 'A' ? 'B' : 'A'));
+    const tamperedWitness = cosigned.replace(
+      /(\u2014 witness\.example \S{20})(\S)/u,
+      (_, a, c) => a + (c === 'A' ? 'B' : 'A'),
+    );
     expect(() => openCheckpoint(tamperedWitness, vkey, [wv])).toThrow(TlogError);
   });
 
   it('refuses malformed checkpoint texts', () => {
-    for (const text of ['', 'a\n', 'a\n1\n', 'a\n01\nAAAA\n', 'a\n-1\nAAAA\n', `a\n1\n${'A'.repeat(43)}=\n\n`, 'a\n1\nnot base64\n']) {
+    for (const text of [
+      '',
+      'a\n',
+      'a\n1\n',
+      'a\n01\nAAAA\n',
+      'a\n-1\nAAAA\n',
+      `a\n1\n${'A'.repeat(43)}=\n\n`,
+      'a\n1\nnot base64\n',
+    ]) {
       expect(() => parseCheckpointText(text)).toThrow(TlogError);
     }
     expect(() => openNote('no signatures\n', [vkey])).toThrow(TlogError);
@@ -69,7 +80,13 @@ describe('checkpoints as signed notes', () => {
   });
 
   it('refuses malformed keys', () => {
-    for (const k of ['', 'a+b', `${name}+00000000+AcmAqWXJMGotyCvlFdQgO9D2gkw15zWC8Vd0pR7DWhJE`, 'a b+12345678+AA==', `${name}+zz+AA==`]) {
+    for (const k of [
+      '',
+      'a+b',
+      `${name}+00000000+AcmAqWXJMGotyCvlFdQgO9D2gkw15zWC8Vd0pR7DWhJE`,
+      'a b+12345678+AA==',
+      `${name}+zz+AA==`,
+    ]) {
       expect(() => parseVerifierKey(k)).toThrow(TlogError);
     }
     expect(() => parseSignerKey('PRIVATE+KEY+x+00000000+AA==')).toThrow(TlogError);
@@ -78,13 +95,31 @@ describe('checkpoints as signed notes', () => {
 
 describe('tile paths and entry bundles from untrusted input', () => {
   it('refuses non-canonical paths', () => {
-    for (const p of ['tile/0/1', 'tile/0/0001', 'tile/0/x000/001', 'tile/0/001.p/0', 'tile/0/001.p/256', 'tile/0/001.p/01', 'tile/64/000', 'tile/00/000', 'tile/x/000', 'tile/0/001/', 'tile/0/x1/000', '../etc/passwd', 'tile/0/001.p/']) {
+    for (const p of [
+      'tile/0/1',
+      'tile/0/0001',
+      'tile/0/x000/001',
+      'tile/0/001.p/0',
+      'tile/0/001.p/256',
+      'tile/0/001.p/01',
+      'tile/64/000',
+      'tile/00/000',
+      'tile/x/000',
+      'tile/0/001/',
+      'tile/0/x1/000',
+      '../etc/passwd',
+      'tile/0/001.p/',
+    ]) {
       expect(() => parseTilePath(p), p).toThrow(expect.objectContaining({ code: 'BAD_TILE_PATH' }));
     }
   });
   it('round-trips random coordinates', () => {
     for (let i = 0; i < 1000; i++) {
-      const t = { level: i % 2 ? ('entries' as const) : i % 7, index: Math.floor(Math.random() * 2 ** 40), width: 1 + (i % 256) };
+      const t = {
+        level: i % 2 ? ('entries' as const) : i % 7,
+        index: Math.floor(Math.random() * 2 ** 40),
+        width: 1 + (i % 256),
+      };
       expect(parseTilePath(tilePath(t))).toEqual(t);
     }
   });

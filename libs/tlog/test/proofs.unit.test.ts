@@ -45,7 +45,8 @@ describe('proofs for every (m, n) up to 300', () => {
   const { leaves, lookup, roots } = build(300);
 
   it('stored-node roots equal RFC 6962 MTH computed from the leaves', () => {
-    for (let n = 0; n <= 300; n++) expect(Buffer.from(roots[n]!).equals(Buffer.from(treeHashOfLeaves(leaves.slice(0, n))))).toBe(true);
+    for (let n = 0; n <= 300; n++)
+      expect(Buffer.from(roots[n]!).equals(Buffer.from(treeHashOfLeaves(leaves.slice(0, n))))).toBe(true);
   });
 
   it('appending in arbitrary batches gives the same root as one batch', () => {
@@ -111,7 +112,9 @@ describe('proofs for every (m, n) up to 300', () => {
     const proof = assembleProof(inclusionProofPlan(3, 10), lookup);
     expect(() => verifyInclusion(10, 10, leaves[3]!, proof, roots[10]!)).toThrow(TlogError);
     expect(() => verifyInclusion(-1, 10, leaves[3]!, proof, roots[10]!)).toThrow(TlogError);
-    expect(() => verifyInclusion(3, 10, leaves[3]!, [new Uint8Array(31), ...proof.slice(1)], roots[10]!)).toThrow(TlogError);
+    expect(() => verifyInclusion(3, 10, leaves[3]!, [new Uint8Array(31), ...proof.slice(1)], roots[10]!)).toThrow(
+      TlogError,
+    );
     expect(() => verifyInclusion(3, 10, leaves[3]!, Array(65).fill(roots[1]!), roots[10]!)).toThrow(TlogError);
     expect(() => verifyConsistency(5, 4, roots[5]!, roots[4]!, [])).toThrow(TlogError);
     expect(() => verifyConsistency(4, 4, roots[4]!, roots[4]!, [roots[1]!])).toThrow(TlogError);

@@ -1,7 +1,22 @@
 import { describe, expect, it } from 'vitest';
-import { type ComputedTile, TILE_WIDTH, TreeCheck, appendLeaves, leafHash, nodeFromTile, nodeInTiles, rootNodes, tileDifference, tileNodes, tileWidthAt, toHex, treeHashOfLeaves } from '@signet/tlog';
+import {
+  type ComputedTile,
+  TILE_WIDTH,
+  TreeCheck,
+  appendLeaves,
+  leafHash,
+  nodeFromTile,
+  nodeInTiles,
+  rootNodes,
+  tileDifference,
+  tileNodes,
+  tileWidthAt,
+  toHex,
+  treeHashOfLeaves,
+} from '@signet/tlog';
 
-const leaves = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => leafHash(Buffer.from(`leaf ${from + i}`)));
+const leaves = (from: number, to: number) =>
+  Array.from({ length: to - from }, (_, i) => leafHash(Buffer.from(`leaf ${from + i}`)));
 
 /** Every stored node of a tree, the way the log's store keeps them, to build tiles from. */
 function nodesOf(all: Uint8Array[]): Map<string, Uint8Array> {
@@ -54,7 +69,9 @@ describe('TreeCheck: the tree and its tiles recomputed from the leaves, in const
     const served = Buffer.from(Buffer.concat(all.slice(256, 300)));
     expect(tileDifference(served, partial!)).toBeNull();
     served[3 * 32] ^= 1;
-    expect(tileDifference(served, partial!)).toMatch(/^tile 0\/1 hash 3 is [0-9a-f]{64}, the leaves imply [0-9a-f]{64}$/);
+    expect(tileDifference(served, partial!)).toMatch(
+      /^tile 0\/1 hash 3 is [0-9a-f]{64}, the leaves imply [0-9a-f]{64}$/,
+    );
     expect(tileDifference(served.subarray(0, 32), partial!)).toMatch(/holds 1 hashes, the leaves imply 44/);
   });
 
@@ -70,6 +87,8 @@ describe('TreeCheck: the tree and its tiles recomputed from the leaves, in const
     }
     // A node between tile levels is the tree hash of consecutive entries of the tile below it.
     expect(nodeInTiles({ level: 9, index: 3 })).toEqual({ level: 1, index: 0, from: 6, count: 2 });
-    expect(toHex(treeHashOfLeaves(all.slice(0, 4)))).toBe(toHex(nodeFromTile(Buffer.concat(all.slice(0, 8)), { from: 0, count: 4 })));
+    expect(toHex(treeHashOfLeaves(all.slice(0, 4)))).toBe(
+      toHex(nodeFromTile(Buffer.concat(all.slice(0, 8)), { from: 0, count: 4 })),
+    );
   });
 });

@@ -61,14 +61,26 @@ describe('RFC 6962 hashing (Go sumdb vectors)', () => {
     for (const p of V.inclusion_proofs) {
       const proof = assembleProof(inclusionProofPlan(p.leaf_index, p.tree_size), lookup);
       expect(proof.map(toHex)).toEqual(p.proof_hex);
-      verifyInclusion(p.leaf_index, p.tree_size, fromHex(p.leaf_hash_hex), p.proof_hex.map(fromHex), fromHex(p.root_hex));
+      verifyInclusion(
+        p.leaf_index,
+        p.tree_size,
+        fromHex(p.leaf_hash_hex),
+        p.proof_hex.map(fromHex),
+        fromHex(p.root_hex),
+      );
     }
   });
   it('produces and verifies the consistency proofs', () => {
     for (const p of V.consistency_proofs) {
       const proof = assembleProof(consistencyProofPlan(p.old_size, p.new_size), lookup);
       expect(proof.map(toHex)).toEqual(p.proof_hex);
-      verifyConsistency(p.old_size, p.new_size, fromHex(p.old_root_hex), fromHex(p.new_root_hex), p.proof_hex.map(fromHex));
+      verifyConsistency(
+        p.old_size,
+        p.new_size,
+        fromHex(p.old_root_hex),
+        fromHex(p.new_root_hex),
+        p.proof_hex.map(fromHex),
+      );
     }
   });
 });
@@ -120,7 +132,9 @@ describe('C2SP signed-note and tlog-checkpoint (Go sumdb vectors)', () => {
     const cp = openCheckpoint(V.checkpoint_size_257, vkey);
     expect(cp.size).toBe(257);
     expect(toHex(cp.root)).toBe(V.roots.find((r: { size: number }) => r.size === 257).root_hex);
-    expect(signCheckpoint({ origin: n.name, size: 257, root: rootOf(257), extensions: [] }, parseSignerKey(n.skey).signer)).toBe(V.checkpoint_size_257);
+    expect(
+      signCheckpoint({ origin: n.name, size: 257, root: rootOf(257), extensions: [] }, parseSignerKey(n.skey).signer),
+    ).toBe(V.checkpoint_size_257);
     expect(formatCheckpoint(cp)).toBe(V.checkpoint_size_257.slice(0, V.checkpoint_size_257.indexOf('\n\n') + 1));
   });
 });

@@ -1,4 +1,15 @@
-import { DomainError, type DomainErrorCode, type EventEnvelope, InfrastructureError, type TrustState, checkCommandSize, commandIdUse, decideCommand, idReused, parseCommand } from '@signet/domain';
+import {
+  DomainError,
+  type DomainErrorCode,
+  type EventEnvelope,
+  InfrastructureError,
+  type TrustState,
+  checkCommandSize,
+  commandIdUse,
+  decideCommand,
+  idReused,
+  parseCommand,
+} from '@signet/domain';
 import type { Command, KeyInput } from '@signet/domain';
 import { type KeyRef, type Keyring, type VerifyPool, signatureIssuer } from '@signet/pgp';
 import type { SignetLog } from '@signet/store';
@@ -52,7 +63,10 @@ export class CommandService {
       }
       return { replayed: false, events };
     }
-    throw new InfrastructureError('LOG_BUSY', 'the keys of the log kept changing while this was decided; send it again');
+    throw new InfrastructureError(
+      'LOG_BUSY',
+      'the keys of the log kept changing while this was decided; send it again',
+    );
   }
 
   /**
@@ -104,7 +118,12 @@ export class CommandService {
 
   /** The fingerprint of the key among `keys` whose signature over the command verifies. */
   private async verify(commandBytes: string, armoredSignature: string, keys: readonly KeyRef[]): Promise<string> {
-    const result = await this.pool.verify({ kind: 'detached', data: encoder.encode(commandBytes), signature: armoredSignature, keys });
+    const result = await this.pool.verify({
+      kind: 'detached',
+      data: encoder.encode(commandBytes),
+      signature: armoredSignature,
+      keys,
+    });
     if (!result.ok) throw new DomainError(result.code as DomainErrorCode, result.message);
     return result.signer;
   }
@@ -122,15 +141,27 @@ export class CommandService {
     if (use === 'new') return null;
     if (use === 'ID_REUSED') throw idReused(id);
     const prior = state.commands.get(id)!;
-    const events = (await Promise.all(prior.seqs.map((seq) => this.log.reader.event(seq)))).filter((e): e is EventEnvelope => e !== null);
+    const events = (await Promise.all(prior.seqs.map((seq) => this.log.reader.event(seq)))).filter(
+      (e): e is EventEnvelope => e !== null,
+    );
     const actor = events[0]?.actor ?? '';
     const armored = state.members.get(actor)?.key ?? state.policy.rootKeys.find((r) => r.fingerprint === actor)?.key;
-    if (!armored) throw new InfrastructureError('CORRUPT_LOG', `command ${id} was logged for ${actor}, a key the log does not hold`);
+    if (!armored)
+      throw new InfrastructureError(
+        'CORRUPT_LOG',
+        `command ${id} was logged for ${actor}, a key the log does not hold`,
+      );
     try {
       await this.verify(commandBytes, armoredSignature, [{ fingerprint: actor, armored }]);
     } catch (error) {
-      const reason = error instanceof DomainError && error.code !== 'UNKNOWN_SIGNER' ? error.message : `the signature is not by ${actor}, who sent this command`;
-      throw new DomainError('BAD_SIGNATURE', `the command id "${id}" was logged already; a replay must carry a signature by the key that sent it: ${reason}`);
+      const reason =
+        error instanceof DomainError && error.code !== 'UNKNOWN_SIGNER'
+          ? error.message
+          : `the signature is not by ${actor}, who sent this command`;
+      throw new DomainError(
+        'BAD_SIGNATURE',
+        `the command id "${id}" was logged already; a replay must carry a signature by the key that sent it: ${reason}`,
+      );
     }
     return { replayed: true, events };
   }

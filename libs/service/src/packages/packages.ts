@@ -3,7 +3,18 @@ import { createReadStream, createWriteStream, linkSync, mkdirSync, rmSync } from
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { type Clock, DomainError, type EventDraft, type EventEnvelope, InfrastructureError, type TrustState, decideModuleSignature, decidePackageSignature, judgePackageSignature, packageSignatureValid } from '@signet/domain';
+import {
+  type Clock,
+  DomainError,
+  type EventDraft,
+  type EventEnvelope,
+  InfrastructureError,
+  type TrustState,
+  decideModuleSignature,
+  decidePackageSignature,
+  judgePackageSignature,
+  packageSignatureValid,
+} from '@signet/domain';
 import { verifyCleartext, verifyDetached } from '@signet/pgp';
 import { STALE, type Sequencer } from '../sequencer/sequencer.js';
 import type { Keyring } from '@signet/pgp';
@@ -37,7 +48,12 @@ export async function receiveArtifact(dir: string, upload: Readable, maxBytes: n
     await pipeline(upload, meter, createWriteStream(path));
   } catch (error) {
     rmSync(path, { force: true });
-    if (error instanceof DomainError || error instanceof InfrastructureError || (error as { statusCode?: number }).statusCode) throw error;
+    if (
+      error instanceof DomainError ||
+      error instanceof InfrastructureError ||
+      (error as { statusCode?: number }).statusCode
+    )
+      throw error;
     // The upload stream broke: the request was malformed or cut short.
     throw new DomainError('BAD_REQUEST', `the artifact upload cannot be read: ${(error as Error).message}`);
   }
@@ -78,12 +94,25 @@ export class PackageService {
    * is archived once its signature verifies, before the event is appended, so a crash between
    * the two never leaves a logged signature without its artifact (a retry links the same name).
    */
-  async publish(pkg: string, version: string, artifact: StoredArtifact, armoredSignature: string): Promise<EventEnvelope> {
+  async publish(
+    pkg: string,
+    version: string,
+    artifact: StoredArtifact,
+    armoredSignature: string,
+  ): Promise<EventEnvelope> {
     const keys = await this.keyring.signingKeys(await this.projection.catchUp());
     const stream = Readable.toWeb(createReadStream(artifact.path)) as unknown as ReadableStream<Uint8Array>;
     const sig = await verifyDetached(stream, armoredSignature, keys, 'SHA512');
     keepArtifact(artifact, this.artifactsDir);
-    const input = { package: pkg, version, artifactSha512: artifact.sha512, artifactSize: artifact.size, signer: sig.signer, signatureCreated: sig.created, signature: armoredSignature };
+    const input = {
+      package: pkg,
+      version,
+      artifactSha512: artifact.sha512,
+      artifactSize: artifact.size,
+      signer: sig.signer,
+      signatureCreated: sig.created,
+      signature: armoredSignature,
+    };
     return this.decideOne((state, now) => decidePackageSignature(state, input, now));
   }
 
@@ -112,15 +141,27 @@ export class PackageService {
       return { ...facts, ...judgePackageSignature(state, facts, this.clock.now()) };
     } catch (error) {
       if (!(error instanceof DomainError)) throw error;
-      return { artifactSha512: artifact.sha512, signer: null, signatureCreated: null, valid: false, code: error.code, reasons: [`${error.code}: ${error.message}`], published: [] };
+      return {
+        artifactSha512: artifact.sha512,
+        signer: null,
+        signatureCreated: null,
+        valid: false,
+        code: error.code,
+        reasons: [`${error.code}: ${error.message}`],
+        published: [],
+      };
     }
   }
 
   signatures(state: TrustState, pkg: string) {
-    return state.packageSignatures.filter((s) => s.package === pkg).map((s) => ({ ...s, ...packageSignatureValid(state, s) }));
+    return state.packageSignatures
+      .filter((s) => s.package === pkg)
+      .map((s) => ({ ...s, ...packageSignatureValid(state, s) }));
   }
 
   moduleSignatures(state: TrustState, module: string) {
-    return state.moduleSignatures.filter((s) => s.module === module).map((s) => ({ ...s, ...packageSignatureValid(state, s) }));
+    return state.moduleSignatures
+      .filter((s) => s.module === module)
+      .map((s) => ({ ...s, ...packageSignatureValid(state, s) }));
   }
 }

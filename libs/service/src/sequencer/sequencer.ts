@@ -1,4 +1,13 @@
-import { type Clock, DomainError, type EventDraft, type EventEnvelope, InfrastructureError, type TrustState, cloneForDecision, evolve } from '@signet/domain';
+import {
+  type Clock,
+  DomainError,
+  type EventDraft,
+  type EventEnvelope,
+  InfrastructureError,
+  type TrustState,
+  cloneForDecision,
+  evolve,
+} from '@signet/domain';
 import type { SignetLog } from '@signet/store';
 import type { TrustProjection } from './projection.js';
 
@@ -21,7 +30,10 @@ interface Waiting extends Decision {
 }
 
 function tooLarge(events: number, limit: number): DomainError {
-  return new DomainError('BATCH_TOO_LARGE', `this would append ${events} events at once; the log takes at most ${limit} in one transaction (SIGNET_MAX_BATCH)`);
+  return new DomainError(
+    'BATCH_TOO_LARGE',
+    `this would append ${events} events at once; the log takes at most ${limit} in one transaction (SIGNET_MAX_BATCH)`,
+  );
 }
 
 /** Decisions taken together and appended as one transaction. */
@@ -55,7 +67,13 @@ export class Sequencer {
 
   /** Queues a decision; its events once appended, or STALE when it must be prepared again. */
   decide(decision: Decision): Promise<EventEnvelope[] | typeof STALE> {
-    if (this.closed) return Promise.reject(new InfrastructureError('LOG_CLOSED', 'the log is shutting down and takes no more commands; send it again to another instance'));
+    if (this.closed)
+      return Promise.reject(
+        new InfrastructureError(
+          'LOG_CLOSED',
+          'the log is shutting down and takes no more commands; send it again to another instance',
+        ),
+      );
     return new Promise((resolve, reject) => {
       this.waiting.push({ ...decision, resolve, reject });
       this.draining ??= this.drain().finally(() => (this.draining = null));
@@ -107,7 +125,9 @@ export class Sequencer {
       const work = cloneForDecision(state);
       // Decided at the time the events will carry (never before the log's last event), so that
       // replaying the log with recordedAt as the clock reaches the same decisions.
-      const now = new Date(Math.max(this.clock.now().getTime(), state.lastRecordedAt ? Date.parse(state.lastRecordedAt) : 0));
+      const now = new Date(
+        Math.max(this.clock.now().getTime(), state.lastRecordedAt ? Date.parse(state.lastRecordedAt) : 0),
+      );
       const drafts: EventDraft[] = [];
       const taken: { waiting: Waiting; count: number }[] = [];
       const refused: { waiting: Waiting; error: unknown }[] = [];
@@ -161,7 +181,11 @@ export class Sequencer {
       }
       let appended: EventEnvelope[];
       try {
-        appended = await this.log.writer.append(drafts, { expectedSize: base, recordedAt: now, requests: taken.length });
+        appended = await this.log.writer.append(drafts, {
+          expectedSize: base,
+          recordedAt: now,
+          requests: taken.length,
+        });
       } catch (error) {
         if (!(error instanceof DomainError && error.code === 'LOG_SIZE_CHANGED')) throw error;
         // Another process appended: catch up and decide the same group again, in its order

@@ -1,5 +1,13 @@
 import { createHash } from 'node:crypto';
-import { type Clock, DomainError, type SignedSnapshot, type TrustState, buildSnapshot, encodeSignedSnapshot, snapshotSigningBytes } from '@signet/domain';
+import {
+  type Clock,
+  DomainError,
+  type SignedSnapshot,
+  type TrustState,
+  buildSnapshot,
+  encodeSignedSnapshot,
+  snapshotSigningBytes,
+} from '@signet/domain';
 import type { SignetLog } from '@signet/store';
 import { hash8, signCheckpoint, toBase64 } from '@signet/tlog';
 import type { TrustProjection } from '../sequencer/projection.js';
@@ -38,7 +46,8 @@ export class SnapshotService {
     private readonly clock: Clock,
     private readonly options: SnapshotOptions,
   ) {
-    if (options.refreshMs >= options.ttlMs) throw new Error('the snapshot refresh period must be shorter than its lifetime');
+    if (options.refreshMs >= options.ttlMs)
+      throw new Error('the snapshot refresh period must be shorter than its lifetime');
   }
 
   /** The snapshot at the head, from the precomputed copy when it is current. */
@@ -82,7 +91,11 @@ export class SnapshotService {
   /** The snapshot at an earlier size (for audits): issued at that size's last event time. */
   async at(size: number): Promise<ServedSnapshot> {
     const head = await this.projection.catchUp();
-    if (size < 1 || size > head.size) throw new DomainError('NOT_IN_LOG', `the log has ${head.size} events; a snapshot is at a size from 1 to ${head.size}`);
+    if (size < 1 || size > head.size)
+      throw new DomainError(
+        'NOT_IN_LOG',
+        `the log has ${head.size} events; a snapshot is at a size from 1 to ${head.size}`,
+      );
     let served = this.past.get(size);
     if (!served) {
       served = this.projection.stateAt(size).then((s) => this.make(size, new Date(s.lastRecordedAt)));
@@ -98,13 +111,26 @@ export class SnapshotService {
     const { signer, origin } = this.log.identity;
     // The snapshot carries a signed checkpoint: the watermark must hold its size first.
     await this.log.watermark.durable(size);
-    const checkpoint = signCheckpoint({ origin, size, root: await this.log.reader.rootAt(size), extensions: [] }, signer);
+    const checkpoint = signCheckpoint(
+      { origin, size, root: await this.log.reader.rootAt(size), extensions: [] },
+      signer,
+    );
     const snapshot = buildSnapshot(state, checkpoint, issuedAt, new Date(issuedAt.getTime() + this.options.ttlMs));
     const signed: SignedSnapshot = {
       snapshot,
-      signature: { alg: 'Ed25519', keyName: signer.name, keyHash: hash8(signer.keyHash), value: toBase64(signer.sign(snapshotSigningBytes(snapshot))) },
+      signature: {
+        alg: 'Ed25519',
+        keyName: signer.name,
+        keyHash: hash8(signer.keyHash),
+        value: toBase64(signer.sign(snapshotSigningBytes(snapshot))),
+      },
     };
     const body = encodeSignedSnapshot(signed);
-    return { body, etag: `"${createHash('sha256').update(body).digest('hex')}"`, version: size, expiresAt: snapshot.expiresAt };
+    return {
+      body,
+      etag: `"${createHash('sha256').update(body).digest('hex')}"`,
+      version: size,
+      expiresAt: snapshot.expiresAt,
+    };
   }
 }

@@ -69,7 +69,12 @@ export class CosignatureService {
     return {
       treeSize: cp.size,
       created: written.size > 0,
-      cosignatures: rows.map((r) => ({ witness: r.witness, keyHash: hash8(r.keyHash), timestamp: r.timestamp, stored: written.has(r) })),
+      cosignatures: rows.map((r) => ({
+        witness: r.witness,
+        keyHash: hash8(r.keyHash),
+        timestamp: r.timestamp,
+        stored: written.has(r),
+      })),
     };
   }
 
@@ -89,20 +94,23 @@ export class CosignatureService {
 
   /** The checkpoint as the log signed it, and the log's signature lines; BAD_CHECKPOINT or NOT_THIS_LOG. */
   private openLogCheckpoint(body: string): { cp: Checkpoint; text: string; logLines: string[] } {
-    if (Buffer.byteLength(body, 'utf8') > MAX_COSIGNED_NOTE_BYTES) throw new DomainError('TOO_LARGE', `a cosigned checkpoint is at most ${MAX_COSIGNED_NOTE_BYTES} bytes`);
+    if (Buffer.byteLength(body, 'utf8') > MAX_COSIGNED_NOTE_BYTES)
+      throw new DomainError('TOO_LARGE', `a cosigned checkpoint is at most ${MAX_COSIGNED_NOTE_BYTES} bytes`);
     let parsed: { text: string; signatures: NoteSignature[] };
     try {
       parsed = parseNote(body);
       parseCheckpointText(parsed.text);
     } catch (error) {
-      if (error instanceof TlogError) throw new DomainError('BAD_CHECKPOINT', `not a checkpoint note: ${error.message}`);
+      if (error instanceof TlogError)
+        throw new DomainError('BAD_CHECKPOINT', `not a checkpoint note: ${error.message}`);
       throw error;
     }
     let cp: Checkpoint;
     try {
       cp = openCheckpoint(body, this.logKey);
     } catch (error) {
-      if (error instanceof TlogError) throw new DomainError('NOT_THIS_LOG', `not a checkpoint of this log (${this.logKey.name}): ${error.message}`);
+      if (error instanceof TlogError)
+        throw new DomainError('NOT_THIS_LOG', `not a checkpoint of this log (${this.logKey.name}): ${error.message}`);
       throw error;
     }
     const logLines = [...new Set(parsed.signatures.filter((s) => this.isLogKey(s)).map(signatureLine))];
@@ -112,11 +120,19 @@ export class CosignatureService {
   /** The cosignatures by configured witnesses; BAD_COSIGNATURE if one claiming such a witness fails, UNKNOWN_WITNESS if there are none. */
   private verifiedCosignatures(body: string): Cosignature[] {
     const { valid, invalid } = checkCosignatures(body, this.witnesses);
-    if (invalid.length > 0) throw new DomainError('BAD_COSIGNATURE', `the cosignature by ${invalid.map(describeLine).join(', ')} does not verify over this checkpoint`);
+    if (invalid.length > 0)
+      throw new DomainError(
+        'BAD_COSIGNATURE',
+        `the cosignature by ${invalid.map(describeLine).join(', ')} does not verify over this checkpoint`,
+      );
     if (valid.length === 0) {
       const others = parseNote(body).signatures.filter((s) => !this.isLogKey(s));
-      const seen = others.length > 0 ? `it carries ${others.map(describeLine).join(', ')}` : 'it carries no cosignature';
-      const known = this.witnesses.length > 0 ? `this log accepts ${this.witnesses.map((w) => w.verifierKey).join(', ')}` : 'this log has no witnesses configured (SIGNET_WITNESSES)';
+      const seen =
+        others.length > 0 ? `it carries ${others.map(describeLine).join(', ')}` : 'it carries no cosignature';
+      const known =
+        this.witnesses.length > 0
+          ? `this log accepts ${this.witnesses.map((w) => w.verifierKey).join(', ')}`
+          : 'this log has no witnesses configured (SIGNET_WITNESSES)';
       throw new DomainError('UNKNOWN_WITNESS', `no cosignature by a witness of this log: ${seen}; ${known}`);
     }
     return valid;
@@ -130,8 +146,10 @@ export class CosignatureService {
   private async checkRoot(cp: Checkpoint): Promise<void> {
     const head = await this.log.reader.head();
     if (!head) throw new InfrastructureError('NOT_INITIALIZED', 'the log has no checkpoint yet');
-    if (cp.size > head.size) throw new DomainError('CHECKPOINT_MISMATCH', `the checkpoint has size ${cp.size}; the log has ${head.size}`);
+    if (cp.size > head.size)
+      throw new DomainError('CHECKPOINT_MISMATCH', `the checkpoint has size ${cp.size}; the log has ${head.size}`);
     const root = cp.size === head.size ? head.root : await this.log.reader.rootAt(cp.size);
-    if (!hashesEqual(root, cp.root)) throw new DomainError('CHECKPOINT_MISMATCH', `the checkpoint's root is not the log's root at size ${cp.size}`);
+    if (!hashesEqual(root, cp.root))
+      throw new DomainError('CHECKPOINT_MISMATCH', `the checkpoint's root is not the log's root at size ${cp.size}`);
   }
 }
