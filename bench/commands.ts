@@ -37,9 +37,8 @@ export async function benchCommands(
       rootKeys: [{ fingerprint: rootFpr, key: (await readPublicKey(rootPublic)).facts.armored }],
     },
   });
-  let wired: SignetServices;
-  wired = await createServices(log, backend.config, clock);
-  const { projection, commands: service } = wired;
+  const wired: SignetServices = await createServices(log, backend.config, clock);
+  const { commands: service } = wired;
   const origin = log.identity.origin;
   let n = 0;
   const sign = async (body: Record<string, unknown>) => {

@@ -131,7 +131,13 @@ async function benchAppend(name: BackendName): Promise<void> {
     const backend = await newBackend(name);
     let batches = 0;
     let events = 0;
-    const log = await openLog(backend.config, { init: true, onBatch: (s) => ((batches += 1), (events += s.events)) });
+    const log = await openLog(backend.config, {
+      init: true,
+      onBatch: (s) => {
+        batches += 1;
+        events += s.events;
+      },
+    });
     try {
       const { seconds } = await appendConcurrently(log, backend.config, total, 32);
       const mean = Math.max(1, Math.round(events / batches));

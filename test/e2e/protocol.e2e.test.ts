@@ -16,9 +16,8 @@ import {
   parseEntry,
   type EventDraft,
   type EventEnvelope,
-  type KeyInput,
 } from '@signet/domain';
-import { certificationsBy, readPublicKey, verifyCleartext, verifyDetached } from '@signet/pgp';
+import { readPublicKey, verifyCleartext, verifyDetached } from '@signet/pgp';
 import { Keyring } from '@signet/service';
 import { checkInclusion, tilePathOf } from '../support/c2sp-client.js';
 import { Gpg } from '../support/gpg.js';

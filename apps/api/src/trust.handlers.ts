@@ -1,13 +1,7 @@
 import { Inject } from '@nestjs/common';
-import { Command, CommandHandler, type ICommandHandler, type IQueryHandler, Query, QueryHandler } from '@nestjs/cqrs';
-import { type Clock, DomainError, type EventEnvelope, describeState, keyListing, rawListing } from '@signet/domain';
-import {
-  type CommandResult,
-  CommandService,
-  PackageService,
-  type StoredArtifact,
-  TrustProjection,
-} from '@signet/service';
+import { type IQueryHandler, Query, QueryHandler } from '@nestjs/cqrs';
+import { type Clock, DomainError, describeState, keyListing, rawListing } from '@signet/domain';
+import { PackageService, TrustProjection } from '@signet/service';
 import type { SignetLog } from '@signet/store';
 import { toBase64 } from '@signet/tlog';
 import { SIGNET_CLOCK, SIGNET_LOG } from './tokens.js';

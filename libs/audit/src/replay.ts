@@ -210,7 +210,7 @@ export class Replayer {
 
   private async checkCommand(event: EventEnvelope, verified: VerifyResult | null): Promise<void> {
     const evidence = event.evidence!;
-    if (!verified || !verified.ok) {
+    if (!verified?.ok) {
       throw new AuditError(
         event.seq,
         'BAD_EVIDENCE',
@@ -292,7 +292,7 @@ export class Replayer {
 
   private checkModuleSignature(event: EventEnvelope<ModuleSignaturePublished>, verified: VerifyResult | null): void {
     const { data } = event;
-    if (!verified || !verified.ok || verified.text === null) {
+    if (!verified?.ok || verified.text === null) {
       throw new AuditError(
         event.seq,
         'BAD_SIGNATURE',
@@ -329,16 +329,19 @@ export class Replayer {
           event.type === 'AnnouncementPosted'
             ? decideAnnouncementPosted(this.state, channel, cause, announcement, event.data.url)
             : decideAnnouncementFailed(this.state, channel, cause, announcement, event.data.error, event.data.attempts);
-        return this.match(event, drafts, 'the announcement');
+        this.match(event, drafts, 'the announcement');
+        return;
       }
       case 'SigningKeyActivated':
-        return this.match(event, decideActivation(this.state, event.data.fingerprint, at).events, 'the activation');
+        this.match(event, decideActivation(this.state, event.data.fingerprint, at).events, 'the activation');
+        return;
       case 'ContinuityAlertRaised': {
         const fpr = event.data.fingerprint;
         const alerts = continuityAlerts(this.state).filter(
           (d) => d.type === 'ContinuityAlertRaised' && d.data.fingerprint === fpr,
         );
-        return this.match(event, alerts, 'the continuity alert');
+        this.match(event, alerts, 'the continuity alert');
+        return;
       }
       case 'ArchiveSnapshotTaken': {
         const refusal = archiveSnapshotRefusal(this.state, event.seq, event.data);

@@ -526,29 +526,29 @@ function requireUsable(state: TrustState, signer: string, signatureCreated: stri
     case 'active':
       break;
     case 'revoked':
-      refuse('KEY_REVOKED', `the signing key is ${reason}`);
+      return refuse('KEY_REVOKED', `the signing key is ${reason}`);
     case 'retired':
-      refuse(
+      return refuse(
         'KEY_RETIRED',
         `the signing key was retired (${key.retiredAt}); its earlier signatures stay valid, new ones are refused`,
       );
     case 'pending':
     case 'insufficient-authorizations':
-      refuse('KEY_NOT_AUTHORIZED', `the signing key is not authorized: ${reason}`);
+      return refuse('KEY_NOT_AUTHORIZED', `the signing key is not authorized: ${reason}`);
     case 'awaiting-announcement':
     case 'waiting':
-      refuse('KEY_NOT_YET_ACTIVE', `the signing key cannot sign yet: ${reason}`);
+      return refuse('KEY_NOT_YET_ACTIVE', `the signing key cannot sign yet: ${reason}`);
   }
   const created = Date.parse(signatureCreated);
   if (created > now.getTime() + state.policy.commandWindowSeconds * 1000) {
-    refuse(
+    return refuse(
       'FUTURE_SIGNATURE',
       `the signature claims to be made at ${signatureCreated}, after the log's time ${now.toISOString()}`,
     );
   }
   const from = usableFrom(state, key)!;
   if (created < Date.parse(from)) {
-    refuse(
+    return refuse(
       'KEY_NOT_YET_ACTIVE',
       `the signature was made at ${signatureCreated}, before the key became usable at ${from}`,
     );

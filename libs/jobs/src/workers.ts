@@ -1,5 +1,4 @@
 import {
-  type Clock,
   type TrustState,
   announcementFor,
   continuityAlerts,
@@ -20,7 +19,7 @@ import {
 } from '@signet/domain';
 import { renderKeyPage, renderListingPage } from '@signet/render';
 import { ArchiveStore, type SignetServices } from '@signet/service';
-import type { SignetConfig, SignetLog } from '@signet/store';
+import type { SignetConfig } from '@signet/store';
 import { type Channel, atomChannel, mastodonChannel, webhookChannel } from './channels.js';
 import { type ConsumerStatus, OutboxDispatcher, type Subscription } from './dispatcher.js';
 import {

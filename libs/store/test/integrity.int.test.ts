@@ -170,7 +170,10 @@ describe.each(BACKENDS)('log integrity on %s', (name) => {
     for (const table of ['events', 'cosignatures']) {
       await withDatabase((db) => sql.raw(`ALTER TABLE ${table} DISABLE TRIGGER USER`).execute(db));
       const refused = await openLog(backend.config, { clock, init: true }).then(
-        async (l) => (await l.close(), null),
+        async (l) => {
+          await l.close();
+          return null;
+        },
         (error: unknown) => error,
       );
       expect([table, refused]).toMatchObject([

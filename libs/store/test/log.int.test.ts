@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
-import { type EventDraft, InfrastructureError, ManualClock } from '@signet/domain';
+import { InfrastructureError, ManualClock } from '@signet/domain';
 import { type SignetLog, openLog, readNodes } from '@signet/store';
 import { leafHash, openCheckpoint, parseVerifierKey, verifyConsistency, verifyInclusion } from '@signet/tlog';
 import { BACKENDS, type Backend, newBackend } from '../../../test/support/backends.js';
