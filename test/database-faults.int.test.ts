@@ -6,7 +6,7 @@ import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readPublicKey } from '@signet/pgp';
 import { type SignetLog, configFromEnv, openLog } from '@signet/store';
-import { CLI_BIN, type RunningApp, startApp, startWorker } from './support/app.js';
+import { CLI_BIN, type RunningApp, TEST_PUBLIC_URL, startApp, startWorker } from './support/app.js';
 import { type ThrowawayPostgres, tempDir, throwawayPostgres } from './support/backends.js';
 import { checkLogIntegrity } from './support/integrity.js';
 import { PrivatePostgres } from './support/private-postgres.js';
@@ -71,6 +71,7 @@ class Stack {
     return {
       SIGNET_DATA_DIR: this.dir.path,
       DATABASE_URL: this.databaseUrl,
+      SIGNET_PUBLIC_URL: TEST_PUBLIC_URL,
       SIGNET_ORIGIN: ORIGIN,
       SIGNET_ROOT_KEYS: join(this.dir.path, 'root.asc'),
       SIGNET_ALLOW_ED25519: '1',

@@ -126,6 +126,66 @@ describe('the signet command', () => {
     expect([good.status, good.stdout]).toEqual([0, expect.stringMatching(/^created /)]);
   }, 180_000);
 
+  it('refuses init options differing from an existing log genesis (exit 2, what differs); same or none pass', () => {
+    const at = new Date(Date.now() - 86_400_000);
+    const root = gpg.genKey('Root 5 <r5@example.org>', 'ed25519', at);
+    const other = gpg.genKey('Other <o@example.org>', 'ed25519', at);
+    writeFileSync(join(dir.path, 'root5.asc'), gpg.exportKey(root));
+    writeFileSync(join(dir.path, 'other.asc'), gpg.exportKey(other));
+    const data = join(dir.path, 'data-same');
+    const rootFile = join(dir.path, 'root5.asc');
+    const options = ['--origin', 'cli.example/same', '--root-key', rootFile, '--allow-ed25519', '--wait-days', '7'];
+    const first = signet(['init', '--data-dir', data, ...options]);
+    expect([first.status, first.stderr]).toEqual([0, '']);
+    expect(first.stdout).toMatch(/^created cli\.example\/same$/m);
+
+    // The same options, a policy file saying the same, or none: the log as it is.
+    const same = { rootKeys: ['root5.asc'], waitingPeriodDays: 7, rsaMinBits: 4096 };
+    writeFileSync(join(dir.path, 'same.json'), JSON.stringify(same));
+    for (const again of [options, ['--policy', join(dir.path, 'same.json')], []]) {
+      const r = signet(['init', '--data-dir', data, ...again]);
+      expect([again, r.status, r.stderr]).toEqual([again, 0, '']);
+      expect(r.stdout).toMatch(/^already initialized: cli\.example\/same$/m);
+    }
+
+    writeFileSync(join(dir.path, 'differs.json'), JSON.stringify({ waitingPeriodDays: 3, signingKeyComment: '' }));
+    const refusals: [string[], Record<string, string>, string[]][] = [
+      [['--origin', 'cli.example/other'], {}, ['origin: the log has "cli.example/same", asked "cli.example/other"']],
+      [['--root-key', join(dir.path, 'other.asc')], {}, [`rootKeys: the log has ${root}, asked ${other}`]],
+      [
+        ['--policy', join(dir.path, 'differs.json'), '--authorizations', '2'],
+        {},
+        [
+          'waitingPeriodDays: the log has 7, asked 3',
+          'authorizationsRequired: the log has 1, asked 2',
+          'signingKeyComment: the log has "CODE SIGNING KEY", asked ""',
+        ],
+      ],
+      [[], { SIGNET_RSA_MIN_BITS: '3072' }, ['rsaMinBits: the log has 4096, asked 3072']],
+    ];
+    for (const [args, env, lines] of refusals) {
+      const r = signet(['init', '--data-dir', data, ...args], env);
+      expect([args, r.status, r.stdout]).toEqual([args, 2, '']);
+      expect(r.stderr).toMatch(/^signet: INIT_MISMATCH: the log cli\.example\/same \(PGlite in .*\) already exists/);
+      for (const line of lines) expect(r.stderr).toContain(`  ${line}`);
+      expect(r.stderr).toContain('give it another data directory (--data-dir or SIGNET_DATA_DIR)');
+      expect(r.stderr).not.toMatch(/^\s+at /m);
+    }
+    const log = signet(['init', '--data-dir', data]);
+    expect([log.status, log.stdout]).toEqual([0, expect.stringContaining('tree size:    1\n')]);
+  }, 180_000);
+
+  it('refuses a configuration it cannot use: exit 2, every bad variable, no stack trace', () => {
+    const bad = { PORT: 'eighty', SIGNET_QUEUE: 'a:b', SIGNET_WAIT_DAYS: '-3' };
+    const r = signet(['init', '--data-dir', join(dir.path, 'bad-config')], bad);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^signet: BAD_CONFIG: 3 problems in the configuration/);
+    expect(r.stderr).toContain('  PORT="eighty": expected an integer from 0 to 65535\n');
+    expect(r.stderr).toContain('  SIGNET_WAIT_DAYS="-3": expected an integer from 0 to 3650\n');
+    expect(r.stderr).toContain('  SIGNET_QUEUE="a:b": expected a queue name without ":" or spaces');
+    expect(r.stderr).not.toMatch(/^\s+at /m);
+  });
+
   it('refuses bad policy files and bad usage with exit codes 1 and 2', () => {
     writeFileSync(join(dir.path, 'bad.json'), JSON.stringify({ waitingDays: 3 }));
     const bad = signet(['init', '--data-dir', join(dir.path, 'other'), '--policy', join(dir.path, 'bad.json')]);

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openLog } from '@signet/store';
-import { type RunningApp, CLI_BIN, startApp } from '../support/app.js';
+import { type RunningApp, CLI_BIN, TEST_PUBLIC_URL, startApp } from '../support/app.js';
 import { BACKENDS, type Backend, newBackend } from '../support/backends.js';
 import { inertDraft } from '../support/drafts.js';
 import {
@@ -29,7 +29,11 @@ describe.each(BACKENDS)('the built app over HTTP, on %s', (name) => {
   let vkey: string;
   let size = 0;
   const seen: VerifiedCheckpoint[] = [];
-  const env = () => ({ SIGNET_DATA_DIR: backend.config.dataDir, DATABASE_URL: backend.config.databaseUrl ?? '' });
+  const env = () => ({
+    SIGNET_DATA_DIR: backend.config.dataDir,
+    DATABASE_URL: backend.config.databaseUrl ?? '',
+    SIGNET_PUBLIC_URL: TEST_PUBLIC_URL,
+  });
 
   beforeAll(async () => {
     backend = await newBackend(name);

@@ -21,7 +21,7 @@ import {
   signCheckpoint,
   signatureLine,
 } from '@signet/tlog';
-import { type RunningApp, CLI_BIN, startApp } from '../support/app.js';
+import { type RunningApp, CLI_BIN, TEST_PUBLIC_URL, startApp } from '../support/app.js';
 import { type Backend, newBackend } from '../support/backends.js';
 import { inertDraft } from '../support/drafts.js';
 import { verifyCheckpointNote } from '../support/c2sp-client.js';
@@ -53,6 +53,7 @@ describe('witness cosignatures', () => {
   const env = () => ({
     SIGNET_DATA_DIR: backend.config.dataDir,
     DATABASE_URL: backend.config.databaseUrl ?? '',
+    SIGNET_PUBLIC_URL: TEST_PUBLIC_URL,
     SIGNET_WORKERS: 'off',
   });
 

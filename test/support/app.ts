@@ -13,6 +13,12 @@ function repoRoot(): string {
 export const API_MAIN = join(repoRoot(), 'dist/apps/api/src/main.js');
 export const CLI_BIN = join(repoRoot(), 'bin/signet.js');
 
+/**
+ * The public URL the tests' deployments declare: required beside DATABASE_URL or REDIS_URL
+ * (README, Configuration). A test that checks links sets its own.
+ */
+export const TEST_PUBLIC_URL = 'https://signet.test';
+
 export interface RunningApp {
   readonly url: string;
   readonly child: ChildProcess;
@@ -25,7 +31,7 @@ export interface RunningApp {
 export function startApp(env: Record<string, string | undefined>): Promise<RunningApp> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [API_MAIN], {
-      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', NO_COLOR: '1', ...env },
+      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', NO_COLOR: '1', SIGNET_PUBLIC_URL: TEST_PUBLIC_URL, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -68,7 +74,7 @@ export const WORKER_MAIN = join(repoRoot(), 'dist/apps/worker/src/main.js');
 export function startWorker(env: Record<string, string | undefined>): Promise<RunningApp> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [WORKER_MAIN], {
-      env: { ...process.env, NO_COLOR: '1', ...env },
+      env: { ...process.env, NO_COLOR: '1', SIGNET_PUBLIC_URL: TEST_PUBLIC_URL, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { type RunningApp, CLI_BIN, startApp } from './app.js';
+import { type RunningApp, CLI_BIN, TEST_PUBLIC_URL, startApp } from './app.js';
 import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Gpg } from './gpg.js';
@@ -52,8 +52,9 @@ export class StoryClient {
   async start(rootFpr: string, env: Record<string, string | undefined>): Promise<{ app: RunningApp; vkey: string }> {
     const rootFile = join(this.work, 'root.asc');
     writeFileSync(rootFile, this.gpg.exportKey(rootFpr));
+    const initEnv = { ...process.env, SIGNET_PUBLIC_URL: TEST_PUBLIC_URL, ...env };
     const out = execFileSync(process.execPath, [CLI_BIN, 'init', '--origin', this.origin, '--root-key', rootFile], {
-      env: { ...process.env, ...env },
+      env: initEnv,
       encoding: 'utf8',
     });
     const app = await startApp(env);

@@ -113,6 +113,7 @@ const INFRASTRUCTURE_STATUS: Record<InfrastructureErrorCode, number> = {
   // the log's own data contradicts itself, or belongs to another log
   CORRUPT_LOG: 500,
   LOG_KEY_MISMATCH: 500,
+  DATA_DIR_LOCKED: 503,
 };
 
 /** Log material a request sent (a checkpoint, a tile path) that libs/tlog refused. */

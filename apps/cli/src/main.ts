@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import type { GenesisRequest, LogCreated } from '@signet/domain';
+import type { SignetConfig } from '@signet/store';
 
 // The `signet` command. Exit codes: 0 ok, 1 failure, 2 usage (and, for the client commands, no
 // usable snapshot). The server side (init) and the client side are loaded only when used, so the
@@ -19,7 +21,8 @@ commands:
       --policy FILE: the same as JSON, e.g. {"rootKeys":["root.asc"],"waitingPeriodDays":14}
       (paths relative to the file); options given on the command line win.
       Print the origin and the verifier key. Safe to run again: an initialized log is left as
-      it is (the policy of a log is fixed at its creation).
+      it is (the policy of a log is fixed at its creation); options that differ from it are
+      refused (exit 2, INIT_MISMATCH): a new log needs another data directory or database.
   snapshot fetch --server URL [--vkey KEY] [--state DIR] [--json]
       fetch the signed trust snapshot and keep it in DIR (default $SIGNET_CLIENT_DIR or ~/.signet)
       if it verifies with the pinned verifier key (--vkey on the first fetch), is not expired, is
@@ -101,6 +104,37 @@ function applyPolicyFile(path: string, env: NodeJS.ProcessEnv): void {
   }
 }
 
+/** The genesis settings `init` takes, by the variable that carries each (options and policy files set these). */
+const GENESIS_VARIABLES = {
+  SIGNET_WAIT_DAYS: 'waitingPeriodDays',
+  SIGNET_AUTHORIZATIONS: 'authorizationsRequired',
+  SIGNET_RSA_MIN_BITS: 'rsaMinBits',
+  SIGNET_ALLOW_ED25519: 'allowEd25519',
+  SIGNET_SIGNING_KEY_COMMENT: 'signingKeyComment',
+  SIGNET_COMMAND_WINDOW: 'commandWindowSeconds',
+} as const;
+
+/**
+ * What this `init` asks of the log: each genesis setting given by an option, a policy file or the
+ * environment (unset is not asked; an empty comment is: it means no rule).
+ */
+async function genesisRequest(env: NodeJS.ProcessEnv, config: SignetConfig): Promise<GenesisRequest> {
+  const given = (name: string) =>
+    env[name] !== undefined && (env[name] !== '' || name === 'SIGNET_SIGNING_KEY_COMMENT');
+  const policy: Record<string, unknown> = {};
+  for (const [name, setting] of Object.entries(GENESIS_VARIABLES)) {
+    if (given(name)) policy[setting] = config.genesis[setting];
+  }
+  const { policyFromConfig } = await import('@signet/service');
+  return {
+    ...(given('SIGNET_ORIGIN') ? { origin: config.origin } : {}),
+    ...(given('SIGNET_ROOT_KEYS')
+      ? { rootKeys: (await policyFromConfig(config.genesis)).rootKeys.map((k) => k.fingerprint) }
+      : {}),
+    policy,
+  };
+}
+
 async function init(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
@@ -136,12 +170,32 @@ async function init(args: string[]): Promise<number> {
   const clock = config.clockFile ? fileClock(config.clockFile) : undefined;
   const log = await openLog(config, { init: true, clock, policy: () => policyFromConfig(config.genesis) });
   try {
+    const where = log.db.kind === 'postgres' ? 'Postgres (DATABASE_URL)' : `PGlite in ${config.dataDir}`;
+    if (!log.created) {
+      // A genesis never changes: options that differ from it ask for another log, not this one.
+      const { genesisDifferences } = await import('@signet/domain');
+      const genesis = (await log.reader.event(0))?.data as unknown as LogCreated['data'];
+      const differences = genesisDifferences(genesis, await genesisRequest(env, config));
+      if (differences.length > 0) {
+        throw Object.assign(
+          new Error(
+            `the log ${genesis.origin} (${where}) already exists, and its genesis differs from what this init asks; ` +
+              "a log's genesis never changes:\n" +
+              differences.map((d) => `  ${d.setting}: the log has ${d.logHas}, asked ${d.asked}\n`).join('') +
+              'To create a new log with these options, give it another data directory (--data-dir or SIGNET_DATA_DIR)' +
+              `${log.db.kind === 'postgres' ? ' and another database (DATABASE_URL)' : ''}. ` +
+              'Run `signet init` without them to see this log as it is.',
+          ),
+          { code: 'INIT_MISMATCH' },
+        );
+      }
+    }
     const head = await log.reader.head();
     process.stdout.write(
       `${log.created ? 'created' : 'already initialized:'} ${log.identity.origin}\n` +
         `origin:       ${log.identity.origin}\n` +
         `verifier key: ${log.identity.verifierKey}\n` +
-        `database:     ${log.db.kind === 'postgres' ? 'Postgres (DATABASE_URL)' : `PGlite in ${config.dataDir}`}\n` +
+        `database:     ${where}\n` +
         `tree size:    ${head?.size ?? 0}\n`,
     );
     const genesis = await log.reader.event(0);
@@ -186,18 +240,23 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** Errors that are the caller's to fix (options, environment): exit 2. */
+const USAGE_CODES = new Set([
+  'USAGE',
+  'BAD_CONFIG',
+  'INIT_MISMATCH',
+  'ERR_PARSE_ARGS_UNKNOWN_OPTION',
+  'ERR_PARSE_ARGS_INVALID_OPTION_VALUE',
+  'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL',
+]);
+
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   async (error: unknown) => {
     const e = error as { code?: string; message?: string };
     // A root key file without a usable key is bad local input, as a bad option is.
     const badKeyFile = process.argv[2] === 'init' && e.code === 'BAD_KEY';
-    const usage =
-      badKeyFile ||
-      e.code === 'USAGE' ||
-      e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ||
-      e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' ||
-      e.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL';
+    const usage = badKeyFile || USAGE_CODES.has(e.code ?? '');
     process.stderr.write(`signet: ${e.code && e.code !== 'USAGE' ? `${e.code}: ` : ''}${e.message ?? String(error)}\n`);
     const unreachable = ['audit', 'mirror', 'monitor'].includes(process.argv[2] ?? '') && /^SOURCE_/.test(e.code ?? '');
     process.exit(

@@ -3,7 +3,7 @@ import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { systemClock } from '@signet/domain';
 import { exitOnSignals } from '@signet/service';
-import { configFromEnv, fileClock, openLog } from '@signet/store';
+import { ConfigError, configFromEnv, fileClock, openLog } from '@signet/store';
 import { WorkerModule } from './worker.module.js';
 
 // The workers as their own process (BullMQ on REDIS_URL): announcer, archiver, activation
@@ -21,6 +21,11 @@ try {
   });
   exitOnSignals(() => app.close(), logger, 'letting running jobs finish');
 } catch (error) {
+  // A configuration that cannot be used is the operator's to fix: what is wrong, no stack trace.
+  if (error instanceof ConfigError) {
+    process.stderr.write(`worker: ${error.code}: ${error.message}\n`);
+    process.exit(2);
+  }
   const e = error as { code?: string; message?: string };
   logger.error(e.code ? `${e.code}: ${e.message}` : error);
   process.exit(1);

@@ -123,7 +123,9 @@ export type InfrastructureErrorCode =
   | 'BAD_CHECKPOINT_FILE'
   | 'CHECKPOINT_FILE_UNWRITABLE'
   | 'LOG_KEY_MISMATCH'
-  | 'CORRUPT_LOG';
+  | 'CORRUPT_LOG'
+  // PGlite's data directory is held by another process
+  | 'DATA_DIR_LOCKED';
 
 /**
  * Not a refusal of the request: something the log stands on (its database, its files, its own

@@ -1,6 +1,7 @@
 import { join, resolve } from 'node:path';
-import type { Policy } from '@signet/domain';
-import { parseWitnessVerifierKeys } from '@signet/tlog';
+import { z } from 'zod';
+import { DEFAULT_POLICY, type Policy } from '@signet/domain';
+import { checkName, parseSignerKey, parseWitnessVerifierKeys } from '@signet/tlog';
 
 /** Everything Signet reads from the environment, in one place (the README lists each). */
 export interface SignetConfig {
@@ -58,83 +59,299 @@ export interface SignetConfig {
   };
 }
 
-function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max)
-    throw new Error(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
-  return n;
+/** One variable that cannot be used: its name, its value as given (secrets hidden), what it must be. */
+export interface ConfigProblem {
+  readonly variable: string;
+  /** Undefined when the variable is unset. */
+  readonly value: string | undefined;
+  readonly expected: string;
 }
 
-/** SIGNET_WITNESSES: verifier keys separated by commas or newlines, each checked here so a typo stops the start. */
-function witnessKeys(raw: string | undefined): string[] {
-  try {
-    return parseWitnessVerifierKeys(raw ?? '').map((w) => w.verifierKey);
-  } catch (error) {
-    throw new Error(`SIGNET_WITNESSES: ${(error as Error).message}`);
+/** The configuration cannot be used. Every problem is listed, not only the first found. */
+export class ConfigError extends Error {
+  readonly code = 'BAD_CONFIG';
+
+  constructor(readonly problems: readonly ConfigProblem[]) {
+    const lines = problems.map(
+      (p) =>
+        `  ${p.variable}${p.value === undefined ? ' (unset)' : `=${JSON.stringify(p.value)}`}: expected ${p.expected}`,
+    );
+    const count = problems.length === 1 ? 'a problem' : `${problems.length} problems`;
+    super(
+      `${count} in the configuration (environment variables; see the README, "Configuration"):\n${lines.join('\n')}`,
+    );
+    this.name = 'ConfigError';
   }
 }
 
-function workersMode(raw: string | undefined, redisUrl: string | undefined): 'inline' | 'off' {
-  if (raw === 'inline' || raw === 'off') return raw;
-  if (raw) throw new Error(`SIGNET_WORKERS must be inline or off, got "${raw}"`);
-  return redisUrl ? 'off' : 'inline';
+const SECRETS = new Set(['SIGNET_LOG_KEY', 'SIGNET_WEBHOOK_SECRET', 'SIGNET_MASTODON_TOKEN']);
+
+/** A value as an error message may show it: secrets, and passwords in URLs, are hidden. */
+function shown(variable: string, raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  if (SECRETS.has(variable)) return '(secret, not shown)';
+  return raw.replace(/(\/\/[^/@:\s]*:)[^/@\s]*@/g, '$1***@');
 }
 
-export function configFromEnv(env: NodeJS.ProcessEnv = process.env): SignetConfig {
-  const dataDir = resolve(env.SIGNET_DATA_DIR || './data');
-  const port = int(env, 'PORT', 3000, 0, 65535);
-  const redisUrl = env.REDIS_URL || undefined;
-  return {
-    dataDir,
-    databaseUrl: env.DATABASE_URL || undefined,
-    poolSize: int(env, 'SIGNET_DB_POOL', 10, 1, 1000),
-    logKey: env.SIGNET_LOG_KEY || undefined,
-    origin: env.SIGNET_ORIGIN || 'localhost/signet',
-    port,
-    host: env.HOST || '0.0.0.0',
-    maxBatch: int(env, 'SIGNET_MAX_BATCH', 1000, 1, 5000),
-    genesis: {
-      rootKeyFiles: (env.SIGNET_ROOT_KEYS ?? '')
+/** Thrown by a variable's reader: what the value should have been. */
+class Expected extends Error {}
+
+/** A variable: unset or empty takes `fallback`; otherwise `read` gives its value or throws `Expected`. */
+function variable<T>(fallback: T, read: (raw: string) => T) {
+  return z
+    .string()
+    .optional()
+    .transform((raw, ctx): T => {
+      if (raw === undefined || raw === '') return fallback;
+      try {
+        return read(raw);
+      } catch (error) {
+        if (!(error instanceof Expected)) throw error;
+        ctx.addIssue({ code: 'custom', message: error.message });
+        return z.NEVER;
+      }
+    });
+}
+
+const integer = (fallback: number, min: number, max: number) =>
+  variable(fallback, (raw) => {
+    const n = /^\s*\d+\s*$/.test(raw) ? Number(raw) : Number.NaN;
+    if (!Number.isSafeInteger(n) || n < min || n > max) throw new Expected(`an integer from ${min} to ${max}`);
+    return n;
+  });
+
+const text = <T extends string | undefined>(fallback: T) => variable<string | T>(fallback, (raw) => raw);
+
+function url(raw: string, protocols: readonly string[], expected: string): URL {
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new Expected(expected);
+  }
+  if (!protocols.includes(parsed.protocol)) throw new Expected(expected);
+  return parsed;
+}
+
+const HTTP = ['http:', 'https:'];
+const httpUrl = variable(undefined, (raw) => {
+  url(raw, HTTP, 'an absolute http:// or https:// URL');
+  return raw;
+});
+
+const PUBLIC_URL_EXPECTED =
+  'the absolute http(s) URL people reach this log at: scheme, host and port only, no path, query or fragment ' +
+  '(the server answers at the root of it), e.g. https://keys.example.org';
+
+/**
+ * Where people reach the log, written into announcements and archive links for good. Only an
+ * origin is accepted: the server's own pages link from the root (`/keys/…`), so a path would be
+ * a guess about a proxy, and a query or fragment would swallow every path appended to it.
+ */
+const publicUrl = variable(undefined, (raw) => {
+  const u = url(raw, HTTP, PUBLIC_URL_EXPECTED);
+  if (u.username || u.password || u.pathname !== '/' || u.search || u.hash || /[?#]/.test(raw)) {
+    throw new Expected(PUBLIC_URL_EXPECTED);
+  }
+  return u.origin;
+});
+
+const boolean = variable(false, (raw) => {
+  if (['1', 'true', 'yes', 'on'].includes(raw.toLowerCase())) return true;
+  if (['0', 'false', 'no', 'off'].includes(raw.toLowerCase())) return false;
+  throw new Expected('1 or 0 (true/false, yes/no, on/off)');
+});
+
+const ARCHIVE_PLACEHOLDERS = ['{url}', '{archive}', '{sha256}'];
+
+/** The environment, variable by variable; unset and empty are the same (the defaults of the README). */
+const envSchema = z
+  .object({
+    SIGNET_DATA_DIR: text('./data'),
+    DATABASE_URL: variable(undefined, (raw) => {
+      url(raw, ['postgres:', 'postgresql:'], 'a Postgres URL, e.g. postgres://signet@db.example.org:5432/signet');
+      return raw;
+    }),
+    SIGNET_DB_POOL: integer(10, 1, 1000),
+    SIGNET_LOG_KEY: variable(undefined, (raw) => {
+      try {
+        parseSignerKey(raw);
+      } catch {
+        throw new Expected('a signer key PRIVATE+KEY+<origin>+<hash>+<base64> (C2SP signed-note form)');
+      }
+      return raw;
+    }),
+    SIGNET_ORIGIN: variable('localhost/signet', (raw) => {
+      try {
+        checkName(raw);
+      } catch {
+        throw new Expected('a key name without spaces or "+", e.g. signet.example.org/log');
+      }
+      return raw;
+    }),
+    PORT: integer(3000, 0, 65535),
+    HOST: text('0.0.0.0'),
+    SIGNET_MAX_BATCH: integer(1000, 1, 5000),
+    SIGNET_ROOT_KEYS: variable<string[]>([], (raw) =>
+      raw
         .split(',')
         .map((s) => s.trim())
         .filter(Boolean),
-      waitingPeriodDays: int(env, 'SIGNET_WAIT_DAYS', 14, 0, 3650),
-      authorizationsRequired: int(env, 'SIGNET_AUTHORIZATIONS', 1, 1, 100),
-      rsaMinBits: int(env, 'SIGNET_RSA_MIN_BITS', 4096, 2048, 16384),
-      allowEd25519: env.SIGNET_ALLOW_ED25519 === '1' || env.SIGNET_ALLOW_ED25519 === 'true',
-      signingKeyComment: env.SIGNET_SIGNING_KEY_COMMENT ?? 'CODE SIGNING KEY',
-      commandWindowSeconds: int(env, 'SIGNET_COMMAND_WINDOW', 300, 1, 86400),
+    ),
+    SIGNET_WAIT_DAYS: integer(DEFAULT_POLICY.waitingPeriodDays, 0, 3650),
+    SIGNET_AUTHORIZATIONS: integer(DEFAULT_POLICY.authorizationsRequired, 1, 100),
+    SIGNET_RSA_MIN_BITS: integer(DEFAULT_POLICY.rsaMinBits, 2048, 16384),
+    SIGNET_ALLOW_ED25519: boolean,
+    // Empty is a value here, not unset: no rule on the user ID comment.
+    SIGNET_SIGNING_KEY_COMMENT: z
+      .string()
+      .optional()
+      .transform((raw) => raw ?? DEFAULT_POLICY.signingKeyComment),
+    SIGNET_COMMAND_WINDOW: integer(DEFAULT_POLICY.commandWindowSeconds, 1, 86400),
+    SIGNET_CLOCK_FILE: text(undefined),
+    SIGNET_MAX_ARTIFACT_BYTES: integer(512 * 1024 * 1024, 1, 2 ** 40),
+    REDIS_URL: variable(undefined, (raw) => {
+      url(raw, ['redis:', 'rediss:'], 'a Redis URL, redis:// or rediss://, e.g. redis://127.0.0.1:6379');
+      return raw;
+    }),
+    SIGNET_WORKERS: variable<'inline' | 'off' | undefined>(undefined, (raw) => {
+      if (raw === 'inline' || raw === 'off') return raw;
+      throw new Expected('inline or off');
+    }),
+    SIGNET_PUBLIC_URL: publicUrl,
+    SIGNET_WEBHOOK_URL: httpUrl,
+    SIGNET_WEBHOOK_SECRET: text(undefined),
+    SIGNET_MASTODON_URL: httpUrl,
+    SIGNET_MASTODON_TOKEN: text(undefined),
+    SIGNET_ANNOUNCE_ATTEMPTS: integer(8, 1, 100),
+    SIGNET_ARCHIVE_DIR: text(undefined),
+    SIGNET_ARCHIVE_TRIGGERS: variable<string[]>([], (raw) => {
+      const templates = raw.split(/\s+/).filter(Boolean);
+      for (const template of templates) {
+        const unknown = template.match(/\{[^}]*\}/g)?.find((p) => !ARCHIVE_PLACEHOLDERS.includes(p));
+        const filled = ARCHIVE_PLACEHOLDERS.reduce((t, p) => t.replaceAll(p, 'x'), template);
+        const what = `space-separated http(s) URL templates with ${ARCHIVE_PLACEHOLDERS.join(', ')}`;
+        if (unknown) throw new Expected(`${what} (not ${unknown})`);
+        url(filled, HTTP, `${what} (not ${template})`);
+      }
+      return templates;
+    }),
+    SIGNET_WITNESSES: variable<string[]>([], (raw) => {
+      try {
+        return parseWitnessVerifierKeys(raw).map((w) => w.verifierKey);
+      } catch (error) {
+        const why = (error as Error).message;
+        throw new Expected(`witness verifier keys <name>+<hash>+<base64>, separated by commas or newlines (${why})`);
+      }
+    }),
+    SIGNET_SNAPSHOT_TTL_HOURS: integer(168, 1, 24 * 366),
+    SIGNET_SNAPSHOT_REFRESH_HOURS: integer(24, 1, 24 * 365),
+    SIGNET_OUTBOX_POLL_MS: integer(250, 5, 60_000),
+    SIGNET_SWEEP_MS: integer(60_000, 50, 86_400_000),
+    SIGNET_RETRY_BASE_MS: integer(1000, 1, 3_600_000),
+    SIGNET_JOB_LOCK_MS: integer(30_000, 500, 3_600_000),
+    SIGNET_JOB_CONCURRENCY: integer(8, 1, 256),
+    SIGNET_QUEUE: variable('signet', (raw) => {
+      // BullMQ joins its Redis keys with ":".
+      if (/[:\s]/.test(raw)) throw new Expected('a queue name without ":" or spaces');
+      return raw;
+    }),
+  })
+  // Rules across variables. They run even when a variable failed (`when`), so that every problem
+  // is reported at once; a failed variable's value is then not of its type, only "given".
+  .superRefine(
+    (v, ctx) => {
+      const given = (value: unknown) => value !== undefined;
+      if (!given(v.SIGNET_PUBLIC_URL) && (given(v.DATABASE_URL) || given(v.REDIS_URL))) {
+        const servers = [given(v.DATABASE_URL) && 'DATABASE_URL', given(v.REDIS_URL) && 'REDIS_URL'].filter(Boolean);
+        ctx.addIssue({
+          code: 'custom',
+          path: ['SIGNET_PUBLIC_URL'],
+          message:
+            `${PUBLIC_URL_EXPECTED}; required with ${servers.join(' and ')} (a deployment, not a trial on this ` +
+            'machine), because every announcement and archive link the log records is built on it for good',
+        });
+      }
+      const [ttl, refresh] = [v.SIGNET_SNAPSHOT_TTL_HOURS, v.SIGNET_SNAPSHOT_REFRESH_HOURS];
+      if (typeof ttl === 'number' && typeof refresh === 'number' && refresh >= ttl) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['SIGNET_SNAPSHOT_REFRESH_HOURS'],
+          message: `fewer hours than SIGNET_SNAPSHOT_TTL_HOURS (${ttl})`,
+        });
+      }
+      if (given(v.SIGNET_MASTODON_URL) !== given(v.SIGNET_MASTODON_TOKEN)) {
+        const missing = given(v.SIGNET_MASTODON_URL) ? 'SIGNET_MASTODON_TOKEN' : 'SIGNET_MASTODON_URL';
+        const other = missing === 'SIGNET_MASTODON_URL' ? 'SIGNET_MASTODON_TOKEN' : 'SIGNET_MASTODON_URL';
+        ctx.addIssue({ code: 'custom', path: [missing], message: `to be set too when ${other} is (both or neither)` });
+      }
     },
-    clockFile: env.SIGNET_CLOCK_FILE || undefined,
-    maxArtifactBytes: int(env, 'SIGNET_MAX_ARTIFACT_BYTES', 512 * 1024 * 1024, 1, 2 ** 40),
-    redisUrl,
-    workers: workersMode(env.SIGNET_WORKERS, redisUrl),
-    publicUrl: (env.SIGNET_PUBLIC_URL || `http://localhost:${port}`).replace(/\/+$/, ''),
+    { when: () => true },
+  );
+
+/**
+ * The configuration from the environment, every variable checked at once: a ConfigError
+ * (`BAD_CONFIG`) lists each that cannot be used, with its value and what it must be.
+ */
+export function configFromEnv(env: NodeJS.ProcessEnv = process.env): SignetConfig {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => {
+        const name = String(issue.path[0] ?? '?');
+        return { variable: name, value: shown(name, env[name]), expected: issue.message };
+      }),
+    );
+  }
+  const e = parsed.data;
+  const dataDir = resolve(e.SIGNET_DATA_DIR);
+  return {
+    dataDir,
+    databaseUrl: e.DATABASE_URL,
+    poolSize: e.SIGNET_DB_POOL,
+    logKey: e.SIGNET_LOG_KEY,
+    origin: e.SIGNET_ORIGIN,
+    port: e.PORT,
+    host: e.HOST,
+    maxBatch: e.SIGNET_MAX_BATCH,
+    genesis: {
+      rootKeyFiles: e.SIGNET_ROOT_KEYS,
+      waitingPeriodDays: e.SIGNET_WAIT_DAYS,
+      authorizationsRequired: e.SIGNET_AUTHORIZATIONS,
+      rsaMinBits: e.SIGNET_RSA_MIN_BITS,
+      allowEd25519: e.SIGNET_ALLOW_ED25519,
+      signingKeyComment: e.SIGNET_SIGNING_KEY_COMMENT,
+      commandWindowSeconds: e.SIGNET_COMMAND_WINDOW,
+    },
+    clockFile: e.SIGNET_CLOCK_FILE,
+    maxArtifactBytes: e.SIGNET_MAX_ARTIFACT_BYTES,
+    redisUrl: e.REDIS_URL,
+    workers: e.SIGNET_WORKERS ?? (e.REDIS_URL ? 'off' : 'inline'),
+    // Without a server configured this is a trial on one machine (`npm start`): links to itself.
+    publicUrl: e.SIGNET_PUBLIC_URL ?? `http://localhost:${e.PORT}`,
     announce: {
-      webhookUrl: env.SIGNET_WEBHOOK_URL || undefined,
-      webhookSecret: env.SIGNET_WEBHOOK_SECRET || undefined,
-      mastodonUrl: env.SIGNET_MASTODON_URL?.replace(/\/+$/, '') || undefined,
-      mastodonToken: env.SIGNET_MASTODON_TOKEN || undefined,
-      attempts: int(env, 'SIGNET_ANNOUNCE_ATTEMPTS', 8, 1, 100),
+      webhookUrl: e.SIGNET_WEBHOOK_URL,
+      webhookSecret: e.SIGNET_WEBHOOK_SECRET,
+      mastodonUrl: e.SIGNET_MASTODON_URL?.replace(/\/+$/, ''),
+      mastodonToken: e.SIGNET_MASTODON_TOKEN,
+      attempts: e.SIGNET_ANNOUNCE_ATTEMPTS,
     },
     archive: {
-      dir: resolve(env.SIGNET_ARCHIVE_DIR || join(dataDir, 'archive')),
-      triggers: (env.SIGNET_ARCHIVE_TRIGGERS ?? '').split(/\s+/).filter(Boolean),
+      dir: resolve(e.SIGNET_ARCHIVE_DIR ?? join(dataDir, 'archive')),
+      triggers: e.SIGNET_ARCHIVE_TRIGGERS,
     },
-    witnesses: witnessKeys(env.SIGNET_WITNESSES),
+    witnesses: e.SIGNET_WITNESSES,
     snapshot: {
-      ttlMs: int(env, 'SIGNET_SNAPSHOT_TTL_HOURS', 168, 1, 24 * 366) * 3_600_000,
-      refreshMs: int(env, 'SIGNET_SNAPSHOT_REFRESH_HOURS', 24, 1, 24 * 365) * 3_600_000,
+      ttlMs: e.SIGNET_SNAPSHOT_TTL_HOURS * 3_600_000,
+      refreshMs: e.SIGNET_SNAPSHOT_REFRESH_HOURS * 3_600_000,
     },
     jobs: {
-      pollMs: int(env, 'SIGNET_OUTBOX_POLL_MS', 250, 5, 60_000),
-      sweepMs: int(env, 'SIGNET_SWEEP_MS', 60_000, 50, 86_400_000),
-      retryBaseMs: int(env, 'SIGNET_RETRY_BASE_MS', 1000, 1, 3_600_000),
-      lockMs: int(env, 'SIGNET_JOB_LOCK_MS', 30_000, 500, 3_600_000),
-      concurrency: int(env, 'SIGNET_JOB_CONCURRENCY', 8, 1, 256),
-      queue: env.SIGNET_QUEUE || 'signet',
+      pollMs: e.SIGNET_OUTBOX_POLL_MS,
+      sweepMs: e.SIGNET_SWEEP_MS,
+      retryBaseMs: e.SIGNET_RETRY_BASE_MS,
+      lockMs: e.SIGNET_JOB_LOCK_MS,
+      concurrency: e.SIGNET_JOB_CONCURRENCY,
+      queue: e.SIGNET_QUEUE,
     },
   };
 }

@@ -1,6 +1,7 @@
 export * from './append-only.js';
 export * from './config.js';
 export * from './connect.js';
+export * from './data-dir-lock.js';
 export * from './cosignatures.js';
 export * from './database.js';
 export * from './log-key.js';

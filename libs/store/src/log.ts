@@ -13,6 +13,7 @@ import { parseVerifierKey } from '@signet/tlog';
 import { assertAppendOnly } from './append-only.js';
 import { type Db, connect, migrateToLatest } from './connect.js';
 import type { SignetConfig } from './config.js';
+import { lockDataDir } from './data-dir-lock.js';
 import { type LogIdentity, createLogKey, loadLogKey } from './log-key.js';
 import { LogReader } from './reader.js';
 import { CHECKPOINT_FILE, CheckpointWatermark } from './watermark.js';
@@ -44,12 +45,34 @@ export interface OpenOptions {
  * Opens the log: connects, migrates, loads the log key and checks it is the key the genesis
  * event names — a log never silently changes keys; checks the log tables are append-only in the
  * database (APPEND_ONLY_DISABLED) and the database holds at least the largest tree the log
- * signed (LOG_ROLLED_BACK, against `<dataDir>/checkpoint`).
+ * signed (LOG_ROLLED_BACK, against `<dataDir>/checkpoint`). On PGlite on disk, holds the data
+ * directory's lock until closed (DATA_DIR_LOCKED for another opener).
  */
 export async function openLog(
   config: SignetConfig,
   options: OpenOptions = {},
 ): Promise<SignetLog & { created: boolean }> {
+  // PGlite on disk is one process's database: the data directory is locked while the log is
+  // open (DATA_DIR_LOCKED for a second opener), from before the log key is read or created.
+  const lock = !config.databaseUrl && !options.inMemory ? await lockDataDir(config.dataDir) : null;
+  try {
+    const log = await openLocked(config, options);
+    if (!lock) return log;
+    const close = async () => {
+      try {
+        await log.close();
+      } finally {
+        lock.release();
+      }
+    };
+    return { ...log, close };
+  } catch (error) {
+    lock?.release();
+    throw error;
+  }
+}
+
+async function openLocked(config: SignetConfig, options: OpenOptions): Promise<SignetLog & { created: boolean }> {
   let identity = loadLogKey(config.dataDir, config.logKey);
   if (!identity) {
     if (!options.init)
@@ -113,7 +136,7 @@ export async function openLog(
       } catch (error) {
         // Another process initialized it first: check it is ours.
         if (!(error instanceof DomainError && error.code === 'LOG_SIZE_CHANGED')) throw error;
-        return openLog(config, { ...options, init: false });
+        return openLocked(config, { ...options, init: false });
       }
     }
     const close = async () => {

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openLog, toBytes } from '@signet/store';
 import { BACKENDS, type Backend, newBackend } from '../../../test/support/backends.js';
+import { TEST_PUBLIC_URL } from '../../../test/support/app.js';
 import { checkLogIntegrity } from '../../../test/support/integrity.js';
 import { foreignDraft } from '../../../test/support/drafts.js';
 
@@ -18,6 +19,7 @@ function runAndKill(backend: Backend, acks: Map<number, string>): Promise<void> 
       SIGNET_DATA_DIR: backend.config.dataDir,
       DATABASE_URL: backend.config.databaseUrl ?? '',
       SIGNET_ORIGIN: backend.config.origin,
+      SIGNET_PUBLIC_URL: TEST_PUBLIC_URL,
     };
     const child = spawn(process.execPath, [CHILD], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let buffer = '';
