@@ -1,12 +1,14 @@
 import type { Command } from '@signet/domain';
 import { DomainError, type KeyInput, type TrustState, activeMember } from '@signet/domain/core';
-import { type PublicKey, certificationsBy, factsOf, hasKeyId, readPublicKey } from './keys.js';
+import { type PublicKey, certificationsBy, factsOf, readPublicKey } from './keys.js';
 import type { KeyRef } from './verify-pool.js';
 import { applyRevocationCertificate, revocationCertificateIssuer } from './revocation.js';
 
 /** Parsed OpenPGP keys by fingerprint: parsing an RSA key costs milliseconds, so parse each once. */
 export class Keyring {
   private readonly keys = new Map<string, Promise<PublicKey>>();
+  /** The current actors' keys by (sub)key ID, for the key set `version`. */
+  private actorIndex: { version: number; byKeyId: Map<string, KeyRef[]> } | null = null;
 
   key(fingerprint: string, armored: string): Promise<PublicKey> {
     let key = this.keys.get(fingerprint);
@@ -31,11 +33,26 @@ export class Keyring {
    * thread can parse: a command's signature is checked against these only.
    */
   async actorsWithKeyId(state: TrustState, issuer: string): Promise<KeyRef[]> {
-    const refs: KeyRef[] = state.policy.rootKeys.map((r) => ({ fingerprint: r.fingerprint, armored: r.key }));
-    for (const m of state.members.values())
-      if (activeMember(state, m.fingerprint)) refs.push({ fingerprint: m.fingerprint, armored: m.key });
-    const keys = await Promise.all(refs.map((r) => this.key(r.fingerprint, r.armored)));
-    return refs.filter((_, i) => hasKeyId(keys[i]!, issuer));
+    // Indexed by (sub)key ID once per key set: every change to who may sign moves keysVersion.
+    // (Meant for one evolving state, the projection's: another state of the same version is
+    // taken for it.)
+    let index = this.actorIndex;
+    if (index?.version !== state.keysVersion) {
+      const version = state.keysVersion;
+      const refs: KeyRef[] = state.policy.rootKeys.map((r) => ({ fingerprint: r.fingerprint, armored: r.key }));
+      for (const m of state.members.values())
+        if (activeMember(state, m.fingerprint)) refs.push({ fingerprint: m.fingerprint, armored: m.key });
+      const keys = await Promise.all(refs.map((r) => this.key(r.fingerprint, r.armored)));
+      const byKeyId = new Map<string, KeyRef[]>();
+      refs.forEach((ref, i) => {
+        for (const id of new Set(keys[i]!.getKeyIDs().map((k) => k.toHex().toUpperCase()))) {
+          byKeyId.set(id, [...(byKeyId.get(id) ?? []), ref]);
+        }
+      });
+      index = { version, byKeyId };
+      this.actorIndex = index;
+    }
+    return index.byKeyId.get(issuer) ?? [];
   }
 
   /**

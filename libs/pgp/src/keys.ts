@@ -221,11 +221,6 @@ export async function signatureIssuer(armored: string): Promise<string> {
   return packet.issuerKeyID.toHex().toUpperCase();
 }
 
-/** Whether `key` or one of its subkeys has the key ID `issuer` (16 upper-case hex digits). */
-export function hasKeyId(key: PublicKey, issuer: string): boolean {
-  return key.getKeyIDs().some((id) => id.toHex().toUpperCase() === issuer);
-}
-
 /**
  * Verifies a detached signature over `data` by one of `keys`. Refuses SHA-1 outright, and any
  * other digest than `requireDigest` when one is given.
