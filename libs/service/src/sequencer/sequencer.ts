@@ -76,7 +76,15 @@ export class Sequencer {
       );
     return new Promise((resolve, reject) => {
       this.waiting.push({ ...decision, resolve, reject });
-      this.draining ??= this.drain().finally(() => (this.draining = null));
+      if (!this.draining) this.startDraining();
+    });
+  }
+
+  private startDraining(): void {
+    this.draining = this.drain().finally(() => {
+      this.draining = null;
+      // Queued after the loop looked for the last time, before it was seen to end.
+      if (this.waiting.length > 0) this.startDraining();
     });
   }
 
@@ -102,9 +110,6 @@ export class Sequencer {
   }
 
   private async drain(): Promise<void> {
-    // Callers whose previous decision just resolved queue their next one in the same turn of the
-    // event loop: let them, so that they join this group rather than wait for the next.
-    await new Promise((resolve) => setImmediate(resolve));
     while (this.waiting.length > 0) {
       const group = this.waiting.splice(0, MAX_GROUP);
       try {
@@ -112,6 +117,8 @@ export class Sequencer {
       } catch (error) {
         for (const w of group) w.reject(error);
       }
+      // Callers whose decision just resolved queue their next one in this turn of the event
+      // loop: let them, so that they join the next group rather than wait for the one after.
       await new Promise((resolve) => setImmediate(resolve));
     }
   }
