@@ -81,11 +81,14 @@ export class Sequencer {
   }
 
   private startDraining(): void {
-    this.draining = this.drain().finally(() => {
-      this.draining = null;
-      // Queued after the loop looked for the last time, before it was seen to end.
-      if (this.waiting.length > 0) this.startDraining();
-    });
+    // After the current synchronous run: decisions queued together form one group.
+    this.draining = Promise.resolve()
+      .then(() => this.drain())
+      .finally(() => {
+        this.draining = null;
+        // Queued after the loop looked for the last time, before it was seen to end.
+        if (this.waiting.length > 0) this.startDraining();
+      });
   }
 
   /** A decision of the log's own (a worker's outcome): nothing to prepare, decided in turn like a command. */
