@@ -123,7 +123,7 @@ export interface TrustState {
   /** Command id → the SHA-256 of the exact signed bytes and the seqs it produced (idempotency). */
   commands: GrowMap<string, { readonly commandSha256: string; readonly seqs: readonly number[] }>;
   /** Outcome keys of the workers' events in the log (`outcomeKey`). */
-  outcomes: Set<string>;
+  outcomes: KeySet;
   /** Every posted announcement, in log order. */
   announcements: GrowList<AnnouncementState>;
   archive: ArchiveState | null;
@@ -153,7 +153,7 @@ export function emptyState(): TrustState {
     moduleSignatures: new GrowList(),
     published: new KeySet(),
     commands: new GrowMap(),
-    outcomes: new Set(),
+    outcomes: new KeySet(),
     announcements: new GrowList(),
     archive: null,
     lastMemberChange: -1,
@@ -180,7 +180,7 @@ export function cloneForDecision(state: TrustState): TrustState {
       ]),
     ),
     commands: state.commands.layer(),
-    outcomes: new Set(state.outcomes),
+    outcomes: state.outcomes.layer(),
     announcements: state.announcements.layer(),
   };
 }
