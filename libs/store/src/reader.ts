@@ -59,6 +59,26 @@ export async function storedRootAt(db: Kysely<Database>, size: number): Promise<
   return foldRange(ids.map((id) => nodes.get(key(id)) ?? beyond(`size ${size}`)));
 }
 
+/**
+ * The latest signed checkpoint (null before genesis), checked against `watermark` — the mark as it
+ * stood before the read: this process raises it as soon as its own appends commit, so a read
+ * already on its way may return a smaller head without any rollback (LOG_ROLLED_BACK otherwise).
+ */
+export async function readCheckedHead(db: Kysely<Database>, watermark?: CheckpointWatermark): Promise<LogHead | null> {
+  const mark = watermark?.current() ?? null;
+  const row = await db.selectFrom('checkpoints').selectAll().orderBy('tree_size', 'desc').limit(1).executeTakeFirst();
+  const head = row
+    ? {
+        size: toNumber(row.tree_size),
+        root: toBytes(row.root_hash),
+        note: row.note,
+        recordedAt: new Date(row.recorded_at),
+      }
+    : null;
+  await watermark?.check(head, (size) => storedRootAt(db, size), mark);
+  return head;
+}
+
 export interface LogHead {
   readonly size: number;
   readonly root: Hash;
@@ -138,24 +158,8 @@ export class LogReader {
     return (await this.checkedHead())?.size ?? 0;
   }
 
-  private async checkedHead(): Promise<LogHead | null> {
-    const mark = this.watermark?.current() ?? null;
-    const row = await this.db
-      .selectFrom('checkpoints')
-      .selectAll()
-      .orderBy('tree_size', 'desc')
-      .limit(1)
-      .executeTakeFirst();
-    const head = row
-      ? {
-          size: toNumber(row.tree_size),
-          root: toBytes(row.root_hash),
-          note: row.note,
-          recordedAt: new Date(row.recorded_at),
-        }
-      : null;
-    await this.watermark?.check(head, (size) => storedRootAt(this.db, size), mark);
-    return head;
+  private checkedHead(): Promise<LogHead | null> {
+    return readCheckedHead(this.db, this.watermark);
   }
 
   /** Tile (level, index) of the given width; null when the tree does not have it yet. */

@@ -20,8 +20,7 @@ import {
   signCheckpoint,
 } from '@signet/tlog';
 import type { Db } from './connect.js';
-import { toBytes, toNumber } from './database.js';
-import { readNodes, storedRootAt } from './reader.js';
+import { readCheckedHead, readNodes } from './reader.js';
 import type { CheckpointWatermark } from './watermark.js';
 
 /** One lock for the whole log: whoever holds it is the sequencer (across processes too). */
@@ -228,22 +227,8 @@ export class LogWriter {
    */
   private async readHead(): Promise<Head> {
     const db = this.options.db.db;
-    const mark = this.options.watermark?.current() ?? null;
-    const row = await db
-      .selectFrom('checkpoints')
-      .select(['tree_size', 'root_hash', 'note', 'recorded_at'])
-      .orderBy('tree_size', 'desc')
-      .limit(1)
-      .executeTakeFirst();
-    const head = row
-      ? {
-          size: toNumber(row.tree_size),
-          root: toBytes(row.root_hash),
-          note: row.note,
-          recordedAt: new Date(row.recorded_at).getTime(),
-        }
-      : null;
-    await this.options.watermark?.check(head, (size) => storedRootAt(db, size), mark);
+    const checked = await readCheckedHead(db, this.options.watermark);
+    const head = checked && { ...checked, recordedAt: checked.recordedAt.getTime() };
     if (!head) return { size: 0, root: foldRange([]), note: '', recordedAt: 0, frontier: [] };
     const ids = rootNodes(head.size);
     const found = await readNodes(db, ids);
