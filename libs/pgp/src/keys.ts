@@ -245,32 +245,40 @@ export async function verifyDetached(
       'WEAK_DIGEST',
       `the signature uses ${digest}; package signatures must use ${requireDigest} (--digest-algo ${requireDigest})`,
     );
-  const signer = await signerOf(keys, packet);
-  if (!signer)
+  const candidates = await signersOf(keys, packet);
+  if (candidates.length === 0)
     throw new DomainError(
       'UNKNOWN_SIGNER',
       `the signature is by key ${packet.issuerKeyID.toHex().toUpperCase()}, which is not one this log knows for that role`,
     );
-  try {
-    const result = await openpgp.verify({
-      message: await openpgp.createMessage({ binary: data as Uint8Array }),
-      signature,
-      verificationKeys: [signer],
-      expectSigned: true,
-      format: 'binary',
-      // Judged against the log's own time by the domain, not openpgp.js's clock.
-      date: packet.created ?? undefined,
-    });
-    // A streamed message is hashed as it is read: drain it before asking for the verdict.
-    if (!(data instanceof Uint8Array)) {
-      const reader = (result.data as unknown as ReadableStream<Uint8Array>).getReader();
-      while (!(await reader.read()).done);
+  // Several keys may carry the issuer's key ID (a key may even carry a copy of another's as a
+  // subkey): each is tried, so that no key can stand in the way of another's signatures. A stream
+  // can be read once only: its first candidate is the one tried.
+  const tried = data instanceof Uint8Array ? candidates : candidates.slice(0, 1);
+  let failure: unknown;
+  for (const signer of tried) {
+    try {
+      const result = await openpgp.verify({
+        message: await openpgp.createMessage({ binary: data as Uint8Array }),
+        signature,
+        verificationKeys: [signer],
+        expectSigned: true,
+        format: 'binary',
+        // Judged against the log's own time by the domain, not openpgp.js's clock.
+        date: packet.created ?? undefined,
+      });
+      // A streamed message is hashed as it is read: drain it before asking for the verdict.
+      if (!(data instanceof Uint8Array)) {
+        const reader = (result.data as unknown as ReadableStream<Uint8Array>).getReader();
+        while (!(await reader.read()).done);
+      }
+      await result.signatures[0]!.verified;
+      return { signer: upper(signer.getFingerprint()), created: packet.created!.toISOString(), digest };
+    } catch (error) {
+      failure = error;
     }
-    await result.signatures[0]!.verified;
-  } catch (error) {
-    throw new DomainError('BAD_SIGNATURE', `the signature does not verify: ${(error as Error).message}`);
   }
-  return { signer: upper(signer.getFingerprint()), created: packet.created!.toISOString(), digest };
+  throw new DomainError('BAD_SIGNATURE', `the signature does not verify: ${(failure as Error).message}`);
 }
 
 /**
@@ -280,9 +288,13 @@ export async function verifyDetached(
 export type KeySource = readonly PublicKey[] | ((issuerKeyId: string) => Promise<readonly PublicKey[]>);
 
 /** The key among `keys` that made a signature packet (by its issuer key ID), if any. */
-async function signerOf(keys: KeySource, packet: { issuerKeyID: openpgp.KeyID }): Promise<PublicKey | undefined> {
+async function signersOf(keys: KeySource, packet: { issuerKeyID: openpgp.KeyID }): Promise<PublicKey[]> {
   const candidates = typeof keys === 'function' ? await keys(packet.issuerKeyID.toHex().toUpperCase()) : keys;
-  return candidates.find((k) => k.getKeys(packet.issuerKeyID).length > 0);
+  return candidates.filter((k) => k.getKeys(packet.issuerKeyID).length > 0);
+}
+
+async function signerOf(keys: KeySource, packet: { issuerKeyID: openpgp.KeyID }): Promise<PublicKey | undefined> {
+  return (await signersOf(keys, packet))[0];
 }
 
 /** Verifies a clear-signed message (`gpg --clearsign`) and returns its text. */
