@@ -9,6 +9,7 @@ import {
   decideCommand,
   idReused,
   parseCommand,
+  READS_CERTIFICATIONS,
 } from '@signet/domain';
 import type { Command, KeyInput } from '@signet/domain';
 import { type KeyRef, type Keyring, type VerifyPool, signatureIssuer, verifyDetached } from '@signet/pgp';
@@ -26,9 +27,6 @@ export interface CommandResult {
 const MAX_PREPARES = 20;
 
 const encoder = new TextEncoder();
-
-/** Commands whose decision reads the certifications on the key block they carry. */
-const CERTIFIED: ReadonlySet<Command['type']> = new Set(['AddSigningKey', 'UpdateSigningKey']);
 
 /**
  * A signed command's way into the log: parsed, its signature verified on a worker thread, then
@@ -81,7 +79,7 @@ export class CommandService {
     let state = this.projection.state;
     let candidates = await this.keyring.actorsWithKeyId(state, issuer);
     if (candidates.length === 0) {
-      state = await this.caughtUp();
+      state = await this.projection.catchUp();
       candidates = await this.keyring.actorsWithKeyId(state, issuer);
     }
     const signer = await this.verify(commandBytes, armoredSignature, candidates);
@@ -94,7 +92,7 @@ export class CommandService {
     } catch (error) {
       // A revocation certificate for a signing key added through another process: look again.
       if (!(error instanceof DomainError && error.code === 'UNKNOWN_SIGNING_KEY')) throw error;
-      state = await this.caughtUp();
+      state = await this.projection.catchUp();
       keysVersion = state.keysVersion;
       key = await this.keyring.commandKey(state, command);
     }
@@ -102,20 +100,13 @@ export class CommandService {
     return {
       // The certifications on a signing key block were looked for among the keys known then:
       // decided on another key set, the auditor's replay would find others.
-      keysVersion: key !== undefined && CERTIFIED.has(command.type) ? keysVersion : null,
+      keysVersion: key !== undefined && READS_CERTIFICATIONS.has(command.type) ? keysVersion : null,
       decide: (current, now) => {
         // Already logged (a race with the same command): nothing to append; answered as a replay.
         if (commandIdUse(current, command.id, commandBytes) !== 'new') return [];
         return decideCommand(current, { command, signer, evidence, key }, now);
       },
     };
-  }
-
-  /** The state caught up with the database's head as it is now (a catch-up already running may have started before). */
-  private async caughtUp(): Promise<TrustState> {
-    let state = await this.projection.catchUp();
-    for (let i = 0; i < 3 && (await this.log.reader.size()) > state.size; i++) state = await this.projection.catchUp();
-    return state;
   }
 
   /** The fingerprint of the key among `keys` whose signature over the command verifies. */

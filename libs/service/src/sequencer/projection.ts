@@ -1,19 +1,20 @@
 import { DomainError, type EventEnvelope, type TrustState, emptyState, evolve } from '@signet/domain';
 import type { LogReader } from '@signet/store';
 
+/** Events kept after folding, for the workers acting on what was just appended. */
+const RECENT_EVENTS = 8192;
+
 /**
  * The trust state at the head, kept up to date on append (and caught up from the log when
  * another process appended), plus the state at any earlier size by replay.
  */
-/** Events kept after folding, for the workers acting on what was just appended. */
-const RECENT_EVENTS = 8192;
-
 export class TrustProjection {
   private current: TrustState = emptyState();
   /** The last events folded, by seq: a worker handed a seq finds its event here, not in the database. */
   private readonly recentEvents = new Map<number, EventEnvelope>();
   private readonly past = new Map<number, TrustState>();
   private catchingUp: Promise<TrustState> | null = null;
+  private nextPass: Promise<TrustState> | null = null;
 
   constructor(private readonly reader: LogReader) {}
 
@@ -21,18 +22,29 @@ export class TrustProjection {
     return this.current;
   }
 
-  /** Folds in whatever the log has beyond what this projection has seen (one fold at a time). */
+  /**
+   * Folds in whatever the log has beyond what this projection has seen, as of this call: a pass
+   * already running may have read the log's size before the caller's moment, so a caller that
+   * finds one gets the pass after it (one, shared by all who wait). One pass at a time.
+   */
   catchUp(): Promise<TrustState> {
-    this.catchingUp ??= (async () => {
-      try {
-        const size = await this.reader.size();
-        if (size > this.current.size) for await (const e of this.reader.scan(this.current.size, size)) this.fold(e);
-        return this.current;
-      } finally {
-        this.catchingUp = null;
-      }
-    })();
-    return this.catchingUp;
+    if (!this.catchingUp) {
+      this.catchingUp = this.pass().finally(() => (this.catchingUp = null));
+      return this.catchingUp;
+    }
+    this.nextPass ??= this.catchingUp
+      .catch(() => undefined)
+      .then(() => {
+        this.nextPass = null;
+        return this.catchUp();
+      });
+    return this.nextPass;
+  }
+
+  private async pass(): Promise<TrustState> {
+    const size = await this.reader.size();
+    if (size > this.current.size) for await (const e of this.reader.scan(this.current.size, size)) this.fold(e);
+    return this.current;
   }
 
   /** Folds in events this process just appended (each once, whoever folds it first). */
