@@ -76,6 +76,12 @@ export interface VerifiedCommand {
 /** A detached package signature that verified (SHA-512), with what it signs. */
 export type VerifiedPackageSignature = PackageSignaturePublished['data'];
 
+/**
+ * The commands whose decision reads the certifications on the key block they carry, found among
+ * the keys known when it is read: one decided on another key set would differ from its replay.
+ */
+export const READS_CERTIFICATIONS: ReadonlySet<Command['type']> = new Set(['AddSigningKey', 'UpdateSigningKey']);
+
 const ADMIN: readonly Role[] = ['management'];
 const SECURITY: readonly Role[] = ['security'];
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
