@@ -4,13 +4,13 @@ import { join } from 'node:path';
 import * as openpgp from 'openpgp';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { readPublicKey } from '@signet/pgp';
 import { type SignetLog, configFromEnv, openLog } from '@signet/store';
 import { CLI_BIN, type RunningApp, TEST_PUBLIC_URL, startApp, startWorker } from './support/app.js';
 import { type ThrowawayPostgres, tempDir, throwawayPostgres } from './support/backends.js';
 import { checkLogIntegrity } from './support/integrity.js';
 import { PrivatePostgres } from './support/private-postgres.js';
 import { until } from './support/workers.js';
+import { ed25519 } from './support/keys.js';
 
 // The built API and worker on Postgres, under concurrent signed commands, while the database goes
 // away: its backends terminated, the server restarted, the server stopped for a few seconds. Both
@@ -24,19 +24,6 @@ const ORIGIN = 'signet.test/db-faults';
 const CLIENTS = 6;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function ed25519(name: string) {
-  const { privateKey, publicKey } = await openpgp.generateKey({
-    type: 'curve25519',
-    userIDs: [{ name, email: `${name}@example.org` }],
-    format: 'armored',
-  });
-  return {
-    priv: await openpgp.readPrivateKey({ armoredKey: privateKey }),
-    pub: publicKey,
-    fpr: (await readPublicKey(publicKey)).facts.fingerprint,
-  };
-}
 
 interface Answer {
   readonly at: number;

@@ -1,27 +1,14 @@
 import * as openpgp from 'openpgp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_POLICY, ManualClock, emptyState, evolve } from '@signet/domain';
-import { readPublicKey } from '@signet/pgp';
 import { type CommandService, type SignetServices, type TrustProjection, createServices } from '@signet/service';
 import { type SignetLog, openLog } from '@signet/store';
 import { BACKENDS, type Backend, newBackend } from '../../../test/support/backends.js';
 import { inertDraft } from '../../../test/support/drafts.js';
+import { ed25519 } from '../../../test/support/keys.js';
 
 // Commands from two processes' worth of services at once: each decided once, in some order,
 // with replays answered and the projections equal to a fresh fold of the log.
-
-async function ed25519(name: string) {
-  const { privateKey, publicKey } = await openpgp.generateKey({
-    type: 'curve25519',
-    userIDs: [{ name, email: `${name}@example.org` }],
-    format: 'armored',
-  });
-  return {
-    priv: await openpgp.readPrivateKey({ armoredKey: privateKey }),
-    pub: publicKey,
-    fpr: (await readPublicKey(publicKey)).facts.fingerprint,
-  };
-}
 
 describe.each(BACKENDS)('signed commands decided concurrently on %s', (name) => {
   let backend: Backend;
