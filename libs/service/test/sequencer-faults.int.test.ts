@@ -87,6 +87,16 @@ describe('the sequencer under faults (PGlite)', () => {
     expect(await log.reader.size()).toBe(before + 5);
   });
 
+  it('takes no decision once closed (LOG_CLOSED), and appends nothing', async () => {
+    const closing = await createServices(log, backend.config, new ManualClock('2026-03-01T00:00:00Z'));
+    const before = await log.reader.size();
+    await closing.close();
+    await expect(closing.sequencer.decide({ decide: () => events(1), keysVersion: null })).rejects.toMatchObject({
+      code: 'LOG_CLOSED',
+    });
+    expect(await log.reader.size()).toBe(before);
+  });
+
   it('sends a decision prepared on another key set back to be prepared again', async () => {
     const { sequencer, projection } = services;
     const stale = await sequencer.decide({ decide: () => events(1), keysVersion: projection.state.keysVersion - 1 });
