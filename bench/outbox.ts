@@ -3,7 +3,7 @@
 // BullMQ queue and on the in-process queue — beside BullMQ's raw end-to-end job latency (add →
 // processor) measured in the same run with the same concurrency.
 import { Queue, Worker } from 'bullmq';
-import { DEFAULT_POLICY, type EventEnvelope } from '@signet/domain';
+import { DEFAULT_POLICY, type EventEnvelope, type TrustState } from '@signet/domain';
 import { type Workers, redisOptions, startWorkers } from '@signet/jobs';
 import { createServices } from '@signet/service';
 import { openLog } from '@signet/store';
@@ -43,15 +43,18 @@ async function outboxLag(queue: 'bullmq' | 'in-process', keys: number): Promise<
   const announced = new Map<number, number>();
   let done: () => void = () => {};
   const all = new Promise<void>((r) => (done = r));
-  // The announcement's commit is seen where the decider folds its own appends in.
-  const apply = projection.apply.bind(projection);
-  projection.apply = (events: readonly EventEnvelope[]) => {
+  // The announcement's commit is seen where the sequencer hands its own appends to the projection.
+  const seen = (events: readonly EventEnvelope[]) => {
     const at = performance.now();
     for (const e of events) {
       if (e.type === 'AnnouncementPosted' && e.data.channel === 'atom') announced.set(e.data.cause, at);
     }
     if (announced.size >= keys) done();
-    apply(events);
+  };
+  const adopt = projection.adopt.bind(projection);
+  projection.adopt = (decided: TrustState, events: readonly EventEnvelope[]) => {
+    seen(events);
+    adopt(decided, events);
   };
   workers = await startWorkers({ services, config }, { queue });
   await log.writer.append(keyDrafts(0, 0, true));

@@ -39,6 +39,18 @@ export class GrowList<T> implements Iterable<T> {
     return new GrowList(this);
   }
 
+  /**
+   * Puts this layer's items into the list it layers and returns that list (this list itself
+   * when it is no layer): the layer's additions become the original's, once the decision they
+   * came from is in the log. Only for a layer whose original has not grown since.
+   */
+  collapse(): GrowList<T> {
+    if (!this.base) return this;
+    if (this.base.length !== this.baseLength) throw new Error('GrowList.collapse: the original grew since the layer');
+    for (const item of this.own) this.base.push(item);
+    return this.base;
+  }
+
   *[Symbol.iterator](): IterableIterator<T> {
     if (this.base) {
       let i = 0;
@@ -99,6 +111,13 @@ export class KeySet implements Iterable<string> {
     return new KeySet(this);
   }
 
+  /** This layer's keys put into the set it layers, which is returned (see GrowList.collapse). */
+  collapse(): KeySet {
+    if (!this.base) return this;
+    for (const key of this.own) this.base.add(key);
+    return this.base;
+  }
+
   *[Symbol.iterator](): IterableIterator<string> {
     if (this.base) yield* this.base;
     yield* this.own;
@@ -139,6 +158,13 @@ export class GrowMap<K, V> implements Iterable<[K, V]> {
 
   layer(): GrowMap<K, V> {
     return new GrowMap(this);
+  }
+
+  /** This layer's entries put into the map it layers, which is returned (see GrowList.collapse). */
+  collapse(): GrowMap<K, V> {
+    if (!this.base) return this;
+    for (const [k, v] of this.own) this.base.set(k, v);
+    return this.base;
   }
 
   *[Symbol.iterator](): IterableIterator<[K, V]> {

@@ -185,6 +185,25 @@ export function cloneForDecision(state: TrustState): TrustState {
   };
 }
 
+/**
+ * Makes `state` what `decided` is: `decided` is a `cloneForDecision` of `state` into which events
+ * were folded, and those events are now in the log. The state takes the copy's layers into its
+ * own collections instead of folding the same events a second time. Only while `state` has not
+ * changed since the copy was made (the caller checks its size).
+ */
+export function adoptDecision(state: TrustState, decided: TrustState): void {
+  for (const key of decided.signingKeys.values()) key.history = key.history.collapse();
+  Object.assign(state, {
+    ...decided,
+    packageSignatures: decided.packageSignatures.collapse(),
+    moduleSignatures: decided.moduleSignatures.collapse(),
+    published: decided.published.collapse(),
+    commands: decided.commands.collapse(),
+    outcomes: decided.outcomes.collapse(),
+    announcements: decided.announcements.collapse(),
+  });
+}
+
 export function isRoot(state: TrustState, fingerprint: string): boolean {
   return state.policy.rootKeys.some((k) => k.fingerprint === fingerprint);
 }

@@ -5,6 +5,9 @@ import { InfrastructureError } from '@signet/domain';
 import { databaseUnavailable, isConnectionLoss } from './unavailable.js';
 import { type Hash, type NoteVerifier, hashesEqual, openCheckpoint } from '@signet/tlog';
 
+/** How long a raised mark may wait to be written when nothing that is served needs it yet. */
+const BACKGROUND_WRITE_MS = 50;
+
 /** The file, in the data directory, that holds the largest checkpoint the log signed or served. */
 export const CHECKPOINT_FILE = 'checkpoint';
 
@@ -42,10 +45,11 @@ function readMark(file: string, verifier: NoteVerifier): SignedTree | null {
  * log ever served; a database that comes back with a smaller tree, or another tree of that size
  * (a restored backup, a tail deleted by a superuser, then regrown), would make the log sign a
  * fork of its own history. So every head is checked against it (LOG_ROLLED_BACK), and it only
- * grows: written atomically (temporary file, fsync, rename, fsync of the directory) as the head
- * grows, and on disk before a larger checkpoint is served (`durable`). The sequencer does not
- * wait for it: a process that dies before the file is written loses from the mark what it
- * committed since the last write (no one was served those checkpoints), and never adds to it.
+ * grows: written atomically (temporary file, fsync, rename, fsync of the directory) shortly after
+ * the head grows (at most one write per BACKGROUND_WRITE_MS), and always on disk before a larger
+ * checkpoint is served (`durable`). The sequencer does not wait for it: a process that dies
+ * before the file is written loses from the mark what it committed since the last write (no one
+ * was served those checkpoints), and never adds to it.
  *
  * Several processes sharing a data directory each keep their own mark and write the file; a
  * write never replaces a larger checkpoint found in the file, though two racing writes may leave
@@ -58,6 +62,7 @@ export class CheckpointWatermark {
   private mark: SignedTree | null;
   private written: number;
   private flushing: Promise<void> | null = null;
+  private background: NodeJS.Timeout | null = null;
 
   /** `file` null: kept in memory only (a database in memory, which cannot outlive the process). */
   constructor(
@@ -131,7 +136,14 @@ export class CheckpointWatermark {
   raise(head: SignedTree): void {
     if (this.mark && head.size <= this.mark.size) return;
     this.mark = head;
-    this.durable(head.size).catch(() => undefined);
+    // In the background, at most one write per BACKGROUND_WRITE_MS: under a stream of appends a
+    // write per commit would fsync as often as the database does, on the same disk. Serving a
+    // checkpoint does not wait for this: it calls `durable`, which writes at once.
+    this.background ??= setTimeout(() => {
+      this.background = null;
+      if (this.mark) this.durable(this.mark.size).catch(() => undefined);
+    }, BACKGROUND_WRITE_MS);
+    this.background.unref();
   }
 
   /** Resolves once a mark of at least `size` is on disk: before a checkpoint of that size leaves the process. */
@@ -144,6 +156,8 @@ export class CheckpointWatermark {
 
   /** Resolves once the current mark is on disk (at shutdown). */
   async flush(): Promise<void> {
+    if (this.background) clearTimeout(this.background);
+    this.background = null;
     await this.durable(this.size);
   }
 

@@ -74,7 +74,7 @@ const MAX_ATTEMPTS = 100;
 /**
  * The log's one transactional append. `append` writes a batch of events, every tree node they
  * complete and the new signed checkpoint in one statement and one transaction holding the log
- * lock (migrations/0001_log.ts, signet_append) — all of it or none. Batching many requests into
+ * lock (migrations/0005_packed_append.ts, signet_append_packed) — all of it or none. Batching many requests into
  * one append is the sequencer's job (libs/service); here, appends of this process run one at a
  * time, each on the head this process last wrote (re-read only when another process moved it).
  */
@@ -180,6 +180,7 @@ export class LogWriter {
     const streams: string[] = [];
     const actors: string[] = [];
     const entries: Uint8Array[] = [];
+    const lengths: number[] = [];
     const leaves: Hash[] = [];
     const outcomes: (string | null)[] = [];
     let size = head.size;
@@ -190,6 +191,7 @@ export class LogWriter {
       streams.push(envelope.stream);
       actors.push(envelope.actor);
       entries.push(entry);
+      lengths.push(entry.length);
       leaves.push(leafHash(entry));
       outcomes.push(envelope.actor === 'log' ? outcomeKey(envelope.type, envelope.data) : null);
     }
@@ -198,13 +200,16 @@ export class LogWriter {
       { origin: this.options.origin, size: grown.size, root: grown.root, extensions: [] },
       this.options.signer,
     );
-    // Level 0 (the leaf hashes) goes into the events rows; the rest into tree_nodes.
+    // Level 0 (the leaf hashes) goes into the events rows; the rest into tree_nodes. Byte strings
+    // go packed, one bytea each (binary on the wire; see migrations/0005_packed_append.ts).
     const inner = grown.newNodes.filter((n) => n.level > 0);
     const result = await sql<{ appended: boolean }>`
-      SELECT * FROM signet_append(
+      SELECT * FROM signet_append_packed(
         ${SEQUENCER_LOCK}::bigint, ${head.size}::bigint, ${head.root}::bytea, ${recordedAt}::timestamptz,
-        ${types}::text[], ${streams}::text[], ${actors}::text[], ${entries}::bytea[], ${leaves}::bytea[], ${outcomes}::text[],
-        ${inner.map((n) => n.level)}::smallint[], ${inner.map((n) => String(n.index))}::bigint[], ${inner.map((n) => n.hash)}::bytea[],
+        ${types}::text[], ${streams}::text[], ${actors}::text[], ${Buffer.concat(entries)}::bytea, ${lengths}::integer[],
+        ${Buffer.concat(leaves)}::bytea, ${outcomes}::text[],
+        ${inner.map((n) => n.level)}::smallint[], ${inner.map((n) => String(n.index))}::bigint[],
+        ${Buffer.concat(inner.map((n) => n.hash))}::bytea,
         ${grown.size}::bigint, ${grown.root}::bytea, ${note}::text)`.execute(this.options.db.db);
     if (!result.rows[0]!.appended) return null;
     const next = {

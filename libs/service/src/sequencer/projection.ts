@@ -1,4 +1,4 @@
-import { DomainError, type EventEnvelope, type TrustState, emptyState, evolve } from '@signet/domain';
+import { DomainError, type EventEnvelope, type TrustState, adoptDecision, emptyState, evolve } from '@signet/domain';
 import type { LogReader } from '@signet/store';
 
 /** Events kept after folding, for the workers acting on what was just appended. */
@@ -52,6 +52,22 @@ export class TrustProjection {
     for (const e of events) this.fold(e);
   }
 
+  /**
+   * Takes in events this process just appended, already folded into `decided` (a
+   * `cloneForDecision` of this projection's state, made when it was at the first event's seq):
+   * the state adopts the copy rather than folding each event again. When the state moved
+   * meanwhile (a catch-up folded some of them first), they are folded as by `apply`.
+   */
+  adopt(decided: TrustState, events: readonly EventEnvelope[]): void {
+    const first = events[0];
+    if (!first || first.seq !== this.current.size || decided.size !== first.seq + events.length) {
+      this.apply(events);
+      return;
+    }
+    adoptDecision(this.current, decided);
+    for (const e of events) this.remember(e);
+  }
+
   /** An event folded lately, or undefined (then read it from the log). */
   recent(seq: number): EventEnvelope | undefined {
     return this.recentEvents.get(seq);
@@ -60,6 +76,10 @@ export class TrustProjection {
   private fold(e: EventEnvelope): void {
     if (e.seq !== this.current.size) return;
     evolve(this.current, e);
+    this.remember(e);
+  }
+
+  private remember(e: EventEnvelope): void {
     this.recentEvents.set(e.seq, e);
     if (this.recentEvents.size > RECENT_EVENTS) this.recentEvents.delete(this.recentEvents.keys().next().value!);
   }

@@ -19,6 +19,12 @@ export interface Decision {
    * depend on it (certifications looked for among the known keys); null when they do not.
    */
   readonly keysVersion: number | null;
+  /**
+   * Nothing to append means nothing is left to do (the log's own decisions: "already posted",
+   * "not due yet"): like a refusal, that answer is only given on a state caught up to the head.
+   * A command that appends nothing was logged already, which no later event undoes.
+   */
+  readonly emptyRestsOnHead?: boolean;
 }
 
 /** What `decide` answers when the key set changed since the decision was prepared: prepare it again. */
@@ -46,7 +52,7 @@ const MAX_ROUNDS = 20;
  * Decisions arrive already verified (signatures are checked on worker threads before they queue);
  * whatever arrived while the previous append was in flight forms the next group: each decided in
  * turn on one state, all their events appended in one transaction (events, tree nodes and the
- * signed checkpoint: LogWriter.append), then folded into the projection.
+ * signed checkpoint: LogWriter.append); the state they were folded into becomes the projection's.
  *
  * Another process may append too (several API processes, a worker). Its events reach this state
  * only by reading the log, so a group decided on a stale state is never written (the append
@@ -93,10 +99,9 @@ export class Sequencer {
 
   /** A decision of the log's own (a worker's outcome): nothing to prepare, decided in turn like a command. */
   async decideByLog(decide: (state: TrustState, now: Date) => EventDraft[]): Promise<EventEnvelope[]> {
-    // Caught up first: a decision that finds nothing to do appends nothing, so no expected size
-    // would tell it that it looked at a stale state.
-    await this.projection.catchUp();
-    const events = await this.decide({ decide, keysVersion: null });
+    // A decision that finds nothing to do appends nothing, so no expected size would tell it
+    // that it looked at a stale state: the sequencer checks such an answer against the head.
+    const events = await this.decide({ decide, keysVersion: null, emptyRestsOnHead: true });
     return events === STALE ? [] : events;
   }
 
@@ -177,8 +182,10 @@ export class Sequencer {
         drafts.push(...decided);
         taken.push({ waiting: w, count: decided.length });
       }
-      // A refusal rests on the database's head: if another process appended, decide again on it.
-      if (refused.length > 0 && (await this.log.reader.size()) > base) {
+      // A refusal, or a decision of the log's that nothing is left to do, rests on the
+      // database's head: if another process appended, decide again on it.
+      const restsOnHead = refused.length > 0 || taken.some((t) => t.count === 0 && t.waiting.emptyRestsOnHead);
+      if (restsOnHead && (await this.log.reader.size()) > base) {
         await this.projection.catchUp();
         pending = pending.filter((w) => !stale.has(w));
         continue;
@@ -208,7 +215,8 @@ export class Sequencer {
       // group, which must be in the log first. (On any other failure of the append, `drain`
       // rejects the whole group with that failure: nothing was decided.)
       for (const r of refused) r.waiting.reject(r.error);
-      this.projection.apply(appended);
+      // Each event folded once: `work` holds them all, the projection takes it over.
+      this.projection.adopt(work, appended);
       let at = 0;
       for (const t of taken) {
         t.waiting.resolve(appended.slice(at, at + t.count));
