@@ -1,0 +1,93 @@
+import { describe, expect, it } from 'vitest';
+import {
+  type EventDraft,
+  type TrustState,
+  adoptDecision,
+  cloneForDecision,
+  draftOf,
+  emptyState,
+  evolve,
+  signingKeyStream,
+} from '@signet/domain';
+import { LEADER, keyDrafts, keyFpr } from '../../../test/support/workers.js';
+
+// The sequencer folds a group's events into a copy of the state (cloneForDecision) while it
+// decides them; once they are in the log, the projection adopts the copy instead of folding
+// them again. Adopting must leave the state exactly as folding would.
+
+const AT = '2026-01-02T00:00:00.000Z';
+
+function fold(state: TrustState, drafts: readonly EventDraft[]): void {
+  for (const d of drafts) evolve(state, { ...d, seq: state.size, recordedAt: AT });
+}
+
+/** The whole state as plain data: maps and layered collections as arrays. */
+function plain(state: TrustState): unknown {
+  return JSON.parse(
+    JSON.stringify(state, (_, v) => (v instanceof Map ? [...v] : v instanceof Set ? [...v] : v)),
+  ) as unknown;
+}
+
+function published(i: number): EventDraft {
+  const fingerprint = keyFpr(i);
+  return draftOf(
+    {
+      type: 'PackageSignaturePublished',
+      v: 1,
+      data: {
+        package: `pkg${i}`,
+        version: '1.0.0',
+        signer: fingerprint,
+        artifactSha512: 'ab'.repeat(64),
+        artifactSize: 10,
+        signatureCreated: AT,
+        signature: 'sig',
+      },
+    },
+    `package/pkg${i}`,
+    fingerprint,
+    { command: JSON.stringify({ id: `cmd-${i}` }), signature: 'sig' },
+  );
+}
+
+describe('adoptDecision', () => {
+  it('leaves the state as folding the same events would, group after group', () => {
+    const groups: EventDraft[][] = [
+      keyDrafts(0, 3, true),
+      [...keyDrafts(3, 2, false), published(0), published(1)],
+      [published(3), published(0)],
+      [
+        draftOf(
+          { type: 'SigningKeyRetired', v: 1, data: { fingerprint: keyFpr(1), reason: 'rotated' } },
+          signingKeyStream(keyFpr(1)),
+          LEADER,
+          null,
+        ),
+        published(4),
+      ],
+    ];
+    const folded = emptyState();
+    const adopted = emptyState();
+    for (const group of groups) {
+      fold(folded, group);
+      const work = cloneForDecision(adopted);
+      fold(work, group);
+      adoptDecision(adopted, work);
+      expect(plain(adopted)).toEqual(plain(folded));
+    }
+    expect(adopted.packageSignatures.length).toBe(5);
+    expect(adopted.signingKeys.get(keyFpr(0))!.history.toArray()).toEqual(
+      folded.signingKeys.get(keyFpr(0))!.history.toArray(),
+    );
+  });
+
+  it('keeps the same state object, so holders of it see the adopted events', () => {
+    const state = emptyState();
+    const held = state;
+    const work = cloneForDecision(state);
+    fold(work, keyDrafts(0, 1, true));
+    adoptDecision(state, work);
+    expect(held.size).toBe(work.size);
+    expect(held.signingKeys.has(keyFpr(0))).toBe(true);
+  });
+});
