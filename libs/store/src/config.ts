@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_POLICY, type Policy } from '@signet/domain';
@@ -8,7 +9,7 @@ export interface SignetConfig {
   readonly dataDir: string;
   readonly databaseUrl: string | undefined;
   readonly poolSize: number;
-  /** The log's signer key (`PRIVATE+KEY+…`); otherwise `<dataDir>/log.key`. */
+  /** The log's signer key (`PRIVATE+KEY+…`, from SIGNET_LOG_KEY or SIGNET_LOG_KEY_FILE); otherwise `<dataDir>/log.key`. */
   readonly logKey: string | undefined;
   /** Origin for a new log key (`signet init`). */
   readonly origin: string;
@@ -181,6 +182,23 @@ const envSchema = z
       }
       return raw;
     }),
+    // The same key from a file: a container secret (/run/secrets/…) or a systemd credential
+    // (LoadCredential=, $CREDENTIALS_DIRECTORY), so that the key never sits in the environment.
+    SIGNET_LOG_KEY_FILE: variable(undefined, (raw) => {
+      let text: string;
+      try {
+        text = readFileSync(raw, 'utf8').trim();
+      } catch (error) {
+        const why = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+        throw new Expected(`the path of a file this process can read, holding the log's signer key (${why})`);
+      }
+      try {
+        parseSignerKey(text);
+      } catch {
+        throw new Expected('a file holding a signer key PRIVATE+KEY+<origin>+<hash>+<base64> (C2SP signed-note form)');
+      }
+      return text;
+    }),
     SIGNET_ORIGIN: variable('localhost/signet', (raw) => {
       try {
         checkName(raw);
@@ -272,6 +290,13 @@ const envSchema = z
             'machine), because every announcement and archive link the log records is built on it for good',
         });
       }
+      if (given(v.SIGNET_LOG_KEY) && given(v.SIGNET_LOG_KEY_FILE)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['SIGNET_LOG_KEY_FILE'],
+          message: 'to be unset when SIGNET_LOG_KEY is set (the key comes from one or the other)',
+        });
+      }
       const [ttl, refresh] = [v.SIGNET_SNAPSHOT_TTL_HOURS, v.SIGNET_SNAPSHOT_REFRESH_HOURS];
       if (typeof ttl === 'number' && typeof refresh === 'number' && refresh >= ttl) {
         ctx.addIssue({
@@ -288,6 +313,9 @@ const envSchema = z
     },
     { when: () => true },
   );
+
+/** The name of every variable the configuration reads (the README's "Configuration" table). */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(envSchema.shape);
 
 /**
  * The configuration from the environment, every variable checked at once: a ConfigError
@@ -309,7 +337,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): SignetConfi
     dataDir,
     databaseUrl: e.DATABASE_URL,
     poolSize: e.SIGNET_DB_POOL,
-    logKey: e.SIGNET_LOG_KEY,
+    logKey: e.SIGNET_LOG_KEY ?? e.SIGNET_LOG_KEY_FILE,
     origin: e.SIGNET_ORIGIN,
     port: e.PORT,
     host: e.HOST,
