@@ -160,29 +160,49 @@ export function emptyState(): TrustState {
   };
 }
 
+/**
+ * A decision's copy → the state it copies. The copy shares that state's member and signing-key
+ * records until it changes one (`ownMember`, `ownKey`): copying them all made every copy cost
+ * O(members + keys), every group of decisions and every continuity check.
+ */
+const copied = new WeakMap<TrustState, TrustState>();
+
 /** A copy a decision may evolve without touching the projection. */
 export function cloneForDecision(state: TrustState): TrustState {
-  return {
+  const copy: TrustState = {
     ...state,
     // The collections that grow with the log are layered, not copied (collections.ts).
     packageSignatures: state.packageSignatures.layer(),
     moduleSignatures: state.moduleSignatures.layer(),
     published: state.published.layer(),
-    members: new Map([...state.members].map(([k, m]) => [k, { ...m }])),
-    signingKeys: new Map(
-      [...state.signingKeys].map(([k, s]) => [
-        k,
-        {
-          ...s,
-          history: s.history.layer(),
-          certifications: Object.fromEntries(Object.entries(s.certifications).map(([c, v]) => [c, { ...v }])),
-        },
-      ]),
-    ),
+    members: new Map(state.members),
+    signingKeys: new Map(state.signingKeys),
     commands: state.commands.layer(),
     outcomes: state.outcomes.layer(),
     announcements: state.announcements.layer(),
   };
+  copied.set(copy, state);
+  return copy;
+}
+
+/** The member's record in `state`, its own: copied first if `state` still shares it with the state it copies. */
+function ownMember(state: TrustState, m: MemberState): MemberState {
+  if (copied.get(state)?.members.get(m.fingerprint) !== m) return m;
+  const own = { ...m };
+  state.members.set(m.fingerprint, own);
+  return own;
+}
+
+/** The signing key's record in `state`, its own (see ownMember): history layered, certifications copied. */
+function ownKey(state: TrustState, key: SigningKeyState): SigningKeyState {
+  if (copied.get(state)?.signingKeys.get(key.fingerprint) !== key) return key;
+  const own: SigningKeyState = {
+    ...key,
+    history: key.history.layer(),
+    certifications: Object.fromEntries(Object.entries(key.certifications).map(([c, v]) => [c, { ...v }])),
+  };
+  state.signingKeys.set(key.fingerprint, own);
+  return own;
 }
 
 /**
@@ -230,6 +250,7 @@ export function validAuthorizers(state: TrustState, key: SigningKeyState): strin
     .sort();
 }
 
+/** The signing key's record, to change (copied first in a decision's copy that shares it). */
 function mustKey(state: TrustState, fingerprint: string): SigningKeyState {
   const key = state.signingKeys.get(fingerprint);
   if (!key)
@@ -237,14 +258,15 @@ function mustKey(state: TrustState, fingerprint: string): SigningKeyState {
       'CORRUPT_LOG',
       `an event names signing key ${fingerprint}, which the log never added`,
     );
-  return key;
+  return ownKey(state, key);
 }
 
+/** The member's record, to change (as mustKey). */
 function mustMember(state: TrustState, fingerprint: string): MemberState {
   const m = state.members.get(fingerprint);
   if (!m)
     throw new InfrastructureError('CORRUPT_LOG', `an event names member ${fingerprint}, whom the log never added`);
-  return m;
+  return ownMember(state, m);
 }
 
 function commandId(envelope: EventEnvelope): string | null {
@@ -418,7 +440,8 @@ export function evolve(state: TrustState, envelope: EventEnvelope): TrustState {
     : event.type === 'PackageSignaturePublished' || event.type === 'ModuleSignaturePublished'
       ? event.data.signer
       : null;
-  if (keyFpr) state.signingKeys.get(keyFpr)?.history.push(envelope.seq);
+  const keyOfEvent = keyFpr ? state.signingKeys.get(keyFpr) : undefined;
+  if (keyOfEvent) ownKey(state, keyOfEvent).history.push(envelope.seq);
   const once = envelope.actor === 'log' ? outcomeKey(envelope.type, envelope.data) : null;
   if (once) state.outcomes.add(once);
   const id = commandId(envelope);

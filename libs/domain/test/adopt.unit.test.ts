@@ -90,4 +90,38 @@ describe('adoptDecision', () => {
     expect(held.size).toBe(work.size);
     expect(held.signingKeys.has(keyFpr(0))).toBe(true);
   });
+
+  it('a copy shares records until it changes one; the original never sees the change', () => {
+    const state = emptyState();
+    fold(state, keyDrafts(0, 2, true));
+    const before = plain(state);
+    const work = cloneForDecision(state);
+    expect(work.signingKeys.get(keyFpr(1))).toBe(state.signingKeys.get(keyFpr(1)));
+    const stream = signingKeyStream(keyFpr(0));
+    fold(work, [
+      draftOf(
+        { type: 'MemberRoleChanged', v: 1, data: { fingerprint: LEADER, role: 'member' } },
+        `member/${LEADER}`,
+        LEADER,
+        null,
+      ),
+      draftOf(
+        {
+          type: 'SigningKeyCertificationRevoked',
+          v: 1,
+          data: { fingerprint: keyFpr(0), certifier: LEADER, via: 'command' },
+        },
+        stream,
+        LEADER,
+        null,
+      ),
+      draftOf({ type: 'SigningKeyRetired', v: 1, data: { fingerprint: keyFpr(0), reason: 'x' } }, stream, LEADER, null),
+    ]);
+    expect(plain(state)).toEqual(before);
+    expect(work.members.get(LEADER)!.role).toBe('member');
+    expect(work.signingKeys.get(keyFpr(0))!.certifications[LEADER]!.revoked).toBe(true);
+    expect(work.signingKeys.get(keyFpr(0))!.history.length).toBe(state.signingKeys.get(keyFpr(0))!.history.length + 2);
+    // Untouched records are still shared: the copy did not pay for them.
+    expect(work.signingKeys.get(keyFpr(1))).toBe(state.signingKeys.get(keyFpr(1)));
+  });
 });
