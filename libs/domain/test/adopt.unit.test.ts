@@ -100,7 +100,7 @@ describe('adoptDecision', () => {
     const stream = signingKeyStream(keyFpr(0));
     fold(work, [
       draftOf(
-        { type: 'MemberRoleChanged', v: 1, data: { fingerprint: LEADER, role: 'member' } },
+        { type: 'MemberRoleChanged', v: 1, data: { fingerprint: LEADER, role: 'member', previousRole: 'leader' } },
         `member/${LEADER}`,
         LEADER,
         null,
