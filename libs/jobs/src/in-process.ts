@@ -24,7 +24,7 @@ interface Entry {
  */
 export class InProcessQueue implements JobQueue {
   private readonly entries = new Map<string, Entry>();
-  private readonly ready: Entry[] = [];
+  private readonly ready = new ReadyList();
   private readonly intervals: NodeJS.Timeout[] = [];
   private handler: JobHandler | null = null;
   private running = 0;
@@ -71,7 +71,7 @@ export class InProcessQueue implements JobQueue {
     this.closed = true;
     for (const t of this.intervals) clearInterval(t);
     for (const e of this.entries.values()) if (e.timer) clearTimeout(e.timer);
-    this.ready.length = 0;
+    this.ready.clear();
     if (this.running > 0) await new Promise<void>((resolve) => (this.idle = resolve));
   }
 
@@ -89,16 +89,12 @@ export class InProcessQueue implements JobQueue {
 
   /** Into the ready list after the jobs of its priority or a higher one (stable, as BullMQ's). */
   private push(entry: Entry): void {
-    const priority = this.retry(entry.job.consumer).priority;
-    let at = this.ready.length;
-    while (at > 0 && this.retry(this.ready[at - 1]!.job.consumer).priority > priority) at--;
-    this.ready.splice(at, 0, entry);
+    this.ready.push(entry, this.retry(entry.job.consumer).priority);
   }
 
   private pump(): void {
-    while (this.handler && !this.closed && this.running < this.concurrency && this.ready.length > 0) {
-      const entry = this.ready.shift()!;
-      void this.run(entry, this.handler);
+    while (this.handler && !this.closed && this.running < this.concurrency && this.ready.size > 0) {
+      void this.run(this.ready.take()!, this.handler);
     }
   }
 
@@ -127,5 +123,55 @@ export class InProcessQueue implements JobQueue {
       if (this.running === 0 && this.idle) this.idle();
       this.pump();
     }
+  }
+}
+
+/**
+ * Ready jobs, first by priority (lower first), then in the order they became ready: one FIFO per
+ * priority, so a backlog of thousands costs O(1) a job, not a scan and a splice of the list.
+ */
+class ReadyList {
+  private readonly queues = new Map<number, { items: Entry[]; head: number }>();
+  /** The priorities that have a queue, ascending (a handful: one per kind of consumer). */
+  private priorities: number[] = [];
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  push(entry: Entry, priority: number): void {
+    let queue = this.queues.get(priority);
+    if (!queue) {
+      queue = { items: [], head: 0 };
+      this.queues.set(priority, queue);
+      this.priorities = [...this.priorities, priority].sort((a, b) => a - b);
+    }
+    queue.items.push(entry);
+    this.count++;
+  }
+
+  take(): Entry | undefined {
+    for (const priority of this.priorities) {
+      const queue = this.queues.get(priority)!;
+      if (queue.head === queue.items.length) continue;
+      const entry = queue.items[queue.head++]!;
+      if (queue.head === queue.items.length) {
+        queue.items = [];
+        queue.head = 0;
+      } else if (queue.head >= 1024 && queue.head * 2 >= queue.items.length) {
+        queue.items = queue.items.slice(queue.head);
+        queue.head = 0;
+      }
+      this.count--;
+      return entry;
+    }
+    return undefined;
+  }
+
+  clear(): void {
+    this.queues.clear();
+    this.priorities = [];
+    this.count = 0;
   }
 }
