@@ -6,6 +6,7 @@ import { createServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
 import autocannon from 'autocannon';
+import pg from 'pg';
 import postgres from 'postgres';
 import { sealEvent, systemClock } from '@signet/domain';
 import { createServices } from '@signet/service';
@@ -62,13 +63,15 @@ async function appendConcurrently(
   appenders: number,
 ): Promise<{ seconds: number }> {
   const services = await createServices(log, config, systemClock);
+  // Made before the clock starts, as the raw baseline's rows are.
+  const drafts = Array.from({ length: total }, (_, i) => draft(i));
   let next = 0;
   const started = performance.now();
   await Promise.all(
     Array.from({ length: appenders }, async () => {
       while (next < total) {
         const i = next++;
-        await services.sequencer.append([draft(i)]);
+        await services.sequencer.append([drafts[i]!]);
       }
     }),
   );
@@ -122,11 +125,46 @@ async function rawInsert(name: BackendName, url: string | undefined, total: numb
   return total / seconds;
 }
 
+/**
+ * The same rows inserted as our append sends them (node-postgres, byte strings packed into one
+ * binary bytea and split by the server): the floor of the encoding, beside the plain insert above.
+ */
+async function rawPackedInsert(url: string, total: number, batch: number): Promise<number> {
+  const rows = Array.from({ length: total }, (_, i) => sealEvent(draft(i), i, new Date()));
+  const pool = new pg.Pool({ connectionString: url, max: 1 });
+  await pool.query(
+    'CREATE TABLE packed_events (seq bigint PRIMARY KEY, type text NOT NULL, stream text NOT NULL, actor text NOT NULL, recorded_at timestamptz NOT NULL, entry bytea NOT NULL)',
+  );
+  const started = performance.now();
+  for (let i = 0; i < total; i += batch) {
+    const chunk = rows.slice(i, i + batch);
+    await pool.query(
+      `INSERT INTO packed_events
+         SELECT u.seq, u.type, u.stream, u.actor, u.at, substring($6::bytea FROM (u.ends - u.len + 1)::integer FOR u.len)
+         FROM (SELECT v.*, sum(v.len) OVER (ORDER BY v.ord) AS ends
+               FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $7::integer[])
+                 WITH ORDINALITY AS v(seq, type, stream, actor, at, len, ord)) AS u`,
+      [
+        chunk.map((r) => r.envelope.seq),
+        chunk.map((r) => r.envelope.type),
+        chunk.map((r) => r.envelope.stream),
+        chunk.map((r) => r.envelope.actor),
+        chunk.map((r) => r.envelope.recordedAt),
+        Buffer.concat(chunk.map((r) => r.entry)),
+        chunk.map((r) => r.entry.length),
+      ],
+    );
+  }
+  const seconds = (performance.now() - started) / 1000;
+  await pool.end();
+  return total / seconds;
+}
+
 /** Rounds of ours-then-raw, so drift on a shared machine hits both; the median ratio is reported. */
 async function benchAppend(name: BackendName): Promise<void> {
   const total = name === 'postgres' ? (quick ? 3_000 : 10_000) : quick ? 1_000 : 3_000;
   const rounds = quick ? 1 : 3;
-  const results: { ours: number; raw: number; mean: number }[] = [];
+  const results: { ours: number; raw: number; packed: number; mean: number }[] = [];
   for (let round = 0; round < rounds; round++) {
     const backend = await newBackend(name);
     let batches = 0;
@@ -142,7 +180,8 @@ async function benchAppend(name: BackendName): Promise<void> {
       const { seconds } = await appendConcurrently(log, backend.config, total, 32);
       const mean = Math.max(1, Math.round(events / batches));
       const raw = await rawInsert(name, backend.config.databaseUrl, total, mean);
-      results.push({ ours: total / seconds, raw, mean });
+      const packed = name === 'postgres' ? await rawPackedInsert(backend.config.databaseUrl!, total, mean) : 0;
+      results.push({ ours: total / seconds, raw, packed, mean });
     } finally {
       await log.close();
       await backend.cleanup();
@@ -159,6 +198,15 @@ async function benchAppend(name: BackendName): Promise<void> {
     name === 'postgres' ? '>= 0.7' : undefined,
   );
   if (rounds > 1) console.log(`  (median of ${rounds} rounds; ratios ${all})`);
+  if (mid.packed > 0)
+    line(
+      `append, 32 appenders, ${name}, beside a packed insert`,
+      `${mid.ours.toFixed(0)} ev/s`,
+      `${mid.packed.toFixed(0)} ev/s`,
+      mid.ours / mid.packed,
+      undefined,
+      'raw packed',
+    );
 }
 
 async function fill(log: SignetLog, total: number): Promise<void> {
