@@ -31,14 +31,16 @@ class Daemon {
   constructor(
     readonly name: string,
     private readonly child: ChildProcess,
+    /** Where the daemon writes its pid (ceph.conf's `pid file`): to kill it if it will not stop. */
+    private readonly pidFile: string,
   ) {
     this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
     child.stderr!.on('data', (chunk: Buffer) => (this.stderr = (this.stderr + chunk.toString()).slice(-4000)));
   }
 
-  static start(name: string, command: string, args: string[]): Daemon {
+  static start(name: string, pidFile: string, command: string, args: string[]): Daemon {
     const child = spawn('sh', ['-c', LEASH, name, command, ...args], { stdio: ['pipe', 'ignore', 'pipe'] });
-    return new Daemon(name, child);
+    return new Daemon(name, child, pidFile);
   }
 
   get output(): string {
@@ -49,7 +51,15 @@ class Daemon {
     this.child.stdin!.end();
     const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 20_000).unref());
     if ((await Promise.race([this.exited, timeout])) === 'timeout') {
-      this.child.kill('SIGKILL');
+      // The shell waits for the daemon: end the daemon itself, by the pid it wrote.
+      const pid = existsSync(this.pidFile) ? Number(readFileSync(this.pidFile, 'utf8').trim()) : 0;
+      if (pid > 0) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // gone meanwhile
+        }
+      }
       await this.exited;
     }
   }
@@ -130,7 +140,12 @@ export class TestS3Server {
 
   /** Starts the gateway again on the same port, and waits until it answers. */
   async startGateway(): Promise<void> {
-    this.gateway = Daemon.start('radosgw', 'radosgw', ['-f', ...this.conf, '-n', 'client.rgw']);
+    this.gateway = Daemon.start('radosgw', this.pidFile('client.rgw'), 'radosgw', [
+      '-f',
+      ...this.conf,
+      '-n',
+      'client.rgw',
+    ]);
     await this.untilAnswering();
   }
 
@@ -138,6 +153,10 @@ export class TestS3Server {
     for (const daemon of [this.gateway, this.osd, this.mon]) await daemon?.stop();
     this.gateway = this.osd = this.mon = null;
     rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private pidFile(name: string): string {
+    return join(this.dir, 'run', `${name}.pid`);
   }
 
   private get conf(): string[] {
@@ -196,10 +215,10 @@ export class TestS3Server {
       join(d, 'monmap'),
     ]);
     await run('ceph-mon', [...this.conf, '--id', 'a', '--mkfs', '--monmap', join(d, 'monmap')]);
-    this.mon = Daemon.start('ceph-mon', 'ceph-mon', ['-f', ...this.conf, '--id', 'a']);
+    this.mon = Daemon.start('ceph-mon', this.pidFile('mon.a'), 'ceph-mon', ['-f', ...this.conf, '--id', 'a']);
     const id = (await run('ceph', [...this.conf, '--connect-timeout', '30', 'osd', 'create'])).trim();
     await run('ceph-osd', [...this.conf, '--id', id, '--mkfs']);
-    this.osd = Daemon.start('ceph-osd', 'ceph-osd', ['-f', ...this.conf, '--id', id]);
+    this.osd = Daemon.start('ceph-osd', this.pidFile(`osd.${id}`), 'ceph-osd', ['-f', ...this.conf, '--id', id]);
     await this.startGateway();
     await run('radosgw-admin', [
       ...this.conf,

@@ -43,11 +43,13 @@ interface SdkError {
 const statusOf = (error: unknown) => (error as SdkError).$metadata?.httpStatusCode;
 const nameOf = (error: unknown) => (error as SdkError).name ?? '';
 
-/** No such object (a missing bucket is no "not found": it is a store that cannot be used). */
+/**
+ * No such object. A missing bucket is no "not found" but a store that cannot be used; a HEAD's
+ * 404 carries no body to tell them apart, so `has` takes a missing bucket for a missing blob.
+ */
 function notFound(error: unknown): boolean {
   const name = nameOf(error);
-  if (name === 'NoSuchBucket') return false;
-  return name === 'NoSuchKey' || name === 'NotFound' || (statusOf(error) === 404 && name !== 'NoSuchBucket');
+  return name !== 'NoSuchBucket' && (name === 'NoSuchKey' || name === 'NotFound' || statusOf(error) === 404);
 }
 
 /**
@@ -186,8 +188,8 @@ export class S3BlobStore implements BlobStore {
   private async checkExisting(kind: BlobKind, hash: string): Promise<void> {
     const key = this.key(kind, hash);
     const opened = await this.open(kind, hash);
-    // Listed a moment ago and gone now: only something outside Signet deletes blobs.
-    if (!opened) throw corruptBlob(`${this.location}/${BLOB_KINDS[kind].folder}/${hash}`, kind, hash, 'nothing');
+    // There a moment ago and gone now: only something outside Signet deletes blobs.
+    if (!opened) throw corruptBlob(`s3://${this.where.bucket}/${key}`, kind, hash, 'nothing');
     let found: string;
     try {
       found = (await hashStream(kind, opened.stream)).hash;
