@@ -58,12 +58,12 @@ export class AnnouncementsController {
   @ApiRoute(
     'An archived listing, raw.txt or key page, by its SHA-256 (immutable)',
     { status: 200, description: 'the document', type: 'text/html' },
-    ['BAD_PARAMETER', 'NOT_FOUND'],
+    ['BAD_PARAMETER', 'NOT_FOUND', 'BLOB_STORE_UNAVAILABLE'],
   )
   async archived(@Param('sha256') sha256: string, @Res() reply: FastifyReply): Promise<void> {
     if (!/^[0-9a-f]{64}$/.test(sha256))
       throw new DomainError('BAD_PARAMETER', 'an archived document is named by its SHA-256: 64 lower-case hex digits');
-    const content = this.archive.get(sha256);
+    const content = await this.archive.get(sha256);
     if (!content) throw new DomainError('NOT_FOUND', `the archive has no document ${sha256}`);
     const html = content.subarray(0, 15).toString('latin1').toLowerCase() === '<!doctype html>';
     void reply

@@ -114,6 +114,9 @@ const INFRASTRUCTURE_STATUS: Record<InfrastructureErrorCode, number> = {
   CORRUPT_LOG: 500,
   LOG_KEY_MISMATCH: 500,
   DATA_DIR_LOCKED: 503,
+  // the blob store (README: Blob storage); nothing was appended
+  BLOB_STORE_UNAVAILABLE: 503,
+  BLOB_STORE_CORRUPT: 503,
 };
 
 /** Log material a request sent (a checkpoint, a tile path) that libs/tlog refused. */
@@ -208,8 +211,10 @@ export class ErrorFilter implements ExceptionFilter {
   catch(error: unknown, host: ArgumentsHost): void {
     const reply = host.switchToHttp().getResponse<FastifyReply>();
     const { status, body, retryAfterSeconds } = toErrorResponse(error);
-    // The database away is not a bug: one line with the driver's reason, no stack.
-    if (error instanceof InfrastructureError && error.retryAfterSeconds !== undefined) {
+    // The database or the blob store away is not a bug: one line with the reason, no stack.
+    if (error instanceof InfrastructureError && error.code === 'BLOB_STORE_UNAVAILABLE') {
+      this.logger.warn(`${error.code}: ${error.message}`);
+    } else if (error instanceof InfrastructureError && error.retryAfterSeconds !== undefined) {
       this.logger.warn(`${error.code}: ${(error.cause as Error | undefined)?.message ?? error.message}`);
     } else if (status >= 500) {
       this.logger.error(error instanceof Error ? (error.stack ?? error.message) : String(error));

@@ -1,4 +1,3 @@
-import { createReadStream, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Req, Res } from '@nestjs/common';
 import { QueryBus } from '@nestjs/cqrs';
@@ -132,7 +131,7 @@ export class TrustController {
   @ApiRoute(
     'Publish a detached SHA-512 package signature with its artifact',
     { status: 201, description: 'the PackageSignaturePublished event' },
-    SIGNATURE_CODES,
+    [...SIGNATURE_CODES, 'BLOB_STORE_UNAVAILABLE', 'BLOB_STORE_CORRUPT'],
   )
   @ApiParts({ artifact: 'the package file', signature: 'gpg --armor --digest-algo sha512 --detach-sign' })
   async publish(
@@ -156,18 +155,19 @@ export class TrustController {
   @ApiRoute(
     'A published artifact by its SHA-512 (immutable), to re-verify its package signature',
     { status: 200, description: 'the artifact bytes', type: 'application/octet-stream' },
-    ['BAD_PARAMETER', 'NOT_FOUND'],
+    ['BAD_PARAMETER', 'NOT_FOUND', 'BLOB_STORE_UNAVAILABLE'],
   )
-  artifactFile(@Param('sha512') sha512: string, @Res() reply: FastifyReply): void {
+  async artifactFile(@Param('sha512') sha512: string, @Res() reply: FastifyReply): Promise<void> {
     if (!/^[0-9a-f]{128}$/.test(sha512))
       throw new DomainError('BAD_PARAMETER', 'an artifact is named by its SHA-512: 128 lower-case hex digits');
-    const path = join(this.config.dataDir, 'artifacts', sha512);
-    if (!existsSync(path)) throw new DomainError('NOT_FOUND', `no published artifact has the SHA-512 ${sha512}`);
+    const artifact = await this.packages.artifact(sha512);
+    if (!artifact) throw new DomainError('NOT_FOUND', `no published artifact has the SHA-512 ${sha512}`);
     void reply
       .header('cache-control', 'public, max-age=31536000, immutable')
       .header('etag', `"${sha512}"`)
+      .header('content-length', String(artifact.size))
       .type('application/octet-stream')
-      .send(createReadStream(path));
+      .send(artifact.stream);
   }
 
   /** A FreePBX module.sig (clear-signed): multipart part `modulesig`. */

@@ -125,7 +125,11 @@ export type InfrastructureErrorCode =
   | 'LOG_KEY_MISMATCH'
   | 'CORRUPT_LOG'
   // PGlite's data directory is held by another process
-  | 'DATA_DIR_LOCKED';
+  | 'DATA_DIR_LOCKED'
+  // the blob store (artifacts, archive snapshots): cannot be reached or refuses us, or holds other
+  // bytes under a name than the hash that names them
+  | 'BLOB_STORE_UNAVAILABLE'
+  | 'BLOB_STORE_CORRUPT';
 
 /**
  * Not a refusal of the request: something the log stands on (its database, its files, its own

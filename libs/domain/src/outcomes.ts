@@ -255,13 +255,19 @@ export function listingChanged(state: TrustState, rendered: RenderedListing): bo
   );
 }
 
-/** ArchiveSnapshotTaken for a rendering, unless the log's latest snapshot already shows the same. */
+/**
+ * ArchiveSnapshotTaken for a rendering, unless the log's latest snapshot already shows the same,
+ * or shows a later state (archive jobs run concurrently: one rendered earlier may finish storing
+ * its documents after one rendered later was recorded, and must not make the older listing the
+ * latest).
+ */
 export function decideArchiveSnapshot(
   state: TrustState,
   cause: number,
   rendered: RenderedListing,
   triggers: ArchiveSnapshotTaken['data']['triggers'],
 ): EventDraft[] {
+  if (state.archive && state.archive.treeSize > rendered.treeSize) return [];
   if (!listingChanged(state, rendered)) return [];
   const data = {
     treeSize: rendered.treeSize,

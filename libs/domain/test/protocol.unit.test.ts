@@ -1111,6 +1111,9 @@ describe("workers' outcomes", () => {
     ]);
     expect((changed[0]!.data as { keys: unknown }).keys).toEqual({});
     expect(decideArchiveSnapshot(s.state, 4, { ...rendered, listing: 'd'.repeat(64) }, [])).toEqual([]);
+    // Rendered before the latest snapshot's state (a concurrent job that finished storing later): not recorded.
+    const older = { ...rendered, treeSize: rendered.treeSize - 1, listing: 'e'.repeat(64) };
+    expect(decideArchiveSnapshot(s.state, 3, older, [])).toEqual([]);
   });
 });
 

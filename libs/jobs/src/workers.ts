@@ -235,9 +235,8 @@ export class Workers {
       keys: Object.fromEntries(Object.entries(docs.pages).map(([fpr, page]) => [fpr, ArchiveStore.hash(page)])),
     };
     if (!listingChanged(state, rendered)) return;
-    archive.put(docs.listing);
-    archive.put(docs.raw);
-    for (const page of Object.values(docs.pages)) archive.put(page);
+    // Stored before the snapshot is recorded: a store that fails fails the job, which is tried again.
+    for (const doc of [docs.listing, docs.raw, ...Object.values(docs.pages)]) await archive.put(doc);
     const triggers = await Promise.all(
       config.archive.triggers.map((template) => this.trigger(template, rendered.listing)),
     );

@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import { parseFeed } from '@rowanmanning/feed-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_POLICY, ManualClock } from '@signet/domain';
@@ -55,7 +54,7 @@ function workerConfig(
       mastodonToken: overrides.mastodonToken,
       attempts: overrides.attempts ?? 8,
     },
-    archive: { dir: join(base.dataDir, 'archive'), triggers: [] },
+    archive: { triggers: [] },
     jobs: { pollMs: 20, sweepMs: 300, retryBaseMs: 100, lockMs: 1000, concurrency: 4, queue: queueName() },
   };
 }

@@ -1,7 +1,6 @@
-import { join } from 'node:path';
 import type { Clock } from '@signet/domain';
 import { Keyring, VerifyPool } from '@signet/pgp';
-import type { SignetConfig, SignetLog } from '@signet/store';
+import { type BlobStore, type SignetConfig, type SignetLog, openBlobStore } from '@signet/store';
 import { ArchiveStore } from './snapshots/archive.js';
 import { CommandService } from './commands/commands.js';
 import { PackageService } from './packages/packages.js';
@@ -18,8 +17,10 @@ export interface SignetServices {
   readonly commands: CommandService;
   readonly packages: PackageService;
   readonly snapshots: SnapshotService;
+  /** Artifacts and archive snapshots (README: Blob storage). */
+  readonly blobs: BlobStore;
   readonly archive: ArchiveStore;
-  /** Stops taking decisions and settles those queued, then stops the verification threads (the log stays open). */
+  /** Stops taking decisions and settles those queued, then stops the verification threads and the blob store's connections (the log stays open). */
   close(): Promise<void>;
 }
 
@@ -33,18 +34,21 @@ export async function createServices(log: SignetLog, config: SignetConfig, clock
   const sequencer = new Sequencer(log, projection, clock);
   const keyring = new Keyring();
   const pool = new VerifyPool();
+  const blobs = openBlobStore(config);
   return {
     log,
     clock,
     projection,
     sequencer,
     commands: new CommandService(log, projection, keyring, sequencer, pool),
-    packages: new PackageService(keyring, projection, sequencer, clock, join(config.dataDir, 'artifacts')),
+    packages: new PackageService(keyring, projection, sequencer, clock, blobs),
     snapshots: new SnapshotService(log, projection, clock, config.snapshot),
-    archive: new ArchiveStore(config.archive.dir),
+    blobs,
+    archive: new ArchiveStore(blobs),
     async close() {
       await sequencer.close();
       await pool.close();
+      await blobs.close();
     },
   };
 }

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { DEFAULT_POLICY, type Policy } from '@signet/domain';
 import { checkName, parseSignerKey, parseWitnessVerifierKeys } from '@signet/tlog';
@@ -36,8 +37,9 @@ export interface SignetConfig {
     /** Tries per announcement on a failing channel before it is recorded as failed. */
     readonly attempts: number;
   };
+  /** Where artifacts and archive snapshots are kept (README: Blob storage). */
+  readonly blobs: BlobsConfig;
   readonly archive: {
-    readonly dir: string;
     /** URL templates called after each snapshot: {url} the live listing, {archive} the snapshot, {sha256}. */
     readonly triggers: readonly string[];
   };
@@ -59,6 +61,23 @@ export interface SignetConfig {
     readonly queue: string;
   };
 }
+
+/**
+ * The blob store: directories (`artifacts/` and `archive/` under `dir`, by default the data
+ * directory; the archive in `archiveDir` when SIGNET_ARCHIVE_DIR says so), or S3-compatible
+ * object storage.
+ */
+export type BlobsConfig =
+  | { readonly type: 'directory'; readonly dir: string | undefined; readonly archiveDir: string | undefined }
+  | {
+      readonly type: 's3';
+      readonly bucket: string;
+      /** Keys start with it; no leading or trailing `/`, empty for none. */
+      readonly prefix: string;
+      /** AWS_ENDPOINT_URL_S3, else AWS_ENDPOINT_URL: an S3-compatible server; unset: AWS. */
+      readonly endpoint: string | undefined;
+      readonly region: string;
+    };
 
 /** One variable that cannot be used: its name, its value as given (secrets hidden), what it must be. */
 export interface ConfigProblem {
@@ -165,6 +184,49 @@ const boolean = variable(false, (raw) => {
 
 const ARCHIVE_PLACEHOLDERS = ['{url}', '{archive}', '{sha256}'];
 
+const BLOB_URL_EXPECTED =
+  's3://bucket or s3://bucket/prefix (S3-compatible object storage; endpoint, region and credentials from ' +
+  'the AWS_* variables), or file:///absolute/directory';
+
+/** The largest object one S3 PUT may create (larger ones need a multipart upload, which this store does not do). */
+export const S3_MAX_PUT_BYTES = 5 * 1024 ** 3;
+
+type BlobUrl = { type: 'directory'; dir: string } | { type: 's3'; bucket: string; prefix: string };
+
+const blobUrl = variable<BlobUrl | undefined>(undefined, (raw) => {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new Expected(BLOB_URL_EXPECTED);
+  }
+  if (u.username || u.password || u.port || u.search || u.hash || /[?#]/.test(raw))
+    throw new Expected(BLOB_URL_EXPECTED);
+  if (u.protocol === 'file:') {
+    if (!raw.startsWith('file://') || (u.host !== '' && u.host !== 'localhost')) throw new Expected(BLOB_URL_EXPECTED);
+    return { type: 'directory', dir: resolve(fileURLToPath(u)) };
+  }
+  if (u.protocol === 's3:') {
+    // S3's bucket naming rules (lower case, digits, dots and hyphens, 3 to 63 characters).
+    const bucket = u.hostname;
+    if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket) || bucket.includes('..'))
+      throw new Expected(`${BLOB_URL_EXPECTED} (a bucket name is 3-63 of a-z, 0-9, "." and "-")`);
+    const prefix = u.pathname.replace(/^\/+|\/+$/g, '');
+    // The URL parser folds "a/../b" into "b": look at what was written.
+    if (/\/\.{1,2}(\/|$)/.test(raw.slice('s3://'.length)))
+      throw new Expected(`${BLOB_URL_EXPECTED} (no "." or ".." segment in the prefix)`);
+    if (
+      prefix &&
+      (!/^[A-Za-z0-9._\-/]+$/.test(prefix) || prefix.split('/').some((s) => s === '' || s === '.' || s === '..'))
+    )
+      throw new Expected(
+        `${BLOB_URL_EXPECTED} (a prefix is segments of A-Z, a-z, 0-9, ".", "_" and "-" joined by "/")`,
+      );
+    return { type: 's3', bucket, prefix };
+  }
+  throw new Expected(BLOB_URL_EXPECTED);
+});
+
 /** The environment, variable by variable; unset and empty are the same (the defaults of the README). */
 const envSchema = z
   .object({
@@ -243,6 +305,11 @@ const envSchema = z
     SIGNET_MASTODON_TOKEN: text(undefined),
     SIGNET_ANNOUNCE_ATTEMPTS: integer(8, 1, 100),
     SIGNET_ARCHIVE_DIR: text(undefined),
+    SIGNET_BLOB_URL: blobUrl,
+    // The AWS SDK's own variables, read here for an s3:// SIGNET_BLOB_URL only (checked below).
+    AWS_ENDPOINT_URL_S3: text(undefined),
+    AWS_ENDPOINT_URL: text(undefined),
+    AWS_REGION: text('us-east-1'),
     SIGNET_ARCHIVE_TRIGGERS: variable<string[]>([], (raw) => {
       const templates = raw.split(/\s+/).filter(Boolean);
       for (const template of templates) {
@@ -310,6 +377,38 @@ const envSchema = z
         const other = missing === 'SIGNET_MASTODON_URL' ? 'SIGNET_MASTODON_TOKEN' : 'SIGNET_MASTODON_URL';
         ctx.addIssue({ code: 'custom', path: [missing], message: `to be set too when ${other} is (both or neither)` });
       }
+      const blobs = v.SIGNET_BLOB_URL as BlobUrl | undefined;
+      if (given(blobs) && given(v.SIGNET_ARCHIVE_DIR)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['SIGNET_ARCHIVE_DIR'],
+          message: 'unset when SIGNET_BLOB_URL is set (the archive is then archive/ in the blob store)',
+        });
+      }
+      if (blobs?.type === 's3') {
+        for (const name of ['AWS_ENDPOINT_URL_S3', 'AWS_ENDPOINT_URL'] as const) {
+          const endpoint = v[name];
+          if (typeof endpoint !== 'string') continue;
+          try {
+            url(endpoint, HTTP, '');
+          } catch {
+            ctx.addIssue({
+              code: 'custom',
+              path: [name],
+              message:
+                'the http(s) URL of the S3-compatible server, e.g. http://127.0.0.1:9000 (SIGNET_BLOB_URL is s3://)',
+            });
+          }
+        }
+        const max = v.SIGNET_MAX_ARTIFACT_BYTES;
+        if (typeof max === 'number' && max > S3_MAX_PUT_BYTES) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['SIGNET_MAX_ARTIFACT_BYTES'],
+            message: `at most ${S3_MAX_PUT_BYTES} (5 GiB, one S3 PUT) when SIGNET_BLOB_URL is s3://`,
+          });
+        }
+      }
     },
     { when: () => true },
   );
@@ -364,10 +463,21 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): SignetConfi
       mastodonToken: e.SIGNET_MASTODON_TOKEN,
       attempts: e.SIGNET_ANNOUNCE_ATTEMPTS,
     },
-    archive: {
-      dir: resolve(e.SIGNET_ARCHIVE_DIR ?? join(dataDir, 'archive')),
-      triggers: e.SIGNET_ARCHIVE_TRIGGERS,
-    },
+    blobs:
+      e.SIGNET_BLOB_URL?.type === 's3'
+        ? {
+            type: 's3',
+            bucket: e.SIGNET_BLOB_URL.bucket,
+            prefix: e.SIGNET_BLOB_URL.prefix,
+            endpoint: e.AWS_ENDPOINT_URL_S3 ?? e.AWS_ENDPOINT_URL,
+            region: e.AWS_REGION,
+          }
+        : {
+            type: 'directory',
+            dir: e.SIGNET_BLOB_URL?.dir,
+            archiveDir: e.SIGNET_ARCHIVE_DIR === undefined ? undefined : resolve(e.SIGNET_ARCHIVE_DIR),
+          },
+    archive: { triggers: e.SIGNET_ARCHIVE_TRIGGERS },
     witnesses: e.SIGNET_WITNESSES,
     snapshot: {
       ttlMs: e.SIGNET_SNAPSHOT_TTL_HOURS * 3_600_000,

@@ -12,3 +12,7 @@ export * from './writer.js';
 export * from './clock.js';
 export * from './unavailable.js';
 export * from './outbox.js';
+export * from './blob-store.js';
+export * from './blob-store-directory.js';
+export * from './blob-store-s3.js';
+export * from './open-blob-store.js';

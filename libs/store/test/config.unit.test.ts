@@ -33,6 +33,8 @@ describe('configFromEnv', () => {
         jobs: { queue: 'signet', concurrency: 8 },
       });
       expect(config.genesis.signingKeyComment).toBe('CODE SIGNING KEY');
+      // Artifacts and the archive under the data directory, as before there was a blob store.
+      expect(config.blobs).toEqual({ type: 'directory', dir: undefined, archiveDir: undefined });
     }
     // An empty comment is a value: no rule on the user ID comment.
     expect(configFromEnv({ SIGNET_SIGNING_KEY_COMMENT: '' }).genesis.signingKeyComment).toBe('');
@@ -204,6 +206,98 @@ describe('configFromEnv', () => {
       ['HTTPS://KEYS.example.org:443', 'https://keys.example.org'],
     ])('takes %j as %j', (value, publicUrl) => {
       expect(configFromEnv({ SIGNET_PUBLIC_URL: value }).publicUrl).toBe(publicUrl);
+    });
+  });
+  describe('SIGNET_BLOB_URL', () => {
+    it.each([
+      [
+        's3://signet-blobs',
+        { type: 's3', bucket: 'signet-blobs', prefix: '', endpoint: undefined, region: 'us-east-1' },
+      ],
+      ['s3://signet.blobs/', { type: 's3', bucket: 'signet.blobs', prefix: '' }],
+      [
+        's3://signet-blobs/keys.example.org/log/',
+        { type: 's3', bucket: 'signet-blobs', prefix: 'keys.example.org/log' },
+      ],
+      ['file:///srv/signet/blobs/', { type: 'directory', dir: '/srv/signet/blobs', archiveDir: undefined }],
+      ['file://localhost/srv/blobs', { type: 'directory', dir: '/srv/blobs', archiveDir: undefined }],
+    ])('takes %j', (value, blobs) => {
+      expect(configFromEnv({ SIGNET_BLOB_URL: value }).blobs).toMatchObject(blobs);
+    });
+
+    it('takes the endpoint and region of the AWS SDK variables, the S3 one first', () => {
+      const env = { SIGNET_BLOB_URL: 's3://signet-blobs/p', AWS_REGION: 'eu-west-3' };
+      expect(configFromEnv({ ...env, AWS_ENDPOINT_URL: 'http://127.0.0.1:9000' }).blobs).toEqual({
+        type: 's3',
+        bucket: 'signet-blobs',
+        prefix: 'p',
+        endpoint: 'http://127.0.0.1:9000',
+        region: 'eu-west-3',
+      });
+      expect(
+        configFromEnv({ ...env, AWS_ENDPOINT_URL: 'http://a.example', AWS_ENDPOINT_URL_S3: 'https://s3.example' })
+          .blobs,
+      ).toMatchObject({ endpoint: 'https://s3.example' });
+      // Not read, nor checked, without s3://: they may be meant for something else.
+      expect(configFromEnv({ AWS_ENDPOINT_URL: 'not a url' }).blobs.type).toBe('directory');
+    });
+
+    it('keeps SIGNET_ARCHIVE_DIR for the directory default', () => {
+      expect(configFromEnv({ SIGNET_ARCHIVE_DIR: '/srv/archive' }).blobs).toEqual({
+        type: 'directory',
+        dir: undefined,
+        archiveDir: '/srv/archive',
+      });
+    });
+
+    it.each([
+      'signet-blobs',
+      '/srv/blobs',
+      'https://signet-blobs.s3.amazonaws.com/x',
+      's3://',
+      's3:///prefix',
+      's3://Signet_Blobs',
+      's3://ab',
+      's3://signet-blobs:9000/x',
+      's3://key:secret@signet-blobs/x',
+      's3://signet-blobs/a//b',
+      's3://signet-blobs/a/../b',
+      's3://signet-blobs/a b',
+      's3://signet-blobs/x?region=eu',
+      'file:relative/dir',
+      'file://elsewhere.example/srv/blobs',
+    ])('refuses %j', (value) => {
+      expect(problems({ SIGNET_BLOB_URL: value })).toEqual([
+        {
+          variable: 'SIGNET_BLOB_URL',
+          value: expect.any(String),
+          expected: expect.stringContaining('s3://bucket or s3://bucket/prefix'),
+        },
+      ]);
+    });
+
+    it('refuses SIGNET_ARCHIVE_DIR beside it, a bad endpoint, and artifacts larger than one S3 PUT', () => {
+      expect(problems({ SIGNET_BLOB_URL: 'file:///srv/blobs', SIGNET_ARCHIVE_DIR: '/srv/archive' })).toEqual([
+        {
+          variable: 'SIGNET_ARCHIVE_DIR',
+          value: '/srv/archive',
+          expected: expect.stringContaining('unset when SIGNET_BLOB_URL is set'),
+        },
+      ]);
+      expect(
+        problems({
+          SIGNET_BLOB_URL: 's3://signet-blobs',
+          AWS_ENDPOINT_URL_S3: '127.0.0.1:9000',
+          SIGNET_MAX_ARTIFACT_BYTES: String(6 * 1024 ** 3),
+        }),
+      ).toEqual([
+        { variable: 'AWS_ENDPOINT_URL_S3', value: '127.0.0.1:9000', expected: expect.stringContaining('http(s) URL') },
+        {
+          variable: 'SIGNET_MAX_ARTIFACT_BYTES',
+          value: String(6 * 1024 ** 3),
+          expected: expect.stringContaining('5 GiB, one S3 PUT'),
+        },
+      ]);
     });
   });
 });

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, linkSync, mkdirSync, rmSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -18,6 +18,7 @@ import {
 import { verifyCleartext, verifyDetached } from '@signet/pgp';
 import { STALE, type Sequencer } from '../sequencer/sequencer.js';
 import type { Keyring } from '@signet/pgp';
+import type { BlobStore, OpenedBlob } from '@signet/store';
 import type { TrustProjection } from '../sequencer/projection.js';
 
 /** An artifact received as a stream: hashed on the way to a content-addressed file. */
@@ -29,7 +30,7 @@ export interface StoredArtifact {
 
 /**
  * Receives an upload into a uniquely named file under `dir`, hashing it (SHA-512) as it streams
- * and refusing it past `maxBytes`. Nothing is kept unless `keepArtifact` links it into the archive.
+ * and refusing it past `maxBytes`. Nothing is kept unless a publication stores it in the blob store.
  */
 export async function receiveArtifact(dir: string, upload: Readable, maxBytes: number): Promise<StoredArtifact> {
   mkdirSync(dir, { recursive: true });
@@ -60,21 +61,6 @@ export async function receiveArtifact(dir: string, upload: Readable, maxBytes: n
   return { sha512: hash.digest('hex'), size, path };
 }
 
-/**
- * Puts a received artifact into the content-addressed archive `<dir>/<sha512>` (a hard link:
- * the upload itself is discarded afterwards). Never overwrites: the name is the content's hash.
- */
-export function keepArtifact(artifact: StoredArtifact, dir: string): string {
-  mkdirSync(dir, { recursive: true });
-  const target = join(dir, artifact.sha512);
-  try {
-    linkSync(artifact.path, target);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-  }
-  return target;
-}
-
 export function discardArtifact(artifact: StoredArtifact): void {
   rmSync(artifact.path, { force: true });
 }
@@ -85,14 +71,15 @@ export class PackageService {
     private readonly projection: TrustProjection,
     private readonly sequencer: Sequencer,
     private readonly clock: Clock,
-    /** The content-addressed archive of published artifacts (for auditors). */
-    private readonly artifactsDir: string,
+    /** Where published artifacts are kept, content-addressed (for auditors). */
+    private readonly blobs: BlobStore,
   ) {}
 
   /**
    * Verifies a detached SHA-512 signature over a stored artifact and publishes it. The artifact
-   * is archived once its signature verifies, before the event is appended, so a crash between
-   * the two never leaves a logged signature without its artifact (a retry links the same name).
+   * is put in the blob store once its signature verifies, and before the event is appended, so a
+   * crash (or a store that cannot be reached: BLOB_STORE_UNAVAILABLE, nothing appended) never
+   * leaves a logged signature without the artifact an audit needs; a retry finds it there.
    */
   async publish(
     pkg: string,
@@ -103,7 +90,10 @@ export class PackageService {
     const keys = await this.keyring.signingKeys(await this.projection.catchUp());
     const stream = Readable.toWeb(createReadStream(artifact.path)) as unknown as ReadableStream<Uint8Array>;
     const sig = await verifyDetached(stream, armoredSignature, keys, 'SHA512');
-    keepArtifact(artifact, this.artifactsDir);
+    const stored = await this.blobs.putFile('artifact', artifact.path);
+    // The store hashed the file itself; the event names what the upload hashed to.
+    if (stored.hash !== artifact.sha512 || stored.size !== artifact.size)
+      throw new Error(`the upload ${artifact.path} changed while it was being published`);
     const input = {
       package: pkg,
       version,
@@ -114,6 +104,11 @@ export class PackageService {
       signature: armoredSignature,
     };
     return this.decideOne((state, now) => decidePackageSignature(state, input, now));
+  }
+
+  /** A published artifact by its SHA-512, or null (also for a name that is not one). */
+  artifact(sha512: string): Promise<OpenedBlob | null> {
+    return this.blobs.open('artifact', sha512);
   }
 
   /** Verifies a clear-signed FreePBX module.sig and publishes its file hashes. */

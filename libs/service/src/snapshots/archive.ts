@@ -1,38 +1,23 @@
-import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-
-const SHA256 = /^[0-9a-f]{64}$/;
+import { type BlobStore, blobHash } from '@signet/store';
 
 /**
- * The archive: immutable documents stored under their SHA-256 (hex), in a directory. A document
- * is written to a temporary file and renamed into place, so a reader never sees half of one.
+ * The archive: immutable listing documents (the listing, raw.txt, key pages) stored under their
+ * SHA-256 (hex) in the blob store, as `archive/<sha256>`.
  */
 export class ArchiveStore {
-  constructor(readonly dir: string) {
-    mkdirSync(dir, { recursive: true });
-  }
+  constructor(private readonly blobs: BlobStore) {}
 
   static hash(content: string | Uint8Array): string {
-    return createHash('sha256').update(content).digest('hex');
+    return blobHash('archive', content);
   }
 
-  put(content: string | Uint8Array): string {
-    const sha256 = ArchiveStore.hash(content);
-    const target = join(this.dir, sha256);
-    const temporary = `${target}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-    writeFileSync(temporary, content);
-    renameSync(temporary, target);
-    return sha256;
+  /** Stores a document (kept as it is when already there); returns its SHA-256. */
+  put(content: string | Uint8Array): Promise<string> {
+    return this.blobs.put('archive', content);
   }
 
   /** The document, or null when the archive has none with that hash (or the name is not a hash). */
-  get(sha256: string): Buffer | null {
-    if (!SHA256.test(sha256)) return null;
-    try {
-      return readFileSync(join(this.dir, sha256));
-    } catch {
-      return null;
-    }
+  get(sha256: string): Promise<Buffer | null> {
+    return this.blobs.get('archive', sha256);
   }
 }
