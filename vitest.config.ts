@@ -5,6 +5,10 @@ export default defineConfig({
   test: {
     reporters: ['default', ['json', { outputFile: '.vitest-report.json' }]],
     testTimeout: 60_000,
+    // Two files at a time, whatever the tier: most of an integration or end-to-end file's time is
+    // spent waiting (processes starting, gpg, a database coming back), and every file keeps to
+    // its own databases, queues, ports and servers (see Tests in the README).
+    maxWorkers: 2,
     hookTimeout: 180_000,
     projects: [
       {
@@ -16,12 +20,9 @@ export default defineConfig({
         test: {
           name: 'int',
           include: ['libs/**/*.int.test.ts', 'apps/**/*.int.test.ts', 'test/**/*.int.test.ts'],
-          // Integration files share the machine's Postgres and Redis and start child processes;
-          // run them one file at a time so timings and ports stay predictable on 2 cores.
-          fileParallelism: false,
         },
       },
-      { extends: true, test: { name: 'e2e', include: ['test/e2e/**/*.test.ts'], fileParallelism: false } },
+      { extends: true, test: { name: 'e2e', include: ['test/e2e/**/*.test.ts'] } },
     ],
   },
 });
