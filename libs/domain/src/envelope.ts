@@ -1,6 +1,7 @@
 import { canonicalize } from './canonical-json.js';
 import { DomainError } from './errors.js';
 import type { EventDraft, EventEnvelope } from './events.js';
+import { utf8Length } from './commands.js';
 import { checkEvent } from './schemas.js';
 
 /** Entry bundles carry a uint16 length, so no leaf can be larger (C2SP tlog-tiles). */
@@ -46,7 +47,7 @@ export function prepareEvent(draft: EventDraft): PreparedEvent {
   const head = `{"actor":${canonicalize(draft.actor)},"data":${canonicalize(draft.data)},"evidence":${canonicalize(draft.evidence)},"recordedAt":"`;
   const tail = `,"stream":${canonicalize(draft.stream)},"type":${canonicalize(draft.type)},"v":${draft.v}}`;
   // recordedAt is always 24 characters; seq at most 16 digits.
-  const longest = encoder.encode(head).length + encoder.encode(tail).length + 24 + '","seq":'.length + 16;
+  const longest = utf8Length(head) + utf8Length(tail) + 24 + '","seq":'.length + 16;
   if (longest > MAX_ENTRY_BYTES) {
     throw new DomainError(
       'EVENT_TOO_LARGE',
