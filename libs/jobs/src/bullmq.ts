@@ -7,6 +7,7 @@ import {
   type Periodic,
   type JobPolicy,
   jobId,
+  runPeriodically,
 } from './queue.js';
 
 /** ioredis options from a `redis://[user:password@]host:port[/db]` URL. */
@@ -42,12 +43,14 @@ export interface BullQueueOptions {
 
 /**
  * BullMQ on Redis: one queue, job id `<consumer>-<seq>` (adding an id that exists is a no-op),
- * attempts with exponential backoff, `UnrecoverableError` for bad data, delayed jobs, job
- * schedulers for periodic tasks, and a graceful close that lets running jobs finish.
+ * attempts with exponential backoff, `UnrecoverableError` for bad data, delayed jobs, and a
+ * graceful close that lets running jobs finish. Periodic tasks run on this process's timers, not
+ * as job schedulers in Redis (see `runPeriodically`).
  */
 export class BullQueue implements JobQueue {
   private readonly queue: Queue;
   private worker: Worker | null = null;
+  private stopPeriodic: () => void = () => {};
 
   constructor(private readonly options: BullQueueOptions) {
     // The producer fails fast while Redis is away (the outbox keeps the jobs and sends them again);
@@ -85,14 +88,11 @@ export class BullQueue implements JobQueue {
   }
 
   async start(handler: JobHandler, periodic: readonly Periodic[]): Promise<void> {
-    const tasks = new Map(periodic.map((p) => [p.name, p]));
-    for (const p of periodic)
-      await this.queue.upsertJobScheduler(p.name, { every: p.everyMs }, { name: p.name, data: {} });
+    // Job schedulers of earlier releases (the same names) would keep adding jobs no one handles.
+    for (const p of periodic) await this.queue.removeJobScheduler(p.name);
     this.worker = new Worker(
       this.options.name,
       async (job: Job<JobData>, token?: string) => {
-        const task = tasks.get(job.name);
-        if (task) return void (await task.run());
         const { consumer, seq } = job.data;
         if (typeof consumer !== 'string' || !Number.isSafeInteger(seq))
           throw new UnrecoverableError(`job ${job.id} has no consumer and seq`);
@@ -121,9 +121,11 @@ export class BullQueue implements JobQueue {
       },
     );
     this.worker.on('error', (error) => this.options.onError?.(null, error));
+    this.stopPeriodic = runPeriodically(periodic, (_name, error) => this.options.onError?.(null, error));
   }
 
   async close(): Promise<void> {
+    this.stopPeriodic();
     await this.worker?.close();
     await this.queue.close();
   }

@@ -8,6 +8,7 @@ import {
   type JobPolicy,
   backoffDelay,
   jobId,
+  runPeriodically,
 } from './queue.js';
 
 interface Entry {
@@ -25,7 +26,7 @@ interface Entry {
 export class InProcessQueue implements JobQueue {
   private readonly entries = new Map<string, Entry>();
   private readonly ready = new ReadyList();
-  private readonly intervals: NodeJS.Timeout[] = [];
+  private stopPeriodic: () => void = () => {};
   private handler: JobHandler | null = null;
   private running = 0;
   private closed = false;
@@ -52,24 +53,13 @@ export class InProcessQueue implements JobQueue {
 
   async start(handler: JobHandler, periodic: readonly Periodic[]): Promise<void> {
     this.handler = handler;
-    for (const p of periodic) {
-      let busy = false;
-      const timer = setInterval(() => {
-        if (busy || this.closed) return;
-        busy = true;
-        p.run()
-          .catch(() => {})
-          .finally(() => (busy = false));
-      }, p.everyMs);
-      timer.unref();
-      this.intervals.push(timer);
-    }
+    this.stopPeriodic = runPeriodically(periodic);
     this.pump();
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    for (const t of this.intervals) clearInterval(t);
+    this.stopPeriodic();
     for (const e of this.entries.values()) if (e.timer) clearTimeout(e.timer);
     this.ready.clear();
     if (this.running > 0) await new Promise<void>((resolve) => (this.idle = resolve));

@@ -28,11 +28,39 @@ export interface JobResult {
 
 export type JobHandler = (job: JobRef, attempt: Attempt) => Promise<JobResult | void>;
 
-/** A periodic task (a job scheduler in BullMQ). */
+/** A periodic task: run by every worker process on a timer of its own (`runPeriodically`). */
 export interface Periodic {
   readonly name: string;
   readonly everyMs: number;
   readonly run: () => Promise<void>;
+}
+
+/**
+ * Runs each task every `everyMs` in this process, never two runs of one at once; returns what
+ * stops them. Not a schedule kept in the queue: the activation sweep is what catches a delayed
+ * job the queue lost, so it must not be lost with it (a Redis restarted empty loses its job
+ * schedulers too, and nothing would sweep again until a worker restarted). Several processes
+ * sweeping is harmless: an outcome can enter the log once.
+ */
+export function runPeriodically(
+  periodic: readonly Periodic[],
+  onError: (name: string, error: unknown) => void = () => {},
+): () => void {
+  const timers = periodic.map((p) => {
+    let busy = false;
+    const timer = setInterval(() => {
+      if (busy) return;
+      busy = true;
+      p.run()
+        .catch((error) => onError(p.name, error))
+        .finally(() => (busy = false));
+    }, p.everyMs);
+    timer.unref();
+    return timer;
+  });
+  return () => {
+    for (const t of timers) clearInterval(t);
+  };
 }
 
 /** A consumer's jobs: how many tries, the first backoff (doubled each time), and the priority. */

@@ -349,7 +349,7 @@ describe('channels, retries and a Redis outage (Postgres, BullMQ)', () => {
     }
   });
 
-  it('Redis stopped during appends: appends go on, and once it is back every announcement is posted exactly once', async () => {
+  it('Redis stopped during appends: appends go on, and once it is back every announcement is posted exactly once and the activation sweep goes on', async () => {
     const redis = await PrivateRedis.start();
     const other = await newBackend('postgres');
     const hook = await receiver((_d, res) => res.writeHead(204).end());
@@ -365,12 +365,22 @@ describe('channels, retries and a Redis outage (Postgres, BullMQ)', () => {
       expect(hook.deliveries).toHaveLength(3);
       await redis.up();
       await f.settle(workers, 45_000);
+      // The waiting periods end. The delayed activation jobs are lost with Redis or due days from
+      // now in real time, so the activation sweep activates the keys: it did not live in Redis.
+      f.clock.advance(15 * 86_400_000);
+      await until(
+        'every key activated',
+        () => f.projection.catchUp().then((s) => [...s.signingKeys.values()].every((k) => k.activatedAt !== null)),
+        15_000,
+      );
+      await f.settle(workers);
       await workers.stop();
       const events = await allEvents(f.log);
       const posted = outcomesByCause(events, 'AnnouncementPosted');
       const authorized = events.filter((e) => e.type === 'SigningKeyAuthorized').map((e) => e.seq);
       for (const channel of ['atom', 'webhook'])
         expect(authorized.map((s) => posted.get(`${channel}/${s}`))).toEqual(authorized.map(() => 1));
+      expect(events.filter((e) => e.type === 'SigningKeyActivated')).toHaveLength(authorized.length);
       const ids = hook.deliveries.map((d) => d.headers['x-signet-delivery']);
       expect(ids).toHaveLength(8);
       expect(new Set(ids).size).toBe(8);
