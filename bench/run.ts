@@ -318,11 +318,11 @@ async function benchSnapshot(): Promise<void> {
   const log = await openLog(backend.config, { init: true });
   await log.writer.append(keyDrafts(0, 60, true));
   await log.close();
-  const app = await startApp({
-    SIGNET_DATA_DIR: backend.config.dataDir,
-    DATABASE_URL: backend.config.databaseUrl,
-    SIGNET_WORKERS: 'off',
-  });
+  const app = await startApp(
+    { SIGNET_DATA_DIR: backend.config.dataDir, DATABASE_URL: backend.config.databaseUrl, SIGNET_WORKERS: 'off' },
+    // The server logs every request, as in production; the benchmark keeps only the tail of it.
+    { keepOutput: 64 * 1024 },
+  );
   const response = await fetch(`${app.url}/trust/snapshot`);
   const bytes = Buffer.from(await response.arrayBuffer());
   const etag = response.headers.get('etag')!;
@@ -355,7 +355,10 @@ async function benchTiles(): Promise<void> {
   const log = await openLog(backend.config, { init: true });
   await fill(log, 2 * TILE_WIDTH + 10);
   await log.close();
-  const app = await startApp({ SIGNET_DATA_DIR: backend.config.dataDir, DATABASE_URL: backend.config.databaseUrl });
+  const app = await startApp(
+    { SIGNET_DATA_DIR: backend.config.dataDir, DATABASE_URL: backend.config.databaseUrl },
+    { keepOutput: 64 * 1024 },
+  );
   const tilePath = '/log/tile/0/001';
   const bytes = Buffer.from(await (await fetch(`${app.url}${tilePath}`)).arrayBuffer());
   // The raw baseline runs in its own process too, so both servers get a core of their own

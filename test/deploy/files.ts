@@ -18,7 +18,7 @@ export const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
  * other items name them (S3 blobs, the worker's HTTP port, the log level) and are being written on
  * other branches. Once merged they are in CONFIG_VARIABLES and this list only lets a removal slip.
  */
-export const PENDING_VARIABLES = new Set(['SIGNET_WORKER_PORT', 'SIGNET_LOG_LEVEL']);
+export const PENDING_VARIABLES = new Set<string>();
 
 /** Read by the S3 client for SIGNET_BLOB_URL, not by Signet's schema. */
 export const S3_CLIENT_VARIABLES = new Set([

@@ -27,8 +27,15 @@ export interface RunningApp {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Starts the built server (`npm start`'s entry point) on a free port. */
-export function startApp(env: Record<string, string | undefined>): Promise<RunningApp> {
+/**
+ * Starts the built server (`npm start`'s entry point) on a free port. `keepOutput`: keep only
+ * that many of the last characters it printed (a benchmark's thousands of access-log lines).
+ */
+export function startApp(
+  env: Record<string, string | undefined>,
+  options: { keepOutput?: number } = {},
+): Promise<RunningApp> {
+  const keep = options.keepOutput;
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [API_MAIN], {
       env: { ...process.env, PORT: '0', HOST: '127.0.0.1', NO_COLOR: '1', SIGNET_PUBLIC_URL: TEST_PUBLIC_URL, ...env },
@@ -41,7 +48,10 @@ export function startApp(env: Record<string, string | undefined>): Promise<Runni
       const m = /serving \S+ on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
       if (m) {
         child.stdout!.off('data', onData);
-        child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+        child.stdout!.on('data', (c: Buffer) => {
+          out += c.toString();
+          if (keep !== undefined && out.length > 2 * keep) out = out.slice(-keep);
+        });
         let stopping = false;
         // A server that dies on its own is a bug: say so, with what it printed last.
         void exited.then((code) => {
@@ -70,11 +80,21 @@ export function startApp(env: Record<string, string | undefined>): Promise<Runni
 
 export const WORKER_MAIN = join(repoRoot(), 'dist/apps/worker/src/main.js');
 
-/** Starts the built worker (`npm run start:worker`) and resolves once it follows the log. */
+/**
+ * Starts the built worker (`npm run start:worker`) and resolves once it follows the log; its
+ * health and metrics port is any free one (`url`), unless `env` says otherwise.
+ */
 export function startWorker(env: Record<string, string | undefined>): Promise<RunningApp> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [WORKER_MAIN], {
-      env: { ...process.env, NO_COLOR: '1', SIGNET_PUBLIC_URL: TEST_PUBLIC_URL, ...env },
+      env: {
+        ...process.env,
+        NO_COLOR: '1',
+        SIGNET_PUBLIC_URL: TEST_PUBLIC_URL,
+        SIGNET_WORKER_PORT: '0',
+        HOST: '127.0.0.1',
+        ...env,
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -82,8 +102,10 @@ export function startWorker(env: Record<string, string | undefined>): Promise<Ru
     const onData = (chunk: Buffer) => {
       out += chunk.toString();
       if (/following \S+/.test(out)) {
+        child.stdout!.off('data', onData);
+        child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
         resolve({
-          url: '',
+          url: /\/metrics on (http:\/\/\S+?)["\s]/.exec(out)?.[1] ?? '',
           child,
           output: () => out,
           stop: async (signal = 'SIGTERM') => {

@@ -8,6 +8,7 @@ import {
   type InfrastructureErrorCode,
 } from '@signet/domain';
 import { TlogError, type TlogErrorCode } from '@signet/tlog';
+import { Metrics } from './metrics.js';
 
 // The one place error codes become HTTP statuses. Each map is total over its code union: a new
 // code does not compile until it has a status here.
@@ -208,9 +209,12 @@ export function toErrorResponse(error: unknown): { status: number; body: ErrorBo
 export class ErrorFilter implements ExceptionFilter {
   private readonly logger = new Logger('http');
 
+  constructor(private readonly metrics: Metrics) {}
+
   catch(error: unknown, host: ArgumentsHost): void {
     const reply = host.switchToHttp().getResponse<FastifyReply>();
     const { status, body, retryAfterSeconds } = toErrorResponse(error);
+    if ((status >= 400 && status < 500) || error instanceof DomainError) this.metrics.refused(body.code);
     // The database or the blob store away is not a bug: one line with the reason, no stack.
     if (error instanceof InfrastructureError && error.code === 'BLOB_STORE_UNAVAILABLE') {
       this.logger.warn(`${error.code}: ${error.message}`);

@@ -1,6 +1,7 @@
 import { type IncomingMessage, type RequestListener, type ServerResponse, createServer } from 'node:http';
 import type { ServedSnapshot, SnapshotService } from '@signet/service';
 import type { Metrics } from './metrics.js';
+import { type AccessRecord, requestId } from './access-log.js';
 
 /** True when an If-None-Match header names this strong ETag (or `*`). */
 export function etagMatches(header: string | string[] | undefined, etag: string): boolean {
@@ -25,12 +26,14 @@ export function snapshotHeaders(served: ServedSnapshot, immutable: boolean): Rec
 /**
  * The HTTP server for Fastify (its `serverFactory`), answering the hottest read — the head's trust
  * snapshot, fetched by every PBX on a timer — from the precomputed copy before any framework code
- * runs, with the same bytes, headers and request metric as the controller. Everything else
- * (including `?size=N`, HEAD, and the moment before the head's snapshot is computed) goes to Fastify.
+ * runs, with the same bytes, headers, request metric and access-log line as the controller.
+ * Everything else (including `?size=N`, HEAD, and the moment before the head's snapshot is
+ * computed) goes to Fastify.
  */
 export function fastPathServer(
   snapshots: SnapshotService,
   metrics: Metrics,
+  access: (record: AccessRecord) => void,
 ): (handler: RequestListener) => ReturnType<typeof createServer> {
   let cached: {
     served: ServedSnapshot;
@@ -62,6 +65,15 @@ export function fastPathServer(
       const status = etagMatches(req.headers['if-none-match'], served.etag) ? 304 : 200;
       if (status === 304) res.writeHead(304, cached.notModified).end();
       else res.writeHead(200, cached.ok).end(cached.body);
-      metrics.observeRequest('GET', '/trust/snapshot', status, (performance.now() - started) / 1000);
+      const ms = performance.now() - started;
+      metrics.observeRequest('GET', '/trust/snapshot', status, ms / 1000);
+      access({
+        reqId: requestId(req),
+        method: 'GET',
+        url: '/trust/snapshot',
+        route: '/trust/snapshot',
+        status,
+        responseTimeMs: ms,
+      });
     });
 }

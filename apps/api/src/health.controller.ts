@@ -2,17 +2,17 @@ import { Controller, Get, Inject, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { ApiTags } from '@nestjs/swagger';
 import { ApiRoute } from './openapi.js';
-import { outboxStatus } from '@signet/jobs';
-import { DomainError, InfrastructureError } from '@signet/domain';
+import { type Clock, DomainError, InfrastructureError } from '@signet/domain';
 import { type SignetLog, assertAppendOnly, pendingMigrations, ping } from '@signet/store';
 import { Metrics } from './metrics.js';
-import { SIGNET_LOG } from './tokens.js';
+import { SIGNET_CLOCK, SIGNET_LOG } from './tokens.js';
 
 @ApiTags('operations')
 @Controller()
 export class HealthController {
   constructor(
     @Inject(SIGNET_LOG) private readonly log: SignetLog,
+    @Inject(SIGNET_CLOCK) private readonly clock: Clock,
     private readonly metrics: Metrics,
   ) {}
 
@@ -76,16 +76,9 @@ export class HealthController {
   @Get('metrics')
   @ApiRoute('Prometheus metrics', { status: 200, description: 'Prometheus text format', type: 'text/plain' }, [])
   async prometheus(@Res() reply: FastifyReply): Promise<void> {
-    this.metrics.signedTreeSize.set(this.log.watermark.size);
-    const size = await this.log.reader.size();
-    this.metrics.treeSize.set(size);
-    for (const c of await outboxStatus(this.log.db)) {
-      this.metrics.outboxPending.set({ consumer: c.consumer }, c.pending);
-      this.metrics.outboxLag.set({ consumer: c.consumer }, Math.max(0, size - c.nextSeq));
-    }
-    void reply
-      .header('cache-control', 'no-store')
-      .type(this.metrics.registry.contentType)
-      .send(await this.metrics.registry.metrics());
+    // Answered while the database is away too (the log's gauges keep their last values).
+    await this.metrics.collectLog(this.log, this.clock);
+    const { contentType, body } = await this.metrics.scrape();
+    void reply.header('cache-control', 'no-store').type(contentType).send(body);
   }
 }

@@ -1,17 +1,20 @@
 import 'reflect-metadata';
-import { Logger, type LogLevel } from '@nestjs/common';
+import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import multipart from '@fastify/multipart';
-import Fastify from 'fastify';
+import Fastify, { type FastifyReply } from 'fastify';
 import { type Clock, systemClock } from '@signet/domain';
 import { createServices, policyFromConfig } from '@signet/service';
 import { type Workers, startWorkers } from '@signet/jobs';
 import { type SignetConfig, type SignetLog, fileClock, openLog } from '@signet/store';
+import { type Logger as Pino, NestLogger, createLogger } from '@signet/observe';
 import { AppModule } from './app.module.js';
 import { Metrics } from './metrics.js';
 import { fastPathServer } from './fast-path.js';
+import { accessLog, requestId } from './access-log.js';
+import { toErrorResponse } from './errors.js';
 
 export interface Server {
   readonly app: NestFastifyApplication;
@@ -26,8 +29,9 @@ export interface Server {
 /** Opens (initializing on first run) the log and serves it over HTTP. */
 export async function startServer(
   config: SignetConfig,
-  options: { clock?: Clock; logLevels?: LogLevel[] } = {},
+  options: { clock?: Clock; logger?: Pino } = {},
 ): Promise<Server> {
+  const pino = options.logger ?? createLogger({ name: 'api', ...config.logs });
   const metrics = new Metrics();
   const clock = options.clock ?? (config.clockFile ? fileClock(config.clockFile) : systemClock);
   let workers: Workers | null = null;
@@ -43,6 +47,7 @@ export async function startServer(
   const services = await createServices(log, config, clock);
   const { projection, snapshots } = services;
   const logger = new Logger('signet');
+  const access = accessLog(pino);
   if (log.created) logger.log(`created the log ${log.identity.origin}; verifier key ${log.identity.verifierKey}`);
   if (projection.state.policy.rootKeys.length === 0) {
     logger.warn(
@@ -55,7 +60,27 @@ export async function startServer(
   const instance = Fastify({
     bodyLimit: 1024 * 1024,
     maxParamLength: 256,
-    serverFactory: fastPathServer(snapshots, metrics),
+    serverFactory: fastPathServer(snapshots, metrics, access),
+    // Fastify's own request logging would write two lines per request: the access log is ours.
+    logger: false,
+    genReqId: requestId,
+    // A URL Fastify cannot route (bad percent-encoding, a parameter too long) is answered like every
+    // other refusal: {code, message}, counted, and logged.
+    frameworkErrors: (error, request, reply: FastifyReply) => {
+      const { status, body } = toErrorResponse(error);
+      metrics.refused(body.code);
+      void reply.status(status).header('cache-control', 'no-store').type('application/json; charset=utf-8').send(body);
+      // Fastify runs no hooks for these requests: the metric and the access line are written here.
+      metrics.observeRequest(request.method, 'unmatched', status, reply.elapsedTime / 1000);
+      access({
+        reqId: request.id,
+        method: request.method,
+        url: request.url,
+        route: 'unmatched',
+        status,
+        responseTimeMs: reply.elapsedTime,
+      });
+    },
   });
   const adapter = new FastifyAdapter(instance as never);
   await adapter.register(multipart as never, {
@@ -64,9 +89,7 @@ export async function startServer(
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule.register({ services, metrics, config }),
     adapter,
-    {
-      logger: options.logLevels ?? ['error', 'warn', 'log'],
-    },
+    { logger: new NestLogger(pino) },
   );
   const document = SwaggerModule.createDocument(
     app,
@@ -81,12 +104,16 @@ export async function startServer(
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/openapi.json' });
   const fastify = app.getHttpAdapter().getInstance();
   fastify.addHook('onResponse', (request, reply, done) => {
-    metrics.observeRequest(
-      request.method,
-      request.routeOptions.url ?? 'unmatched',
-      reply.statusCode,
-      reply.elapsedTime / 1000,
-    );
+    const route = request.routeOptions.url ?? 'unmatched';
+    metrics.observeRequest(request.method, route, reply.statusCode, reply.elapsedTime / 1000);
+    access({
+      reqId: request.id,
+      method: request.method,
+      url: request.url,
+      route,
+      status: reply.statusCode,
+      responseTimeMs: reply.elapsedTime,
+    });
     done();
   });
   if (config.workers === 'inline') {
@@ -95,6 +122,7 @@ export async function startServer(
       services,
       config,
       onError: (what, error) => workerLogger.warn(`${what}: ${(error as Error).message}`),
+      observer: metrics,
     });
   }
   // The head's snapshot is kept precomputed: after appends settle, and at each refresh period.

@@ -8,9 +8,9 @@ import {
   type DynamicModule,
 } from '@nestjs/common';
 import type { Clock } from '@signet/domain';
-import { type Workers, startWorkers } from '@signet/jobs';
+import { type WorkerObserver, type Workers, startWorkers } from '@signet/jobs';
 import { type SignetServices, createServices } from '@signet/service';
-import type { SignetConfig, SignetLog } from '@signet/store';
+import { type SignetConfig, type SignetLog, ping } from '@signet/store';
 
 const PARTS = Symbol('WORKER_PARTS');
 
@@ -18,6 +18,7 @@ interface Parts {
   readonly log: SignetLog;
   readonly config: SignetConfig;
   readonly clock: Clock;
+  readonly observer?: WorkerObserver;
 }
 
 /** Runs the workers for the application's lifetime; on shutdown lets running jobs finish. */
@@ -29,18 +30,41 @@ export class WorkerService implements OnApplicationBootstrap, OnApplicationShutd
 
   constructor(@Inject(PARTS) private readonly parts: Parts) {}
 
+  get log(): SignetLog {
+    return this.parts.log;
+  }
+
   async onApplicationBootstrap(): Promise<void> {
-    const { log, config, clock } = this.parts;
+    const { log, config, clock, observer } = this.parts;
     this.services = await createServices(log, config, clock);
     this.workers = await startWorkers({
       services: this.services,
       config,
       onError: (what, error) => this.logger.warn(`${what}: ${(error as Error).message}`),
+      observer,
     });
-    const consumers = (await this.workers.status()).map((c) => c.consumer).join(', ');
-    this.logger.log(
-      `following ${log.identity.origin} (${log.db.kind}); consumers: ${consumers}; queue ${config.redisUrl ? `BullMQ "${config.jobs.queue}"` : 'in-process'}`,
-    );
+  }
+
+  /** What it follows, and how: the line that says the worker has started. */
+  async describe(): Promise<string> {
+    const { log, config } = this.parts;
+    const consumers = (await this.workers!.status()).map((c) => c.consumer).join(', ');
+    return `following ${log.identity.origin} (${log.db.kind}); consumers: ${consumers}; queue ${config.redisUrl ? `BullMQ "${config.jobs.queue}"` : 'in-process'}`;
+  }
+
+  /** Why the database cannot be used now, or null. */
+  async databaseProblem(): Promise<string | null> {
+    try {
+      await ping(this.parts.log.db.db);
+      return null;
+    } catch (error) {
+      return `unreachable: ${(error as Error).message}`;
+    }
+  }
+
+  /** Why the queue cannot take jobs now, or null. */
+  queueProblem(): Promise<string | null> {
+    return this.workers ? this.workers.notReady() : Promise.resolve('the workers have not started');
   }
 
   async onApplicationShutdown(): Promise<void> {

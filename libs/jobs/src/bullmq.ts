@@ -124,6 +124,25 @@ export class BullQueue implements JobQueue {
     this.stopPeriodic = runPeriodically(periodic, (_name, error) => this.options.onError?.(null, error));
   }
 
+  /** Redis connected and answering (a count of the queue's jobs within a second), and the worker running. */
+  async notReady(): Promise<string | null> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const client = await this.queue.getBackend().client;
+      if (client.status !== 'ready') return `Redis not connected (${client.status})`;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('no answer within 1 s')), 1000);
+      });
+      await Promise.race([this.queue.count(), timeout]);
+    } catch (error) {
+      return `Redis unreachable: ${(error as Error).message}`;
+    } finally {
+      clearTimeout(timer);
+    }
+    if (this.worker && !this.worker.isRunning()) return 'the BullMQ worker is not running';
+    return null;
+  }
+
   async close(): Promise<void> {
     this.stopPeriodic();
     await this.worker?.close();

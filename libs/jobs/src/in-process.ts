@@ -38,6 +38,10 @@ export class InProcessQueue implements JobQueue {
     private readonly onError: (job: JobRef, error: unknown) => void = () => {},
   ) {}
 
+  async notReady(): Promise<string | null> {
+    return this.closed ? 'the queue is closed' : null;
+  }
+
   async enqueue(jobs: readonly JobRef[], options: { resend?: boolean } = {}): Promise<void> {
     if (this.closed) return;
     for (const job of jobs) {

@@ -86,6 +86,8 @@ export interface JobQueue {
   start(handler: JobHandler, periodic: readonly Periodic[]): Promise<void>;
   /** Lets running jobs finish, then stops. */
   close(): Promise<void>;
+  /** What keeps the queue from taking jobs now (its server unreachable), or null when it can. */
+  notReady(): Promise<string | null>;
 }
 
 /** Exponential backoff: base, 2·base, 4·base … */

@@ -37,11 +37,27 @@ interface Consumer extends Subscription {
   handle(seq: number, attempt: Attempt): Promise<JobResult | void>;
 }
 
+/** What the workers report as they go, for the process to count (its Prometheus metrics). */
+export interface WorkerObserver {
+  /**
+   * A job ran: `done` (its outcome recorded, or nothing to do), `delayed` (to look again later: a
+   * key in its waiting period) or `error` (thrown: the queue retries it, or fails it for good).
+   */
+  jobRan(consumer: string, outcome: 'done' | 'delayed' | 'error', seconds: number): void;
+  /** An announcement was posted on a channel. */
+  announcementPosted(channel: string): void;
+  /** A try to post on a channel failed; it may be tried again. */
+  announcementPostFailed(channel: string): void;
+  /** This process recorded an announcement as failed (AnnouncementFailed): out of tries, or refused for good. */
+  announcementFailed(channel: string): void;
+}
+
 export interface WorkersContext {
   /** The log, its projection and its one sequencer, which workers' outcomes go through like commands. */
   readonly services: SignetServices;
   readonly config: SignetConfig;
   readonly onError?: (what: string, error: unknown) => void;
+  readonly observer?: WorkerObserver;
 }
 
 /** The channels the configuration turns on: the Atom feed always. */
@@ -155,18 +171,30 @@ export class Workers {
     return this.dispatcher.status();
   }
 
+  /** What keeps the queue from taking jobs now, or null. */
+  notReady(): Promise<string | null> {
+    return this.queue.notReady();
+  }
+
   async sweepActivations(): Promise<void> {
     await this.context.services.sequencer.decideByLog((state, now) => dueActivations(state, now));
   }
 
   private async run(job: JobRef, attempt: Attempt): Promise<JobResult | void> {
-    const consumer = this.consumers.get(job.consumer);
-    // A consumer no longer configured (a channel turned off): nothing to do.
-    const result = consumer ? await consumer.handle(job.seq, attempt) : undefined;
-    // Done, or scheduled to look again (a key in its waiting period): should that delayed job be
-    // lost, the activation sweep catches the key.
-    await this.dispatcher.done(job);
-    return result;
+    const started = performance.now();
+    let outcome: 'done' | 'delayed' | 'error' = 'error';
+    try {
+      const consumer = this.consumers.get(job.consumer);
+      // A consumer no longer configured (a channel turned off): nothing to do.
+      const result = consumer ? await consumer.handle(job.seq, attempt) : undefined;
+      // Done, or scheduled to look again (a key in its waiting period): should that delayed job be
+      // lost, the activation sweep catches the key.
+      await this.dispatcher.done(job);
+      outcome = result?.retryInMs === undefined ? 'done' : 'delayed';
+      return result;
+    } finally {
+      this.context.observer?.jobRan(job.consumer, outcome, (performance.now() - started) / 1000);
+    }
   }
 
   /** The event a job is about: handed over by the projection when it folded it lately, else read from the log. */
@@ -179,6 +207,7 @@ export class Workers {
 
   private announcer(channel: Channel, retry: JobPolicy): Consumer {
     const { sequencer: decider, projection } = this.context.services;
+    const observer = this.context.observer;
     return {
       name: `announce-${channel.name}`,
       types: ANNOUNCEMENT_CAUSES,
@@ -193,13 +222,16 @@ export class Workers {
         try {
           url = await channel.post(announcement, { seq, origin: state.origin, recordedAt: event.recordedAt });
         } catch (error) {
+          observer?.announcementPostFailed(channel.name);
           if (!attempt.final && !(error instanceof PermanentJobError)) throw error;
           // Out of tries, or refused for good: the failure is the outcome, and other work goes on.
-          await decider.decideByLog((s) =>
+          const recorded = await decider.decideByLog((s) =>
             decideAnnouncementFailed(s, channel.name, seq, announcement, (error as Error).message, attempt.number),
           );
+          if (recorded.length > 0) observer?.announcementFailed(channel.name);
           return;
         }
+        observer?.announcementPosted(channel.name);
         await decider.decideByLog((s) => decideAnnouncementPosted(s, channel.name, seq, announcement, url));
       },
     };

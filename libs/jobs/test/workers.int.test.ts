@@ -162,6 +162,7 @@ describe.each(BACKENDS)('workers on %s', (backendName) => {
         return q.enqueue(jobs, options);
       },
       start: (h, p) => q.start(h, p),
+      notReady: () => q.notReady(),
       close: () => q.close(),
     });
     for (let round = 0; round < 8; round++) {

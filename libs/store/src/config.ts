@@ -16,6 +16,14 @@ export interface SignetConfig {
   readonly origin: string;
   readonly port: number;
   readonly host: string;
+  /** The worker process's own HTTP port (/healthz, /readyz, /metrics); null: none. */
+  readonly workerPort: number | null;
+  /** What the processes log (one JSON object per line on stdout), and how. */
+  readonly logs: {
+    readonly level: LogLevelName;
+    /** `auto`: readable text on a terminal, JSON otherwise. */
+    readonly format: 'auto' | 'json' | 'pretty';
+  };
   readonly maxBatch: number;
   /** Genesis policy, used only when a new log is created; root keys as paths of armored files. */
   readonly genesis: Omit<Policy, 'rootKeys'> & { readonly rootKeyFiles: readonly string[] };
@@ -78,6 +86,10 @@ export type BlobsConfig =
       readonly endpoint: string | undefined;
       readonly region: string;
     };
+
+/** pino's levels, most to least severe; `silent` logs nothing. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevelName = (typeof LOG_LEVELS)[number];
 
 /** One variable that cannot be used: its name, its value as given (secrets hidden), what it must be. */
 export interface ConfigProblem {
@@ -271,6 +283,22 @@ const envSchema = z
     }),
     PORT: integer(3000, 0, 65535),
     HOST: text('0.0.0.0'),
+    SIGNET_WORKER_PORT: variable<number | null>(9464, (raw) => {
+      if (raw.trim().toLowerCase() === 'off') return null;
+      const n = /^\s*\d+\s*$/.test(raw) ? Number(raw) : Number.NaN;
+      if (!Number.isSafeInteger(n) || n > 65535) throw new Expected('an integer from 0 to 65535, or off');
+      return n;
+    }),
+    SIGNET_LOG_LEVEL: variable<LogLevelName>('info', (raw) => {
+      const level = raw.trim().toLowerCase();
+      if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new Expected(`one of ${LOG_LEVELS.join(', ')}`);
+      return level as LogLevelName;
+    }),
+    SIGNET_LOG_FORMAT: variable<'auto' | 'json' | 'pretty'>('auto', (raw) => {
+      const format = raw.trim().toLowerCase();
+      if (format === 'auto' || format === 'json' || format === 'pretty') return format;
+      throw new Expected('auto, json or pretty');
+    }),
     SIGNET_MAX_BATCH: integer(1000, 1, 5000),
     SIGNET_ROOT_KEYS: variable<string[]>([], (raw) =>
       raw
@@ -440,6 +468,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): SignetConfi
     origin: e.SIGNET_ORIGIN,
     port: e.PORT,
     host: e.HOST,
+    workerPort: e.SIGNET_WORKER_PORT,
+    logs: { level: e.SIGNET_LOG_LEVEL, format: e.SIGNET_LOG_FORMAT },
     maxBatch: e.SIGNET_MAX_BATCH,
     genesis: {
       rootKeyFiles: e.SIGNET_ROOT_KEYS,

@@ -31,6 +31,8 @@ describe('configFromEnv', () => {
         witnesses: [],
         genesis: { waitingPeriodDays: 14, authorizationsRequired: 1, rsaMinBits: 4096, allowEd25519: false },
         jobs: { queue: 'signet', concurrency: 8 },
+        workerPort: 9464,
+        logs: { level: 'info', format: 'auto' },
       });
       expect(config.genesis.signingKeyComment).toBe('CODE SIGNING KEY');
       // Artifacts and the archive under the data directory, as before there was a blob store.
@@ -56,8 +58,13 @@ describe('configFromEnv', () => {
       SIGNET_ARCHIVE_TRIGGERS: 'https://web.archive.org/save/{url}  https://copy.example/?h={sha256}&a={archive}',
       SIGNET_SNAPSHOT_TTL_HOURS: '48',
       SIGNET_SNAPSHOT_REFRESH_HOURS: '47',
+      SIGNET_WORKER_PORT: 'off',
+      SIGNET_LOG_LEVEL: 'WARN',
+      SIGNET_LOG_FORMAT: 'json',
     });
     expect(config).toMatchObject({
+      workerPort: null,
+      logs: { level: 'warn', format: 'json' },
       port: 80,
       databaseUrl: PG,
       redisUrl: 'rediss://cache.example.org:6380',
@@ -92,6 +99,10 @@ describe('configFromEnv', () => {
     ['SIGNET_JOB_CONCURRENCY', '1000', 'an integer from 1 to 256'],
     ['SIGNET_ALLOW_ED25519', 'sure', '1 or 0'],
     ['SIGNET_WORKERS', 'sometimes', 'inline or off'],
+    ['SIGNET_WORKER_PORT', '70000', 'an integer from 0 to 65535, or off'],
+    ['SIGNET_WORKER_PORT', 'no', 'an integer from 0 to 65535, or off'],
+    ['SIGNET_LOG_LEVEL', 'verbose', 'one of fatal, error, warn, info, debug, trace, silent'],
+    ['SIGNET_LOG_FORMAT', 'text', 'auto, json or pretty'],
     ['SIGNET_ORIGIN', 'signet example', 'a key name without spaces or "+"'],
     ['SIGNET_ORIGIN', 'a+b', 'a key name without spaces or "+"'],
     ['SIGNET_QUEUE', 'a:b', 'a queue name without ":"'],
