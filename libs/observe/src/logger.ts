@@ -9,7 +9,6 @@ export type { Logger } from 'pino';
 export interface LogOutput {
   write(chunk: string): unknown;
   readonly isTTY?: boolean;
-  readonly fd?: number;
 }
 
 export interface LogOptions {
