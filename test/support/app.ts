@@ -22,7 +22,10 @@ export const TEST_PUBLIC_URL = 'https://signet.test';
 export interface RunningApp {
   readonly url: string;
   readonly child: ChildProcess;
+  /** Everything it printed, stdout and stderr as they came. */
   output(): string;
+  /** What it printed on stdout only (its log lines). */
+  stdout(): string;
   /** Sends a signal and resolves with the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
@@ -42,38 +45,39 @@ export function startApp(
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
+    let stdout = '';
+    const trim = (text: string) => (keep !== undefined && text.length > 2 * keep ? text.slice(-keep) : text);
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-    const onData = (chunk: Buffer) => {
-      out += chunk.toString();
+    let started = false;
+    child.stdout!.on('data', (chunk: Buffer) => {
+      const text = chunk.toString();
+      out = trim(out + text);
+      stdout = trim(stdout + text);
+      if (started) return;
       const m = /serving \S+ on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-      if (m) {
-        child.stdout!.off('data', onData);
-        child.stdout!.on('data', (c: Buffer) => {
-          out += c.toString();
-          if (keep !== undefined && out.length > 2 * keep) out = out.slice(-keep);
-        });
-        let stopping = false;
-        // A server that dies on its own is a bug: say so, with what it printed last.
-        void exited.then((code) => {
-          if (!stopping)
-            process.stderr.write(
-              `\n*** the server at ${m[1]} exited by itself (${code}); its last output:\n${out.slice(-6000)}\n`,
-            );
-        });
-        resolve({
-          url: m[1]!,
-          child,
-          output: () => out,
-          stop: async (signal = 'SIGTERM') => {
-            stopping = true;
-            if (child.exitCode === null) child.kill(signal);
-            return exited;
-          },
-        });
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+      if (!m) return;
+      started = true;
+      let stopping = false;
+      // A server that dies on its own is a bug: say so, with what it printed last.
+      void exited.then((code) => {
+        if (!stopping)
+          process.stderr.write(
+            `\n*** the server at ${m[1]} exited by itself (${code}); its last output:\n${out.slice(-6000)}\n`,
+          );
+      });
+      resolve({
+        url: m[1]!,
+        child,
+        output: () => out,
+        stdout: () => stdout,
+        stop: async (signal = 'SIGTERM') => {
+          stopping = true;
+          if (child.exitCode === null) child.kill(signal);
+          return exited;
+        },
+      });
+    });
+    child.stderr!.on('data', (c: Buffer) => (out = trim(out + c.toString())));
     void exited.then((code) => reject(new Error(`the server exited (${code}) before serving:\n${out}`)));
   });
 }
@@ -98,6 +102,8 @@ export function startWorker(env: Record<string, string | undefined>): Promise<Ru
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
+    let stdout = '';
+    child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
     const onData = (chunk: Buffer) => {
       out += chunk.toString();
@@ -108,6 +114,7 @@ export function startWorker(env: Record<string, string | undefined>): Promise<Ru
           url: /\/metrics on (http:\/\/\S+?)["\s]/.exec(out)?.[1] ?? '',
           child,
           output: () => out,
+          stdout: () => stdout,
           stop: async (signal = 'SIGTERM') => {
             if (child.exitCode === null && child.signalCode === null) child.kill(signal);
             return exited;

@@ -1,7 +1,7 @@
 import { type IncomingMessage, type RequestListener, type ServerResponse, createServer } from 'node:http';
 import type { ServedSnapshot, SnapshotService } from '@signet/service';
 import type { Metrics } from './metrics.js';
-import { type AccessRecord, requestId } from './access-log.js';
+import { type AccessLog, requestId } from './access-log.js';
 
 /** True when an If-None-Match header names this strong ETag (or `*`). */
 export function etagMatches(header: string | string[] | undefined, etag: string): boolean {
@@ -33,7 +33,7 @@ export function snapshotHeaders(served: ServedSnapshot, immutable: boolean): Rec
 export function fastPathServer(
   snapshots: SnapshotService,
   metrics: Metrics,
-  access: (record: AccessRecord) => void,
+  access: AccessLog,
 ): (handler: RequestListener) => ReturnType<typeof createServer> {
   let cached: {
     served: ServedSnapshot;
@@ -67,13 +67,6 @@ export function fastPathServer(
       else res.writeHead(200, cached.ok).end(cached.body);
       const ms = performance.now() - started;
       metrics.observeRequest('GET', '/trust/snapshot', status, ms / 1000);
-      access({
-        reqId: requestId(req),
-        method: 'GET',
-        url: '/trust/snapshot',
-        route: '/trust/snapshot',
-        status,
-        responseTimeMs: ms,
-      });
+      access(requestId(req), 'GET', '/trust/snapshot', '/trust/snapshot', status, ms);
     });
 }

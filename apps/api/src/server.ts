@@ -72,14 +72,7 @@ export async function startServer(
       void reply.status(status).header('cache-control', 'no-store').type('application/json; charset=utf-8').send(body);
       // Fastify runs no hooks for these requests: the metric and the access line are written here.
       metrics.observeRequest(request.method, 'unmatched', status, reply.elapsedTime / 1000);
-      access({
-        reqId: request.id,
-        method: request.method,
-        url: request.url,
-        route: 'unmatched',
-        status,
-        responseTimeMs: reply.elapsedTime,
-      });
+      access(request.id, request.method, request.url, 'unmatched', status, reply.elapsedTime);
     },
   });
   const adapter = new FastifyAdapter(instance as never);
@@ -106,14 +99,7 @@ export async function startServer(
   fastify.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched';
     metrics.observeRequest(request.method, route, reply.statusCode, reply.elapsedTime / 1000);
-    access({
-      reqId: request.id,
-      method: request.method,
-      url: request.url,
-      route,
-      status: reply.statusCode,
-      responseTimeMs: reply.elapsedTime,
-    });
+    access(request.id, request.method, request.url, route, reply.statusCode, reply.elapsedTime);
     done();
   });
   if (config.workers === 'inline') {

@@ -5,6 +5,7 @@ import {
   BullQueue,
   InProcessQueue,
   type JobQueue,
+  type WorkerObserver,
   type Workers,
   startWorkers,
   Workers as WorkersClass,
@@ -70,7 +71,7 @@ interface Fixture {
   settle(workers: Workers, timeoutMs?: number): Promise<void>;
 }
 
-async function fixture(backend: Backend, config: SignetConfig): Promise<Fixture> {
+async function fixture(backend: Backend, config: SignetConfig, observer?: WorkerObserver): Promise<Fixture> {
   const clock = new ManualClock('2026-01-01T00:00:00Z');
   const log = await openLog(config, {
     init: true,
@@ -84,6 +85,7 @@ async function fixture(backend: Backend, config: SignetConfig): Promise<Fixture>
     services,
     config,
     onError: (what: string, error: unknown) => console.error(`[workers] ${what}:`, (error as Error).message),
+    observer,
   };
   return {
     log,
@@ -318,9 +320,18 @@ describe('channels, retries and a Redis outage (Postgres, BullMQ)', () => {
 
   it('retries a failing webhook with backoff, then records it as failed, without holding up the other channels', async () => {
     const other = await newBackend('postgres');
+    // What the workers tell the process (its metrics): every try, the failure recorded, the jobs' outcomes.
+    const told: string[] = [];
+    const observer: WorkerObserver = {
+      jobRan: (consumer, outcome) => told.push(`job ${consumer} ${outcome}`),
+      announcementPosted: (channel) => told.push(`posted ${channel}`),
+      announcementPostFailed: (channel) => told.push(`post failed ${channel}`),
+      announcementFailed: (channel) => told.push(`failed ${channel}`),
+    };
     const f = await fixture(
       other,
       workerConfig(other.config, { redisUrl: REDIS_URL, webhookUrl: failing.url, attempts: 3 }),
+      observer,
     );
     try {
       await f.log.writer.append(keyDrafts(0, 1, true));
@@ -344,6 +355,14 @@ describe('channels, retries and a Redis outage (Postgres, BullMQ)', () => {
       // The Atom post was recorded before the webhook gave up.
       const atom = events.find((e) => e.type === 'AnnouncementPosted' && e.data.channel === 'atom')!;
       expect(atom.seq).toBeLessThan(failed[0]!.seq);
+      const count = (what: string) => told.filter((t) => t === what).length;
+      expect([
+        count('post failed webhook'),
+        count('failed webhook'),
+        count('posted atom'),
+        count('job announce-webhook error'),
+        count('job announce-webhook done'),
+      ]).toEqual([3, 1, 1, 2, 1]);
     } finally {
       await f.log.close();
       await other.cleanup();

@@ -9,7 +9,6 @@ export type { Logger } from 'pino';
 export interface LogOutput {
   write(chunk: string): unknown;
   readonly isTTY?: boolean;
-  readonly fd?: number;
 }
 
 export interface LogOptions {
@@ -37,11 +36,14 @@ export function createLogger(options: LogOptions): Logger {
     const colour = output.isTTY === true && !(options.env ?? process.env).NO_COLOR;
     destination = { write: (line: string) => void output.write(prettyLine(line, colour)) };
   } else if (output === process.stdout) {
-    destination = new LineWriter(process.stdout.fd);
+    destination = new LineWriter(process.stdout.fd, {
+      onDropped: (lines) =>
+        logger.warn({ dropped: lines }, `${lines} log lines dropped: stdout was not read fast enough`),
+    });
   } else {
     destination = output as DestinationStream;
   }
-  return pino(
+  const logger = pino(
     {
       name: options.name,
       level: options.level,
@@ -50,6 +52,7 @@ export function createLogger(options: LogOptions): Logger {
     },
     destination,
   );
+  return logger;
 }
 
 /** A string as a JSON string literal; the common case (printable ASCII, no quote or backslash) without JSON.stringify. */
@@ -61,7 +64,7 @@ export function jsonString(s: string): string {
  * Info lines of a hot path, in exactly the form `logger.info(fields, msg)` gives, built from
  * fields already in JSON (`,"key":value…`) and written to the logger's destination: pino's
  * generic serialization costs a few microseconds a line, which a request answered in twenty
- * would feel. Nothing is written when the logger's level is above info.
+ * would feel. Nothing is written when the logger's level, as it is now, is above info.
  */
 export function infoLines(logger: Logger): (jsonFields: string, msg: string) => void {
   const stream = (logger as unknown as Record<symbol, DestinationStream>)[pino.symbols.streamSym]!;
@@ -69,8 +72,8 @@ export function infoLines(logger: Logger): (jsonFields: string, msg: string) => 
   const bindings = (logger as unknown as Record<symbol, string>)[pino.symbols.chindingsSym] ?? '';
   let lastMs = 0;
   let lastTime = '';
+  if (!logger.isLevelEnabled('info')) return () => {};
   return (jsonFields, msg) => {
-    if (!logger.isLevelEnabled('info')) return;
     const now = Date.now();
     if (now !== lastMs) {
       lastMs = now;

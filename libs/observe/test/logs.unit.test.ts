@@ -127,14 +127,14 @@ describe('the JSON logs', () => {
     const file = join(tmpdir(), `signet-lines-${process.pid}-${Date.now()}`);
     const fd = openSync(file, 'w');
     try {
-      const writer = new LineWriter(fd, { maxDelayMs: 20, maxBuffered: 100 });
+      const writer = new LineWriter(fd, { maxDelayMs: 20, bufferBytes: 400 });
       writer.write('a\n');
       writer.write('b\n');
       expect(readFileSync(file, 'utf8')).toBe('');
       await new Promise((r) => setTimeout(r, 60));
       expect(readFileSync(file, 'utf8')).toBe('a\nb\n');
-      writer.write(`${'c'.repeat(120)}\n`);
-      expect(readFileSync(file, 'utf8')).toBe(`a\nb\n${'c'.repeat(120)}\n`);
+      writer.write(`${'c'.repeat(150)}\n`);
+      expect(readFileSync(file, 'utf8')).toBe(`a\nb\n${'c'.repeat(150)}\n`);
       writer.write('d\n');
       writer.flushSync();
       expect(readFileSync(file, 'utf8').endsWith('d\n')).toBe(true);
