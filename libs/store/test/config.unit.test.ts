@@ -1,18 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, type ConfigProblem, configFromEnv } from '@signet/store';
+import { ConfigError, configFromEnv } from '@signet/store';
 import { encodeSignerKey } from '@signet/tlog';
+import { configProblems } from '../../../test/support/config.js';
 
-/** The problems configFromEnv reports for an environment (none: it was accepted). */
-function problems(env: NodeJS.ProcessEnv): ConfigProblem[] {
-  try {
-    configFromEnv(env);
-    return [];
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    expect((error as ConfigError).code).toBe('BAD_CONFIG');
-    return [...(error as ConfigError).problems];
-  }
-}
+const problems = configProblems;
 
 const PG = 'postgres://signet@db.example.org:5432/signet';
 

@@ -2,8 +2,9 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CONFIG_VARIABLES, ConfigError, type ConfigProblem, configFromEnv } from '@signet/store';
+import { CONFIG_VARIABLES, configFromEnv } from '@signet/store';
 import { encodeSignerKey } from '@signet/tlog';
+import { configProblems } from '../../../test/support/config.js';
 
 // SIGNET_LOG_KEY_FILE: the log key read from a file (a container secret, a systemd credential).
 
@@ -19,15 +20,7 @@ function file(name: string, text: string, mode = 0o400): string {
   return path;
 }
 
-function problems(env: NodeJS.ProcessEnv): ConfigProblem[] {
-  try {
-    configFromEnv(env);
-    return [];
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return [...(error as ConfigError).problems];
-  }
-}
+const problems = configProblems;
 
 describe('SIGNET_LOG_KEY_FILE', () => {
   it('gives the key the file holds, surrounding whitespace ignored, as SIGNET_LOG_KEY would', () => {
