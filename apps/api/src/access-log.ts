@@ -22,16 +22,15 @@ const MAX_URL = 2048;
  * Writes the access line of one answered request. `reqId` comes from `requestId` (plain
  * characters only, so it is written as it is); `url` is the path and query as sent
  * (attacker-controlled: JSON-escaped, and cut at 2 KiB); `route` the route that answered
- * (`/log/tile/*`), `unmatched` when none did; `responseTimeMs` in milliseconds.
+ * (`/log/tile/*`), `unmatched` when none did; `responseTimeMs` in milliseconds. `fixed` gives the
+ * writer of one request that is always the same (the fast path's), its fields serialized once.
  */
-export type AccessLog = (
-  reqId: string,
-  method: string,
-  url: string,
-  route: string,
-  status: number,
-  responseTimeMs: number,
-) => void;
+export interface AccessLog {
+  (reqId: string, method: string, url: string, route: string, status: number, responseTimeMs: number): void;
+  fixed(method: string, url: string, route: string): (reqId: string, status: number, responseTimeMs: number) => void;
+}
+
+const MESSAGE = 'request completed';
 
 /**
  * One line per answered request, at level info (`context: "access"`), written by the fast path
@@ -42,13 +41,27 @@ export type AccessLog = (
  */
 export function accessLog(logger: Logger): AccessLog {
   const log = logger.child({ context: 'access' });
-  if (!log.isLevelEnabled('info')) return () => {};
+  const enabled = log.isLevelEnabled('info');
   const write = infoLines(log);
-  return (reqId, method, url, route, status, responseTimeMs) => {
+  /** The fields between the id and the status: `","method":…,"status":`. */
+  const middle = (method: string, url: string, route: string) => {
     const shown = url.length > MAX_URL ? `${url.slice(0, MAX_URL)}…` : url;
-    write(
-      `,"reqId":"${reqId}","method":${jsonString(method)},"url":${jsonString(shown)},"route":${jsonString(route)},"status":${status},"responseTime":${Math.round(responseTimeMs * 1000) / 1000}`,
-      'request completed',
-    );
+    return `","method":${jsonString(method)},"url":${jsonString(shown)},"route":${jsonString(route)},"status":`;
   };
+  const line = (reqId: string, fields: string, status: number, ms: number) =>
+    write(`,"reqId":"${reqId}${fields}${status},"responseTime":${Math.round(ms * 1000) / 1000}`, MESSAGE);
+  const access: AccessLog = Object.assign(
+    enabled
+      ? (reqId: string, method: string, url: string, route: string, status: number, ms: number) =>
+          line(reqId, middle(method, url, route), status, ms)
+      : () => {},
+    {
+      fixed(method: string, url: string, route: string) {
+        if (!enabled) return () => {};
+        const fields = middle(method, url, route);
+        return (reqId: string, status: number, ms: number) => line(reqId, fields, status, ms);
+      },
+    },
+  );
+  return access;
 }

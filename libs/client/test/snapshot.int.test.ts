@@ -20,6 +20,7 @@ interface Made {
   log: SignetLog;
   clock: ManualClock;
   snapshots: SnapshotService;
+  projection: TrustProjection;
   backend: Backend;
 }
 
@@ -39,7 +40,7 @@ async function make(name: 'pglite' | 'postgres', logKey = LOG_KEY, keys = 3): Pr
   }
   const projection = new TrustProjection(log.reader);
   await projection.catchUp();
-  return { log, clock, backend, snapshots: new SnapshotService(log, projection, clock, options) };
+  return { log, clock, backend, projection, snapshots: new SnapshotService(log, projection, clock, options) };
 }
 
 const vkeyOf = (m: Made) => m.log.identity.verifierKey;
@@ -108,6 +109,23 @@ describe('trust snapshots', () => {
     expect(parseSignedSnapshot(old.body).snapshot.version).toBe(4);
     expect(await refusal(postgres.snapshots.at(0))).toBe('NOT_IN_LOG');
     expect(await refusal(postgres.snapshots.at(10_000))).toBe('NOT_IN_LOG');
+  });
+
+  it('ready() answers the precomputed copy only while its state and refresh period last', async () => {
+    const s = postgres.snapshots;
+    const first = await s.current();
+    expect(s.ready()).toBe(first);
+    expect(s.ready()).toBe(first); // the remembered check
+    postgres.clock.advance(DAY); // a new refresh period: the copy is not the head's any more
+    expect(s.ready()).toBeNull();
+    const refreshed = await s.current();
+    expect(s.ready()).toBe(refreshed);
+    await postgres.log.writer.append(keyDrafts(20, 1, false));
+    await postgres.projection.catchUp();
+    expect(s.ready()).toBeNull(); // a new event: neither
+    const next = await s.current();
+    expect(parseSignedSnapshot(next.body).snapshot.version).toBe(await postgres.log.reader.size());
+    expect(s.ready()).toBe(next);
   });
 
   it('a client accepts newer consistent snapshots and refuses expired, older, foreign and forked ones', async () => {

@@ -72,6 +72,9 @@ export function infoLines(logger: Logger): (jsonFields: string, msg: string) => 
   const bindings = (logger as unknown as Record<symbol, string>)[pino.symbols.chindingsSym] ?? '';
   let lastMs = 0;
   let lastTime = '';
+  // A hot path writes the same message each time: it is serialized once.
+  let lastMsg = '';
+  let lastMsgJson = '""';
   if (!logger.isLevelEnabled('info')) return () => {};
   return (jsonFields, msg) => {
     const now = Date.now();
@@ -79,7 +82,11 @@ export function infoLines(logger: Logger): (jsonFields: string, msg: string) => 
       lastMs = now;
       lastTime = new Date(now).toISOString();
     }
-    stream.write(`{"level":"info","time":"${lastTime}"${bindings}${jsonFields},"msg":${jsonString(msg)}}\n`);
+    if (msg !== lastMsg) {
+      lastMsg = msg;
+      lastMsgJson = jsonString(msg);
+    }
+    stream.write(`{"level":"info","time":"${lastTime}"${bindings}${jsonFields},"msg":${lastMsgJson}}\n`);
   };
 }
 
