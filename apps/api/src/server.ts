@@ -59,7 +59,7 @@ export async function startServer(
   // framework (the controller serves ?size=N and documents the route).
   const instance = Fastify({
     bodyLimit: 1024 * 1024,
-    maxParamLength: 256,
+    routerOptions: { maxParamLength: 256 },
     serverFactory: fastPathServer(snapshots, metrics, access),
     // Fastify's own request logging would write two lines per request: the access log is ours.
     logger: false,
