@@ -11,6 +11,9 @@ import { parseCount } from './params.js';
 import { ConsistencyProofQuery, GetEventQuery, InclusionProofQuery } from './queries.js';
 import { SIGNET_CLOCK, SIGNET_CONFIG, SIGNET_LOG } from './tokens.js';
 
+/** The response header carrying the log's clock (ISO 8601 UTC, milliseconds), on every answer. */
+export const LOG_TIME_HEADER = 'signet-log-time';
+
 const IMMUTABLE = 'public, max-age=31536000, immutable';
 const COSIGNATURE_CODES = [
   'BAD_CHECKPOINT',
@@ -32,7 +35,7 @@ export class LogController {
   constructor(
     @Inject(SIGNET_LOG) private readonly log: SignetLog,
     @Inject(SIGNET_CONFIG) config: SignetConfig,
-    @Inject(SIGNET_CLOCK) clock: Clock,
+    @Inject(SIGNET_CLOCK) private readonly clock: Clock,
     private readonly queries: QueryBus,
   ) {
     this.tiles = new ImmutableTileCache(log.reader);
@@ -80,6 +83,18 @@ export class LogController {
       throw new DomainError('BAD_CHECKPOINT', 'send the cosigned checkpoint note as text/plain');
     const recorded = await this.cosignatures.submit(body);
     void reply.status(recorded.created ? 201 : 200).send(recorded);
+  }
+
+  /** The log's clock: what `issuedAt` is judged against (STALE_COMMAND), so clients take it from here. */
+  @Get('time')
+  @ApiRoute(
+    "The log's clock, which judges a command's `issuedAt`: {time (ISO 8601 UTC), ms (since the epoch)}",
+    { status: 200, description: '{time, ms}' },
+    [],
+  )
+  time(@Res() reply: FastifyReply): void {
+    const now = this.clock.now();
+    void reply.header('cache-control', 'no-store').send({ time: now.toISOString(), ms: now.getTime() });
   }
 
   @Get('verifier-key')

@@ -1,5 +1,17 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { applyDecorators } from '@nestjs/common';
-import { ApiBody, ApiConsumes, ApiOperation, ApiResponse } from '@nestjs/swagger';
+import {
+  ApiBody,
+  ApiConsumes,
+  ApiOperation,
+  ApiResponse,
+  type OpenAPIObject,
+  type RequestBodyObject,
+  type SchemaObject,
+} from '@nestjs/swagger';
+import { commandJsonSchemas } from '@signet/domain';
 import { type ApiErrorCode, statusOf } from './errors.js';
 
 const ERROR_SCHEMA = {
@@ -111,3 +123,52 @@ export const SIGNATURE_CODES = [
   'LOG_ROLLED_BACK',
   'DATABASE_UNAVAILABLE',
 ] as const;
+
+/** This package's version (package.json, found above this file in the checkout and in the image). */
+export function packageVersion(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const file = join(dir, 'package.json');
+    if (existsSync(file)) {
+      const { name, version } = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
+      if (name === 'signet' && version) return version;
+    }
+    const parent = dirname(dir);
+    if (parent === dir) return '0.0.0';
+    dir = parent;
+  }
+}
+
+/**
+ * Every command's JSON Schema under components.schemas (`<Type>Command`, and `Command`, one of
+ * them by `type`), generated from the zod schemas the server parses with; the `command` part of
+ * `POST /commands` refers to it.
+ */
+export function addCommandSchemas(document: OpenAPIObject): void {
+  const schemas = commandJsonSchemas('openapi-3.0');
+  const refs = Object.fromEntries(
+    Object.keys(schemas).map((type) => [type, `#/components/schemas/${type}Command`]),
+  ) as Record<string, string>;
+  document.components ??= {};
+  document.components.schemas ??= {};
+  for (const [type, schema] of Object.entries(schemas)) {
+    const { $schema: _, ...rest } = schema;
+    document.components.schemas[`${type}Command`] = rest as SchemaObject;
+  }
+  document.components.schemas.Command = {
+    description:
+      'A signed command: these exact JSON bytes, with a detached OpenPGP signature over them. ' +
+      'RevokeSigningKey needs `reason` or `revocation`.',
+    oneOf: Object.values(refs).map(($ref) => ({ $ref })),
+    discriminator: { propertyName: 'type', mapping: refs },
+  };
+  const form = document.paths['/commands']?.post?.requestBody as RequestBodyObject | undefined;
+  const multipart = form?.content['multipart/form-data']?.schema as SchemaObject | undefined;
+  if (multipart?.properties?.command) {
+    multipart.properties.command = {
+      allOf: [{ $ref: '#/components/schemas/Command' }],
+      description: 'the exact JSON bytes of the command (the signature is over these bytes)',
+    };
+    form!.content['multipart/form-data']!.encoding = { command: { contentType: 'application/json' } };
+  }
+}

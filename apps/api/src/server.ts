@@ -11,10 +11,12 @@ import { type Workers, startWorkers } from '@signet/jobs';
 import { type SignetConfig, type SignetLog, fileClock, openLog } from '@signet/store';
 import { type Logger as Pino, NestLogger, createLogger } from '@signet/observe';
 import { AppModule } from './app.module.js';
+import { addCommandSchemas, packageVersion } from './openapi.js';
 import { Metrics } from './metrics.js';
 import { fastPathServer } from './fast-path.js';
 import { accessLog, requestId } from './access-log.js';
 import { toErrorResponse } from './errors.js';
+import { LOG_TIME_HEADER } from './log.controller.js';
 
 export interface Server {
   readonly app: NestFastifyApplication;
@@ -91,11 +93,22 @@ export async function startServer(
       .setDescription(
         'A key transparency log for package signing. Errors are `{code, message}`; every code is listed on the routes that can answer it.',
       )
-      .setVersion('1')
+      .setVersion(packageVersion())
       .build(),
   );
+  addCommandSchemas(document);
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/openapi.json' });
   const fastify = app.getHttpAdapter().getInstance();
+  // The log's clock on every answer (the HTTP Date header is the host's, to the second): a client
+  // can take the time a command's issuedAt is judged by from any response, a refusal included.
+  fastify.addHook('onSend', (_request, reply, payload, done) => {
+    try {
+      void reply.header(LOG_TIME_HEADER, clock.now().toISOString());
+    } catch {
+      // a clock that cannot be read now fails the requests that need it, not every answer
+    }
+    done(null, payload);
+  });
   fastify.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched';
     metrics.observeRequest(request.method, route, reply.statusCode, reply.elapsedTime / 1000);

@@ -69,6 +69,11 @@ commands:
       JSON lines); against each peer, report equivocation (two signed checkpoints of one size
       with different roots, or inconsistent ones) with both notes as proof; POST each finding
       to the webhook. With --once, exit 1 when an alert was raised
+  command <type> [name=value]... [--sign-with KEY] [--send URL | --server URL] [--origin NAME]
+          [--id ID] [-o FILE] [--json]
+      build a command as canonical JSON checked by the log's schema, sign it with your gpg
+      (gpg --local-user KEY --detach-sign --armor) and POST it to URL/commands; without --send,
+      write FILE (command.json) and FILE.asc for curl. signet command --help lists the types
   help
       this text
 
@@ -209,6 +214,21 @@ async function init(args: string[]): Promise<number> {
   return 0;
 }
 
+/** Temporary: `signet command` on its own commander program until the CLI's parser moves to commander. */
+async function commandBuilder(args: string[]): Promise<number> {
+  const { Command, CommanderError } = await import('commander');
+  const { registerCommandBuilder } = await import('./command.js');
+  const program = new Command('signet').exitOverride();
+  registerCommandBuilder(program);
+  try {
+    await program.parseAsync(['command', ...args], { from: 'user' });
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+    throw error;
+  }
+  return Number(process.exitCode ?? 0);
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
@@ -228,6 +248,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./audit.js')).mirrorCommand(rest);
     case 'monitor':
       return (await import('./audit.js')).monitorCommand(rest);
+    case 'command':
+      return commandBuilder(rest);
     case 'help':
     case '--help':
     case '-h':

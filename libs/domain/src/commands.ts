@@ -142,3 +142,22 @@ export function commandIdUse(state: TrustState, id: string, commandBytes: string
 export function idReused(id: string): DomainError {
   return new DomainError('ID_REUSED', `the command id "${id}" was used before for another command; use a new id`);
 }
+
+/** Every command type, in the order CommandSchema lists them. */
+export const COMMAND_TYPES: readonly CommandType[] = CommandSchema.options.map((o) => o.shape.type.value);
+
+/** The fields every command carries besides `type`: the envelope a client fills in. */
+export const COMMAND_ENVELOPE_FIELDS = Object.keys(base) as readonly (keyof typeof base)[];
+
+/**
+ * Each command type's JSON Schema (draft 2020-12), generated from the zod schema the server
+ * parses with, so the published document and the parser cannot drift apart. A cross-field rule
+ * (a revocation needs a reason or a certificate) is not expressible there and is said in prose.
+ */
+export function commandJsonSchemas(
+  target: 'draft-2020-12' | 'openapi-3.0' = 'draft-2020-12',
+): Record<CommandType, Record<string, unknown>> {
+  return Object.fromEntries(
+    CommandSchema.options.map((o) => [o.shape.type.value, z.toJSONSchema(o, { target }) as Record<string, unknown>]),
+  ) as Record<CommandType, Record<string, unknown>>;
+}
