@@ -280,7 +280,12 @@ async function post(server: string, bytes: string, signature: string, json: bool
     throw unreachable(server, error);
   }
   const text = await res.text();
-  let body: { code?: string; message?: string; replayed?: boolean; events?: { seq: number; type: string }[] };
+  let body: {
+    code?: string;
+    message?: string;
+    replayed?: boolean;
+    events?: { seq: number; type: string; data?: Record<string, unknown> }[];
+  };
   try {
     body = JSON.parse(text) as typeof body;
   } catch {
@@ -294,7 +299,7 @@ async function post(server: string, bytes: string, signature: string, json: bool
     else
       process.stdout.write(
         `${body.replayed ? 'already applied (the same command was sent before):' : 'appended:'}\n` +
-          (body.events ?? []).map((e) => `  seq ${e.seq} ${e.type}\n`).join(''),
+          (body.events ?? []).map((e) => `  seq ${e.seq} ${e.type}${summary(e.data)}\n`).join(''),
       );
     return 0;
   }
@@ -305,6 +310,14 @@ async function post(server: string, bytes: string, signature: string, json: bool
     `${res.status >= 500 ? 'the log could not take the command now, try again' : 'refused'}: ${body.message ?? text}`,
     res.status >= 500 ? 2 : 1,
   );
+}
+
+/** An event's short facts (fingerprint, username, role…) on one line; keys and texts are left out. */
+function summary(data: Record<string, unknown> | undefined): string {
+  const facts = Object.entries(data ?? {}).filter(
+    ([, v]) => (typeof v === 'string' && v.length <= 80 && !v.includes('\n')) || typeof v === 'number',
+  );
+  return facts.map(([k, v]) => ` ${k}=${v}`).join('');
 }
 
 function typesHelp(): string {
