@@ -42,6 +42,8 @@ export function commandTypeOf(name: string): CommandType {
 
 const kebab = (type: string) => type.replace(/[A-Z]/g, (c, i: number) => (i ? '-' : '') + c.toLowerCase());
 
+let schemas: ReturnType<typeof commandJsonSchemas> | undefined;
+
 interface FieldInfo {
   readonly name: string;
   readonly required: boolean;
@@ -50,7 +52,8 @@ interface FieldInfo {
 
 /** A type's own fields (not the envelope), from the JSON Schema generated from the server's zod schema. */
 export function fieldsOf(type: CommandType): FieldInfo[] {
-  const schema = commandJsonSchemas()[type] as {
+  schemas ??= commandJsonSchemas();
+  const schema = schemas[type] as {
     properties: Record<string, { enum?: string[] }>;
     required?: string[];
   };
