@@ -664,6 +664,7 @@ describe('the signing protocol over HTTP with real GnuPG', () => {
         '/log/proof/consistency',
         '/log/proof/inclusion',
         '/log/tile/{path}',
+        '/log/time',
         '/log/verifier-key',
         '/metrics',
         '/modules/{name}/signatures',
