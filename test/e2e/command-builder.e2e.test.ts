@@ -233,6 +233,11 @@ describe('signet command: commands built, signed with gpg and sent', () => {
       2,
       new RegExp(`UNREACHABLE: cannot reach http://127\\.0\\.0\\.1:${closed}/log/time: .*ECONNREFUSED`),
     );
+    await rejected(
+      [...args, '--send', `${app.url}/not-a-log`],
+      2,
+      /UNREACHABLE: .*\/not-a-log\/log\/time answered HTTP 404: NOT_FOUND/,
+    );
     await rejected([...args, '--send', app.url], 2, /GPG_FAILED: gpg was not found on PATH/, { PATH: '/nonexistent' });
     await rejected(
       ['remove-member', `member=${fpr.eve}`, '--sign-with', 'nobody@nowhere.example', '--send', app.url],

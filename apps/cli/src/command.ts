@@ -149,7 +149,17 @@ async function get(url: string): Promise<Response> {
   } catch (error) {
     throw unreachable(url, error);
   }
-  if (!res.ok) throw new CommandBuilderError('UNREACHABLE', `${url} answered HTTP ${res.status}: is it a Signet log?`);
+  if (!res.ok) {
+    const text = await res.text();
+    let why = 'is it a Signet log?';
+    try {
+      const body = JSON.parse(text) as { code?: string; message?: string };
+      if (body.code) why = `${body.code}: ${body.message ?? ''}`;
+    } catch {
+      // not one of the log's answers: the question stands
+    }
+    throw new CommandBuilderError('UNREACHABLE', `${url} answered HTTP ${res.status}: ${why}`);
+  }
   return res;
 }
 
