@@ -91,6 +91,12 @@ export function parseFields(args: readonly string[]): Record<string, string> {
   return fields;
 }
 
+const requiredOf = (type: CommandType) =>
+  fieldsOf(type)
+    .filter((f) => f.required)
+    .map((f) => f.name)
+    .join(', ');
+
 /** What a zod issue means for one field, in words a person can act on. */
 function describeIssue(
   type: CommandType,
@@ -101,11 +107,6 @@ function describeIssue(
   if (issue.code === 'unrecognized_keys')
     return (issue.keys ?? []).map((k) => `field "${k}": ${type} has no such field; its fields are ${list}`).join('\n');
   const name = issue.path.map(String).join('.');
-  if (issue.code === 'invalid_type' && /received undefined/.test(issue.message))
-    return `field "${name}" is missing: ${type} needs ${known
-      .filter((f) => f.required)
-      .map((f) => f.name)
-      .join(', ')}`;
   if (issue.code === 'invalid_value') {
     const values = known.find((f) => f.name === name)?.values;
     if (values) return `field "${name}": expected one of ${values.join(', ')}`;
@@ -120,7 +121,18 @@ export function checkCommand(type: CommandType, command: Record<string, string>)
     checkArmored(command);
     return;
   }
-  throw new CommandBuilderError('BAD_FIELD', parsed.error.issues.map((i) => describeIssue(type, i)).join('\n'));
+  // A field not given at all is named as missing (zod words it as a wrong type or value), and
+  // several of them make one line, not one each repeating what the type needs.
+  const absent = (i: { code: string; path: PropertyKey[] }) =>
+    i.code !== 'custom' && i.path.length === 1 && !(String(i.path[0]) in command);
+  const missing = parsed.error.issues.filter(absent).map((i) => `"${String(i.path[0])}"`);
+  const lines = parsed.error.issues.filter((i) => !absent(i)).map((i) => describeIssue(type, i));
+  if (missing.length > 0)
+    lines.unshift(
+      `${missing.length > 1 ? `fields ${missing.join(', ')} are` : `field ${missing[0]} is`} missing: ` +
+        `${type} needs ${requiredOf(type)}`,
+    );
+  throw new CommandBuilderError('BAD_FIELD', lines.join('\n'));
 }
 
 /** A key or certificate must be gpg's armored text: a binary export would only be refused later. */
