@@ -14,7 +14,8 @@ import { AppModule } from './app.module.js';
 import { Metrics } from './metrics.js';
 import { fastPathServer } from './fast-path.js';
 import { accessLog, requestId } from './access-log.js';
-import { toErrorResponse } from './errors.js';
+import { sendError, toErrorResponse } from './errors.js';
+import { securityHeadersFor } from './security-headers.js';
 
 export interface Server {
   readonly app: NestFastifyApplication;
@@ -67,13 +68,20 @@ export async function startServer(
     // A URL Fastify cannot route (bad percent-encoding, a parameter too long) is answered like every
     // other refusal: {code, message}, counted, and logged.
     frameworkErrors: (error, request, reply: FastifyReply) => {
-      const { status, body } = toErrorResponse(error);
+      const response = toErrorResponse(error);
+      const { status, body } = response;
       metrics.refused(body.code);
-      void reply.status(status).header('cache-control', 'no-store').type('application/json; charset=utf-8').send(body);
+      void reply.headers(securityHeadersFor(request.url));
+      sendError(request, reply, response);
       // Fastify runs no hooks for these requests: the metric and the access line are written here.
       metrics.observeRequest(request.method, 'unmatched', status, reply.elapsedTime / 1000);
       access(request.id, request.method, request.url, 'unmatched', status, reply.elapsedTime);
     },
+  });
+  // Before any handler: a route, an error answer, or Fastify's own 404 all carry them.
+  instance.addHook('onRequest', (request, reply, done) => {
+    void reply.headers(securityHeadersFor(request.url));
+    done();
   });
   const adapter = new FastifyAdapter(instance as never);
   await adapter.register(multipart as never, {
