@@ -281,8 +281,8 @@ export function renderKeyPage(
 <p class="meta"><a href="/keys/${key.fingerprint}/history">History of this key with inclusion proofs (JSON)</a></p>
 <h2 id="public-key">Public key</h2>
 <p><a href="/keys/${file}" download="${file}">Download the armored public key (${file})</a>, or import it with:</p>
-<pre><code>${escapeHtml(importLine)}</code></pre>
-<pre>${escapeHtml(key.key)}</pre>`,
+<pre tabindex="0"><code>${escapeHtml(importLine)}</code></pre>
+<pre tabindex="0" aria-label="The armored public key">${escapeHtml(key.key)}</pre>`,
   );
 }
 
@@ -322,7 +322,7 @@ export function renderPersonPage(state: TrustState, fingerprint: string, now: Da
 ${table(`Package signing keys of ${escapeHtml(name)} (${owned.length})`, headers, owned.map(row), 'None.')}
 <h2 id="authorized">Signing keys authorized</h2>
 ${table(`Keys ${escapeHtml(name)} certifies as a valid authorization (${authorized.length})`, headers, authorized.map(row), 'None.')}
-${member ? `<h2 id="member-key">Member key</h2><pre>${escapeHtml(member.key)}</pre>` : ''}`,
+${member ? `<h2 id="member-key">Member key</h2><pre tabindex="0" aria-label="The armored member key">${escapeHtml(member.key)}</pre>` : ''}`,
   );
 }
 
