@@ -235,13 +235,7 @@ describe('the pages for people', () => {
       expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
       expect(page.text).toContain('<h1>400 Bad request</h1>');
     }
-    for (const path of [
-      '/keys/%3Cscript%3E',
-      '/people/%00',
-      '/packages/%3Cb%3E',
-      '/modules/.hidden',
-      '/%E0%A4%A',
-    ]) {
+    for (const path of ['/keys/%3Cscript%3E', '/people/%00', '/packages/%3Cb%3E', '/modules/.hidden', '/%E0%A4%A']) {
       const page = await html(path);
       expect(page.status, path).toBeGreaterThanOrEqual(400);
       expect(page.status, path).toBeLessThan(500);

@@ -26,7 +26,7 @@ const STYLE = `
 *{box-sizing:border-box}body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif;color:var(--fg);background:var(--bg)}
 header,main,footer{max-width:72rem;margin:0 auto;padding:0 1rem}header{display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:center;justify-content:space-between;padding-top:.75rem;border-bottom:1px solid var(--line);padding-bottom:.5rem}
 footer{padding-top:1rem;padding-bottom:2rem}
-h1{font-size:1.4rem;margin:.75rem 0 .5rem}h2{font-size:1.1rem;margin:1.5rem 0 .5rem}
+p{overflow-wrap:anywhere}h1{font-size:1.4rem;margin:.75rem 0 .5rem}h2{font-size:1.1rem;margin:1.5rem 0 .5rem}
 .meta,.muted{color:var(--muted);font-size:.9rem}a{color:inherit}code,.fp,pre{font-family:ui-monospace,SFMono-Regular,Menlo,monospace}
 .fp{word-spacing:.1em;overflow-wrap:anywhere}table{width:100%;border-collapse:collapse}caption{text-align:left;font-weight:600;padding:.25rem 0}
 th,td{text-align:left;padding:.5rem;border-bottom:1px solid var(--line);vertical-align:top}tbody th{font-weight:400}
