@@ -26,7 +26,7 @@ const STYLE = `
 *{box-sizing:border-box}body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif;color:var(--fg);background:var(--bg)}
 header,main,footer{max-width:72rem;margin:0 auto;padding:0 1rem}header{display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:center;justify-content:space-between;padding-top:.75rem;border-bottom:1px solid var(--line);padding-bottom:.5rem}
 footer{padding-top:1rem;padding-bottom:2rem}
-p{overflow-wrap:anywhere}h1{font-size:1.4rem;margin:.75rem 0 .5rem}h2{font-size:1.1rem;margin:1.5rem 0 .5rem}
+p,h1,h2,caption{overflow-wrap:anywhere}h1{font-size:1.4rem;margin:.75rem 0 .5rem}h2{font-size:1.1rem;margin:1.5rem 0 .5rem}
 .meta,.muted{color:var(--muted);font-size:.9rem}a{color:inherit}code,.fp,pre{font-family:ui-monospace,SFMono-Regular,Menlo,monospace}
 .fp{word-spacing:.1em;overflow-wrap:anywhere}table{width:100%;border-collapse:collapse}caption{text-align:left;font-weight:600;padding:.25rem 0}
 th,td{text-align:left;padding:.5rem;border-bottom:1px solid var(--line);vertical-align:top}tbody th{font-weight:400}
@@ -34,7 +34,7 @@ th,td{text-align:left;padding:.5rem;border-bottom:1px solid var(--line);vertical
 pre{overflow:auto;padding:.75rem;border:1px solid var(--line);font-size:.8rem}dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}dt{color:var(--muted)}dd{margin:0;overflow-wrap:anywhere}
 form{display:flex;gap:.5rem;align-items:center}input[type=search]{font:inherit;padding:.25rem .5rem;min-width:0;width:18rem;max-width:60vw}button{font:inherit;padding:.25rem .75rem}
 .home{font-weight:600;text-decoration:none}.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip-path:inset(50%);white-space:nowrap}
-@media (max-width:40rem){thead{display:none}tr{display:block;border-bottom:1px solid var(--line);padding:.5rem 0}td,tbody th{display:block;border:0;padding:.15rem 0}td[data-label]::before,th[data-label]::before{content:attr(data-label) ": ";color:var(--muted)}dl{grid-template-columns:1fr}dd{margin-bottom:.5rem}}
+@media (max-width:40rem){thead{display:none}tr{display:block;border-bottom:1px solid var(--line);padding:.5rem 0}td,tbody th{display:block;border:0;padding:.15rem 0;overflow-wrap:anywhere}td[data-label]::before,th[data-label]::before{content:attr(data-label) ": ";color:var(--muted)}dl{grid-template-columns:1fr}dd{margin-bottom:.5rem}}
 `;
 
 /**
