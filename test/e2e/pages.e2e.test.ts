@@ -348,7 +348,7 @@ describe('the pages for people', () => {
         await context.close();
       }
     }
-  });
+  }, 300_000);
 
   it('keeps hostile text inert: escaped, no script runs, and the style is the only thing the policy lets in', async (ctx) => {
     if (!browser) return ctx.skip();
