@@ -30,6 +30,38 @@ interface AxeViolation {
   nodes: { target: unknown[] }[];
 }
 
+interface PageFacts {
+  pwned: number | null;
+  scripts: number;
+  images: number;
+  styled: string;
+  feed: string | null;
+  tables: { caption: string | null; unscoped: number }[];
+  times: string[];
+  vagueLinks: string[];
+}
+
+/**
+ * What a page holds, read in the page (a string: the tests compile without the DOM's types):
+ * whether a script ran, its style applied, the feed link, each table's caption and headers
+ * without a scope, each <time>'s datetime, and links that do not say where they go.
+ */
+const PAGE_FACTS = `(() => ({
+  pwned: window.pwned ?? null,
+  scripts: document.scripts.length,
+  images: document.images.length,
+  styled: getComputedStyle(document.querySelector('main')).maxWidth,
+  feed: document.querySelector('link[rel="alternate"][type="application/atom+xml"]')?.getAttribute('href') ?? null,
+  tables: [...document.querySelectorAll('table')].map((t) => ({
+    caption: t.caption?.textContent ?? null,
+    unscoped: [...t.querySelectorAll('th')].filter((th) => !['col', 'row'].includes(th.scope)).length,
+  })),
+  times: [...document.querySelectorAll('time')].map((t) => t.dateTime),
+  vagueLinks: [...document.querySelectorAll('a')]
+    .map((a) => a.textContent.trim())
+    .filter((t) => /^(here|link|click here|announcement|more)$/i.test(t)),
+}))()`;
+
 describe('the pages for people', () => {
   const gpg = new Gpg();
   const work = mkdtempSync(join(tmpdir(), 'signet-pages-e2e-'));
@@ -366,22 +398,7 @@ describe('the pages for people', () => {
       page.on('pageerror', (e) => problems.push(e.message));
       for (const [name, path] of PAGES()) {
         await page.goto(`${s.url}${path}`);
-        const facts = await page.evaluate(() => ({
-          pwned: (globalThis as unknown as { pwned?: number }).pwned ?? null,
-          scripts: document.scripts.length,
-          images: document.images.length,
-          styled: getComputedStyle(document.querySelector('main')!).maxWidth,
-          feed: document.querySelector('link[rel="alternate"][type="application/atom+xml"]')?.getAttribute('href'),
-          // every table has a caption and its column headers a scope; every time a machine-readable instant
-          tables: [...document.querySelectorAll('table')].map((t) => ({
-            caption: t.caption?.textContent ?? null,
-            unscoped: [...t.querySelectorAll('th')].filter((th) => !['col', 'row'].includes(th.scope)).length,
-          })),
-          times: [...document.querySelectorAll('time')].map((t) => t.dateTime),
-          vagueLinks: [...document.querySelectorAll('a')]
-            .map((a) => a.textContent!.trim())
-            .filter((t) => /^(here|link|click here|announcement|more)$/i.test(t)),
-        }));
+        const facts = await page.evaluate<PageFacts>(PAGE_FACTS);
         expect([name, facts.pwned, facts.scripts, facts.images]).toEqual([name, null, 0, 0]);
         expect([name, facts.styled]).toEqual([name, '1152px']); // the inline style is allowed by its hash
         expect([name, facts.feed]).toEqual([name, '/announcements.atom']);
