@@ -70,7 +70,7 @@ export function search(state: TrustState, query: string, names: PackageNames): S
     return {
       keys: keys.filter((k) => k.fingerprint.includes(hex)).slice(0, LIMIT),
       people: people.filter((p) => p.fingerprint.includes(hex)).slice(0, LIMIT),
-      packages: [],
+      packages: names.matching(query.toLowerCase()),
     };
   }
   const needle = query.toLowerCase().replace(/^~/, '');
