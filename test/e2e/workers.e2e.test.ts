@@ -337,7 +337,7 @@ describe.each(modes)('the workers in the MyBB story ($name)', (mode) => {
         expect(fingerprint).toBe(grouped(fpr.sign!));
         expect(fingerprint).toMatch(/^([0-9A-F]{4} ){9}[0-9A-F]{4}$/);
         const links = await page
-          .getByRole('link', { name: 'announcement', exact: true })
+          .getByRole('link', { name: 'announcement on keys.mybb.example', exact: true })
           .evaluateAll((as) => as.map((a) => (a as unknown as { href: string }).href));
         expect(links).toHaveLength(2);
         expect(links.every((l) => l.startsWith('https://keys.mybb.example/announcements/'))).toBe(true);

@@ -70,7 +70,10 @@ export class AnnouncementsController {
       .header('cache-control', 'public, max-age=31536000, immutable')
       .header('etag', `"${sha256}"`)
       .header('x-content-type-options', 'nosniff')
-      .header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'")
+      .header(
+        'content-security-policy',
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+      )
       .type(html ? 'text/html; charset=utf-8' : 'text/plain; charset=utf-8')
       .send(content);
   }

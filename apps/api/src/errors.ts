@@ -1,5 +1,5 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import {
   type ClientErrorCode,
   DomainError,
@@ -7,6 +7,7 @@ import {
   InfrastructureError,
   type InfrastructureErrorCode,
 } from '@signet/domain';
+import { renderErrorPage } from '@signet/render';
 import { TlogError, type TlogErrorCode } from '@signet/tlog';
 import { Metrics } from './metrics.js';
 
@@ -205,6 +206,40 @@ export function toErrorResponse(error: unknown): { status: number; body: ErrorBo
   return { status: 500, body: { code: 'INTERNAL', message: 'internal error; it has been logged' } };
 }
 
+/**
+ * True when the client ranks HTML above JSON in its Accept header: a browser's navigation
+ * (text/html first, any type at q=0.8). Any type alone (curl, fetch) and a tie are JSON: API
+ * clients keep exactly the answers they had.
+ */
+export function wantsHtml(accept: string | string[] | undefined): boolean {
+  if (!accept) return false;
+  let html = 0;
+  let json = 0;
+  for (const range of (Array.isArray(accept) ? accept.join(',') : accept).split(',')) {
+    const [type = '', ...params] = range.split(';').map((p) => p.trim().toLowerCase());
+    const qParam = params.find((p) => p.startsWith('q='));
+    const q = qParam === undefined ? 1 : Number(qParam.slice(2));
+    if (!Number.isFinite(q)) continue;
+    if (type === 'text/html' || type === 'application/xhtml+xml') html = Math.max(html, q);
+    else if (type === 'application/json' || type === 'application/*' || type === '*/*') json = Math.max(json, q);
+  }
+  return html > 0 && html > json;
+}
+
+/** Answers an error: `{code, message}` as JSON, or the same status and code as a page for a browser. */
+export function sendError(
+  request: Pick<FastifyRequest, 'headers'>,
+  reply: FastifyReply,
+  response: { status: number; body: ErrorBody; retryAfterSeconds?: number },
+): void {
+  const { status, body, retryAfterSeconds } = response;
+  if (retryAfterSeconds !== undefined) void reply.header('retry-after', String(retryAfterSeconds));
+  void reply.status(status).header('cache-control', 'no-store').header('vary', 'accept');
+  if (wantsHtml(request.headers.accept))
+    void reply.type('text/html; charset=utf-8').send(renderErrorPage(status, body.code, body.message));
+  else void reply.type('application/json; charset=utf-8').send(body);
+}
+
 @Catch()
 export class ErrorFilter implements ExceptionFilter {
   private readonly logger = new Logger('http');
@@ -213,7 +248,9 @@ export class ErrorFilter implements ExceptionFilter {
 
   catch(error: unknown, host: ArgumentsHost): void {
     const reply = host.switchToHttp().getResponse<FastifyReply>();
-    const { status, body, retryAfterSeconds } = toErrorResponse(error);
+    const request = host.switchToHttp().getRequest<FastifyRequest>();
+    const response = toErrorResponse(error);
+    const { status, body } = response;
     if ((status >= 400 && status < 500) || error instanceof DomainError) this.metrics.refused(body.code);
     // The database or the blob store away is not a bug: one line with the reason, no stack.
     if (error instanceof InfrastructureError && error.code === 'BLOB_STORE_UNAVAILABLE') {
@@ -223,7 +260,6 @@ export class ErrorFilter implements ExceptionFilter {
     } else if (status >= 500) {
       this.logger.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
     }
-    if (retryAfterSeconds !== undefined) void reply.header('retry-after', String(retryAfterSeconds));
-    void reply.status(status).header('cache-control', 'no-store').type('application/json; charset=utf-8').send(body);
+    sendError(request, reply, response);
   }
 }

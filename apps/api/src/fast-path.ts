@@ -2,6 +2,7 @@ import { type IncomingMessage, type RequestListener, type ServerResponse, create
 import type { ServedSnapshot, SnapshotService } from '@signet/service';
 import type { Metrics } from './metrics.js';
 import { type AccessLog, requestId } from './access-log.js';
+import { SECURITY_HEADERS } from './security-headers.js';
 
 /** True when an If-None-Match header names this strong ETag (or `*`). */
 export function etagMatches(header: string | string[] | undefined, etag: string): boolean {
@@ -64,7 +65,13 @@ export function fastPathServer(
           served,
           body,
           notModified: headers,
-          ok: { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': body.length },
+          // The 200 carries what every answer does; a 304 leaves the stored 200's headers in force.
+          ok: {
+            ...SECURITY_HEADERS,
+            ...headers,
+            'content-type': 'application/json; charset=utf-8',
+            'content-length': body.length,
+          },
         };
       }
       const unchanged = etagMatches(req.headers['if-none-match'], served.etag);

@@ -15,8 +15,9 @@ import { addCommandSchemas, packageVersion } from './openapi.js';
 import { Metrics } from './metrics.js';
 import { fastPathServer } from './fast-path.js';
 import { accessLog, requestId } from './access-log.js';
-import { toErrorResponse } from './errors.js';
+import { sendError, toErrorResponse } from './errors.js';
 import { LOG_TIME_HEADER } from './log.controller.js';
+import { securityHeadersFor } from './security-headers.js';
 
 export interface Server {
   readonly app: NestFastifyApplication;
@@ -69,13 +70,20 @@ export async function startServer(
     // A URL Fastify cannot route (bad percent-encoding, a parameter too long) is answered like every
     // other refusal: {code, message}, counted, and logged.
     frameworkErrors: (error, request, reply: FastifyReply) => {
-      const { status, body } = toErrorResponse(error);
+      const response = toErrorResponse(error);
+      const { status, body } = response;
       metrics.refused(body.code);
-      void reply.status(status).header('cache-control', 'no-store').type('application/json; charset=utf-8').send(body);
+      void reply.headers(securityHeadersFor(request.url));
+      sendError(request, reply, response);
       // Fastify runs no hooks for these requests: the metric and the access line are written here.
       metrics.observeRequest(request.method, 'unmatched', status, reply.elapsedTime / 1000);
       access(request.id, request.method, request.url, 'unmatched', status, reply.elapsedTime);
     },
+  });
+  // Before any handler: a route, an error answer, or Fastify's own 404 all carry them.
+  instance.addHook('onRequest', (request, reply, done) => {
+    void reply.headers(securityHeadersFor(request.url));
+    done();
   });
   const adapter = new FastifyAdapter(instance as never);
   await adapter.register(multipart as never, {

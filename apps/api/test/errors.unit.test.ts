@@ -2,7 +2,7 @@ import { NotFoundException } from '@nestjs/common';
 import { DomainError, InfrastructureError } from '@signet/domain';
 import { TlogError } from '@signet/tlog';
 import { describe, expect, it } from 'vitest';
-import { statusOf, toErrorResponse } from '../src/errors.js';
+import { statusOf, toErrorResponse, wantsHtml } from '../src/errors.js';
 
 describe('error responses', () => {
   it('refusals answer their code with the status of its group', () => {
@@ -40,5 +40,22 @@ describe('error responses', () => {
     expect(statusOf('BAD_PROOF')).toBe(400); // the server raises it only from libs/tlog
     expect(statusOf('LOG_ROLLED_BACK')).toBe(503);
     expect(statusOf('METHOD_NOT_ALLOWED')).toBe(405);
+  });
+  it('answers a page only to a client that ranks HTML above JSON (a browser), JSON to every other', () => {
+    expect(wantsHtml('text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8')).toBe(true);
+    expect(wantsHtml('application/xhtml+xml')).toBe(true);
+    expect(wantsHtml(['text/plain', 'text/html'])).toBe(true);
+    for (const api of [
+      undefined,
+      '',
+      '*/*',
+      'application/json',
+      'application/json, text/html',
+      'text/html;q=0.5, */*',
+      'text/html;q=0',
+      'text/html;q=abc',
+      'application/*, text/html;q=0.9',
+    ])
+      expect([api, wantsHtml(api)]).toEqual([api, false]);
   });
 });

@@ -562,6 +562,11 @@ function requireUsable(state: TrustState, signer: string, signatureCreated: stri
   return key;
 }
 
+/** True when `text` may name a package, a module or a version (what a publication is checked against). */
+export function isPackageName(text: string): boolean {
+  return NAME.test(text);
+}
+
 function checkName(what: string, value: string): void {
   if (!NAME.test(value)) refuse('BAD_PACKAGE', `a ${what} is 1-128 letters, digits, ".", "_", "+" or "-"`);
 }

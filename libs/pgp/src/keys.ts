@@ -495,3 +495,30 @@ async function merged(
 }
 
 export { groupFingerprint } from '@signet/domain/core';
+
+/** Creation and expiry of a key as its self-signatures state them (a key page shows both). */
+export interface KeyDates {
+  readonly created: string | null;
+  /** null: the key does not expire. */
+  readonly expires: string | null;
+}
+
+/**
+ * The dates of an armored key the log holds. A block openpgp.js cannot read, or whose
+ * self-signatures do not say, gives what it can (nulls), never an error: a page still renders.
+ */
+export async function keyDates(armored: string): Promise<KeyDates> {
+  let key: PublicKey;
+  try {
+    key = await openpgp.readKey({ armoredKey: armored });
+  } catch {
+    return { created: null, expires: null };
+  }
+  const created = key.getCreationTime().toISOString();
+  try {
+    const expires = await key.getExpirationTime();
+    return { created, expires: expires instanceof Date ? expires.toISOString() : null };
+  } catch {
+    return { created, expires: null };
+  }
+}

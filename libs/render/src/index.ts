@@ -1,2 +1,3 @@
 export * from './html.js';
 export * from './atom.js';
+export * from './search.js';
