@@ -10,7 +10,7 @@ import {
   pendingOutboxJobs,
   recordOutboxJobs,
 } from '@signet/store';
-import type { JobQueue, JobRef } from './queue.js';
+import { type JobQueue, type JobRef, jobsOf, pairKey } from './queue.js';
 
 /** What the dispatcher needs of a consumer: its name and the event types it acts on. */
 export interface Subscription {
@@ -37,9 +37,10 @@ export type { ConsumerStatus } from '@signet/store';
  * The outbox dispatcher. The events table is the outbox: per consumer, a cursor in the database
  * says how far the log has been looked at. Each round reads the events past the slowest cursor,
  * records a job row for every (consumer, event) the consumer wants and moves the cursors — in one
- * transaction — and only then adds the jobs to the queue. So a crash or restart at any point
- * loses nothing (the rows are pending and are sent again) and doubles nothing (job ids are
- * `<consumer>-<seq>`, and outcomes can enter the log once).
+ * transaction — and only then adds the jobs to the queue: per consumer, one job for the events
+ * of the round (`jobsOf`). So a crash or restart at any point loses nothing (the rows are pending
+ * and are sent again) and doubles nothing (a job's id names its seqs, a resend leaves out what
+ * the queue still holds, and outcomes can enter the log once).
  */
 export class OutboxDispatcher {
   private timer: NodeJS.Timeout | null = null;
@@ -48,7 +49,7 @@ export class OutboxDispatcher {
   private stopped = false;
   private lastResend = 0;
   private readonly byName: Map<string, Subscription>;
-  private readonly marks: JobRef[] = [];
+  private readonly marks: { consumer: string; seq: number }[] = [];
   private marking: Promise<void> | null = null;
 
   constructor(private readonly options: DispatcherOptions) {
@@ -117,17 +118,17 @@ export class OutboxDispatcher {
     const events = await eventTypes(db, from, batch);
     if (events.length === 0) return false;
     const to = events[events.length - 1]!.seq + 1;
-    const jobs: JobRef[] = [];
+    const pairs: { consumer: string; seq: number }[] = [];
     for (const e of events) {
       const type = e.type;
       if (!isEventType(type)) continue;
       for (const [name, cursor] of next) {
-        if (e.seq >= cursor && this.byName.get(name)!.types.has(type)) jobs.push({ consumer: name, seq: e.seq });
+        if (e.seq >= cursor && this.byName.get(name)!.types.has(type)) pairs.push({ consumer: name, seq: e.seq });
       }
     }
-    const fresh = await recordOutboxJobs(db, jobs, [...next.keys()], to, new Date());
+    const fresh = await recordOutboxJobs(db, pairs, [...next.keys()], to, new Date());
     try {
-      await this.options.queue.enqueue(fresh);
+      await this.options.queue.enqueue(jobsOf(fresh));
     } catch (error) {
       // The queue is away (Redis down): the rows stay pending and are sent again later.
       this.options.onError?.(error);
@@ -135,23 +136,29 @@ export class OutboxDispatcher {
     return events.length === batch;
   }
 
-  /** Sends pending jobs older than `olderThanMs` to the queue again (ids keep this from doubling). */
+  /**
+   * Sends the pending (consumer, event) pairs older than `olderThanMs` to the queue again, but
+   * those a job in the queue holds (waiting, delayed or running); returns how many were sent.
+   */
   async resend(olderThanMs: number): Promise<number> {
     this.lastResend = Date.now();
     const rows = await pendingOutboxJobs(this.options.db, new Date(Date.now() - olderThanMs), 5000);
-    const jobs = rows.filter((r) => this.byName.has(r.consumer));
-    if (jobs.length === 0) return 0;
-    await this.options.queue.enqueue(jobs, { resend: true });
-    return jobs.length;
+    let pairs = rows.filter((r) => this.byName.has(r.consumer));
+    if (pairs.length === 0) return 0;
+    const held = await this.options.queue.holding();
+    pairs = pairs.filter((r) => !held.has(pairKey(r.consumer, r.seq)));
+    if (pairs.length === 0) return 0;
+    await this.options.queue.enqueue(jobsOf(pairs), { resend: true });
+    return pairs.length;
   }
 
   /**
-   * Marks a job done (its outcome is in the log, or there was nothing to do). The marks of jobs
-   * finishing together are written in one statement; a mark lost to a crash only makes the job
-   * run again, and finding its outcome recorded, do nothing.
+   * Marks a job's events done for its consumer (their outcomes are in the log, or there was
+   * nothing to do). The marks of jobs finishing together are written in one statement; a mark
+   * lost to a crash only makes the job run again, and finding its outcomes recorded, do nothing.
    */
   done(job: JobRef): Promise<void> {
-    this.marks.push(job);
+    for (const seq of job.seqs) this.marks.push({ consumer: job.consumer, seq });
     this.marking ??= new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
       const jobs = this.marks.splice(0);
       this.marking = null;

@@ -163,6 +163,7 @@ describe.each(BACKENDS)('workers on %s', (backendName) => {
         }
         return q.enqueue(jobs, options);
       },
+      holding: () => q.holding(),
       start: (h, p) => q.start(h, p),
       notReady: () => q.notReady(),
       close: () => q.close(),
