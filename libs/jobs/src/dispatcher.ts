@@ -48,6 +48,8 @@ export class OutboxDispatcher {
   private again = false;
   private stopped = false;
   private lastResend = 0;
+  /** No cursor of this dispatcher's consumers is before this seq (as last read or moved here). */
+  private from = 0;
   private readonly byName: Map<string, Subscription>;
   private readonly marks: { consumer: string; seq: number }[] = [];
   private marking: Promise<void> | null = null;
@@ -112,11 +114,19 @@ export class OutboxDispatcher {
   private async dispatchPage(): Promise<boolean> {
     const db = this.options.db;
     const batch = this.options.batch ?? 1000;
-    const next = new Map([...(await outboxCursors(db))].filter(([consumer]) => this.byName.has(consumer)));
+    // The cursors and the events are read at once: the events from where this dispatcher last
+    // left the cursors (they only move on), the cursors to see what another process moved since.
+    const from = this.from;
+    const [cursors, read] = await Promise.all([outboxCursors(db), eventTypes(db, from, batch)]);
+    const next = new Map([...cursors].filter(([consumer]) => this.byName.has(consumer)));
     if (next.size === 0) return false;
-    const from = Math.min(...next.values());
-    const events = await eventTypes(db, from, batch);
-    if (events.length === 0) return false;
+    const slowest = Math.min(...next.values());
+    this.from = Math.max(from, slowest);
+    // What every cursor passed already (another process dispatched it) is left out; a cursor
+    // behind what was read (not seen here before) has its events read again.
+    const page = slowest < from ? await eventTypes(db, slowest, batch) : read;
+    const events = page.filter((e) => e.seq >= slowest);
+    if (events.length === 0) return page.length === batch;
     const to = events[events.length - 1]!.seq + 1;
     const pairs: { consumer: string; seq: number }[] = [];
     for (const e of events) {
@@ -127,13 +137,14 @@ export class OutboxDispatcher {
       }
     }
     const fresh = await recordOutboxJobs(db, pairs, [...next.keys()], to, new Date());
+    this.from = Math.max(this.from, to);
     try {
       await this.options.queue.enqueue(jobsOf(fresh));
     } catch (error) {
       // The queue is away (Redis down): the rows stay pending and are sent again later.
       this.options.onError?.(error);
     }
-    return events.length === batch;
+    return page.length === batch;
   }
 
   /**

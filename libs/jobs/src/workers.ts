@@ -103,6 +103,7 @@ export function renderArchive(state: TrustState) {
 export class Workers {
   readonly dispatcher: OutboxDispatcher;
   private readonly consumers: Map<string, Consumer>;
+  private archiving: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly context: WorkersContext,
@@ -282,8 +283,19 @@ export class Workers {
     if (waits.length > 0) return { retryInMs: Math.max(0, Math.min(...waits.map((at) => Date.parse(at) - now))) };
   }
 
+  /**
+   * One snapshot at a time in this process: the archive jobs of a burst wait for the one
+   * running, and the first to go after it shows every change up to the head, so the others find
+   * their events shown (rather than each rendering and storing the listing beside the others).
+   */
+  private archiveSnapshot(seqs: readonly number[]): Promise<void> {
+    const run = this.archiving.then(() => this.snapshot(seqs));
+    this.archiving = run.catch(() => undefined);
+    return run;
+  }
+
   /** One snapshot for the job's events, answering the last of them (it shows every change up to the head). */
-  private async archiveSnapshot(seqs: readonly number[]): Promise<void> {
+  private async snapshot(seqs: readonly number[]): Promise<void> {
     const { sequencer: decider, projection, archive } = this.context.services;
     const { config } = this.context;
     const state = await projection.catchUp();
