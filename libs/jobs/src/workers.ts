@@ -135,6 +135,7 @@ export class Workers {
       consumers,
       pollMs: config.jobs.pollMs,
       resendAfterMs: config.jobs.sweepMs,
+      recent: (seq) => context.services.projection.recent(seq),
       onError: (error) => context.onError?.('outbox dispatcher', error),
     });
   }
@@ -221,7 +222,9 @@ export class Workers {
       // queue up together in the sequencer and are appended as one group. A post that fails
       // does not hold up the others; the job is then tried again for what is left.
       handle: async (seqs, attempt) => {
-        const state = await projection.catchUp();
+        // The state must hold the events; for a post that leaves the process, the head's state.
+        const held = projection.state.size > seqs[seqs.length - 1]!;
+        const state = held && !channel.external ? projection.state : await projection.catchUp();
         const recording: Promise<unknown>[] = [];
         let again: unknown = null;
         for (const seq of seqs) {
