@@ -59,6 +59,8 @@ export class OutboxDispatcher {
   /** The cursors were read once: `from` stands on them. */
   private cursorsRead = false;
   private lastRead = 0;
+  /** The jobs of the rounds so far, sent to the queue one round after the other. */
+  private sending: Promise<void> = Promise.resolve();
   private readonly byName: Map<string, Subscription>;
   private readonly marks: { consumer: string; seq: number }[] = [];
   private marking: Promise<void> | null = null;
@@ -86,6 +88,7 @@ export class OutboxDispatcher {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     await this.running;
+    await this.sending;
   }
 
   private schedule(ms: number): void {
@@ -189,12 +192,15 @@ export class OutboxDispatcher {
     }
     const fresh = await recordOutboxJobs(this.options.db, pairs, [...next.keys()], to, new Date());
     this.from = Math.max(this.from, to);
-    try {
-      await this.options.queue.enqueue(jobsOf(fresh));
-    } catch (error) {
-      // The queue is away (Redis down): the rows stay pending and are sent again later.
-      this.options.onError?.(error);
-    }
+    // Sent in order, while the next round goes on (a round need not wait for Redis's answer).
+    const jobs = jobsOf(fresh);
+    if (jobs.length === 0) return;
+    this.sending = this.sending.then(() =>
+      this.options.queue.enqueue(jobs).catch((error) => {
+        // The queue is away (Redis down): the rows stay pending and are sent again later.
+        this.options.onError?.(error);
+      }),
+    );
   }
 
   /**
@@ -203,6 +209,7 @@ export class OutboxDispatcher {
    */
   async resend(olderThanMs: number): Promise<number> {
     this.lastResend = Date.now();
+    await this.sending; // what this process is sending is not to be sent again beside it
     const rows = await pendingOutboxJobs(this.options.db, new Date(Date.now() - olderThanMs), 5000);
     let pairs = rows.filter((r) => this.byName.has(r.consumer));
     if (pairs.length === 0) return 0;
