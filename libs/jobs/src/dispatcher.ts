@@ -42,11 +42,12 @@ export type { ConsumerStatus } from '@signet/store';
 /**
  * The outbox dispatcher. The events table is the outbox: per consumer, a cursor in the database
  * says how far the log has been looked at. Each round takes the events past the slowest cursor
- * (handed over by this process's appends, else read from the log), records a job row for every (consumer, event) the consumer wants and moves the cursors — in one
- * transaction — and only then adds the jobs to the queue: per consumer, one job for the events
- * of the round (`jobsOf`). So a crash or restart at any point loses nothing (the rows are pending
- * and are sent again) and doubles nothing (a job's id names its seqs, a resend leaves out what
- * the queue still holds, and outcomes can enter the log once).
+ * (handed over by this process's appends, else read from the log), records a job row for every
+ * (consumer, event) the consumer wants and moves the cursors — in one statement — and only then
+ * adds the jobs to the queue: per consumer, one job for the events of the round (`jobsOf`). So
+ * a crash or restart at any point loses nothing (the rows are pending and are sent again) and
+ * doubles nothing (a job's id names its seqs, a resend leaves out what the queue still holds,
+ * and outcomes can enter the log once).
  */
 export class OutboxDispatcher {
   private timer: NodeJS.Timeout | null = null;
