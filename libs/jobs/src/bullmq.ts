@@ -7,6 +7,7 @@ import {
   type Periodic,
   type JobPolicy,
   jobId,
+  pairKey,
   runPeriodically,
 } from './queue.js';
 
@@ -25,9 +26,19 @@ export function redisOptions(url: string) {
   };
 }
 
+/** A job's data: its consumer and seqs (`seq` alone in jobs an earlier release queued). */
 interface JobData {
   readonly consumer?: string;
+  readonly seqs?: readonly number[];
   readonly seq?: number;
+}
+
+/** The job a queued job's data describes, or null when it is not one of ours. */
+function jobOf(data: JobData): JobRef | null {
+  const seqs = data.seqs ?? (data.seq === undefined ? undefined : [data.seq]);
+  if (typeof data.consumer !== 'string' || !Array.isArray(seqs) || seqs.length === 0) return null;
+  if (!seqs.every((s) => Number.isSafeInteger(s))) return null;
+  return { consumer: data.consumer, seqs };
 }
 
 export interface BullQueueOptions {
@@ -74,6 +85,16 @@ export class BullQueue implements JobQueue {
     await this.queue.addBulk(jobs.map((job) => ({ name: job.consumer, data: job, opts: this.jobOptions(job) })));
   }
 
+  async holding(): Promise<ReadonlySet<string>> {
+    const held = new Set<string>();
+    const jobs = await this.queue.getJobs(['active', 'waiting', 'prioritized', 'delayed', 'waiting-children']);
+    for (const queued of jobs) {
+      const job = queued && jobOf(queued.data as JobData);
+      if (job) for (const seq of job.seqs) held.add(pairKey(job.consumer, seq));
+    }
+    return held;
+  }
+
   private jobOptions(job: JobRef) {
     const retry = this.options.retry(job.consumer);
     return {
@@ -93,11 +114,9 @@ export class BullQueue implements JobQueue {
     this.worker = new Worker(
       this.options.name,
       async (job: Job<JobData>, token?: string) => {
-        const { consumer, seq } = job.data;
-        if (typeof consumer !== 'string' || !Number.isSafeInteger(seq))
-          throw new UnrecoverableError(`job ${job.id} has no consumer and seq`);
-        const ref = { consumer, seq: seq! };
-        const retry = this.options.retry(consumer);
+        const ref = jobOf(job.data);
+        if (!ref) throw new UnrecoverableError(`job ${job.id} has no consumer and seqs`);
+        const retry = this.options.retry(ref.consumer);
         const number = job.attemptsMade + 1;
         try {
           const result = await handler(ref, { number, of: retry.attempts, final: number >= retry.attempts });

@@ -5,6 +5,12 @@ import { PermanentJobError } from './queue.js';
 /** Where an announcement is posted. `post` answers the URL people can read it at. */
 export interface Channel {
   readonly name: string;
+  /**
+   * The post leaves the process (a webhook, Mastodon): the announcer looks at the head's state
+   * first, so that a post another process recorded is not made again. The Atom post is the
+   * recorded event itself, decided by the sequencer on the head's state like any outcome.
+   */
+  readonly external: boolean;
   post(announcement: Announcement, context: PostContext): Promise<string>;
 }
 
@@ -42,6 +48,7 @@ async function send(channel: string, url: string, init: RequestInit): Promise<Re
 export function atomChannel(publicUrl: string): Channel {
   return {
     name: 'atom',
+    external: false,
     post: async (_a, context) => `${publicUrl}/announcements/${context.seq}`,
   };
 }
@@ -53,6 +60,7 @@ export function atomChannel(publicUrl: string): Channel {
 export function webhookChannel(url: string, secret: string | undefined): Channel {
   return {
     name: 'webhook',
+    external: true,
     async post(a, context) {
       const id = deliveryId('webhook', context);
       const body = JSON.stringify({
@@ -90,6 +98,7 @@ export function webhookChannel(url: string, secret: string | undefined): Channel
 export function mastodonChannel(baseUrl: string, token: string): Channel {
   return {
     name: 'mastodon',
+    external: true,
     async post(a, context) {
       const response = await send('the Mastodon server', `${baseUrl}/api/v1/statuses`, {
         method: 'POST',

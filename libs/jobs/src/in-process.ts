@@ -8,6 +8,7 @@ import {
   type JobPolicy,
   backoffDelay,
   jobId,
+  pairKey,
   runPeriodically,
 } from './queue.js';
 
@@ -16,6 +17,7 @@ interface Entry {
   attempt: number;
   timer: NodeJS.Timeout | null;
   failed: boolean;
+  completed: boolean;
 }
 
 /**
@@ -48,11 +50,18 @@ export class InProcessQueue implements JobQueue {
       const id = jobId(job);
       const existing = this.entries.get(id);
       if (existing && !(existing.failed && options.resend)) continue;
-      const entry: Entry = { job, attempt: 0, timer: null, failed: false };
+      const entry: Entry = { job, attempt: 0, timer: null, failed: false, completed: false };
       this.entries.set(id, entry);
       this.push(entry);
     }
     this.pump();
+  }
+
+  async holding(): Promise<ReadonlySet<string>> {
+    const held = new Set<string>();
+    for (const { job, failed, completed } of this.entries.values())
+      if (!failed && !completed) for (const seq of job.seqs) held.add(pairKey(job.consumer, seq));
+    return held;
   }
 
   async start(handler: JobHandler, periodic: readonly Periodic[]): Promise<void> {
@@ -105,6 +114,7 @@ export class InProcessQueue implements JobQueue {
       } else {
         // Completed: its id stays known for a while (as BullMQ keeps completed jobs), so a
         // resend from the outbox racing with the completion does not run it again.
+        entry.completed = true;
         const timer = setTimeout(() => this.entries.delete(jobId(entry.job)), 60_000);
         timer.unref();
       }

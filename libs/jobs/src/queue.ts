@@ -3,14 +3,52 @@
 // because neither is the record of what is pending: the outbox in the database is (dispatcher.ts),
 // and each job's outcome can enter the log only once (outcome keys).
 
-/** One job: a consumer acting on one event of the log. Its id is `<consumer>-<seq>`. */
+import { createHash } from 'node:crypto';
+
+/**
+ * One job: a consumer acting on some events of the log, the seqs ascending. The dispatcher hands
+ * a consumer what one round found for it in one job (up to `MAX_JOB_SEQS`), so that a burst of
+ * events costs a few jobs and a few appends, not a job and an append each.
+ */
 export interface JobRef {
   readonly consumer: string;
-  readonly seq: number;
+  readonly seqs: readonly number[];
 }
 
+/** The most events one job acts on. */
+export const MAX_JOB_SEQS = 64;
+
+/**
+ * A job's id, from its consumer and its seqs: `<consumer>-<seq>` for one event, else
+ * `<consumer>-<first>-<last>-<digest of the seqs>`. The same jobs sent again (a resend, another
+ * process's dispatcher) have the same id, which the queue adds once.
+ */
 export function jobId(job: JobRef): string {
-  return `${job.consumer}-${job.seq}`;
+  const { consumer, seqs } = job;
+  if (seqs.length === 1) return `${consumer}-${seqs[0]}`;
+  const digest = createHash('sha256').update(seqs.join(',')).digest('hex').slice(0, 12);
+  return `${consumer}-${seqs[0]}-${seqs[seqs.length - 1]}-${digest}`;
+}
+
+/** The jobs for these (consumer, seq) pairs: per consumer in seq order, `MAX_JOB_SEQS` at most in each. */
+export function jobsOf(pairs: readonly { readonly consumer: string; readonly seq: number }[]): JobRef[] {
+  const byConsumer = new Map<string, number[]>();
+  for (const { consumer, seq } of pairs) {
+    let seqs = byConsumer.get(consumer);
+    if (!seqs) byConsumer.set(consumer, (seqs = []));
+    seqs.push(seq);
+  }
+  const jobs: JobRef[] = [];
+  for (const [consumer, seqs] of byConsumer) {
+    seqs.sort((a, b) => a - b);
+    for (let i = 0; i < seqs.length; i += MAX_JOB_SEQS) jobs.push({ consumer, seqs: seqs.slice(i, i + MAX_JOB_SEQS) });
+  }
+  return jobs;
+}
+
+/** The key of one (consumer, seq) pair in `JobQueue.holding`. */
+export function pairKey(consumer: string, seq: number): string {
+  return `${consumer}/${seq}`;
 }
 
 export interface Attempt {
@@ -82,6 +120,11 @@ export interface JobQueue {
    * completion) is not added again; with `resend`, one that failed for good is retried.
    */
   enqueue(jobs: readonly JobRef[], options?: { resend?: boolean }): Promise<void>;
+  /**
+   * The (consumer, seq) pairs (`pairKey`) of the jobs the queue holds waiting, delayed or
+   * running: a resend leaves those out, so that a job still waiting its turn is not run twice.
+   */
+  holding(): Promise<ReadonlySet<string>>;
   /** Starts processing. */
   start(handler: JobHandler, periodic: readonly Periodic[]): Promise<void>;
   /** Lets running jobs finish, then stops. */

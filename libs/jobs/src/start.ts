@@ -1,6 +1,6 @@
 import { BullQueue } from './bullmq.js';
 import { InProcessQueue } from './in-process.js';
-import type { JobQueue } from './queue.js';
+import { type JobQueue, type JobRef, jobId } from './queue.js';
 import { Workers, type WorkersContext } from './workers.js';
 
 /**
@@ -15,8 +15,8 @@ export async function startWorkers(
   const kind = options.queue ?? (config.redisUrl ? 'bullmq' : 'in-process');
   let workers: Workers | null = null;
   const retry = (consumer: string) => workers!.retryOf(consumer);
-  const onJobError = (job: { consumer: string; seq: number } | null, error: unknown) =>
-    context.onError?.(job ? `job ${job.consumer}-${job.seq}` : 'job queue', error);
+  const onJobError = (job: JobRef | null, error: unknown) =>
+    context.onError?.(job ? `job ${jobId(job)}` : 'job queue', error);
   let queue: JobQueue;
   if (kind === 'bullmq') {
     if (!config.redisUrl) throw new Error('REDIS_URL is not set');

@@ -1,4 +1,5 @@
 import {
+  type EventEnvelope,
   type TrustState,
   announcementFor,
   continuityAlerts,
@@ -31,17 +32,18 @@ import {
   type JobPolicy,
 } from './queue.js';
 
-/** A consumer of the log: the event types it wants, and what it does for one of them. */
+/** A consumer of the log: the event types it wants, and what it does for some of them (a job's seqs). */
 interface Consumer extends Subscription {
   readonly retry: JobPolicy;
-  handle(seq: number, attempt: Attempt): Promise<JobResult | void>;
+  handle(seqs: readonly number[], attempt: Attempt): Promise<JobResult | void>;
 }
 
 /** What the workers report as they go, for the process to count (its Prometheus metrics). */
 export interface WorkerObserver {
   /**
-   * A job ran: `done` (its outcome recorded, or nothing to do), `delayed` (to look again later: a
-   * key in its waiting period) or `error` (thrown: the queue retries it, or fails it for good).
+   * A job ran (one job acts on the events one round of the dispatcher found for its consumer):
+   * `done` (its outcomes recorded, or nothing to do), `delayed` (to look again later: a key in its
+   * waiting period) or `error` (thrown: the queue retries it, or fails it for good).
    */
   jobRan(consumer: string, outcome: 'done' | 'delayed' | 'error', seconds: number): void;
   /** An announcement was posted on a channel. */
@@ -94,11 +96,14 @@ export function renderArchive(state: TrustState) {
 /**
  * The workers: the announcer (one consumer per channel), the archiver, the activation scheduler
  * and the continuity monitor, fed by the outbox dispatcher through a job queue. Each acts on the
- * trust state and records its outcome through the Decider, as the log's own decision.
+ * trust state and records its outcomes through the sequencer, as the log's own decisions: a job
+ * acts on all the events a round of the dispatcher found for it, and its outcomes, decided
+ * together, go into one append.
  */
 export class Workers {
   readonly dispatcher: OutboxDispatcher;
   private readonly consumers: Map<string, Consumer>;
+  private archiving: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly context: WorkersContext,
@@ -120,8 +125,8 @@ export class Workers {
         retry: policy(2),
         handle: async () => void (await context.services.sequencer.decideByLog((state) => continuityAlerts(state))),
       },
-      { name: 'activator', types: ACTIVATION_CAUSES, retry: policy(3), handle: (seq) => this.activate(seq) },
-      { name: 'archiver', types: LISTING_CHANGES, retry: policy(4), handle: (seq) => this.archiveSnapshot(seq) },
+      { name: 'activator', types: ACTIVATION_CAUSES, retry: policy(3), handle: (seqs) => this.activate(seqs) },
+      { name: 'archiver', types: LISTING_CHANGES, retry: policy(4), handle: (seqs) => this.archiveSnapshot(seqs) },
     ];
     this.consumers = new Map(consumers.map((c) => [c.name, c]));
     this.dispatcher = new OutboxDispatcher({
@@ -130,6 +135,7 @@ export class Workers {
       consumers,
       pollMs: config.jobs.pollMs,
       resendAfterMs: config.jobs.sweepMs,
+      recent: (seq) => context.services.projection.recent(seq),
       onError: (error) => context.onError?.('outbox dispatcher', error),
     });
   }
@@ -186,7 +192,7 @@ export class Workers {
     try {
       const consumer = this.consumers.get(job.consumer);
       // A consumer no longer configured (a channel turned off): nothing to do.
-      const result = consumer ? await consumer.handle(job.seq, attempt) : undefined;
+      const result = consumer ? await consumer.handle(job.seqs, attempt) : undefined;
       // Done, or scheduled to look again (a key in its waiting period): should that delayed job be
       // lost, the activation sweep catches the key.
       await this.dispatcher.done(job);
@@ -212,48 +218,92 @@ export class Workers {
       name: `announce-${channel.name}`,
       types: ANNOUNCEMENT_CAUSES,
       retry,
-      handle: async (seq, attempt) => {
-        const state = await projection.catchUp();
-        if (state.outcomes.has(outcomeKey('AnnouncementPosted', { channel: channel.name, cause: seq })!)) return;
-        const event = await this.event(seq);
-        const announcement = announcementFor(state, event);
-        if (!announcement) return;
-        let url: string;
-        try {
-          url = await channel.post(announcement, { seq, origin: state.origin, recordedAt: event.recordedAt });
-        } catch (error) {
-          observer?.announcementPostFailed(channel.name);
-          if (!attempt.final && !(error instanceof PermanentJobError)) throw error;
-          // Out of tries, or refused for good: the failure is the outcome, and other work goes on.
-          const recorded = await decider.decideByLog((s) =>
-            decideAnnouncementFailed(s, channel.name, seq, announcement, (error as Error).message, attempt.number),
-          );
-          if (recorded.length > 0) observer?.announcementFailed(channel.name);
-          return;
+      // Posted in log order, each post recorded as soon as it is made: the records of one job
+      // queue up together in the sequencer and are appended as one group. A post that fails
+      // does not hold up the others; the job is then tried again for what is left.
+      handle: async (seqs, attempt) => {
+        // The state must hold the events; for a post that leaves the process, the head's state.
+        const held = projection.state.size > seqs[seqs.length - 1]!;
+        const state = held && !channel.external ? projection.state : await projection.catchUp();
+        const recording: Promise<unknown>[] = [];
+        let again: unknown = null;
+        for (const seq of seqs) {
+          if (state.outcomes.has(outcomeKey('AnnouncementPosted', { channel: channel.name, cause: seq })!)) continue;
+          let event: EventEnvelope;
+          try {
+            event = await this.event(seq);
+          } catch (error) {
+            again ??= error;
+            continue;
+          }
+          const announcement = announcementFor(state, event);
+          if (!announcement) continue;
+          let url: string;
+          try {
+            url = await channel.post(announcement, { seq, origin: state.origin, recordedAt: event.recordedAt });
+          } catch (error) {
+            observer?.announcementPostFailed(channel.name);
+            if (!attempt.final && !(error instanceof PermanentJobError)) {
+              again ??= error;
+              continue;
+            }
+            // Out of tries, or refused for good: the failure is the outcome, and other work goes on.
+            const failed = (error as Error).message;
+            recording.push(
+              decider
+                .decideByLog((s) =>
+                  decideAnnouncementFailed(s, channel.name, seq, announcement, failed, attempt.number),
+                )
+                .then((recorded) => recorded.length > 0 && observer?.announcementFailed(channel.name)),
+            );
+            continue;
+          }
+          observer?.announcementPosted(channel.name);
+          recording.push(decider.decideByLog((s) => decideAnnouncementPosted(s, channel.name, seq, announcement, url)));
         }
-        observer?.announcementPosted(channel.name);
-        await decider.decideByLog((s) => decideAnnouncementPosted(s, channel.name, seq, announcement, url));
+        await Promise.all(recording);
+        if (again) throw again;
       },
     };
   }
 
-  private async activate(seq: number): Promise<JobResult | void> {
+  /** The keys the events are about, each activated if due (decided together: one append). */
+  private async activate(seqs: readonly number[]): Promise<JobResult | void> {
     const { sequencer: decider, projection, clock } = this.context.services;
-    const event = await this.event(seq);
-    if (!('fingerprint' in event.data)) return;
-    const fpr = event.data.fingerprint;
+    const fprs = new Set<string>();
+    for (const seq of seqs) {
+      const event = await this.event(seq);
+      if ('fingerprint' in event.data) fprs.add(event.data.fingerprint);
+    }
+    if (fprs.size === 0) return;
     await projection.catchUp();
-    await decider.decideByLog((state, now) => decideActivation(state, fpr, now).events);
-    // Still in its waiting period: look again when it ends (the sweep also catches it).
-    const { retryAt } = decideActivation(projection.state, fpr, clock.now());
-    if (retryAt) return { retryInMs: Math.max(0, Date.parse(retryAt) - clock.now().getTime()) };
+    await Promise.all(
+      [...fprs].map((fpr) => decider.decideByLog((state, now) => decideActivation(state, fpr, now).events)),
+    );
+    // Some still in their waiting period: look again when the first ends (the sweep also catches them).
+    const now = clock.now().getTime();
+    const waits = [...fprs].flatMap((fpr) => decideActivation(projection.state, fpr, clock.now()).retryAt ?? []);
+    if (waits.length > 0) return { retryInMs: Math.max(0, Math.min(...waits.map((at) => Date.parse(at) - now))) };
   }
 
-  private async archiveSnapshot(seq: number): Promise<void> {
+  /**
+   * One snapshot at a time in this process: the archive jobs of a burst wait for the one
+   * running, and the first to go after it shows every change up to the head, so the others find
+   * their events shown (rather than each rendering and storing the listing beside the others).
+   */
+  private archiveSnapshot(seqs: readonly number[]): Promise<void> {
+    const run = this.archiving.then(() => this.snapshot(seqs));
+    this.archiving = run.catch(() => undefined);
+    return run;
+  }
+
+  /** One snapshot for the job's events, answering the last of them (it shows every change up to the head). */
+  private async snapshot(seqs: readonly number[]): Promise<void> {
     const { sequencer: decider, projection, archive } = this.context.services;
     const { config } = this.context;
     const state = await projection.catchUp();
-    // A snapshot taken since the event already shows it.
+    const seq = seqs[seqs.length - 1]!;
+    // A snapshot taken since the events already shows them.
     if (
       state.outcomes.has(outcomeKey('ArchiveSnapshotTaken', { cause: seq })!) ||
       (state.archive && state.archive.treeSize > seq)

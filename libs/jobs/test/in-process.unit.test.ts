@@ -7,7 +7,8 @@ describe('the in-process queue', () => {
     const priority: Record<string, number> = { announce: 1, activate: 3, archive: 4 };
     const queue = new InProcessQueue((consumer) => ({ attempts: 1, backoffMs: 10, priority: priority[consumer]! }), 1);
     const jobs: JobRef[] = [];
-    for (let seq = 0; seq < 3000; seq++) jobs.push({ consumer: ['archive', 'announce', 'activate'][seq % 3]!, seq });
+    for (let seq = 0; seq < 3000; seq++)
+      jobs.push({ consumer: ['archive', 'announce', 'activate'][seq % 3]!, seqs: [seq] });
     await queue.enqueue(jobs);
     const ran: JobRef[] = [];
     const all = new Promise<void>((resolve) =>

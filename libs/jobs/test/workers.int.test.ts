@@ -163,6 +163,7 @@ describe.each(BACKENDS)('workers on %s', (backendName) => {
         }
         return q.enqueue(jobs, options);
       },
+      holding: () => q.holding(),
       start: (h, p) => q.start(h, p),
       notReady: () => q.notReady(),
       close: () => q.close(),
@@ -365,6 +366,58 @@ describe('channels, retries and a Redis outage (Postgres, BullMQ)', () => {
       ]).toEqual([3, 1, 1, 2, 1]);
     } finally {
       await f.log.close();
+      await other.cleanup();
+    }
+  });
+
+  it('a post failing in a job of several: the others are recorded at once, the failing one retried, then recorded as failed', async () => {
+    const other = await newBackend('postgres');
+    // Fails the post about key 1 only.
+    const picky = await receiver((d, res) =>
+      res.writeHead(JSON.parse(d.body).fingerprint === keyFpr(1) ? 503 : 204).end('not this one'),
+    );
+    const told: string[] = [];
+    const observer: WorkerObserver = {
+      jobRan: (consumer, outcome) => told.push(`job ${consumer} ${outcome}`),
+      announcementPosted: (channel) => told.push(`posted ${channel}`),
+      announcementPostFailed: (channel) => told.push(`post failed ${channel}`),
+      announcementFailed: (channel) => told.push(`failed ${channel}`),
+    };
+    const f = await fixture(
+      other,
+      workerConfig(other.config, { redisUrl: REDIS_URL, webhookUrl: picky.url, attempts: 3 }),
+      observer,
+    );
+    try {
+      // Three keys in one append: one round, one job per consumer.
+      await f.log.writer.append(keyDrafts(0, 3, true));
+      const workers = await f.start();
+      await f.settle(workers);
+      await workers.stop();
+      const events = await allEvents(f.log);
+      const webhook = events.flatMap((e) =>
+        (e.type === 'AnnouncementPosted' || e.type === 'AnnouncementFailed') && e.data.channel === 'webhook'
+          ? [[e.type, e.data.fingerprint]]
+          : [],
+      );
+      expect(webhook).toEqual([
+        ['AnnouncementPosted', keyFpr(0)],
+        ['AnnouncementPosted', keyFpr(2)],
+        ['AnnouncementFailed', keyFpr(1)],
+      ]);
+      expect(picky.deliveries.map((d) => JSON.parse(d.body).fingerprint)).toEqual([
+        keyFpr(0),
+        keyFpr(1),
+        keyFpr(2),
+        keyFpr(1),
+        keyFpr(1),
+      ]);
+      const count = (what: string) => told.filter((t) => t === what).length;
+      expect([count('posted webhook'), count('post failed webhook'), count('failed webhook')]).toEqual([2, 3, 1]);
+      expect([count('job announce-webhook error'), count('job announce-webhook done')]).toEqual([2, 1]);
+    } finally {
+      await f.log.close();
+      await picky.close();
       await other.cleanup();
     }
   });

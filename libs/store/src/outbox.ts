@@ -49,8 +49,9 @@ export async function eventTypes(db: Db, from: number, limit: number): Promise<{
 }
 
 /**
- * In one transaction: records `jobs` as pending (a job already recorded is left as it is) and
- * moves the cursors of `consumers` to at least `to`. Returns the jobs recorded now.
+ * At once (one statement, so one transaction and one round trip): records `jobs` as pending (a
+ * job already recorded is left as it is) and moves the cursors of `consumers` to at least `to`.
+ * Returns the jobs recorded now.
  */
 export async function recordOutboxJobs(
   db: Db,
@@ -59,25 +60,20 @@ export async function recordOutboxJobs(
   to: number,
   now: Date,
 ): Promise<OutboxJob[]> {
-  return db.db.transaction().execute(async (tx) => {
-    const inserted =
-      jobs.length === 0
-        ? []
-        : await tx
-            .insertInto('outbox_jobs')
-            .values(jobs.map((j) => ({ consumer: j.consumer, seq: j.seq, enqueued_at: now, done_at: null })))
-            .onConflict((oc) => oc.columns(['consumer', 'seq']).doNothing())
-            .returning(['consumer', 'seq'])
-            .execute();
-    if (consumers.length > 0) {
-      await tx
-        .updateTable('outbox_cursors')
-        .set({ next_seq: sql`greatest(next_seq, ${to}::bigint)` as never })
-        .where('consumer', 'in', consumers)
-        .execute();
-    }
-    return inserted.map((r) => ({ consumer: r.consumer, seq: toNumber(r.seq) }));
-  });
+  const move =
+    consumers.length === 0
+      ? sql`select null`
+      : sql`update outbox_cursors set next_seq = greatest(next_seq, ${to}::bigint)
+            where consumer in (${sql.join(consumers)}) returning consumer`;
+  const record =
+    jobs.length === 0
+      ? sql`select null::text as consumer, null::bigint as seq where false`
+      : sql`insert into outbox_jobs (consumer, seq, enqueued_at, done_at)
+            values ${sql.join(jobs.map((j) => sql`(${j.consumer}, ${j.seq}::bigint, ${now}, null)`))}
+            on conflict (consumer, seq) do nothing returning consumer, seq`;
+  const { rows } = await sql<{ consumer: string; seq: number | string | bigint }>`
+    with moved as (${move}), recorded as (${record}) select consumer, seq from recorded`.execute(db.db);
+  return rows.map((r) => ({ consumer: r.consumer, seq: toNumber(r.seq) }));
 }
 
 /** Pending jobs recorded (or last sent) at or before `cutoff`, oldest first. */
