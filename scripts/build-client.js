@@ -64,6 +64,8 @@ const result = await build({
     js: "import { createRequire as __signetRequire } from 'node:module'; const require = __signetRequire(import.meta.url);",
   },
   legalComments: 'eof',
+  // Class names stay as written: commander tells its errors by `error.name` (CommanderError).
+  keepNames: true,
   metafile: true,
   logLevel: 'warning',
 });

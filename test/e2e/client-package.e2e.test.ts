@@ -98,12 +98,13 @@ describe('the client package (signet-client), installed from its tarball', () =>
     expect(manifest).toMatchObject({ name: 'signet-client', version, bin: { signet: 'bin/signet.js' } });
     expect(manifest.dependencies ?? {}).toEqual({});
     expect(manifest.engines.node).toBe(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).engines.node);
-    // esbuild names each bundled module's path in a comment: only the client's own code and zod.
+    // esbuild names each bundled module's path in a comment: only the client's own code, commander and zod.
     const lib = join(ROOT, 'dist/client-package/lib');
     for (const file of readdirSync(lib)) {
       const code = readFileSync(join(lib, file), 'utf8');
       expect(SERVER_ONLY.exec(code)?.[0], file).toBeUndefined();
-      for (const m of code.matchAll(/^\/\/ node_modules\/((?:@[^/]+\/)?[^/]+)\//gm)) expect(m[1], file).toBe('zod');
+      for (const m of code.matchAll(/^\/\/ node_modules\/((?:@[^/]+\/)?[^/]+)\//gm))
+        expect(['commander', 'zod'], file).toContain(m[1]);
       expect(code, file).not.toMatch(/libs\/(store|service|jobs|render|observe)\//);
     }
   });
@@ -154,7 +155,10 @@ describe('the client package (signet-client), installed from its tarball', () =>
       expect(spawnSync('node', ['--version'], { env, encoding: 'utf8' }).stdout.trim()).toBe(
         execFileSync(node, ['--version'], { encoding: 'utf8' }).trim(),
       );
-      expect(signet('--version')).toMatchObject({ code: 0, out: `${version}\n` });
+      expect(signet('--version')).toEqual({ code: 0, out: `${version}\n`, err: '' });
+      // The client's command tree: the server's `init` is not in it.
+      expect(signet('--help').out).not.toMatch(/^\s+init\b/m);
+      expect(signet('init')).toMatchObject({ code: 2, err: expect.stringContaining("unknown command 'init'") });
       expect(signet('verify', 'module', moduleDir)).toMatchObject({
         code: 2,
         err: expect.stringContaining('NO_SNAPSHOT'),
