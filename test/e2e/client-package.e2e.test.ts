@@ -140,7 +140,18 @@ describe('the client package (signet-client), installed from its tarball', () =>
       const started = Date.now();
       const install = spawnSync(
         node,
-        [NPM_CLI, 'install', '--global', '--prefix', prefix, '--offline', '--no-audit', '--no-fund', tarball],
+        [
+          NPM_CLI,
+          'install',
+          '--global',
+          '--prefix',
+          prefix,
+          '--offline',
+          '--no-audit',
+          '--no-fund',
+          '--no-update-notifier',
+          tarball,
+        ],
         { cwd: home, env, encoding: 'utf8' },
       );
       expect(install.status, install.stderr).toBe(0);
