@@ -138,6 +138,20 @@ describe('the signet command: help, version, completion and exit codes', () => {
     if (hasZsh) {
       writeFileSync(join(work, '_signet'), zsh.out);
       expect(spawnSync('zsh', ['-n', join(work, '_signet')], { encoding: 'utf8' }).stderr).toBe('');
+      // Outside a completion widget: _describe and _files stubbed to print what they were given.
+      const zcomplete = (words: string[]) =>
+        spawnSync(
+          'zsh',
+          [
+            '-c',
+            `compdef() { }; _describe() { local n=\${@[-1]}; print -r -- \${(j: :)\${(@)\${(P)n}%%:*}} }; _files() { print FILES }
+source ${join(work, '_signet')}; words=(${words.map((w) => `'${w}'`).join(' ')}); CURRENT=${words.length}; before=$PATH; _signet_complete; [[ $PATH == "$before" ]] && print PATH kept`,
+          ],
+          { encoding: 'utf8' },
+        ).stdout.split('\n');
+      expect(zcomplete(['signet', 'verify', 'mod'])[0]).toBe('package module modules');
+      expect(zcomplete(['signet', 'audit', '--server', 'verify', '--vk'])[0]).toMatch(/^--server --mirror --vkey /);
+      expect(zcomplete(['signet', 'verify', 'module', '']).slice(0, 2)).toEqual(['FILES', 'PATH kept']);
     }
   });
 
