@@ -79,11 +79,10 @@ function progressBar(): ((p: AuditProgress) => void) | undefined {
 /**
  * A refusal with a code (a discrepancy, a bad checkpoint, a missing quorum, a source that answers
  * wrongly) is the command's answer: `FAILED: CODE: …` or JSON, exit 1. A source that cannot be
- * reached at all, and usage errors, exit 2; anything else is a bug and propagates.
+ * reached at all and usage errors propagate (stderr, exit 2), and so does anything else (a bug).
  */
 function failed(error: unknown, json: boolean | undefined): number {
   const code = (error as { code?: unknown }).code;
-  // Usage, bad local input and an unreachable source are not a verdict: stderr, exit 2.
   if (typeof code !== 'string' || code.startsWith('ERR_') || exitCodeOf(error) === 2) throw error;
   const seq = error instanceof AuditError ? error.seq : null;
   process.stdout.write(
