@@ -20,7 +20,7 @@ import {
   serverSource,
 } from '@signet/audit';
 import { writeAtomically } from './files.js';
-import { type NetworkFlags, UsageError, exitCodeOf, networkOf, usage, verifierKeyOf } from './kit.js';
+import { type NetworkFlags, exitCodeOf, networkOf, usage, verifierKeyOf } from './kit.js';
 
 // `signet audit`, `mirror` and `monitor`: exit 0 when the log checks out, 1 at the first
 // discrepancy (named by seq and reason) or alert, 2 for a usage error, bad local input or a source
@@ -79,18 +79,18 @@ function progressBar(): ((p: AuditProgress) => void) | undefined {
 /**
  * A refusal with a code (a discrepancy, a bad checkpoint, a missing quorum, a source that answers
  * wrongly) is the command's answer: `FAILED: CODE: …` or JSON, exit 1. A source that cannot be
- * reached at all, and usage errors, exit 2; anything else is a bug and propagates.
+ * reached at all and usage errors propagate (stderr, exit 2), and so does anything else (a bug).
  */
 function failed(error: unknown, json: boolean | undefined): number {
   const code = (error as { code?: unknown }).code;
-  if (typeof code !== 'string' || error instanceof UsageError || code.startsWith('ERR_')) throw error;
+  if (typeof code !== 'string' || code.startsWith('ERR_') || exitCodeOf(error) === 2) throw error;
   const seq = error instanceof AuditError ? error.seq : null;
   process.stdout.write(
     json
       ? `${JSON.stringify({ ok: false, seq, code, message: (error as Error).message })}\n`
       : `FAILED: ${code}: ${(error as Error).message}\n`,
   );
-  return exitCodeOf(error);
+  return 1;
 }
 
 interface AuditFlags extends WitnessFlags, NetworkFlags {

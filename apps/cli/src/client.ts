@@ -194,7 +194,7 @@ export async function verifyModulesCommand([dir]: string[], values: ModuleFlags)
     const verdict = await verify(path);
     if (!verdict.good) bad++;
     const { module, version } = moduleInfo(path, name);
-    const status = `${verdict.good ? 'GOOD' : 'BAD'} ${verdict.flags.join('|')}`;
+    const status = `${verdict.good ? 'GOOD' : 'BAD'} ${verdict.status} (${verdict.flags.join('|')})`;
     if (values.json) {
       // `version` is the module's; the module.sig format's is `signatureVersion`.
       const { version: signatureVersion, ...rest } = verdict;

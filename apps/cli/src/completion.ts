@@ -38,17 +38,17 @@ export function completionScript(program: Command, shell: 'bash' | 'zsh'): strin
   const fn = `_${name.replace(/[^A-Za-z0-9_]/g, '_')}_complete`;
   const valued = [...new Set(tree.flatMap((n) => n.options.filter((o) => o.takesValue).map((o) => o.flag)))];
   // The walk over the words typed so far: the command path, skipping options and their values.
-  const pathWalk = (words: string, from: string, to: string) => `  local path="" w i skip=0
+  const pathWalk = (words: string, from: string, to: string) => `  local cmdpath="" w i skip=0
   for ((i = ${from}; i < ${to}; i++)); do
     w="${words}[i]}"
     if ((skip)); then skip=0; continue; fi
     case "$w" in
       ${valued.join('|')}) skip=1 ;;
       -*) ;;
-      *) case "$path:$w" in
+      *) case "$cmdpath:$w" in
            ${tree
              .flatMap((n) => n.commands.map((c) => quote(`${n.path}:${c.name}`)))
-             .join('|')}) path="\${path:+$path }$w" ;;
+             .join('|')}) cmdpath="\${cmdpath:+$cmdpath }$w" ;;
          esac ;;
     esac
   done`;
@@ -60,7 +60,7 @@ ${pathWalk('${COMP_WORDS', '1', 'COMP_CWORD')}
   case "$prev" in
     ${valued.join('|')}) COMPREPLY=(); return ;;
   esac
-  case "$path" in
+  case "$cmdpath" in
 ${tree
   .map(
     (n) =>
@@ -89,7 +89,7 @@ ${pathWalk('${words', '2', 'CURRENT')}
   case "\${words[CURRENT-1]}" in
     ${valued.join('|')}) _files; return ;;
   esac
-  case "$path" in
+  case "$cmdpath" in
 ${tree
   .map(
     (n) =>
