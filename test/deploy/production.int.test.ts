@@ -301,7 +301,7 @@ describe('README, Production: the bare-metal walk-through, followed as written',
       expect(existsSync(join(home, path)), path).toBe(true);
     // No development dependency: the tests' and the linter's stay behind. (typescript does not:
     // @nestjs/swagger names it as an optional peer, and npm keeps such a package with --omit=dev.)
-    for (const dev of ['vitest', '@biomejs/biome', '@nestjs/cli', 'postgres', 'playwright-core', 'yaml'])
+    for (const dev of ['vitest', '@biomejs/biome', '@nestjs/cli', 'esbuild', 'postgres', 'playwright-core', 'yaml'])
       expect(existsSync(join(home, 'node_modules', dev)), dev).toBe(false);
     expect(statSync(at('/usr/local/bin/signet')).isFile()).toBe(true);
   }, 300_000);

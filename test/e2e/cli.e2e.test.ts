@@ -60,7 +60,7 @@ describe('the signet command', () => {
     } finally {
       await log.close();
     }
-  });
+  }, 180_000);
 
   it('reads every root key of a key file, from --root-key, SIGNET_ROOT_KEYS and policy.json alike', async () => {
     const at = new Date(Date.now() - 86_400_000);
@@ -186,16 +186,16 @@ describe('the signet command', () => {
     expect(r.stderr).not.toMatch(/^\s+at /m);
   });
 
-  it('refuses bad policy files and bad usage with exit codes 1 and 2', () => {
+  it('refuses bad policy files and bad usage with exit code 2', () => {
     writeFileSync(join(dir.path, 'bad.json'), JSON.stringify({ waitingDays: 3 }));
     const bad = signet(['init', '--data-dir', join(dir.path, 'other'), '--policy', join(dir.path, 'bad.json')]);
-    expect(bad.status).toBe(1);
+    expect(bad.status).toBe(2);
     expect(bad.stderr).toContain('unknown policy field "waitingDays"');
     const missing = signet(['init', '--data-dir', join(dir.path, 'other'), '--root-key', join(dir.path, 'nope.asc')]);
     expect(missing.status).toBe(2);
     expect(missing.stderr).toContain('BAD_KEY');
     expect(signet(['frobnicate']).status).toBe(2);
     expect(signet(['init', '--no-such-option']).status).toBe(2);
-    expect(signet(['help']).stdout).toContain('usage: signet');
+    expect(signet(['help']).stdout).toMatch(/^Usage: signet /);
   });
 });

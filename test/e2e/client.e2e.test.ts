@@ -1,12 +1,17 @@
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ed25519PublicKey, encodeVerifierKey } from '@signet/tlog';
 import { type RunningApp, CLI_BIN, startApp } from '../support/app.js';
 import { type Backend, newBackend } from '../support/backends.js';
 import { Gpg } from '../support/gpg.js';
 import { StoryClient, day } from '../support/story.js';
+import { freePort } from '../support/workers.js';
 
 // PBX clients: the signed trust snapshot over HTTP, and the `signet` client commands verifying
 // packages and FreePBX modules offline against it — every signature made by real GnuPG, the
@@ -32,6 +37,18 @@ describe('trust snapshots and offline verification', () => {
     return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
   }
   const json = (r: { out: string }) => JSON.parse(r.out) as Record<string, unknown>;
+  /** `signet …` without blocking this process (for servers the test itself runs). */
+  function signetAsync(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+    return new Promise((resolve) => {
+      const child = spawn(process.execPath, [CLI_BIN, ...args], {
+        env: { ...process.env, SIGNET_CLOCK_FILE: s.clockFile, SIGNET_CLIENT_DIR: state },
+      });
+      let [out, err] = ['', ''];
+      child.stdout.on('data', (c: Buffer) => (out += c));
+      child.stderr.on('data', (c: Buffer) => (err += c));
+      child.on('close', (code) => resolve({ code: code ?? -1, out, err }));
+    });
+  }
 
   /** A module directory with files, signed with module.sig made by `signet module-sig` and `gpg --clearsign`. */
   function module(
@@ -215,14 +232,110 @@ describe('trust snapshots and offline verification', () => {
       '--vkey',
       'e2e.signet.test/client+00000000+AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcdefghij',
     );
-    expect(wrong.code).toBe(1);
+    // A malformed key is bad local input (2); a well-formed key of another log, a refusal (1).
+    expect([wrong.code, wrong.err]).toEqual([2, expect.stringContaining('--vkey is not a verifier key')]);
+    const other = signet(
+      'snapshot',
+      'fetch',
+      '--server',
+      s.url,
+      '--vkey',
+      encodeVerifierKey('e2e.signet.test/client', ed25519PublicKey(randomBytes(32))),
+    );
+    expect([other.code, other.err]).toEqual([1, expect.stringContaining('SNAPSHOT_WRONG_KEY')]);
     const ok = signet('snapshot', 'fetch', '--server', s.url, '--vkey', vkey, '--json');
     expect(ok.code, ok.err).toBe(0);
     expect(json(ok)).toMatchObject({ ok: true, origin: s.origin, signingKeys: 3 });
     const human = signet('snapshot', 'fetch', '--server', s.url);
     expect(human.out).toMatch(
-      /^snapshot \d+ of e2e\.signet\.test\/client accepted: issued .*, expires .*, 3 signing keys\n$/,
+      /^snapshot \d+ of e2e\.signet\.test\/client accepted from http:\/\/127\.0\.0\.1:\d+: issued .*, expires .*, 3 signing keys\n$/,
     );
+  });
+
+  it('snapshot fetch retries transient failures with backoff (--retries, --timeout) and tries mirrors in turn', async () => {
+    // A server in front of the log that fails as told: HTTP 503 `failures` times, or never answers under /hang.
+    let failures = 0;
+    let hits = 0;
+    const proxy = createServer((req, res) => {
+      hits++;
+      if (req.url?.startsWith('/hang')) return void setTimeout(() => res.writeHead(503).end(), 5_000);
+      if (failures > 0) {
+        failures--;
+        return void res.writeHead(503).end();
+      }
+      void fetch(`${s.url}${req.url}`).then(async (upstream) => {
+        res.writeHead(upstream.status, { 'content-type': upstream.headers.get('content-type') ?? 'text/plain' });
+        res.end(Buffer.from(await upstream.arrayBuffer()));
+      });
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const mirror = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    const dead = `http://127.0.0.1:${await freePort()}`;
+    const fetchSnapshot = (...args: string[]) =>
+      signetAsync('snapshot', 'fetch', '--vkey', vkey, '--state', mkdtempSync(join(work, 'fetch-')), ...args);
+    try {
+      // Twice 503, then the snapshot: accepted on the third try.
+      [failures, hits] = [2, 0];
+      const third = await fetchSnapshot('--server', mirror, '--retries', '2');
+      expect([third.code, third.err, hits]).toEqual([0, '', 3]);
+      // Not enough retries: exit 2, naming the last failure and the tries.
+      [failures, hits] = [5, 0];
+      const spent = await fetchSnapshot('--server', mirror, '--retries', '1');
+      expect([spent.code, spent.err, hits]).toEqual([
+        2,
+        expect.stringMatching(
+          /^signet: SOURCE_UNREACHABLE: cannot fetch the trust snapshot from .*: HTTP 503 \(2 tries\)\n$/,
+        ),
+        2,
+      ]);
+      // No answer within --timeout.
+      const slow = await fetchSnapshot('--server', `${mirror}/hang`, '--timeout', '0.5', '--retries', '0');
+      expect([slow.code, slow.err]).toEqual([2, expect.stringContaining('no answer within 0.5 s')]);
+      // A dead mirror, then a good one: the snapshot from the good one; both remembered.
+      [failures, hits] = [0, 0];
+      const state = mkdtempSync(join(work, 'mirrors-'));
+      const mirrors = await signetAsync(
+        'snapshot',
+        'fetch',
+        '--vkey',
+        vkey,
+        '--state',
+        state,
+        '--server',
+        dead,
+        '--server',
+        mirror,
+        '--retries',
+        '0',
+        '--json',
+      );
+      expect([mirrors.code, mirrors.err]).toEqual([0, '']);
+      expect(json(mirrors)).toMatchObject({ ok: true, server: mirror });
+      expect(readFileSync(join(state, 'server'), 'utf8')).toBe(`${dead}\n${mirror}\n`);
+      const again = await signetAsync('snapshot', 'fetch', '--state', state, '--retries', '0');
+      expect([again.code, again.out]).toEqual([0, expect.stringContaining(`accepted from ${mirror}:`)]);
+      // Every mirror dead: exit 2, each one's cause.
+      const none = await signetAsync(
+        'snapshot',
+        'fetch',
+        '--vkey',
+        vkey,
+        '--state',
+        mkdtempSync(join(work, 'none-')),
+        '--server',
+        dead,
+        '--server',
+        `${dead}/b`,
+        '--retries',
+        '0',
+      );
+      expect([none.code, none.err]).toEqual([
+        2,
+        expect.stringMatching(/^signet: SOURCE_UNREACHABLE: no server answered: .*ECONNREFUSED.*; .*ECONNREFUSED/),
+      ]);
+    } finally {
+      proxy.close();
+    }
   });
 
   it('verifies package signatures offline: SHA-512 by a usable key only', () => {
@@ -444,7 +557,49 @@ describe('trust snapshots and offline verification', () => {
     expect(
       signet('verify', 'module', extra, '--trust-root', roots, '--keyring', keyring, '--allow-unlisted').code,
     ).toBe(2);
-  });
+
+    // A modules directory as FreePBX keeps it: every module checked, a table or JSON lines.
+    const modules = join(work, 'pbx-modules');
+    for (const name of ['genuine', 'genuine-altered', 'by-master', 'uncertified'])
+      cpSync(join(work, 'modules', name), join(modules, name), { recursive: true });
+    mkdirSync(join(modules, 'unsigned'));
+    writeFileSync(
+      join(modules, 'unsigned', 'module.xml'),
+      '<module><rawname>unsigned</rawname><version>1.2</version></module>\n',
+    );
+    mkdirSync(join(modules, 'not-a-module')); // no module.xml, no module.sig: not listed
+    const trust = ['--trust-root', roots, '--keyring', keyring];
+    const table = signet('verify', 'modules', modules, ...trust);
+    expect([table.code, table.err]).toEqual([1, '']);
+    const lines = table.out.split('\n');
+    expect(lines[0]).toMatch(/^MODULE +VERSION +STATUS +SIGNER$/);
+    expect(lines.slice(1, 6).map((l) => l.split(/ {2,}/).slice(0, 3))).toEqual([
+      ['by-master', '16.0.1', 'GOOD 129 (GOOD|TRUSTED)'],
+      ['genuine', '16.0.1', 'GOOD 129 (GOOD|TRUSTED)'],
+      ['genuine-altered', '-', 'BAD 130 (TAMPERED|TRUSTED)'],
+      ['uncertified', '16.0.1', 'BAD 7 (GOOD|TAMPERED|INVALID)'],
+      ['unsigned', '1.2', 'BAD 8 (UNSIGNED)'],
+    ]);
+    expect(lines[2]).toMatch(/ FreePBX Mirror 1 <mirror1@freepbx\.example> \([0-9A-F ]+\)$/);
+    expect(lines[6]).toBe('5 modules, 2 GOOD, 3 not GOOD');
+    const jsonLines = signet('verify', 'modules', modules, ...trust, '--json');
+    expect(jsonLines.code).toBe(1);
+    const rows = jsonLines.out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(rows.map((r) => [r.module, r.version, r.status, r.good])).toEqual([
+      ['by-master', '16.0.1', 129, true],
+      ['genuine', '16.0.1', 129, true],
+      ['genuine-altered', '-', 130, false],
+      ['uncertified', '16.0.1', 7, false],
+      ['unsigned', '1.2', 8, false],
+    ]);
+    expect(rows[1]).toMatchObject({ signer: mirror, directory: join(modules, 'genuine'), signatureVersion: '1' });
+    // Only GOOD modules: exit 0.
+    for (const name of ['genuine-altered', 'uncertified', 'unsigned']) rmSync(join(modules, name), { recursive: true });
+    expect(signet('verify', 'modules', modules, ...trust).code).toBe(0);
+  }, 300_000);
 
   it('reads every key of a keyring file: cat a.asc b.asc, gpg --export --armor A B and binary gpg --export give the same verdict', () => {
     const made = new Date('2017-01-01T00:00:00Z');

@@ -1,7 +1,6 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import {
   type AuditProgress,
   AuditError,
@@ -21,44 +20,45 @@ import {
   serverSource,
 } from '@signet/audit';
 import { writeAtomically } from './files.js';
+import { type NetworkFlags, exitCodeOf, networkOf, usage, verifierKeyOf } from './kit.js';
 
-// `signet audit` and `signet mirror`: exit 0 when the log checks out, 1 at the first discrepancy
-// (named by seq and reason), 2 for a usage error or a source that cannot be read.
+// `signet audit`, `mirror` and `monitor`: exit 0 when the log checks out, 1 at the first
+// discrepancy (named by seq and reason) or alert, 2 for a usage error, bad local input or a source
+// that cannot be reached.
 
-function usage(message: string): never {
-  throw Object.assign(new Error(message), { code: 'USAGE' });
-}
-
-function sourceOf(values: { server?: string; mirror?: string }): LogSource {
+function sourceOf(values: { server?: string; mirror?: string } & NetworkFlags): LogSource {
   if ((values.server === undefined) === (values.mirror === undefined))
     usage('give the log as --server URL or as --mirror DIR');
-  return values.server !== undefined ? serverSource(values.server) : mirrorSource(values.mirror!);
+  if (values.mirror !== undefined) {
+    if (!existsSync(values.mirror)) usage(`the mirror directory ${values.mirror} does not exist`, 'NO_SUCH_FILE');
+    return mirrorSource(values.mirror);
+  }
+  return serverSource(values.server!, networkOf(values));
 }
 
-const WITNESS_OPTIONS = {
-  witness: { type: 'string' as const, multiple: true as const },
-  quorum: { type: 'string' as const },
-};
+interface WitnessFlags {
+  witness?: string[];
+  quorum?: number;
+}
 
-/** `--witness KEY`… and `--quorum N` (default: every witness named). */
-function witnessesOf(values: { witness?: string[]; quorum?: string }): WitnessQuorum | undefined {
+/** `--witness KEY`… and `--quorum N` (default: every witness named); a malformed key is a usage error. */
+async function witnessesOf(values: WitnessFlags): Promise<WitnessQuorum | undefined> {
   const keys = values.witness ?? [];
   if (keys.length === 0) {
     if (values.quorum !== undefined) usage('--quorum needs --witness KEY (one per witness)');
     return undefined;
   }
-  const quorum = values.quorum === undefined ? keys.length : Number(values.quorum);
-  if (!(Number.isInteger(quorum) && quorum >= 1 && quorum <= keys.length))
-    usage(`--quorum is a number of witnesses from 1 to ${keys.length}`);
+  const quorum = values.quorum ?? keys.length;
+  if (quorum > keys.length) usage(`--quorum is a number of witnesses from 1 to ${keys.length}`);
+  const { parseWitnessVerifierKey } = await import('@signet/tlog');
+  for (const key of keys) {
+    try {
+      parseWitnessVerifierKey(key);
+    } catch (error) {
+      usage(`--witness ${key} is not a witness verifier key: ${(error as Error).message}`);
+    }
+  }
   return { keys, quorum };
-}
-
-function verifierKeyOf(vkey: string | undefined): string {
-  if (!vkey)
-    usage(
-      "--vkey KEY is required: the log's verifier key (name+hash+base64), from its operator, never taken from the server",
-    );
-  return vkey.trim();
 }
 
 /** A progress line on a terminal: bar, events/s, ETA. Nothing when stderr is not a TTY. */
@@ -79,49 +79,43 @@ function progressBar(): ((p: AuditProgress) => void) | undefined {
 /**
  * A refusal with a code (a discrepancy, a bad checkpoint, a missing quorum, a source that answers
  * wrongly) is the command's answer: `FAILED: CODE: …` or JSON, exit 1. A source that cannot be
- * reached at all, and usage errors, exit 2; anything else is a bug and propagates.
+ * reached at all and usage errors propagate (stderr, exit 2), and so does anything else (a bug).
  */
 function failed(error: unknown, json: boolean | undefined): number {
   const code = (error as { code?: unknown }).code;
-  if (typeof code !== 'string' || code === 'USAGE' || code.startsWith('ERR_')) throw error;
+  if (typeof code !== 'string' || code.startsWith('ERR_') || exitCodeOf(error) === 2) throw error;
   const seq = error instanceof AuditError ? error.seq : null;
   process.stdout.write(
     json
       ? `${JSON.stringify({ ok: false, seq, code, message: (error as Error).message })}\n`
       : `FAILED: ${code}: ${(error as Error).message}\n`,
   );
-  return code === 'SOURCE_UNREACHABLE' ? 2 : 1;
+  return 1;
 }
 
-export async function auditCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      server: { type: 'string' },
-      mirror: { type: 'string' },
-      vkey: { type: 'string' },
-      'from-checkpoint': { type: 'string' },
-      save: { type: 'string' },
-      threads: { type: 'string' },
-      json: { type: 'boolean' },
-      'require-artifacts': { type: 'boolean' },
-      'allow-no-snapshot': { type: 'boolean' },
-      ...WITNESS_OPTIONS,
-    },
-    strict: true,
-  });
+interface AuditFlags extends WitnessFlags, NetworkFlags {
+  server?: string;
+  mirror?: string;
+  vkey?: string;
+  fromCheckpoint?: string;
+  save?: string;
+  threads?: number;
+  json?: boolean;
+  requireArtifacts?: boolean;
+  allowNoSnapshot?: boolean;
+}
+
+export async function auditCommand(values: AuditFlags): Promise<number> {
   const source = sourceOf(values);
-  const witnesses = witnessesOf(values);
-  const verifierKey = verifierKeyOf(values.vkey);
-  const threads = values.threads === undefined ? undefined : Number(values.threads);
-  if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1 && threads <= 256))
-    usage('--threads is a number of threads from 1 to 256');
+  const witnesses = await witnessesOf(values);
+  const verifierKey = await verifierKeyOf(values.vkey);
+  const threads = values.threads;
   let text: string | undefined;
-  if (values['from-checkpoint']) {
+  if (values.fromCheckpoint) {
     try {
-      text = readFileSync(values['from-checkpoint'], 'utf8');
+      text = readFileSync(values.fromCheckpoint, 'utf8');
     } catch (error) {
-      usage(`cannot read ${values['from-checkpoint']}: ${(error as Error).message}`);
+      usage(`cannot read ${values.fromCheckpoint}: ${(error as Error).message}`, 'NO_SUCH_FILE');
     }
   }
   try {
@@ -132,8 +126,8 @@ export async function auditCommand(args: string[]): Promise<number> {
       from,
       threads,
       witnesses,
-      requireArtifacts: values['require-artifacts'],
-      allowNoSnapshot: values['allow-no-snapshot'],
+      requireArtifacts: values.requireArtifacts,
+      allowNoSnapshot: values.allowNoSnapshot,
       onCheckpoint: values.save
         ? (checkpoint) => writeAtomically(values.save!, encodeAuditCheckpoint(checkpoint))
         : undefined,
@@ -165,30 +159,26 @@ export async function auditCommand(args: string[]): Promise<number> {
   }
 }
 
-export async function mirrorCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    options: {
-      server: { type: 'string' },
-      vkey: { type: 'string' },
-      artifacts: { type: 'boolean' },
-      json: { type: 'boolean' },
-      ...WITNESS_OPTIONS,
-    },
-    strict: true,
-    allowPositionals: true,
-  });
-  if (!values.server || positionals.length !== 1)
-    usage('usage: signet mirror --server URL --vkey KEY [--artifacts] [--json] DIR');
+interface MirrorFlags extends WitnessFlags, NetworkFlags {
+  server?: string;
+  vkey?: string;
+  artifacts?: boolean;
+  json?: boolean;
+}
+
+export async function mirrorCommand([dir]: string[], values: MirrorFlags): Promise<number> {
+  if (!values.server) usage('signet mirror needs --server URL');
+  const verifierKey = await verifierKeyOf(values.vkey);
+  const witnesses = await witnessesOf(values);
   try {
-    const report = await mirrorLog(serverSource(values.server), positionals[0]!, verifierKeyOf(values.vkey), {
+    const report = await mirrorLog(serverSource(values.server, networkOf(values)), dir!, verifierKey, {
       artifacts: values.artifacts,
-      witnesses: witnessesOf(values),
+      witnesses,
     });
     process.stdout.write(
       values.json
         ? `${JSON.stringify(report)}\n`
-        : `mirrored ${report.origin} at size ${report.size} into ${positionals[0]} (was ${report.from}; ${report.tilesFetched} tiles, ${report.artifactsFetched} artifacts fetched)\n`,
+        : `mirrored ${report.origin} at size ${report.size} into ${dir} (was ${report.from}; ${report.tilesFetched} tiles, ${report.artifactsFetched} artifacts fetched)\n`,
     );
     return 0;
   } catch (error) {
@@ -232,35 +222,34 @@ async function alert(webhook: string | undefined, finding: Finding): Promise<voi
 }
 
 /** `signet monitor`: poll, check, report; exit 1 (with --once) when an alert was raised. */
-export async function monitorCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      server: { type: 'string' },
-      vkey: { type: 'string' },
-      watch: { type: 'string', multiple: true },
-      peer: { type: 'string', multiple: true },
-      'peer-mirror': { type: 'string', multiple: true },
-      webhook: { type: 'string' },
-      state: { type: 'string' },
-      interval: { type: 'string' },
-      once: { type: 'boolean' },
-      json: { type: 'boolean' },
-      ...WITNESS_OPTIONS,
-    },
-    strict: true,
-  });
-  if (!values.server)
-    usage(
-      'usage: signet monitor --server URL --vkey KEY --watch <fingerprint|username|package>... [--peer URL]... [--webhook URL] [--state DIR] [--interval SECONDS] [--once] [--json]',
-    );
-  const verifierKey = verifierKeyOf(values.vkey);
-  const interval = Number(values.interval ?? 60);
-  if (!(interval >= 1 && interval <= 86_400)) usage('--interval is a number of seconds from 1 to 86400');
-  const source = serverSource(values.server);
-  const peers = [...(values.peer ?? []).map(serverSource), ...(values['peer-mirror'] ?? []).map(mirrorSource)];
+interface MonitorFlags extends WitnessFlags, NetworkFlags {
+  server?: string;
+  vkey?: string;
+  watch?: string[];
+  peer?: string[];
+  peerMirror?: string[];
+  webhook?: string;
+  state?: string;
+  interval?: number;
+  once?: boolean;
+  json?: boolean;
+}
+
+export async function monitorCommand(values: MonitorFlags): Promise<number> {
+  if (!values.server) usage('signet monitor needs --server URL');
+  // Everything that can be wrong with the command line is refused now, not at each poll.
+  const verifierKey = await verifierKeyOf(values.vkey);
+  const interval = values.interval ?? 60;
+  const network = networkOf(values);
+  const source = serverSource(values.server, network);
+  for (const dir of values.peerMirror ?? [])
+    if (!existsSync(dir)) usage(`the peer mirror directory ${dir} does not exist`, 'NO_SUCH_FILE');
+  const peers = [
+    ...(values.peer ?? []).map((url) => serverSource(url, network)),
+    ...(values.peerMirror ?? []).map(mirrorSource),
+  ];
   const file = monitorStateFile(values.state);
-  const witnesses = witnessesOf(values);
+  const witnesses = await witnessesOf(values);
   let alerted = false;
   for (;;) {
     let state: MonitorState | null = null;

@@ -14,6 +14,7 @@ import {
   commandJsonSchemas,
 } from '@signet/domain';
 import { hostNow, writeAtomically } from './files.js';
+import { outcome } from './kit.js';
 
 // `signet command <type> field=value…`: the command JSON a person would otherwise write with
 // printf, checked by the server's own schema, in canonical form (RFC 8785), signed by the
@@ -376,14 +377,15 @@ export function registerCommandBuilder(program: Program): void {
     .option('-o, --out <file>', 'write the command here and its signature to <file>.asc (default: command.json)')
     .option('--json', 'print the log’s answer as JSON')
     .addHelpText('after', typesHelp())
-    .action(async (type: string, fields: string[], options: BuildOptions) => {
+    .action(async (type: string, fields: string[], options: BuildOptions, command: Program) => {
+      outcome.command = command;
       try {
-        process.exitCode = await buildCommand(type, fields, options);
+        outcome.code = await buildCommand(type, fields, options);
       } catch (error) {
         const e = error as { code?: string; message?: string; exitCode?: number };
         const code = e.code && e.code !== 'USAGE' ? `${e.code}: ` : '';
         process.stderr.write(`signet command: ${code}${e.message ?? String(error)}\n`);
-        process.exitCode = error instanceof CommandBuilderError ? error.exitCode : 2;
+        outcome.code = error instanceof CommandBuilderError ? error.exitCode : 2;
       }
     });
 }

@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { DomainError } from '@signet/domain/core';
 import {
   type Checkpoint,
@@ -19,37 +18,29 @@ import {
   signatureLine,
   verifyConsistency,
 } from '@signet/tlog';
-import { fetchConsistencyProof, fetchOk } from '@signet/client';
+import { type NetworkOptions, fetchConsistencyProof, fetchOk, fetchRetrying } from '@signet/client';
 import { hostNow, readText, writeAtomically } from './files.js';
+import { type NetworkFlags, UsageError, networkOf, verifierKeyOf } from './kit.js';
 
 // `signet witness`: a C2SP tlog-cosignature witness of one Signet log, run from cron. It cosigns
 // the log's checkpoint only if it verifies with the pinned log key and extends (by a consistency
 // proof) the last checkpoint this witness cosigned, which it keeps in its state directory, one
-// directory per log. Exit codes: 0 cosigned, 1 refused (by the witness or by the log), 2 usage.
+// directory per log. Exit codes: 0 cosigned, 1 refused (by the witness or by the log), 2 usage,
+// bad local input or a log that cannot be reached.
 
-const COSIGN_USAGE =
-  'usage: signet witness cosign --server URL --vkey LOGKEY --key WITNESS_KEY_FILE [--state DIR] [--json]';
-const KEYGEN_USAGE = 'usage: signet witness keygen --name NAME';
-const TIMEOUT_MS = 30_000;
-
-const usage = (message: string) => new DomainError('USAGE', message);
+const usage = (message: string, code?: string) => new UsageError(message, code);
 
 /** This host's time in POSIX seconds (SIGNET_CLOCK_FILE in tests). */
 const nowSeconds = () => Math.floor(hostNow().getTime() / 1000);
 
-/** `signet witness keygen|cosign …` */
-export async function witnessCommand(args: string[]): Promise<number> {
-  const [sub, ...rest] = args;
-  if (sub === 'keygen') return keygen(rest);
-  if (sub === 'cosign') return cosign(rest);
-  throw usage(`${KEYGEN_USAGE}\n${COSIGN_USAGE}`);
-}
-
 /** A new witness key: the signer key (keep it, mode 0600) and the verifier key (for the log's SIGNET_WITNESSES). */
-function keygen(args: string[]): number {
-  const { values } = parseArgs({ args, options: { name: { type: 'string' } }, strict: true });
-  if (!values.name) throw usage(KEYGEN_USAGE);
-  const skey = encodeWitnessSignerKey(values.name, randomBytes(32));
+export function keygen(values: { name: string }): number {
+  let skey: string;
+  try {
+    skey = encodeWitnessSignerKey(values.name, randomBytes(32));
+  } catch (error) {
+    throw usage(`--name ${values.name}: ${(error as Error).message}`);
+  }
   process.stdout.write(`signer key:   ${skey}\nverifier key: ${parseWitnessSignerKey(skey).signer.verifierKey}\n`);
   return 0;
 }
@@ -57,28 +48,29 @@ function keygen(args: string[]): number {
 /** The signer key in a file: the first PRIVATE+KEY+… word, so the output of keygen may be kept as it is. */
 function readSigner(path: string): WitnessSigner {
   const text = readText(path);
-  if (text === null) throw usage(`cannot read the witness key file ${path}`);
+  if (text === null) throw usage(`cannot read the witness key file ${path}`, 'NO_SUCH_FILE');
   const skey = /PRIVATE\+KEY\+\S+/.exec(text)?.[0];
   if (!skey) throw usage(`${path} holds no witness signer key (PRIVATE+KEY+…; see signet witness keygen)`);
-  return parseWitnessSignerKey(skey).signer;
+  try {
+    return parseWitnessSignerKey(skey).signer;
+  } catch (error) {
+    throw usage(`${path}: the witness signer key cannot be read: ${(error as Error).message}`);
+  }
 }
 
-async function cosign(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      server: { type: 'string' },
-      vkey: { type: 'string' },
-      key: { type: 'string' },
-      state: { type: 'string' },
-      json: { type: 'boolean' },
-    },
-    strict: true,
-  });
-  if (!values.server || !values.vkey || !values.key) throw usage(COSIGN_USAGE);
+export interface CosignFlags extends NetworkFlags {
+  server: string;
+  vkey: string;
+  key: string;
+  state?: string;
+  json?: boolean;
+}
+
+export async function cosign(values: CosignFlags): Promise<number> {
   const base = values.server.replace(/\/+$/, '');
-  const vkey = values.vkey.trim();
+  const vkey = await verifierKeyOf(values.vkey);
   const logKey = parseVerifierKey(vkey);
+  const network = networkOf(values);
   const signer = readSigner(values.key);
   const dir = values.state ?? process.env.SIGNET_WITNESS_DIR ?? join(homedir(), '.signet-witness');
   mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -90,8 +82,8 @@ async function cosign(args: string[]): Promise<number> {
     );
 
   const previous = lastCosigned(dir, logKey);
-  const cp = openServed(await (await fetchOk(`${base}/log/checkpoint`, 'the checkpoint')).text(), logKey);
-  if (previous) await checkExtends(base, previous, cp);
+  const cp = openServed(await (await fetchOk(`${base}/log/checkpoint`, 'the checkpoint', network)).text(), logKey);
+  if (previous) await checkExtends(base, previous, cp, network);
   const note = logSigned(cp.note, logKey);
   const timestamp = nowSeconds();
   const line = cosignCheckpoint(note, signer, timestamp);
@@ -99,7 +91,7 @@ async function cosign(args: string[]): Promise<number> {
   writeAtomically(join(dir, 'checkpoint'), note, 0o600);
   if (!pinned) writeAtomically(join(dir, 'vkey'), `${vkey}\n`, 0o600);
 
-  const answer = await submit(base, note + line);
+  const answer = await submit(base, note + line, network);
   const stored = answer.cosignatures?.some((c) => c.witness === signer.name && c.stored) ?? false;
   const result = { ok: true, origin: cp.origin, size: cp.size, witness: signer.name, timestamp, stored };
   process.stdout.write(
@@ -138,7 +130,12 @@ function openServed(note: string, logKey: NoteVerifier): Checkpoint & { note: st
 }
 
 /** Refuses a checkpoint smaller than, forked from, or not provably extending the last one cosigned. */
-async function checkExtends(base: string, previous: Checkpoint, cp: Checkpoint): Promise<void> {
+async function checkExtends(
+  base: string,
+  previous: Checkpoint,
+  cp: Checkpoint,
+  network: NetworkOptions,
+): Promise<void> {
   if (cp.size < previous.size) {
     throw new DomainError(
       'CHECKPOINT_ROLLBACK',
@@ -159,10 +156,10 @@ async function checkExtends(base: string, previous: Checkpoint, cp: Checkpoint):
       cp.size,
       previous.root,
       cp.root,
-      await fetchConsistencyProof(base, previous.size, cp.size),
+      await fetchConsistencyProof(base, previous.size, cp.size, network),
     );
   } catch (error) {
-    if (error instanceof DomainError && error.code === 'FETCH_FAILED') throw error;
+    if (error instanceof DomainError && ['FETCH_FAILED', 'SOURCE_UNREACHABLE'].includes(error.code)) throw error;
     throw new DomainError(
       'CHECKPOINT_FORK',
       `the checkpoint of size ${cp.size} is not consistent with size ${previous.size} this witness cosigned: ${(error as Error).message}; not cosigning`,
@@ -195,19 +192,13 @@ class LogRefusal extends Error {
   }
 }
 
-/** POSTs the cosigned note; the log's refusal ({code, message}) becomes this command's. */
-async function submit(base: string, note: string): Promise<Recorded> {
-  let response: Response;
-  try {
-    response = await fetch(`${base}/log/cosignature`, {
-      method: 'POST',
-      body: note,
-      headers: { 'content-type': 'text/plain; charset=utf-8' },
-      signal: AbortSignal.timeout(TIMEOUT_MS),
-    });
-  } catch (error) {
-    throw new DomainError('FETCH_FAILED', `cannot post the cosignature to ${base}: ${(error as Error).message}`);
-  }
+/** POSTs the cosigned note (retried like a read: the log stores a cosignature once); the log's refusal ({code, message}) becomes this command's. */
+async function submit(base: string, note: string, network: NetworkOptions): Promise<Recorded> {
+  const response = await fetchRetrying(`${base}/log/cosignature`, 'an answer to the cosignature', network, {
+    method: 'POST',
+    body: note,
+    headers: { 'content-type': 'text/plain; charset=utf-8' },
+  });
   const body = (await response.json().catch(() => ({}))) as Recorded & { code?: string; message?: string };
   if (!response.ok)
     throw new LogRefusal(

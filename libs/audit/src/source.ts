@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { type NetworkOptions, fetchRetrying } from '@signet/client';
 import { DomainError } from '@signet/domain/core';
 import { type TileCoord, parseWitnessVerifierKey, requireQuorum, tilePath } from '@signet/tlog';
 import { AuditError } from './replay.js';
@@ -24,8 +25,6 @@ export interface LogSource {
   /** A published artifact by SHA-512, or null when the source does not keep it. */
   artifact(sha512: string): Promise<Uint8Array | null>;
 }
-
-const TIMEOUT_MS = 60_000;
 
 /** Witnesses whose cosignatures a reader requires on the checkpoint it uses. */
 export interface WitnessQuorum {
@@ -56,24 +55,14 @@ export async function checkpointFrom(source: LogSource, witnesses?: WitnessQuoru
   return note;
 }
 
-async function get(url: string): Promise<Response> {
-  let response: Response;
-  try {
-    response = await fetch(url, { signal: AbortSignal.timeout(TIMEOUT_MS) });
-  } catch (error) {
-    throw new DomainError('SOURCE_UNREACHABLE', `cannot fetch ${url}: ${(error as Error).message}`);
-  }
-  return response;
-}
-
 /** Largest answers read: an entry bundle (256 entries of at most 64 KiB), a snapshot, an artifact. */
 const MAX_NOTE_BYTES = 64 * 1024;
 export const MAX_TILE_BYTES = 256 * (2 + 0xffff);
 export const MAX_DOCUMENT_BYTES = 64 * 1024 * 1024;
 export const MAX_ARTIFACT_BYTES = 1024 * 1024 * 1024;
 
-async function bytes(url: string, optional: boolean, max: number): Promise<Uint8Array | null> {
-  const response = await get(url);
+async function read(url: string, optional: boolean, max: number, network: NetworkOptions): Promise<Uint8Array | null> {
+  const response = await fetchRetrying(url, 'a log file', network);
   if (optional && response.status === 404) return null;
   if (!response.ok) throw new DomainError('SOURCE_ERROR', `${url} answered HTTP ${response.status}`);
   if (Number(response.headers.get('content-length') ?? 0) > max)
@@ -96,8 +85,9 @@ async function bytes(url: string, optional: boolean, max: number): Promise<Uint8
 }
 
 /** A Signet server: the tiles under /log, snapshots at /trust/snapshot?size=N, artifacts at /artifacts/<sha512>. */
-export function serverSource(url: string): LogSource {
+export function serverSource(url: string, network: NetworkOptions = {}): LogSource {
   const base = url.replace(/\/+$/, '');
+  const bytes = (path: string, optional: boolean, max: number) => read(path, optional, max, network);
   return {
     name: base,
     checkpoint: async () =>
