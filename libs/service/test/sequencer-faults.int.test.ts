@@ -1,6 +1,13 @@
 import * as openpgp from 'openpgp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DomainError, type EventDraft, InfrastructureError, ManualClock } from '@signet/domain';
+import {
+  DomainError,
+  type EventDraft,
+  InfrastructureError,
+  ManualClock,
+  type TrustState,
+  outcomeKey,
+} from '@signet/domain';
 import { VerifyPool, readPublicKey } from '@signet/pgp';
 import { STALE, type SignetServices, createServices } from '@signet/service';
 import { type SignetLog, openLog } from '@signet/store';
@@ -8,7 +15,9 @@ import { type Backend, newBackend } from '../../../test/support/backends.js';
 import { inertDraft } from '../../../test/support/drafts.js';
 
 // The sequencer when an append fails, when a decision is larger than a transaction, and when
-// the key set moves under a decision; the verification threads when one dies and at close.
+// the key set moves under a decision; the pipeline (a group decided and sealed on the state of
+// the one being appended) when that one is written, refused, or not written; the verification
+// threads when one dies and at close.
 
 describe('the sequencer under faults (PGlite)', () => {
   let backend: Backend;
@@ -31,7 +40,7 @@ describe('the sequencer under faults (PGlite)', () => {
   const events = (count: number): EventDraft[] =>
     Array.from({ length: count }, () => inertDraft(n++, { actor: 'test' }));
 
-  it('gives no refusal that rests on a decision of its group whose append failed', async () => {
+  it('gives no refusal that rests on a decision whose append failed', async () => {
     const { sequencer, projection } = services;
     const base = projection.state.size;
     // B is refused only once A's event is in the state it is decided on.
@@ -39,23 +48,23 @@ describe('the sequencer under faults (PGlite)', () => {
       if (state.size > base) throw new DomainError('NO_CHANGE', 'A came first');
       return events(1);
     };
-    const append = log.writer.append.bind(log.writer);
+    const commit = log.writer.commit.bind(log.writer);
     let failures = 1;
-    log.writer.append = (drafts, options) => {
+    log.writer.commit = (batch) => {
       if (failures-- > 0)
         return Promise.reject(new InfrastructureError('DATABASE_UNAVAILABLE', 'test: the database went away', 2));
-      return append(drafts, options);
+      return commit(batch);
     };
     try {
+      // A's append fails: B, decided on A's state while A was being appended (pipelined) or
+      // with it, is not refused on it; decided again without A, it is appended.
       const first = await Promise.allSettled([
         sequencer.decide({ decide: () => events(1), keysVersion: null }),
         sequencer.decide({ decide: b(), keysVersion: null }),
       ]);
-      expect(first.map((r) => (r as PromiseRejectedResult).reason?.code)).toEqual([
-        'DATABASE_UNAVAILABLE',
-        'DATABASE_UNAVAILABLE',
-      ]);
-      expect(await log.reader.size()).toBe(base);
+      expect((first[0] as PromiseRejectedResult).reason?.code).toBe('DATABASE_UNAVAILABLE');
+      expect(first[1]!.status).toBe('fulfilled');
+      expect(await log.reader.size()).toBe(base + 1);
       // Sent again: A is appended, then B is refused on it.
       const again = await Promise.allSettled([
         sequencer.decide({ decide: () => events(1), keysVersion: null }),
@@ -63,9 +72,131 @@ describe('the sequencer under faults (PGlite)', () => {
       ]);
       expect(again[0]!.status).toBe('fulfilled');
       expect((again[1] as PromiseRejectedResult).reason?.code).toBe('NO_CHANGE');
-      expect(await log.reader.size()).toBe(base + 1);
+      expect(await log.reader.size()).toBe(base + 2);
     } finally {
-      log.writer.append = append;
+      log.writer.commit = commit;
+    }
+  });
+
+  /** An event of the log's whose outcome key the state keeps: a later decision can ask whether it is in. */
+  const marked = (): { draft: EventDraft; in: (state: TrustState) => boolean } => {
+    const draft = inertDraft(n++);
+    const key = outcomeKey(draft.type, draft.data)!;
+    return { draft, in: (state) => state.outcomes.has(key) };
+  };
+
+  /** Records the writer's seal and commit calls in order, until the returned function is called. */
+  function trace(): { steps: string[]; restore: () => void } {
+    const steps: string[] = [];
+    const { seal, commit } = log.writer;
+    log.writer.seal = async (drafts, options, on) => {
+      // `on`: the head a batch not yet committed leaves (a group sealed while another is in flight).
+      steps.push(`seal ${options.expectedSize}${on ? ' on a batch in flight' : ''}`);
+      return seal.call(log.writer, drafts, options, on);
+    };
+    log.writer.commit = (batch) => {
+      steps.push(`send ${batch.base.size}`);
+      return commit.call(log.writer, batch).finally(() => steps.push(`committed ${batch.base.size}`));
+    };
+    return {
+      steps,
+      restore: () => {
+        log.writer.seal = seal;
+        log.writer.commit = commit;
+      },
+    };
+  }
+
+  it('decides and seals the next group on the state of the one being appended, before it commits', async () => {
+    const { sequencer, projection } = services;
+    const base = projection.state.size;
+    const a = marked();
+    const { steps, restore } = trace();
+    try {
+      // B is accepted only on a state holding A's event, and C refused on it: both decided on
+      // the state A's group leaves while A is being appended; C's refusal given once A is in.
+      // (Four decisions queued at once with nothing in flight: the first two form the first group.)
+      const results = await Promise.allSettled([
+        sequencer.decide({ decide: () => [a.draft], keysVersion: null }),
+        sequencer.decide({ decide: () => events(1), keysVersion: null }),
+        sequencer.decide({
+          decide: (state) => {
+            if (!a.in(state)) throw new DomainError('NO_CHANGE', 'A is not in yet');
+            return events(1);
+          },
+          keysVersion: null,
+        }),
+        sequencer
+          .decide({
+            decide: (state) => {
+              if (a.in(state)) throw new DomainError('NO_CHANGE', 'A came first');
+              return events(1);
+            },
+            keysVersion: null,
+          })
+          .catch((error: DomainError) => {
+            // Refused only on a state that holds A, committed.
+            expect(projection.state.size).toBeGreaterThan(base);
+            throw error;
+          }),
+      ]);
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'rejected']);
+      expect((results[3] as PromiseRejectedResult).reason?.code).toBe('NO_CHANGE');
+      expect(await log.reader.size()).toBe(base + 3);
+      // The second group was sealed on the head the first leaves while the first was in flight
+      // (on PGlite the statement may be done by then; it is landed only after), and sent once
+      // the first committed.
+      expect(steps.filter((s) => s.startsWith('seal') || s.startsWith('send'))).toEqual([
+        `seal ${base}`,
+        `send ${base}`,
+        `seal ${base + 2} on a batch in flight`,
+        `send ${base + 2}`,
+      ]);
+      expect(steps.indexOf(`committed ${base}`)).toBeLessThan(steps.indexOf(`send ${base + 2}`));
+    } finally {
+      restore();
+    }
+  });
+
+  it('decides again the group decided on one that met another process append: each appended once', async () => {
+    const { sequencer, projection } = services;
+    const base = projection.state.size;
+    const a = marked();
+    const intruder = inertDraft(n++, { actor: 'test', text: 'from another process' });
+    const commit = log.writer.commit.bind(log.writer);
+    let intrude = true;
+    log.writer.commit = async (batch) => {
+      // Another writer appends just before the first group's statement: it finds the head moved.
+      if (intrude) {
+        intrude = false;
+        await log.writer.append([intruder]);
+      }
+      return commit(batch);
+    };
+    try {
+      const [first, second] = await Promise.all([
+        sequencer.decide({ decide: () => [a.draft], keysVersion: null }),
+        sequencer.decide({
+          decide: (state) => {
+            if (!a.in(state)) throw new DomainError('NO_CHANGE', 'A is not in yet');
+            return events(1);
+          },
+          keysVersion: null,
+        }),
+      ]);
+      expect(first).not.toBe(STALE);
+      expect(second).not.toBe(STALE);
+      const seqs = [...(first as { seq: number }[]), ...(second as { seq: number }[])].map((e) => e.seq);
+      // The intruder took `base`; A and B follow it, each once, in their order.
+      expect(seqs).toEqual([base + 1, base + 2]);
+      expect(await log.reader.size()).toBe(base + 3);
+      const texts: string[] = [];
+      for await (const e of log.reader.scan(base, base + 3)) texts.push((e.data as { text: string }).text);
+      expect(new Set(texts).size).toBe(3);
+      expect(texts[0]).toBe('from another process');
+      expect(projection.state.size).toBe(base + 3);
+    } finally {
+      log.writer.commit = commit;
     }
   });
 
