@@ -56,15 +56,16 @@ describe('the sequencer under faults (PGlite)', () => {
       return commit(batch);
     };
     try {
-      // A's append fails: B, decided on A's state while A was being appended (pipelined) or
-      // with it, is not refused on it; decided again without A, it is appended.
+      // One group on PGlite (nothing to overlap there): its append fails, B is not refused on A.
       const first = await Promise.allSettled([
         sequencer.decide({ decide: () => events(1), keysVersion: null }),
         sequencer.decide({ decide: b(), keysVersion: null }),
       ]);
-      expect((first[0] as PromiseRejectedResult).reason?.code).toBe('DATABASE_UNAVAILABLE');
-      expect(first[1]!.status).toBe('fulfilled');
-      expect(await log.reader.size()).toBe(base + 1);
+      expect(first.map((r) => (r as PromiseRejectedResult).reason?.code)).toEqual([
+        'DATABASE_UNAVAILABLE',
+        'DATABASE_UNAVAILABLE',
+      ]);
+      expect(await log.reader.size()).toBe(base);
       // Sent again: A is appended, then B is refused on it.
       const again = await Promise.allSettled([
         sequencer.decide({ decide: () => events(1), keysVersion: null }),
@@ -72,11 +73,67 @@ describe('the sequencer under faults (PGlite)', () => {
       ]);
       expect(again[0]!.status).toBe('fulfilled');
       expect((again[1] as PromiseRejectedResult).reason?.code).toBe('NO_CHANGE');
-      expect(await log.reader.size()).toBe(base + 2);
+      expect(await log.reader.size()).toBe(base + 1);
     } finally {
       log.writer.commit = commit;
     }
   });
+
+  it('refuses alone a decision larger than one transaction takes; the group around it goes on', async () => {
+    const { sequencer } = services;
+    const before = await log.reader.size();
+    const results = await Promise.allSettled([
+      sequencer.decide({ decide: () => events(2), keysVersion: null }),
+      sequencer.decide({ decide: () => events(4), keysVersion: null }), // the limit is 3
+      sequencer.decide({ decide: () => events(1), keysVersion: null }),
+      sequencer.decide({ decide: () => events(2), keysVersion: null }), // does not fit beside the first: next transaction
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+    expect((results[1] as PromiseRejectedResult).reason?.code).toBe('BATCH_TOO_LARGE');
+    const sizes = results
+      .filter((r) => r.status === 'fulfilled')
+      .map((r) => (r as PromiseFulfilledResult<unknown[]>).value.length);
+    expect(sizes).toEqual([2, 1, 2]);
+    expect(await log.reader.size()).toBe(before + 5);
+  });
+
+  it('takes no decision once closed (LOG_CLOSED), and appends nothing', async () => {
+    const closing = await createServices(log, backend.config, new ManualClock('2026-03-01T00:00:00Z'));
+    const before = await log.reader.size();
+    await closing.close();
+    await expect(closing.sequencer.decide({ decide: () => events(1), keysVersion: null })).rejects.toMatchObject({
+      code: 'LOG_CLOSED',
+    });
+    expect(await log.reader.size()).toBe(before);
+  });
+
+  it('sends a decision prepared on another key set back to be prepared again', async () => {
+    const { sequencer, projection } = services;
+    const stale = await sequencer.decide({ decide: () => events(1), keysVersion: projection.state.keysVersion - 1 });
+    expect(stale).toBe(STALE);
+  });
+});
+
+describe('the sequencer pipeline (Postgres: the next group sealed while a statement is in flight)', () => {
+  let backend: Backend;
+  let log: SignetLog;
+  let services: SignetServices;
+  let n = 5000;
+
+  beforeAll(async () => {
+    backend = await newBackend('postgres', { maxBatch: 3 });
+    log = await openLog(backend.config, { init: true, clock: new ManualClock('2026-03-01T00:00:00Z') });
+    services = await createServices(log, backend.config, new ManualClock('2026-03-01T00:00:00Z'));
+  });
+
+  afterAll(async () => {
+    await services.close();
+    await log.close();
+    await backend.cleanup();
+  });
+
+  const events = (count: number): EventDraft[] =>
+    Array.from({ length: count }, () => inertDraft(n++, { actor: 'test' }));
 
   /** An event of the log's whose outcome key the state keeps: a later decision can ask whether it is in. */
   const marked = (): { draft: EventDraft; in: (state: TrustState) => boolean } => {
@@ -200,38 +257,44 @@ describe('the sequencer under faults (PGlite)', () => {
     }
   });
 
-  it('refuses alone a decision larger than one transaction takes; the group around it goes on', async () => {
-    const { sequencer } = services;
-    const before = await log.reader.size();
-    const results = await Promise.allSettled([
-      sequencer.decide({ decide: () => events(2), keysVersion: null }),
-      sequencer.decide({ decide: () => events(4), keysVersion: null }), // the limit is 3
-      sequencer.decide({ decide: () => events(1), keysVersion: null }),
-      sequencer.decide({ decide: () => events(2), keysVersion: null }), // does not fit beside the first: next transaction
-    ]);
-    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
-    expect((results[1] as PromiseRejectedResult).reason?.code).toBe('BATCH_TOO_LARGE');
-    const sizes = results
-      .filter((r) => r.status === 'fulfilled')
-      .map((r) => (r as PromiseFulfilledResult<unknown[]>).value.length);
-    expect(sizes).toEqual([2, 1, 2]);
-    expect(await log.reader.size()).toBe(before + 5);
-  });
-
-  it('takes no decision once closed (LOG_CLOSED), and appends nothing', async () => {
-    const closing = await createServices(log, backend.config, new ManualClock('2026-03-01T00:00:00Z'));
-    const before = await log.reader.size();
-    await closing.close();
-    await expect(closing.sequencer.decide({ decide: () => events(1), keysVersion: null })).rejects.toMatchObject({
-      code: 'LOG_CLOSED',
-    });
-    expect(await log.reader.size()).toBe(before);
-  });
-
-  it('sends a decision prepared on another key set back to be prepared again', async () => {
+  it('decides again the group behind one whose append failed, on the state without it', async () => {
     const { sequencer, projection } = services;
-    const stale = await sequencer.decide({ decide: () => events(1), keysVersion: projection.state.keysVersion - 1 });
-    expect(stale).toBe(STALE);
+    const base = projection.state.size;
+    const a = marked();
+    const commit = log.writer.commit.bind(log.writer);
+    let failures = 1;
+    log.writer.commit = (batch) => {
+      if (failures-- > 0)
+        return Promise.reject(new InfrastructureError('DATABASE_UNAVAILABLE', 'test: the database went away', 2));
+      return commit(batch);
+    };
+    try {
+      // [A, X] fail; B, decided on their state (accepted only without A), is decided again
+      // without them and accepted; C, refused on A's state, is decided again and appended.
+      const results = await Promise.allSettled([
+        sequencer.decide({ decide: () => [a.draft], keysVersion: null }),
+        sequencer.decide({ decide: () => events(1), keysVersion: null }),
+        sequencer.decide({
+          decide: (state) => {
+            if (a.in(state)) throw new DomainError('NO_CHANGE', 'A came first');
+            return events(1);
+          },
+          keysVersion: null,
+        }),
+        sequencer.decide({ decide: () => events(1), keysVersion: null }),
+      ]);
+      expect(results.map((r) => (r.status === 'rejected' ? r.reason?.code : r.status))).toEqual([
+        'DATABASE_UNAVAILABLE',
+        'DATABASE_UNAVAILABLE',
+        'fulfilled',
+        'fulfilled',
+      ]);
+      expect(await log.reader.size()).toBe(base + 2);
+      expect(projection.state.size).toBe(base + 2);
+      expect(a.in(projection.state)).toBe(false);
+    } finally {
+      log.writer.commit = commit;
+    }
   });
 });
 

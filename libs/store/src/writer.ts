@@ -137,6 +137,14 @@ export class LogWriter {
     return this.maxBatch;
   }
 
+  /**
+   * Whether a statement runs beside this thread (a Postgres server), so that sealing the next
+   * batch overlaps it; not on PGlite, whose statements run on this thread.
+   */
+  get overlaps(): boolean {
+    return this.options.db.kind === 'postgres';
+  }
+
   private refuseBatch(drafts: readonly EventDraft[]): Error | null {
     if (this.closed)
       return new InfrastructureError(

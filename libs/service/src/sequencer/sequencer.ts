@@ -157,8 +157,9 @@ export class Sequencer {
       let next: Group | null = null;
       if (this.waiting.length > 0) {
         // With nothing in flight, half of what waits (the first half's statement then runs
-        // while the rest is decided); with a group in flight, all of it.
-        const take = flight ? MAX_GROUP : Math.min(MAX_GROUP, Math.ceil(this.waiting.length / 2));
+        // while the rest is decided), where a statement runs beside this thread; else all of it.
+        const half = !flight && this.log.writer.overlaps;
+        const take = Math.min(MAX_GROUP, half ? Math.ceil(this.waiting.length / 2) : this.waiting.length);
         next = await this.decideGroup(this.waiting.splice(0, take), flight?.group ?? null);
       }
       const landed = flight ? await this.land(flight) : 'committed';
