@@ -121,7 +121,7 @@ describe('the sequencer pipeline (Postgres: the next group sealed while a statem
   let n = 5000;
 
   beforeAll(async () => {
-    backend = await newBackend('postgres', { maxBatch: 3 });
+    backend = await newBackend('postgres');
     log = await openLog(backend.config, { init: true, clock: new ManualClock('2026-03-01T00:00:00Z') });
     services = await createServices(log, backend.config, new ManualClock('2026-03-01T00:00:00Z'));
   });
@@ -141,6 +141,11 @@ describe('the sequencer pipeline (Postgres: the next group sealed while a statem
     const key = outcomeKey(draft.type, draft.data)!;
     return { draft, in: (state) => state.outcomes.has(key) };
   };
+
+  /** `count` decisions of one event each (eight or more queued at once with nothing in flight are split in two groups). */
+  const plain = (count: number) =>
+    Array.from({ length: count }, () => sequencer().decide({ decide: () => events(1), keysVersion: null }));
+  const sequencer = () => services.sequencer;
 
   /** Records the writer's seal and commit calls in order, until the returned function is called. */
   function trace(): { steps: string[]; restore: () => void } {
@@ -172,10 +177,10 @@ describe('the sequencer pipeline (Postgres: the next group sealed while a statem
     try {
       // B is accepted only on a state holding A's event, and C refused on it: both decided on
       // the state A's group leaves while A is being appended; C's refusal given once A is in.
-      // (Four decisions queued at once with nothing in flight: the first two form the first group.)
+      // (Eight decisions queued at once with nothing in flight: the first four form the first group.)
       const results = await Promise.allSettled([
         sequencer.decide({ decide: () => [a.draft], keysVersion: null }),
-        sequencer.decide({ decide: () => events(1), keysVersion: null }),
+        ...plain(3),
         sequencer.decide({
           decide: (state) => {
             if (!a.in(state)) throw new DomainError('NO_CHANGE', 'A is not in yet');
@@ -196,20 +201,26 @@ describe('the sequencer pipeline (Postgres: the next group sealed while a statem
             expect(projection.state.size).toBeGreaterThan(base);
             throw error;
           }),
+        ...plain(2),
       ]);
-      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'rejected']);
-      expect((results[3] as PromiseRejectedResult).reason?.code).toBe('NO_CHANGE');
-      expect(await log.reader.size()).toBe(base + 3);
+      expect(results.map((r) => r.status)).toEqual([
+        ...Array(5).fill('fulfilled'),
+        'rejected',
+        'fulfilled',
+        'fulfilled',
+      ]);
+      expect((results[5] as PromiseRejectedResult).reason?.code).toBe('NO_CHANGE');
+      expect(await log.reader.size()).toBe(base + 7);
       // The second group was sealed on the head the first leaves while the first was in flight
       // (on PGlite the statement may be done by then; it is landed only after), and sent once
       // the first committed.
       expect(steps.filter((s) => s.startsWith('seal') || s.startsWith('send'))).toEqual([
         `seal ${base}`,
         `send ${base}`,
-        `seal ${base + 2} on a batch in flight`,
-        `send ${base + 2}`,
+        `seal ${base + 4} on a batch in flight`,
+        `send ${base + 4}`,
       ]);
-      expect(steps.indexOf(`committed ${base}`)).toBeLessThan(steps.indexOf(`send ${base + 2}`));
+      expect(steps.indexOf(`committed ${base}`)).toBeLessThan(steps.indexOf(`send ${base + 4}`));
     } finally {
       restore();
     }
@@ -231,8 +242,9 @@ describe('the sequencer pipeline (Postgres: the next group sealed while a statem
       return commit(batch);
     };
     try {
-      const [first, second] = await Promise.all([
+      const results = await Promise.all([
         sequencer.decide({ decide: () => [a.draft], keysVersion: null }),
+        ...plain(3),
         sequencer.decide({
           decide: (state) => {
             if (!a.in(state)) throw new DomainError('NO_CHANGE', 'A is not in yet');
@@ -240,18 +252,18 @@ describe('the sequencer pipeline (Postgres: the next group sealed while a statem
           },
           keysVersion: null,
         }),
+        ...plain(3),
       ]);
-      expect(first).not.toBe(STALE);
-      expect(second).not.toBe(STALE);
-      const seqs = [...(first as { seq: number }[]), ...(second as { seq: number }[])].map((e) => e.seq);
-      // The intruder took `base`; A and B follow it, each once, in their order.
-      expect(seqs).toEqual([base + 1, base + 2]);
-      expect(await log.reader.size()).toBe(base + 3);
+      for (const r of results) expect(r).not.toBe(STALE);
+      const seqs = results.flatMap((r) => (r as { seq: number }[]).map((e) => e.seq));
+      // The intruder took `base`; the eight follow it, each once, in their order.
+      expect(seqs).toEqual(Array.from({ length: 8 }, (_, i) => base + 1 + i));
+      expect(await log.reader.size()).toBe(base + 9);
       const texts: string[] = [];
-      for await (const e of log.reader.scan(base, base + 3)) texts.push((e.data as { text: string }).text);
-      expect(new Set(texts).size).toBe(3);
+      for await (const e of log.reader.scan(base, base + 9)) texts.push((e.data as { text: string }).text);
+      expect(new Set(texts).size).toBe(9);
       expect(texts[0]).toBe('from another process');
-      expect(projection.state.size).toBe(base + 3);
+      expect(projection.state.size).toBe(base + 9);
     } finally {
       log.writer.commit = commit;
     }
@@ -269,11 +281,11 @@ describe('the sequencer pipeline (Postgres: the next group sealed while a statem
       return commit(batch);
     };
     try {
-      // [A, X] fail; B, decided on their state (accepted only without A), is decided again
-      // without them and accepted; C, refused on A's state, is decided again and appended.
+      // The first group [A, X, X, X] fails; C, decided on its state (accepted only without A),
+      // is decided again without it and accepted, with the rest of its group.
       const results = await Promise.allSettled([
         sequencer.decide({ decide: () => [a.draft], keysVersion: null }),
-        sequencer.decide({ decide: () => events(1), keysVersion: null }),
+        ...plain(3),
         sequencer.decide({
           decide: (state) => {
             if (a.in(state)) throw new DomainError('NO_CHANGE', 'A came first');
@@ -281,16 +293,14 @@ describe('the sequencer pipeline (Postgres: the next group sealed while a statem
           },
           keysVersion: null,
         }),
-        sequencer.decide({ decide: () => events(1), keysVersion: null }),
+        ...plain(3),
       ]);
       expect(results.map((r) => (r.status === 'rejected' ? r.reason?.code : r.status))).toEqual([
-        'DATABASE_UNAVAILABLE',
-        'DATABASE_UNAVAILABLE',
-        'fulfilled',
-        'fulfilled',
+        ...Array(4).fill('DATABASE_UNAVAILABLE'),
+        ...Array(4).fill('fulfilled'),
       ]);
-      expect(await log.reader.size()).toBe(base + 2);
-      expect(projection.state.size).toBe(base + 2);
+      expect(await log.reader.size()).toBe(base + 4);
+      expect(projection.state.size).toBe(base + 4);
       expect(a.in(projection.state)).toBe(false);
     } finally {
       log.writer.commit = commit;

@@ -71,6 +71,8 @@ function tooLarge(events: number, limit: number): DomainError {
 
 /** Decisions taken together and appended as one transaction. */
 const MAX_GROUP = 256;
+/** Decisions waiting, with nothing in flight, from which the first group takes only half. */
+const SPLIT_FROM = 8;
 /** Rounds of catching up with another process's appends before a group is given up (LOG_BUSY). */
 const MAX_ROUNDS = 20;
 
@@ -156,9 +158,10 @@ export class Sequencer {
       // The next group, decided and sealed while the statement of the one in flight runs.
       let next: Group | null = null;
       if (this.waiting.length > 0) {
-        // With nothing in flight, half of what waits (the first half's statement then runs
-        // while the rest is decided), where a statement runs beside this thread; else all of it.
-        const half = !flight && this.log.writer.overlaps;
+        // With nothing in flight and many waiting, half of them (the first half's statement then
+        // runs while the rest is decided), where a statement runs beside this thread; else all
+        // (a few are not worth a second transaction).
+        const half = !flight && this.waiting.length >= SPLIT_FROM && this.log.writer.overlaps;
         const take = Math.min(MAX_GROUP, half ? Math.ceil(this.waiting.length / 2) : this.waiting.length);
         next = await this.decideGroup(this.waiting.splice(0, take), flight?.group ?? null);
       }
