@@ -141,7 +141,7 @@ export function addNetworkOptions(command: Command, timeoutSeconds: number): Com
   return command
     .option(
       '--retries <n>',
-      'retries after a transient failure (no answer, timeout, HTTP 429 or 5xx), with backoff',
+      'retries after a transient failure (no answer, a timeout, HTTP 408, 425, 429, 500, 502-504), with backoff',
       integer(0, 20),
       3,
     )
