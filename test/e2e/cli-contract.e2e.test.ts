@@ -78,6 +78,7 @@ describe('the signet command: help, version, completion and exit codes', () => {
       'witness',
       'witness keygen',
       'witness cosign',
+      'command',
       'completion',
       'help',
     ]);
