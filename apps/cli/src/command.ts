@@ -4,17 +4,20 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Command as Program } from 'commander';
-import {
-  COMMAND_ENVELOPE_FIELDS,
-  COMMAND_TYPES,
-  CommandSchema,
-  type CommandType,
-  canonicalize,
-  checkCommandSize,
-  commandJsonSchemas,
-} from '@signet/domain';
+import type { CommandType } from '@signet/domain';
 import { hostNow, writeAtomically } from './files.js';
 import { outcome } from './kit.js';
+
+/**
+ * The domain's command schemas (zod), loaded only when `signet command` runs or its help is
+ * shown: every other command starts without them (they cost about 100 ms to load).
+ */
+let domain: typeof import('@signet/domain');
+
+/** Loads what `signet command` needs; `run` calls it first when the arguments name `command`. */
+export async function loadCommandBuilder(): Promise<void> {
+  domain ??= await import('@signet/domain');
+}
 
 // `signet command <type> field=value…`: the command JSON a person would otherwise write with
 // printf, checked by the server's own schema, in canonical form (RFC 8785), signed by the
@@ -36,14 +39,14 @@ const usage = (message: string) => new CommandBuilderError('USAGE', message);
 /** `add-member`, `addmember` or `AddMember` → `AddMember`. */
 export function commandTypeOf(name: string): CommandType {
   const squashed = name.replaceAll('-', '').replaceAll('_', '').toLowerCase();
-  const type = COMMAND_TYPES.find((t) => t.toLowerCase() === squashed);
-  if (!type) throw usage(`unknown command type "${name}"; the types are ${COMMAND_TYPES.map(kebab).join(', ')}`);
+  const type = domain.COMMAND_TYPES.find((t) => t.toLowerCase() === squashed);
+  if (!type) throw usage(`unknown command type "${name}"; the types are ${domain.COMMAND_TYPES.map(kebab).join(', ')}`);
   return type;
 }
 
 const kebab = (type: string) => type.replace(/[A-Z]/g, (c, i: number) => (i ? '-' : '') + c.toLowerCase());
 
-let schemas: ReturnType<typeof commandJsonSchemas> | undefined;
+let schemas: ReturnType<(typeof domain)['commandJsonSchemas']> | undefined;
 
 interface FieldInfo {
   readonly name: string;
@@ -53,13 +56,13 @@ interface FieldInfo {
 
 /** A type's own fields (not the envelope), from the JSON Schema generated from the server's zod schema. */
 export function fieldsOf(type: CommandType): FieldInfo[] {
-  schemas ??= commandJsonSchemas();
+  schemas ??= domain.commandJsonSchemas();
   const schema = schemas[type] as {
     properties: Record<string, { enum?: string[] }>;
     required?: string[];
   };
   return Object.entries(schema.properties)
-    .filter(([name]) => name !== 'type' && !(COMMAND_ENVELOPE_FIELDS as readonly string[]).includes(name))
+    .filter(([name]) => name !== 'type' && !(domain.COMMAND_ENVELOPE_FIELDS as readonly string[]).includes(name))
     .map(([name, p]) => ({ name, required: schema.required?.includes(name) ?? false, values: p.enum }));
 }
 
@@ -72,7 +75,7 @@ export function parseFields(args: readonly string[]): Record<string, string> {
     const name = arg.slice(0, eq);
     let value = arg.slice(eq + 1);
     if (name in fields) throw usage(`the field "${name}" is given twice`);
-    if ((COMMAND_ENVELOPE_FIELDS as readonly string[]).includes(name) || name === 'type')
+    if ((domain.COMMAND_ENVELOPE_FIELDS as readonly string[]).includes(name) || name === 'type')
       throw usage(
         `"${name}" is filled in by signet command: use ${name === 'type' ? 'the <type> argument' : `--${name === 'issuedAt' ? 'server' : name}`}`,
       );
@@ -117,7 +120,7 @@ function describeIssue(
 
 /** Checks a command with the server's schema; every problem is named by its field. */
 export function checkCommand(type: CommandType, command: Record<string, string>): void {
-  const parsed = CommandSchema.safeParse(command);
+  const parsed = domain.CommandSchema.safeParse(command);
   if (parsed.success) {
     checkArmored(command);
     return;
@@ -269,9 +272,9 @@ export async function buildCommand(
     `${kebab(type)}-${issuedAt.toISOString().replace(/[-:]|\.\d+/g, '')}-${randomBytes(4).toString('hex')}`;
   const command = { origin, id, issuedAt: issuedAt.toISOString(), type, ...fields };
   checkCommand(type, command);
-  const bytes = canonicalize(command);
+  const bytes = domain.canonicalize(command);
   try {
-    checkCommandSize(bytes);
+    domain.checkCommandSize(bytes);
   } catch (error) {
     throw new CommandBuilderError('BAD_FIELD', (error as Error).message);
   }
@@ -347,7 +350,7 @@ function summary(data: Record<string, unknown> | undefined): string {
 }
 
 function typesHelp(): string {
-  const lines = COMMAND_TYPES.map((type) => {
+  const lines = domain.COMMAND_TYPES.map((type) => {
     const fields = fieldsOf(type)
       .map((f) => `${f.required ? '' : '['}${f.name}=${f.values ? f.values.join('|') : '…'}${f.required ? '' : ']'}`)
       .join(' ');
@@ -376,10 +379,11 @@ export function registerCommandBuilder(program: Program): void {
     .option('--id <id>', 'the command id (default: <type>-<time>-<random>)')
     .option('-o, --out <file>', 'write the command here and its signature to <file>.asc (default: command.json)')
     .option('--json', 'print the log’s answer as JSON')
-    .addHelpText('after', typesHelp())
+    .addHelpText('after', () => typesHelp())
     .action(async (type: string, fields: string[], options: BuildOptions, command: Program) => {
       outcome.command = command;
       try {
+        await loadCommandBuilder();
         outcome.code = await buildCommand(type, fields, options);
       } catch (error) {
         const e = error as { code?: string; message?: string; exitCode?: number };

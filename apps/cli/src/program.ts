@@ -1,5 +1,5 @@
 import { Argument, Command } from 'commander';
-import { registerCommandBuilder } from './command.js';
+import { loadCommandBuilder, registerCommandBuilder } from './command.js';
 import { completionScript } from './completion.js';
 import {
   UsageError,
@@ -54,6 +54,8 @@ export async function run(program: Command, argv: readonly string[]): Promise<nu
   outcome.code = 0;
   outcome.command = null;
   try {
+    // Its help lists the command types from the domain's schemas, loaded only when asked for.
+    if (argv.includes('command')) await loadCommandBuilder();
     await program.parseAsync([...argv], { from: 'user' });
     return outcome.code;
   } catch (error) {
