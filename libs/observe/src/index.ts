@@ -3,3 +3,4 @@ export * from './logger.js';
 export * from './metrics.js';
 export * from './build-info.js';
 export * from './line-writer.js';
+export * from './hot-histogram.js';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ProcessMetrics, buildInfo } from '@signet/observe';
+import { Histogram, Registry } from 'prom-client';
+import { HotHistogram, ProcessMetrics, buildInfo } from '@signet/observe';
 
 describe('the metrics every process has', () => {
   it("Node's default metrics under their standard names, and signet_build_info", async () => {
@@ -39,5 +40,36 @@ describe('the metrics every process has', () => {
       if (type === 'counter') expect(name).toMatch(/_total$/);
       if (name!.startsWith('signet_') && type !== 'counter') expect(name).not.toMatch(/_total$/);
     }
+  });
+});
+
+describe('HotHistogram', () => {
+  it("writes exactly what prom-client's histogram writes for the same observations", async () => {
+    const ours = new Registry();
+    const theirs = new Registry();
+    const buckets = [0.001, 0.01, 0.1, 1];
+    const hot = new HotHistogram('x_seconds', 'help text', ['method', 'route', 'status'], buckets, ours);
+    const reference = new Histogram({
+      name: 'x_seconds',
+      help: 'help text',
+      labelNames: ['method', 'route', 'status'],
+      buckets,
+      registers: [theirs],
+    });
+    const observations: [Record<string, string>, number][] = [
+      [{ method: 'GET', route: '/a', status: '200' }, 0.0005],
+      [{ method: 'GET', route: '/a', status: '200' }, 0.001],
+      [{ method: 'GET', route: '/a', status: '200' }, 0.05],
+      [{ method: 'POST', route: '/b "q"', status: '400' }, 2],
+      [{ method: 'GET', route: '/a', status: '304' }, 0.1],
+    ];
+    for (const [labels, value] of observations) {
+      hot.child(labels).observe(value);
+      reference.labels(labels).observe(value);
+    }
+    expect(await ours.metrics()).toBe(await theirs.metrics());
+    expect(await ours.getMetricsAsJSON()).toEqual(await theirs.getMetricsAsJSON());
+    hot.reset();
+    expect(await ours.metrics()).toBe('# HELP x_seconds help text\n# TYPE x_seconds histogram\n');
   });
 });
