@@ -52,9 +52,9 @@ async function outboxLag(queue: 'bullmq' | 'in-process', keys: number): Promise<
     if (announced.size >= keys) done();
   };
   const adopt = projection.adopt.bind(projection);
-  projection.adopt = (decided: TrustState, parent: TrustState, events: readonly EventEnvelope[]) => {
+  projection.adopt = (decided: TrustState, events: readonly EventEnvelope[]) => {
     seen(events);
-    adopt(decided, parent, events);
+    adopt(decided, events);
   };
   workers = await startWorkers({ services, config }, { queue });
   await log.writer.append(keyDrafts(0, 0, true));

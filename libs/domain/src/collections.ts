@@ -3,20 +3,14 @@
 // signatures, command ids and a busy key's history grow with the log: copying them whole made
 // each decision cost O(n), a replay O(n²). A copy here is a layer over the original: it reads
 // the original as it was and adds to its own part, which the original never sees.
-//
-// A layer may itself be layered (the sequencer decides the next group on the copy of the group
-// whose append is in flight). Layers are collapsed in order, oldest first: a collapsed layer is
-// left empty over the list it was put into, and a later layer's collapse goes through it.
 
 /** An append-only list; `layer()` is a copy that sees the first `length` items of the original. */
 export class GrowList<T> implements Iterable<T> {
-  private own: T[] = [];
-  private baseLength: number;
-  /** Collapsed: its items are in `base`, which it reads through. */
-  private spent = false;
+  private readonly own: T[] = [];
+  private readonly baseLength: number;
 
   constructor(
-    private base: GrowList<T> | null = null,
+    private readonly base: GrowList<T> | null = null,
     items: Iterable<T> = [],
   ) {
     this.baseLength = base?.length ?? 0;
@@ -48,20 +42,13 @@ export class GrowList<T> implements Iterable<T> {
   /**
    * Puts this layer's items into the list it layers and returns that list (this list itself
    * when it is no layer): the layer's additions become the original's, once the decision they
-   * came from is in the log. Only for a layer whose original has not grown since (a collapsed
-   * original is gone through: the items go where its own went).
+   * came from is in the log. Only for a layer whose original has not grown since.
    */
   collapse(): GrowList<T> {
     if (!this.base) return this;
-    let into = this.base;
-    while (into.spent) into = into.base!;
-    if (into.length !== this.baseLength) throw new Error('GrowList.collapse: the original grew since the layer');
-    for (const item of this.own) into.push(item);
-    this.own = [];
-    this.base = into;
-    this.baseLength = into.length;
-    this.spent = true;
-    return into;
+    if (this.base.length !== this.baseLength) throw new Error('GrowList.collapse: the original grew since the layer');
+    for (const item of this.own) this.base.push(item);
+    return this.base;
   }
 
   *[Symbol.iterator](): IterableIterator<T> {
@@ -103,10 +90,9 @@ export class GrowList<T> implements Iterable<T> {
 /** A grow-only set of keys; `layer()` is a copy whose additions the original does not see. */
 export class KeySet implements Iterable<string> {
   private readonly own = new Set<string>();
-  private spent = false;
 
   constructor(
-    private base: KeySet | null = null,
+    private readonly base: KeySet | null = null,
     values: Iterable<string> = [],
   ) {
     for (const v of values) this.own.add(v);
@@ -128,13 +114,8 @@ export class KeySet implements Iterable<string> {
   /** This layer's keys put into the set it layers, which is returned (see GrowList.collapse). */
   collapse(): KeySet {
     if (!this.base) return this;
-    let into = this.base;
-    while (into.spent) into = into.base!;
-    for (const key of this.own) into.add(key);
-    this.own.clear();
-    this.base = into;
-    this.spent = true;
-    return into;
+    for (const key of this.own) this.base.add(key);
+    return this.base;
   }
 
   *[Symbol.iterator](): IterableIterator<string> {
@@ -154,10 +135,9 @@ export class KeySet implements Iterable<string> {
 /** A map whose entries are only added (a value may change in the layer that added it); `layer()` as above. */
 export class GrowMap<K, V> implements Iterable<[K, V]> {
   private readonly own = new Map<K, V>();
-  private spent = false;
 
   constructor(
-    private base: GrowMap<K, V> | null = null,
+    private readonly base: GrowMap<K, V> | null = null,
     entries: Iterable<[K, V]> = [],
   ) {
     for (const [k, v] of entries) this.own.set(k, v);
@@ -183,13 +163,8 @@ export class GrowMap<K, V> implements Iterable<[K, V]> {
   /** This layer's entries put into the map it layers, which is returned (see GrowList.collapse). */
   collapse(): GrowMap<K, V> {
     if (!this.base) return this;
-    let into = this.base;
-    while (into.spent) into = into.base!;
-    for (const [k, v] of this.own) into.set(k, v);
-    this.own.clear();
-    this.base = into;
-    this.spent = true;
-    return into;
+    for (const [k, v] of this.own) this.base.set(k, v);
+    return this.base;
   }
 
   *[Symbol.iterator](): IterableIterator<[K, V]> {

@@ -209,9 +209,7 @@ function ownKey(state: TrustState, key: SigningKeyState): SigningKeyState {
  * Makes `state` what `decided` is: `decided` is a `cloneForDecision` of `state` into which events
  * were folded, and those events are now in the log. The state takes the copy's layers into its
  * own collections instead of folding the same events a second time. Only while `state` has not
- * changed since the copy was made (the caller checks its size) — or `decided` copies a copy that
- * `state` adopted last (a group decided while the one before it was being appended): copies are
- * adopted in the order they were made.
+ * changed since the copy was made (the caller checks its size).
  */
 export function adoptDecision(state: TrustState, decided: TrustState): void {
   for (const key of decided.signingKeys.values()) key.history = key.history.collapse();

@@ -81,41 +81,6 @@ describe('adoptDecision', () => {
     );
   });
 
-  it('adopts a copy of a copy after that copy (the pipeline), as folding both groups would', () => {
-    const folded = emptyState();
-    const adopted = emptyState();
-    fold(folded, keyDrafts(0, 2, true));
-    fold(adopted, keyDrafts(0, 2, true));
-    const groups: EventDraft[][] = [
-      [published(0), ...keyDrafts(2, 1, false)],
-      [published(1), published(2)],
-      [published(3), published(0)],
-    ];
-    // Each group decided on the copy of the one before, before that one is adopted.
-    let parent = adopted;
-    const copies: TrustState[] = [];
-    for (const group of groups) {
-      const work = cloneForDecision(parent);
-      fold(work, group);
-      copies.push(work);
-      parent = work;
-      fold(folded, group);
-    }
-    for (const work of copies) adoptDecision(adopted, work);
-    expect(plain(adopted)).toEqual(plain(folded));
-    expect(adopted.packageSignatures.length).toBe(folded.packageSignatures.length);
-    expect(adopted.packageSignatures.toArray()).toEqual(folded.packageSignatures.toArray());
-    expect(adopted.signingKeys.get(keyFpr(0))!.history.toArray()).toEqual(
-      folded.signingKeys.get(keyFpr(0))!.history.toArray(),
-    );
-    // A copy made now layers the adopted state directly: nothing is left between.
-    const next = cloneForDecision(adopted);
-    fold(next, [published(4)]);
-    adoptDecision(adopted, next);
-    fold(folded, [published(4)]);
-    expect(plain(adopted)).toEqual(plain(folded));
-  });
-
   it('keeps the same state object, so holders of it see the adopted events', () => {
     const state = emptyState();
     const held = state;

@@ -68,46 +68,8 @@ interface Head {
   readonly frontier: readonly Hash[];
 }
 
-/** A tree head as the writer knows it: one of the log's, or the one a sealed batch will leave. */
-export type TreeHead = Head;
-
-/**
- * Events given their seqs and time, hashed into the tree and the checkpoint signed, on a head
- * that is the log's or another batch's not yet committed: the statement, ready to send.
- */
-export interface SealedBatch {
-  /** The head it extends. */
-  readonly base: TreeHead;
-  /** The head it leaves. */
-  readonly next: TreeHead;
-  readonly envelopes: readonly EventEnvelope[];
-  readonly requests: number;
-  readonly types: readonly string[];
-  readonly streams: readonly string[];
-  readonly actors: readonly string[];
-  readonly entries: Buffer;
-  readonly lengths: readonly number[];
-  readonly leaves: Buffer;
-  readonly outcomes: readonly (string | null)[];
-  readonly nodeLevels: readonly number[];
-  readonly nodeIndexes: readonly string[];
-  readonly nodeHashes: Buffer;
-  readonly recordedAt: Date;
-}
-
 /** Tries before giving up when other writers keep moving the head (an unconditional append only). */
 const MAX_ATTEMPTS = 100;
-
-function sizeChanged(size: number, expected: number | undefined): DomainError {
-  return new DomainError(
-    'LOG_SIZE_CHANGED',
-    `the log moved on since the decision (size ${size}, expected ${expected ?? '?'}); decide again on the current state`,
-  );
-}
-
-function sameHead(a: Head, b: Head): boolean {
-  return a === b || (a.size === b.size && (a.size === 0 || hashesEqual(a.root, b.root)));
-}
 
 /**
  * The log's one transactional append. `append` writes a batch of events, every tree node they
@@ -115,10 +77,6 @@ function sameHead(a: Head, b: Head): boolean {
  * lock (migrations/0005_packed_append.ts, signet_append_packed) — all of it or none. Batching many requests into
  * one append is the sequencer's job (libs/service); here, appends of this process run one at a
  * time, each on the head this process last wrote (re-read only when another process moved it).
- *
- * The sequencer seals a batch (`seal`) while the one before it is still being written, on the
- * head that one will leave, and sends it (`commit`) once that one committed: the statement then
- * checks, under the lock, that the log's head is the one the batch extends.
  */
 export class LogWriter {
   private closed = false;
@@ -138,33 +96,23 @@ export class LogWriter {
   }
 
   /**
-   * Whether a statement runs beside this thread (a Postgres server), so that sealing the next
-   * batch overlaps it; not on PGlite, whose statements run on this thread.
-   */
-  get overlaps(): boolean {
-    return this.options.db.kind === 'postgres';
-  }
-
-  private refuseBatch(drafts: readonly EventDraft[]): Error | null {
-    if (this.closed)
-      return new InfrastructureError(
-        'LOG_CLOSED',
-        'the log is shutting down and takes no more appends; retry against another instance',
-      );
-    if (drafts.length > this.maxBatch)
-      return new DomainError('BATCH_TOO_LARGE', `at most ${this.maxBatch} events can be appended at once`);
-    return null;
-  }
-
-  /**
    * Appends the drafts contiguously and resolves with their envelopes once committed. With
    * `expectedSize`, only on a log of exactly that size (LOG_SIZE_CHANGED otherwise, nothing
    * written); without, at the head, whatever it is.
    */
   append(drafts: readonly EventDraft[], options: AppendOptions = {}): Promise<EventEnvelope[]> {
-    const refused = this.refuseBatch(drafts);
-    if (refused) return Promise.reject(refused);
+    if (this.closed)
+      return Promise.reject(
+        new InfrastructureError(
+          'LOG_CLOSED',
+          'the log is shutting down and takes no more appends; retry against another instance',
+        ),
+      );
     if (drafts.length === 0) return Promise.resolve([]);
+    if (drafts.length > this.maxBatch)
+      return Promise.reject(
+        new DomainError('BATCH_TOO_LARGE', `at most ${this.maxBatch} events can be appended at once`),
+      );
     let events: PreparedEvent[];
     try {
       events = drafts.map(prepareEvent);
@@ -176,66 +124,10 @@ export class LogWriter {
     return run;
   }
 
-  /**
-   * Seals the drafts (at least one) on `on` — the head a batch sealed before and not yet
-   * committed will leave — or, without it, on the log's head, which must be of `expectedSize`
-   * (LOG_SIZE_CHANGED otherwise). Nothing is written: `commit` sends it.
-   */
-  async seal(
-    drafts: readonly EventDraft[],
-    options: { readonly expectedSize: number; readonly recordedAt: Date; readonly requests?: number },
-    on?: TreeHead,
-  ): Promise<SealedBatch> {
-    const refused = this.refuseBatch(drafts);
-    if (refused) throw refused;
-    const prepared = drafts.map(prepareEvent);
-    let head = on ?? this.head;
-    const moved = (h: Head) => h.size !== options.expectedSize || options.recordedAt.getTime() < h.recordedAt;
-    if (on && moved(on)) throw sizeChanged(on.size, options.expectedSize);
-    if (!head || moved(head)) {
-      // A refusal must rest on the database's head, not on what this process last saw.
-      head = this.head = await this.readHead();
-      if (moved(head)) throw sizeChanged(head.size, options.expectedSize);
-    }
-    return this.sealOn(head, prepared, options.recordedAt, options.requests ?? 1);
-  }
-
-  /**
-   * Writes a sealed batch, after the appends before it: its envelopes once committed;
-   * LOG_SIZE_CHANGED, nothing written, when the log's head is not the one it extends (the batch
-   * it was sealed after failed, or another process appended).
-   */
-  commit(batch: SealedBatch): Promise<readonly EventEnvelope[]> {
-    if (this.closed) return Promise.reject(this.refuseBatch([]));
-    const run = this.tail.then(() => this.commitNow(batch));
-    this.tail = run.catch(() => undefined);
-    return run;
-  }
-
   /** Stops taking appends and resolves once the one in flight settled. */
   async close(): Promise<void> {
     this.closed = true;
     await this.tail;
-  }
-
-  private async commitNow(batch: SealedBatch): Promise<readonly EventEnvelope[]> {
-    const started = performance.now();
-    try {
-      if (!this.head || !sameHead(this.head, batch.base)) {
-        this.head = await this.readHead();
-        if (!sameHead(this.head, batch.base)) throw sizeChanged(this.head.size, batch.base.size);
-      }
-      if (!(await this.execute(batch)))
-        throw new DomainError(
-          'LOG_SIZE_CHANGED',
-          `another process appended to the log first (expected size ${batch.base.size}); decide again on the current state`,
-        );
-      this.committed(batch, started);
-      return batch.envelopes;
-    } catch (error) {
-      this.head = null;
-      throw error;
-    }
   }
 
   private async write(prepared: readonly PreparedEvent[], options: AppendOptions): Promise<EventEnvelope[]> {
@@ -251,15 +143,20 @@ export class LogWriter {
           // A refusal must rest on the database's head, not on what this process last saw.
           this.head = null;
           if (cached) continue;
-          throw sizeChanged(head.size, options.expectedSize);
+          throw new DomainError(
+            'LOG_SIZE_CHANGED',
+            `the log moved on since the decision (size ${head.size}, expected ${options.expectedSize ?? '?'}); decide again on the current state`,
+          );
         }
-        // The log's time never runs backwards, even if the host clock does.
-        const recordedAt =
-          options.recordedAt ?? new Date(Math.max(this.options.clock.now().getTime(), head.recordedAt));
-        const batch = this.sealOn(head, prepared, recordedAt, options.requests ?? 1);
-        if (await this.execute(batch)) {
-          this.committed(batch, started);
-          return batch.envelopes as EventEnvelope[];
+        const written = await this.tryWrite(head, prepared, options);
+        if (written) {
+          this.options.onBatch?.({
+            events: written.length,
+            requests: options.requests ?? 1,
+            treeSize: this.head!.size,
+            millis: performance.now() - started,
+          });
+          return written;
         }
         this.head = null;
       }
@@ -270,27 +167,33 @@ export class LogWriter {
     throw new InfrastructureError('LOG_BUSY', 'other writers kept moving the log head; retry the append');
   }
 
-  /** The batch's envelopes, leaves, tree nodes and signed checkpoint on `head`: computed, not written. */
-  private sealOn(head: Head, prepared: readonly PreparedEvent[], recordedAt: Date, requests: number): SealedBatch {
-    const n = prepared.length;
-    const envelopes = new Array<EventEnvelope>(n);
-    const types = new Array<string>(n);
-    const streams = new Array<string>(n);
-    const actors = new Array<string>(n);
-    const entries = new Array<Uint8Array>(n);
-    const lengths = new Array<number>(n);
-    const leaves = new Array<Hash>(n);
-    const outcomes = new Array<string | null>(n);
-    for (let i = 0; i < n; i++) {
-      const { envelope, entry } = prepared[i]!.seal(head.size + i, recordedAt);
-      envelopes[i] = envelope;
-      types[i] = envelope.type;
-      streams[i] = envelope.stream;
-      actors[i] = envelope.actor;
-      entries[i] = entry;
-      lengths[i] = entry.length;
-      leaves[i] = leafHash(entry);
-      outcomes[i] = envelope.actor === 'log' ? outcomeKey(envelope.type, envelope.data) : null;
+  /** One statement on `head`: the envelopes when committed, null when another writer moved the head first. */
+  private async tryWrite(
+    head: Head,
+    prepared: readonly PreparedEvent[],
+    options: AppendOptions,
+  ): Promise<EventEnvelope[] | null> {
+    // The log's time never runs backwards, even if the host clock does.
+    const recordedAt = options.recordedAt ?? new Date(Math.max(this.options.clock.now().getTime(), head.recordedAt));
+    const envelopes: EventEnvelope[] = [];
+    const types: string[] = [];
+    const streams: string[] = [];
+    const actors: string[] = [];
+    const entries: Uint8Array[] = [];
+    const lengths: number[] = [];
+    const leaves: Hash[] = [];
+    const outcomes: (string | null)[] = [];
+    let size = head.size;
+    for (const p of prepared) {
+      const { envelope, entry } = p.seal(size++, recordedAt);
+      envelopes.push(envelope);
+      types.push(envelope.type);
+      streams.push(envelope.stream);
+      actors.push(envelope.actor);
+      entries.push(entry);
+      lengths.push(entry.length);
+      leaves.push(leafHash(entry));
+      outcomes.push(envelope.actor === 'log' ? outcomeKey(envelope.type, envelope.data) : null);
     }
     const grown = appendLeaves(head.size, head.frontier, leaves);
     const note = signCheckpoint(
@@ -299,51 +202,28 @@ export class LogWriter {
     );
     // Level 0 (the leaf hashes) goes into the events rows; the rest into tree_nodes. Byte strings
     // go packed, one bytea each (binary on the wire; see migrations/0005_packed_append.ts).
-    const inner = grown.newNodes.filter((node) => node.level > 0);
-    return {
-      base: head,
-      next: { size: grown.size, root: grown.root, note, recordedAt: recordedAt.getTime(), frontier: grown.frontier },
-      envelopes,
-      requests,
-      types,
-      streams,
-      actors,
-      entries: Buffer.concat(entries),
-      lengths,
-      leaves: Buffer.concat(leaves),
-      outcomes,
-      nodeLevels: inner.map((node) => node.level),
-      nodeIndexes: inner.map((node) => String(node.index)),
-      nodeHashes: Buffer.concat(inner.map((node) => node.hash)),
-      recordedAt,
-    };
-  }
-
-  /** The one statement: true when committed, false when another writer moved the head first. */
-  private async execute(b: SealedBatch): Promise<boolean> {
-    const { base, next } = b;
+    const inner = grown.newNodes.filter((n) => n.level > 0);
     const result = await sql<{ appended: boolean }>`
       SELECT * FROM signet_append_packed(
-        ${SEQUENCER_LOCK}::bigint, ${base.size}::bigint, ${base.root}::bytea, ${b.recordedAt}::timestamptz,
-        ${b.types}::text[], ${b.streams}::text[], ${b.actors}::text[], ${b.entries}::bytea, ${b.lengths}::integer[],
-        ${b.leaves}::bytea, ${b.outcomes}::text[],
-        ${b.nodeLevels}::smallint[], ${b.nodeIndexes}::bigint[], ${b.nodeHashes}::bytea,
-        ${next.size}::bigint, ${next.root}::bytea, ${next.note}::text)`.execute(this.options.db.db);
-    return result.rows[0]!.appended;
-  }
-
-  /** The batch is in the log: its head is this process's, and the watermark's. */
-  private committed(batch: SealedBatch, started: number): void {
-    this.head = batch.next;
+        ${SEQUENCER_LOCK}::bigint, ${head.size}::bigint, ${head.root}::bytea, ${recordedAt}::timestamptz,
+        ${types}::text[], ${streams}::text[], ${actors}::text[], ${Buffer.concat(entries)}::bytea, ${lengths}::integer[],
+        ${Buffer.concat(leaves)}::bytea, ${outcomes}::text[],
+        ${inner.map((n) => n.level)}::smallint[], ${inner.map((n) => String(n.index))}::bigint[],
+        ${Buffer.concat(inner.map((n) => n.hash))}::bytea,
+        ${grown.size}::bigint, ${grown.root}::bytea, ${note}::text)`.execute(this.options.db.db);
+    if (!result.rows[0]!.appended) return null;
+    const next = {
+      size: grown.size,
+      root: grown.root,
+      note,
+      recordedAt: recordedAt.getTime(),
+      frontier: grown.frontier,
+    };
+    this.head = next;
     // Committed on the head checked when it was read, so it extends the watermark. The file is
     // written in the background: a read of the head that serves its note waits for it.
-    this.options.watermark?.raise(batch.next);
-    this.options.onBatch?.({
-      events: batch.envelopes.length,
-      requests: batch.requests,
-      treeSize: batch.next.size,
-      millis: performance.now() - started,
-    });
+    this.options.watermark?.raise(next);
+    return envelopes;
   }
 
   /**

@@ -10,8 +10,6 @@ const RECENT_EVENTS = 8192;
  */
 export class TrustProjection {
   private current: TrustState = emptyState();
-  /** The decision's copy the state last adopted, while nothing else was folded since. */
-  private adopted: TrustState | null = null;
   /** The last events folded, by seq: a worker handed a seq finds its event here, not in the database. */
   private readonly recentEvents = new Map<number, EventEnvelope>();
   private readonly past = new Map<number, TrustState>();
@@ -55,25 +53,18 @@ export class TrustProjection {
   }
 
   /**
-   * Takes in events this process just appended, already folded into `decided`, a
-   * `cloneForDecision` of `parent`: this projection's state, or the copy it adopted last (the
-   * sequencer decides a group on the state the group before it leaves, while that one is being
-   * appended). The state adopts the copy rather than folding each event again. When the state
-   * moved otherwise meanwhile (a catch-up folded some of them first), they are folded as by `apply`.
+   * Takes in events this process just appended, already folded into `decided` (a
+   * `cloneForDecision` of this projection's state, made when it was at the first event's seq):
+   * the state adopts the copy rather than folding each event again. When the state moved
+   * meanwhile (a catch-up folded some of them first), they are folded as by `apply`.
    */
-  adopt(decided: TrustState, parent: TrustState, events: readonly EventEnvelope[]): void {
+  adopt(decided: TrustState, events: readonly EventEnvelope[]): void {
     const first = events[0];
-    if (
-      !first ||
-      (parent !== this.current && parent !== this.adopted) ||
-      first.seq !== this.current.size ||
-      decided.size !== first.seq + events.length
-    ) {
+    if (!first || first.seq !== this.current.size || decided.size !== first.seq + events.length) {
       this.apply(events);
       return;
     }
     adoptDecision(this.current, decided);
-    this.adopted = decided;
     for (const e of events) this.remember(e);
   }
 
@@ -84,8 +75,6 @@ export class TrustProjection {
 
   private fold(e: EventEnvelope): void {
     if (e.seq !== this.current.size) return;
-    // The state is no longer the copy adopted last: a copy of that copy is folded, not adopted.
-    this.adopted = null;
     evolve(this.current, e);
     this.remember(e);
   }
