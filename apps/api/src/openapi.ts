@@ -1,6 +1,3 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { applyDecorators } from '@nestjs/common';
 import {
   ApiBody,
@@ -123,21 +120,6 @@ export const SIGNATURE_CODES = [
   'LOG_ROLLED_BACK',
   'DATABASE_UNAVAILABLE',
 ] as const;
-
-/** This package's version (package.json, found above this file in the checkout and in the image). */
-export function packageVersion(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const file = join(dir, 'package.json');
-    if (existsSync(file)) {
-      const { name, version } = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
-      if (name === 'signet' && version) return version;
-    }
-    const parent = dirname(dir);
-    if (parent === dir) return '0.0.0';
-    dir = parent;
-  }
-}
 
 /**
  * Every command's JSON Schema under components.schemas (`<Type>Command`, and `Command`, one of

@@ -9,9 +9,9 @@ import { type Clock, systemClock } from '@signet/domain';
 import { createServices, policyFromConfig } from '@signet/service';
 import { type Workers, startWorkers } from '@signet/jobs';
 import { type SignetConfig, type SignetLog, fileClock, openLog } from '@signet/store';
-import { type Logger as Pino, NestLogger, createLogger } from '@signet/observe';
+import { type Logger as Pino, NestLogger, buildInfo, createLogger } from '@signet/observe';
 import { AppModule } from './app.module.js';
-import { addCommandSchemas, packageVersion } from './openapi.js';
+import { addCommandSchemas } from './openapi.js';
 import { Metrics } from './metrics.js';
 import { fastPathServer } from './fast-path.js';
 import { accessLog, requestId } from './access-log.js';
@@ -101,7 +101,7 @@ export async function startServer(
       .setDescription(
         'A key transparency log for package signing. Errors are `{code, message}`; every code is listed on the routes that can answer it.',
       )
-      .setVersion(packageVersion())
+      .setVersion(buildInfo().version)
       .build(),
   );
   addCommandSchemas(document);
