@@ -102,36 +102,52 @@ export async function benchCommands(
       'commit+verify',
     );
 
-    // Throughput: 32 clients at once, each command about another member so that any order works.
-    // A first round (every member made a leader) warms the verification threads and the JIT, as
-    // the baseline's loop of several seconds is warm; the second (each made a member again) is timed.
+    // Throughput: 32 clients at once, in rounds over `members` members (each round changes every
+    // member's role: any order within a round works; a member's next command waits for its last).
+    // The first round warms the verification threads and the JIT, as the baseline's loop of
+    // several seconds is warm; the rounds after it are timed together, a steady window of about
+    // a second (with no barrier between rounds, so no round's tail is timed alone).
     const members = quick ? 64 : 160;
-    const warmUp: { bytes: string; signature: string }[] = [];
-    const rest: { bytes: string; signature: string }[] = [];
+    const rounds = quick ? 4 : 7;
+    const fprs: string[] = [];
     for (let i = 0; i < members; i++) {
       const fpr = gpg.genKey(`M${i} <m${i}@bench.example>`, 'ed25519', made);
       const [bytes, signature] = Object.values(
         await sign({ type: 'AddMember', key: gpg.exportKey(fpr), username: `m${i}`, role: 'member' }),
       ) as [string, string];
       await service.submit(bytes, signature);
-      warmUp.push(await sign({ type: 'ChangeMemberRole', member: fpr, role: 'leader' }));
-      rest.push(await sign({ type: 'ChangeMemberRole', member: fpr, role: 'member' }));
+      fprs.push(fpr);
     }
-    const concurrently = async (list: { bytes: string; signature: string }[]) => {
+    const plan: { member: number; bytes: string; signature: string }[][] = [];
+    for (let r = 0; r < rounds; r++) {
+      const round = [];
+      for (let m = 0; m < members; m++)
+        round.push({
+          member: m,
+          ...(await sign({ type: 'ChangeMemberRole', member: fprs[m]!, role: r % 2 === 0 ? 'leader' : 'member' })),
+        });
+      plan.push(round);
+    }
+    const last: Promise<unknown>[] = fprs.map(() => Promise.resolve());
+    const concurrently = async (list: { member: number; bytes: string; signature: string }[]) => {
       let next = 0;
       await Promise.all(
         Array.from({ length: 32 }, async () => {
           while (next < list.length) {
             const c = list[next++]!;
-            await service.submit(c.bytes, c.signature);
+            const before = last[c.member]!;
+            const done = before.then(() => service.submit(c.bytes, c.signature));
+            last[c.member] = done;
+            await done;
           }
         }),
       );
     };
-    await concurrently(warmUp);
+    await concurrently(plan[0]!);
+    const timed = plan.slice(1).flat();
     const t = performance.now();
-    await concurrently(rest);
-    const rate = rest.length / ((performance.now() - t) / 1000);
+    await concurrently(timed);
+    const rate = timed.length / ((performance.now() - t) / 1000);
     const samples = commands
       .slice(0, 50)
       .map((c) => ({ kind: 'detached' as const, text: c.bytes, signature: c.signature }));
