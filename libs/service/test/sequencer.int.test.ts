@@ -102,6 +102,39 @@ describe.each(BACKENDS)('signed commands decided concurrently on %s', (name) => 
     expect(result.events.map((e) => [e.type, e.actor])).toEqual([['MemberAdded', newcomer.fpr]]);
   });
 
+  it('checks a refusal against the head with the size it was decided at, not the size the state grew to since', async () => {
+    if (name !== 'postgres') return; // two processes only on Postgres
+    const member = await ed25519('checked');
+    const add = await sign({ type: 'AddMember', key: member.pub, username: 'checked', role: 'member' });
+    await services[0]!.submit(add.bytes, add.signature);
+    await projections[1]!.catchUp();
+    // Process 0 makes the member a leader; process 1 has not read it yet.
+    const up = await sign({ type: 'ChangeMemberRole', member: member.fpr, role: 'leader' });
+    await services[0]!.submit(up.bytes, up.signature);
+    // Process 1 is asked to make her a member again: on its state she still is one (NO_CHANGE).
+    // While it looks whether the log moved, another request catches its projection up: the
+    // refusal rested on the state before that, so it is decided again, and accepted.
+    const reader = logs[1]!.reader;
+    const size = reader.size.bind(reader);
+    let hooked = true;
+    reader.size = async () => {
+      const n = await size();
+      if (hooked) {
+        hooked = false;
+        await projections[1]!.catchUp();
+      }
+      return n;
+    };
+    try {
+      const down = await sign({ type: 'ChangeMemberRole', member: member.fpr, role: 'member' });
+      const result = await services[1]!.submit(down.bytes, down.signature);
+      expect(result.events.map((e) => e.type)).toEqual(['MemberRoleChanged']);
+      expect(hooked).toBe(false);
+    } finally {
+      reader.size = size;
+    }
+  });
+
   it('commits concurrent appends in groups, one transaction each, gapless', async () => {
     const before = await logs[0]!.reader.size();
     const checkpointsBefore = (await logs[0]!.reader.checkpoints()).length;
