@@ -133,6 +133,7 @@ describe('signet audit and signet mirror', () => {
   afterAll(async () => {
     await app?.stop('SIGKILL');
     await backend?.cleanup();
+    await forgedBase?.backend.cleanup();
     gpg.remove();
     rmSync(work, { recursive: true, force: true });
   });
@@ -380,43 +381,60 @@ describe('signet audit and signet mirror', () => {
   /**
    * A log told through the server (Eve a member with a signing key), then `forge` appends events
    * straight through the store — a consistent tree and a signed checkpoint, as a malicious or
-   * broken server would make — and the audit must name the first forged seq.
+   * broken server would make — and the audit must name the first forged seq. The told part is
+   * the same for every case: it is told once (`forgedBase`, PGlite) and each case works on its own
+   * copy of that data directory, copied while no process has it open.
    */
-  async function auditForged(
-    name: string,
-    forge: (origin: string) => EventDraft[],
-  ): Promise<{ at: number; json: Report; human: string }> {
-    await app.stop('SIGTERM');
-    const other = await newBackend('pglite');
-    const story = new StoryClient(gpg, work, `e2e.signet.test/${name}`, join(work, `clock-${name}`));
+  let forgedBase: { backend: Backend; story: StoryClient; vkey: string } | null = null;
+  async function baseForForging(): Promise<NonNullable<typeof forgedBase>> {
+    if (forgedBase) return forgedBase;
+    const backend = await newBackend('pglite');
+    const story = new StoryClient(gpg, work, 'e2e.signet.test/forged', join(work, 'clock-forged'));
     story.setClock(day(0));
-    const env2 = {
-      SIGNET_DATA_DIR: other.config.dataDir,
+    const started = await story.start(fpr.root!, {
+      SIGNET_DATA_DIR: backend.config.dataDir,
       DATABASE_URL: undefined,
       SIGNET_CLOCK_FILE: story.clockFile,
       SIGNET_WORKERS: 'off',
-    };
-    let app2: RunningApp | null = null;
+    });
     try {
-      const started = await story.start(fpr.root!, env2);
-      app2 = started.app;
       expect(
         story.post(fpr.root!, { type: 'AddMember', key: gpg.exportKey(fpr.eve!), username: 'Eve', role: 'member' })
           .status,
       ).toBe(201);
       expect(story.post(fpr.eve!, { type: 'AddSigningKey', key: gpg.exportKey(fpr.sign!) }).status).toBe(201);
-      await app2.stop('SIGTERM');
+    } finally {
+      await started.app.stop('SIGTERM');
+    }
+    forgedBase = { backend, story, vkey: started.vkey };
+    return forgedBase;
+  }
+  async function auditForged(
+    forge: (origin: string) => EventDraft[],
+  ): Promise<{ at: number; json: Report; human: string }> {
+    await app.stop('SIGTERM');
+    const base = await baseForForging();
+    const other = await newBackend('pglite');
+    cpSync(base.backend.config.dataDir, other.config.dataDir, { recursive: true });
+    const env2 = {
+      SIGNET_DATA_DIR: other.config.dataDir,
+      DATABASE_URL: undefined,
+      SIGNET_CLOCK_FILE: base.story.clockFile,
+      SIGNET_WORKERS: 'off',
+    };
+    let app2: RunningApp | null = null;
+    try {
       const log = await openLog(other.config, {});
       const at = await log.reader.size();
-      await log.writer.append(forge(story.origin), { recordedAt: day(0) });
+      await log.writer.append(forge(base.story.origin), { recordedAt: day(0) });
       await log.close();
       app2 = await startApp(env2);
-      const r = signet('audit', '--server', app2.url, '--vkey', started.vkey, '--json');
+      const r = signet('audit', '--server', app2.url, '--vkey', base.vkey, '--json');
       expect(r.code).toBe(1);
       return {
         at,
         json: JSON.parse(r.out) as Report,
-        human: signet('audit', '--server', app2.url, '--vkey', started.vkey).out,
+        human: signet('audit', '--server', app2.url, '--vkey', base.vkey).out,
       };
     } finally {
       await app2?.stop('SIGKILL');
@@ -429,7 +447,7 @@ describe('signet audit and signet mirror', () => {
   };
 
   it('catches an authorization the log appended without a valid certification', async () => {
-    const { at, json, human } = await auditForged('forged-authorization', () => [
+    const { at, json, human } = await auditForged(() => [
       draftOf(
         { type: 'SigningKeyAuthorized', v: 1, data: { fingerprint: fpr.sign!, authorizedBy: [fpr.root!] } },
         `signing-key/${fpr.sign}`,
@@ -442,7 +460,7 @@ describe('signet audit and signet mirror', () => {
   });
 
   it('catches a genuinely signed command that the rules refuse (a member removing a member)', async () => {
-    const { at, json } = await auditForged('forged-refused', (origin) => {
+    const { at, json } = await auditForged((origin) => {
       const evidence = signedBy(fpr.eve!, { origin, type: 'RemoveMember', member: fpr.eve });
       return [
         draftOf(
@@ -462,7 +480,7 @@ describe('signet audit and signet mirror', () => {
   });
 
   it('catches events that differ from what a genuine command implies', async () => {
-    const { at, json } = await auditForged('forged-mismatch', (origin) => {
+    const { at, json } = await auditForged((origin) => {
       const evidence = signedBy(fpr.root!, { origin, type: 'ChangeMemberRole', member: fpr.eve, role: 'leader' });
       return [
         draftOf(

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 
 /** gpg time format for --faked-system-time. */
 function gpgTime(at: Date): string {
@@ -36,6 +36,19 @@ export class Gpg {
         Array.isArray(user) ? this.genKey(user[0], user[1], at) : this.genKey(user, 'rsa4096', at),
       ]),
     );
+  }
+
+  /**
+   * Copies another home's keys (public and private, trust database) into this one, which must not
+   * have been used yet: keys made once (RSA-4096 takes a second or more each) for several stories
+   * of one file, each then certifying and signing in its own home as if it had made them. The
+   * other home's agent sockets and lock files stay behind.
+   */
+  copyKeysFrom(other: Gpg): void {
+    cpSync(other.home, this.home, {
+      recursive: true,
+      filter: (path) => !/^S\.|\.lock$|^\.#lk/.test(basename(path)),
+    });
   }
 
   exportKey(fpr: string): string {

@@ -1,7 +1,7 @@
 // A second process for the data directory lock tests. `open DIR`: opens the log on PGlite in DIR
 // (creating it), prints "open <pid>" and holds it until killed or until stdin ends, then closes
-// it. `lock DIR MS`: takes only the lock, prints "locked <pid>", and releases it after MS.
-// Either prints "refused <code> <message>" and exits 3 when refused.
+// it. `lock DIR [MS]`: takes only the lock, prints "locked <pid>", and releases it after MS, or
+// without MS when stdin ends. Either prints "refused <code> <message>" and exits 3 when refused.
 import { configFromEnv, lockDataDir, openLog } from '@signet/store';
 
 const [mode, dir, holdMs] = process.argv.slice(2);
@@ -17,10 +17,14 @@ try {
   } else {
     const lock = await lockDataDir(dir!);
     process.stdout.write(`locked ${process.pid}\n`);
-    setTimeout(() => {
+    const release = () => {
       lock.release();
       process.exit(0);
-    }, Number(holdMs));
+    };
+    if (holdMs === undefined) {
+      process.stdin.resume();
+      process.stdin.on('end', release);
+    } else setTimeout(release, Number(holdMs));
   }
 } catch (error) {
   const e = error as { code?: string; message?: string };

@@ -115,8 +115,11 @@ describe('the PGlite data directory lock', () => {
     for (const stale of [false, true]) {
       await fresh();
       if (stale) writeFileSync(lockFile(dir), JSON.stringify({ pid: deadPid(), host: hostname(), dir, token: 'old' }));
-      const racers = Array.from({ length: 4 }, () => child('lock', dir, '3000'));
+      // The winner holds the lock until every racer has tried (its stdin ended below), however
+      // long the others take to start.
+      const racers = Array.from({ length: 4 }, () => child('lock', dir));
       const said = await Promise.all(racers.map((r) => r.said));
+      for (const [i, s] of said.entries()) if (s.startsWith('locked ')) racers[i]!.process.stdin.end();
       const winners = said.filter((s) => s.startsWith('locked '));
       expect([stale, winners.length]).toEqual([stale, 1]);
       const winner = Number(winners[0]!.split(' ')[1]);
