@@ -40,6 +40,7 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
 COPY --from=build /src/dist/apps ./dist/apps
 COPY --from=build /src/dist/libs ./dist/libs
 COPY --from=build /src/dist/migrations ./dist/migrations
+COPY --from=build /src/dist/cli ./dist/cli
 COPY bin ./bin
 COPY deploy/healthcheck.mjs ./deploy/healthcheck.mjs
 RUN ln -s /app/bin/signet.js /usr/local/bin/signet

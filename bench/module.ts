@@ -17,17 +17,19 @@ import { median } from './stats.js';
 
 const DAY = 86_400_000;
 
-function time(run: () => void, rounds: number): number {
-  const times: number[] = [];
+/** Median milliseconds of each run, the runs taken in turn each round so drift hits them alike. */
+function timeInTurn(runs: readonly (() => void)[], rounds: number): number[] {
+  const times = runs.map((): number[] => []);
   for (let i = 0; i < rounds; i++) {
-    const started = performance.now();
-    run();
-    times.push(performance.now() - started);
+    runs.forEach((run, k) => {
+      const started = performance.now();
+      run();
+      times[k]!.push(performance.now() - started);
+    });
   }
-  return median(times);
+  return times.map(median);
 }
 
-// The raw baseline: read and SHA-256 every listed file, one openpgp verify of the clear signature.
 const RAW = `
 const { createHash } = await import('node:crypto');
 const { readFileSync } = await import('node:fs');
@@ -138,7 +140,7 @@ export async function benchModule(
       .join('\n');
     writeFileSync(join(work, 'SHA256SUMS'), `${sums}\n`);
 
-    const rounds = quick ? 3 : 7;
+    const rounds = quick ? 5 : 11;
     const env = { ...process.env, SIGNET_CLIENT_DIR: state };
     const ours = () => {
       const r = spawnSync(
@@ -167,9 +169,7 @@ export async function benchModule(
     ours();
     raw();
     freepbx(); // warm the page cache
-    const a = time(ours, rounds);
-    const b = time(raw, rounds);
-    const c = time(freepbx, rounds);
+    const [a, b, c] = timeInTurn([ours, raw, freepbx], rounds) as [number, number, number];
     line(
       'signet verify module, 1,000 files / 10 MB',
       `${a.toFixed(0)} ms`,

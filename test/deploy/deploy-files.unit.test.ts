@@ -70,6 +70,7 @@ describe('Dockerfile', () => {
       '/src/dist/apps ./dist/apps',
       '/src/dist/libs ./dist/libs',
       '/src/dist/migrations ./dist/migrations',
+      '/src/dist/cli ./dist/cli',
     ]);
   });
 

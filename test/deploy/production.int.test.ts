@@ -296,6 +296,7 @@ describe('README, Production: the bare-metal walk-through, followed as written',
       'dist/apps/api/src/main.js',
       'dist/apps/worker/src/main.js',
       'bin/signet.js',
+      'dist/cli/signet.js',
       'node_modules/kysely',
     ])
       expect(existsSync(join(home, path)), path).toBe(true);

@@ -1,7 +1,6 @@
 import { canonicalize } from './canonical-json.js';
 import { DomainError } from './errors.js';
 import type { EventDraft, EventEnvelope } from './events.js';
-import { utf8Length } from './commands.js';
 import { checkEvent } from './schemas.js';
 
 /** Entry bundles carry a uint16 length, so no leaf can be larger (C2SP tlog-tiles). */
@@ -36,18 +35,25 @@ export interface PreparedEvent {
 
 const encoder = new TextEncoder();
 
+/** `","seq":` between the time and the seq, in bytes. */
+const SEQ_KEY = encoder.encode('","seq":');
+
 /**
- * Checks a draft and canonicalizes everything but its place and time, once: sealing is then a
- * string join, cheap enough to do inside the sequencer's transaction. The join is the RFC 8785
- * form because the envelope's keys, sorted, are actor, data, evidence, recordedAt, seq, stream,
- * type, v (a unit test holds it to `canonicalize`).
+ * Checks a draft and canonicalizes and encodes everything but its place and time, once: sealing
+ * is then a copy of bytes, cheap enough to do inside the sequencer's transaction. The join is the
+ * RFC 8785 form because the envelope's keys, sorted, are actor, data, evidence, recordedAt, seq,
+ * stream, type, v (a unit test holds it to `canonicalize`).
  */
 export function prepareEvent(draft: EventDraft): PreparedEvent {
   checkDraft(draft);
-  const head = `{"actor":${canonicalize(draft.actor)},"data":${canonicalize(draft.data)},"evidence":${canonicalize(draft.evidence)},"recordedAt":"`;
-  const tail = `,"stream":${canonicalize(draft.stream)},"type":${canonicalize(draft.type)},"v":${draft.v}}`;
+  const head = encoder.encode(
+    `{"actor":${canonicalize(draft.actor)},"data":${canonicalize(draft.data)},"evidence":${canonicalize(draft.evidence)},"recordedAt":"`,
+  );
+  const tail = encoder.encode(
+    `,"stream":${canonicalize(draft.stream)},"type":${canonicalize(draft.type)},"v":${draft.v}}`,
+  );
   // recordedAt is always 24 characters; seq at most 16 digits.
-  const longest = utf8Length(head) + utf8Length(tail) + 24 + '","seq":'.length + 16;
+  const longest = head.length + tail.length + 24 + SEQ_KEY.length + 16;
   if (longest > MAX_ENTRY_BYTES) {
     throw new DomainError(
       'EVENT_TOO_LARGE',
@@ -58,8 +64,18 @@ export function prepareEvent(draft: EventDraft): PreparedEvent {
     draft,
     seal(seq, recordedAt) {
       const iso = recordedAt.toISOString();
+      const digits = String(seq);
+      const entry = new Uint8Array(head.length + iso.length + SEQ_KEY.length + digits.length + tail.length);
+      entry.set(head);
+      let at = head.length;
+      // The time and the seq are ASCII: one byte per character.
+      for (let i = 0; i < iso.length; i++) entry[at++] = iso.charCodeAt(i);
+      entry.set(SEQ_KEY, at);
+      at += SEQ_KEY.length;
+      for (let i = 0; i < digits.length; i++) entry[at++] = digits.charCodeAt(i);
+      entry.set(tail, at);
       const envelope: EventEnvelope = { ...draft, seq, recordedAt: iso };
-      return { envelope, entry: encoder.encode(`${head}${iso}","seq":${seq}${tail}`) };
+      return { envelope, entry };
     },
   };
 }
