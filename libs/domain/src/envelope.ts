@@ -31,6 +31,13 @@ export interface PreparedEvent {
   readonly draft: EventDraft;
   /** The envelope and its exact leaf bytes at a given place and time. */
   seal(seq: number, recordedAt: Date): { envelope: EventEnvelope; entry: Uint8Array };
+  /** How many bytes the leaf has at `seq` with the time `iso` (a `Date.toISOString()`). */
+  sealedLength(seq: number, iso: string): number;
+  /**
+   * Writes the leaf at `seq` with the time `iso` into `target` from `offset` (sealedLength bytes)
+   * and returns its envelope: a batch's leaves sealed into one buffer.
+   */
+  sealInto(seq: number, iso: string, target: Uint8Array, offset: number): EventEnvelope;
 }
 
 const encoder = new TextEncoder();
@@ -60,22 +67,28 @@ export function prepareEvent(draft: EventDraft): PreparedEvent {
       `the event is about ${longest} bytes in canonical form; the log takes at most ${MAX_ENTRY_BYTES}`,
     );
   }
+  const fixed = head.length + SEQ_KEY.length + tail.length;
+  // The time and the seq are ASCII: one byte per character.
+  const sealedLength = (seq: number, iso: string) => fixed + iso.length + String(seq).length;
+  const sealInto = (seq: number, iso: string, target: Uint8Array, offset: number): EventEnvelope => {
+    const digits = String(seq);
+    target.set(head, offset);
+    let at = offset + head.length;
+    for (let i = 0; i < iso.length; i++) target[at++] = iso.charCodeAt(i);
+    target.set(SEQ_KEY, at);
+    at += SEQ_KEY.length;
+    for (let i = 0; i < digits.length; i++) target[at++] = digits.charCodeAt(i);
+    target.set(tail, at);
+    return { ...draft, seq, recordedAt: iso };
+  };
   return {
     draft,
+    sealedLength,
+    sealInto,
     seal(seq, recordedAt) {
       const iso = recordedAt.toISOString();
-      const digits = String(seq);
-      const entry = new Uint8Array(head.length + iso.length + SEQ_KEY.length + digits.length + tail.length);
-      entry.set(head);
-      let at = head.length;
-      // The time and the seq are ASCII: one byte per character.
-      for (let i = 0; i < iso.length; i++) entry[at++] = iso.charCodeAt(i);
-      entry.set(SEQ_KEY, at);
-      at += SEQ_KEY.length;
-      for (let i = 0; i < digits.length; i++) entry[at++] = digits.charCodeAt(i);
-      entry.set(tail, at);
-      const envelope: EventEnvelope = { ...draft, seq, recordedAt: iso };
-      return { envelope, entry };
+      const entry = new Uint8Array(sealedLength(seq, iso));
+      return { envelope: sealInto(seq, iso, entry, 0), entry };
     },
   };
 }

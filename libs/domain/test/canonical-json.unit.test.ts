@@ -102,6 +102,24 @@ describe('event envelope', () => {
       }
     }
   });
+  it('seals a batch into one buffer exactly as each alone', () => {
+    const at = new Date(Date.UTC(2026, 0, 2, 3, 4, 5, 6));
+    const iso = at.toISOString();
+    const prepared = [draft, draft, draft].map(prepareEvent);
+    const seqs = [9, 10, 123456];
+    const lengths = prepared.map((p, i) => p.sealedLength(seqs[i]!, iso));
+    const buffer = new Uint8Array(lengths.reduce((a, b) => a + b, 0) + 3).fill(0xff);
+    let offset = 1;
+    prepared.forEach((p, i) => {
+      const envelope = p.sealInto(seqs[i]!, iso, buffer, offset);
+      const alone = p.seal(seqs[i]!, at);
+      expect(envelope).toEqual(alone.envelope);
+      expect(buffer.subarray(offset, offset + lengths[i]!)).toEqual(alone.entry);
+      offset += lengths[i]!;
+    });
+    // Nothing written outside the leaves.
+    expect([buffer[0], buffer[offset], buffer[offset + 1]]).toEqual([0xff, 0xff, 0xff]);
+  });
   it('refuses events too large for an entry bundle', () => {
     const big = genesisDraft({ origin: 'signet.example/log', verifierKey: 'x'.repeat(70_000), policy });
     expect(() => sealEvent(big, 1, new Date())).toThrow(expect.objectContaining({ code: 'EVENT_TOO_LARGE' }));

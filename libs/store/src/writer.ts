@@ -175,25 +175,26 @@ export class LogWriter {
   ): Promise<EventEnvelope[] | null> {
     // The log's time never runs backwards, even if the host clock does.
     const recordedAt = options.recordedAt ?? new Date(Math.max(this.options.clock.now().getTime(), head.recordedAt));
+    const iso = recordedAt.toISOString();
+    // The batch's leaves sealed one after another into one buffer: the packed bytea sent as is.
+    const lengths = prepared.map((p, i) => p.sealedLength(head.size + i, iso));
+    const entries = Buffer.allocUnsafe(lengths.reduce((sum, n) => sum + n, 0));
     const envelopes: EventEnvelope[] = [];
     const types: string[] = [];
     const streams: string[] = [];
     const actors: string[] = [];
-    const entries: Uint8Array[] = [];
-    const lengths: number[] = [];
     const leaves: Hash[] = [];
     const outcomes: (string | null)[] = [];
-    let size = head.size;
-    for (const p of prepared) {
-      const { envelope, entry } = p.seal(size++, recordedAt);
+    let offset = 0;
+    for (let i = 0; i < prepared.length; i++) {
+      const envelope = prepared[i]!.sealInto(head.size + i, iso, entries, offset);
       envelopes.push(envelope);
       types.push(envelope.type);
       streams.push(envelope.stream);
       actors.push(envelope.actor);
-      entries.push(entry);
-      lengths.push(entry.length);
-      leaves.push(leafHash(entry));
+      leaves.push(leafHash(entries.subarray(offset, offset + lengths[i]!)));
       outcomes.push(envelope.actor === 'log' ? outcomeKey(envelope.type, envelope.data) : null);
+      offset += lengths[i]!;
     }
     const grown = appendLeaves(head.size, head.frontier, leaves);
     const note = signCheckpoint(
@@ -206,7 +207,7 @@ export class LogWriter {
     const result = await sql<{ appended: boolean }>`
       SELECT * FROM signet_append_packed(
         ${SEQUENCER_LOCK}::bigint, ${head.size}::bigint, ${head.root}::bytea, ${recordedAt}::timestamptz,
-        ${types}::text[], ${streams}::text[], ${actors}::text[], ${Buffer.concat(entries)}::bytea, ${lengths}::integer[],
+        ${types}::text[], ${streams}::text[], ${actors}::text[], ${entries}::bytea, ${lengths}::integer[],
         ${Buffer.concat(leaves)}::bytea, ${outcomes}::text[],
         ${inner.map((n) => n.level)}::smallint[], ${inner.map((n) => String(n.index))}::bigint[],
         ${Buffer.concat(inner.map((n) => n.hash))}::bytea,

@@ -143,6 +143,7 @@ export class Sequencer {
       const now = new Date(
         Math.max(this.clock.now().getTime(), state.lastRecordedAt ? Date.parse(state.lastRecordedAt) : 0),
       );
+      const nowIso = now.toISOString();
       const drafts: EventDraft[] = [];
       const taken: { waiting: Waiting; count: number }[] = [];
       const refused: { waiting: Waiting; error: unknown }[] = [];
@@ -178,7 +179,7 @@ export class Sequencer {
           continue;
         }
         // Later decisions in the group see this one's events.
-        for (const d of decided) evolve(work, { ...d, seq: work.size, recordedAt: now.toISOString() });
+        for (const d of decided) evolve(work, { ...d, seq: work.size, recordedAt: nowIso });
         drafts.push(...decided);
         taken.push({ waiting: w, count: decided.length });
       }
