@@ -19,7 +19,7 @@ import {
   rootNodes,
   signCheckpoint,
 } from '@signet/tlog';
-import type { Db } from './connect.js';
+import { type Db, PREPARED } from './connect.js';
 import { readCheckedHead, readNodes } from './reader.js';
 import type { CheckpointWatermark } from './watermark.js';
 
@@ -204,7 +204,7 @@ export class LogWriter {
     // Level 0 (the leaf hashes) goes into the events rows; the rest into tree_nodes. Byte strings
     // go packed, one bytea each (binary on the wire; see migrations/0005_packed_append.ts).
     const inner = grown.newNodes.filter((n) => n.level > 0);
-    const result = await sql<{ appended: boolean }>`
+    const result = await sql<{ appended: boolean }>`${sql.raw(PREPARED)}
       SELECT * FROM signet_append_packed(
         ${SEQUENCER_LOCK}::bigint, ${head.size}::bigint, ${head.root}::bytea, ${recordedAt}::timestamptz,
         ${types}::text[], ${streams}::text[], ${actors}::text[], ${entries}::bytea, ${lengths}::integer[],

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Db, connect } from '@signet/store';
+import { type Db, PREPARED, connect } from '@signet/store';
 import { type ThrowawayPostgres, tempDir, throwawayPostgres } from '../../../test/support/backends.js';
 import { freePort } from '../../../test/support/workers.js';
 
@@ -82,6 +82,33 @@ describe('a lost Postgres connection, at the store', () => {
     } finally {
       await nowhere.close();
     }
+  });
+
+  it('a statement marked PREPARED is prepared once per connection, and again on a new one', async () => {
+    const marked = (n: number) =>
+      sql<{ n: number; pid: number }>`${sql.raw(PREPARED)}select ${n}::int as n, pg_backend_pid() as pid`;
+    const prepared = sql<{ name: string; statement: string }>`select name, statement from pg_prepared_statements`;
+    // One transaction: one connection for the three statements.
+    const first = await db.db.transaction().execute(async (trx) => {
+      const a = await marked(1).execute(trx);
+      const b = await marked(2).execute(trx);
+      return { rows: [...a.rows, ...b.rows], names: (await prepared.execute(trx)).rows };
+    });
+    expect(first.rows.map((r) => r.n)).toEqual([1, 2]);
+    expect(first.names).toEqual([
+      { name: expect.stringMatching(/^signet_\d+$/), statement: expect.stringContaining('select $1::int as n') },
+    ]);
+    // The connection ends; the statement runs on a new one, prepared there.
+    await terminate(first.rows[0]!.pid);
+    await new Promise((r) => setTimeout(r, 200));
+    const again = await db.db.transaction().execute(async (trx) => {
+      const rows = (await marked(3).execute(trx)).rows;
+      await sql`select 5 as n`.execute(trx); // unmarked: not prepared
+      return { rows, names: (await prepared.execute(trx)).rows };
+    });
+    expect(again.rows[0]).toMatchObject({ n: 3 });
+    expect(again.rows[0]!.pid).not.toBe(first.rows[0]!.pid);
+    expect(again.names).toEqual(first.names);
   });
 
   it('a statement the database refuses is not mistaken for a lost connection', async () => {
