@@ -167,15 +167,33 @@ export class GrowMap<K, V> implements Iterable<[K, V]> {
     return this.base;
   }
 
+  /**
+   * In the order a Map would keep: the original's entries where they are (with this layer's value
+   * where it set one), then the keys this layer added. Decisions iterate in this order, and a
+   * replay folding into one plain map must find the same.
+   */
   *[Symbol.iterator](): IterableIterator<[K, V]> {
-    if (this.base) for (const [k, v] of this.base) if (!this.own.has(k)) yield [k, v];
-    yield* this.own;
+    if (!this.base) {
+      yield* this.own;
+      return;
+    }
+    for (const [k, v] of this.base) yield [k, this.own.has(k) ? (this.own.get(k) as V) : v];
+    for (const [k, v] of this.own) if (!this.base.has(k)) yield [k, v];
+  }
+
+  *values(): IterableIterator<V> {
+    for (const [, v] of this) yield v;
+  }
+
+  /** The values this layer set (none of the original's): what a decision changed or added. */
+  layerValues(): IterableIterator<V> {
+    return this.own.values();
   }
 
   get size(): number {
-    let n = this.own.size;
-    if (this.base) for (const [k] of this.base) if (!this.own.has(k)) n++;
-    return n;
+    let n = this.base?.size ?? 0;
+    if (this.base) for (const k of this.own.keys()) if (!this.base.has(k)) n++;
+    return this.base ? n : this.own.size;
   }
 
   toJSON(): [K, V][] {

@@ -114,8 +114,8 @@ export interface TrustState {
   origin: string;
   verifierKey: string;
   policy: Policy;
-  members: Map<string, MemberState>;
-  signingKeys: Map<string, SigningKeyState>;
+  members: GrowMap<string, MemberState>;
+  signingKeys: GrowMap<string, SigningKeyState>;
   packageSignatures: GrowList<PackageSignatureState>;
   moduleSignatures: GrowList<ModuleSignatureState>;
   /** Identities of every published signature (packageSignatureKey, moduleSignatureKey). */
@@ -147,8 +147,8 @@ export function emptyState(): TrustState {
       signingKeyComment: '',
       commandWindowSeconds: 300,
     },
-    members: new Map(),
-    signingKeys: new Map(),
+    members: new GrowMap(),
+    signingKeys: new GrowMap(),
     packageSignatures: new GrowList(),
     moduleSignatures: new GrowList(),
     published: new KeySet(),
@@ -161,9 +161,10 @@ export function emptyState(): TrustState {
 }
 
 /**
- * A decision's copy → the state it copies. The copy shares that state's member and signing-key
- * records until it changes one (`ownMember`, `ownKey`): copying them all made every copy cost
- * O(members + keys), every group of decisions and every continuity check.
+ * A decision's copy → the state it copies. The copy's member and signing-key maps are layers
+ * over the state's, and it shares their records until it changes one (`ownMember`, `ownKey`):
+ * copying the maps or the records made every copy cost O(members + keys), every group of
+ * decisions and every continuity check (about 1 ms a group at 1,000 members and 5,000 keys).
  */
 const copied = new WeakMap<TrustState, TrustState>();
 
@@ -175,8 +176,8 @@ export function cloneForDecision(state: TrustState): TrustState {
     packageSignatures: state.packageSignatures.layer(),
     moduleSignatures: state.moduleSignatures.layer(),
     published: state.published.layer(),
-    members: new Map(state.members),
-    signingKeys: new Map(state.signingKeys),
+    members: state.members.layer(),
+    signingKeys: state.signingKeys.layer(),
     commands: state.commands.layer(),
     outcomes: state.outcomes.layer(),
     announcements: state.announcements.layer(),
@@ -212,9 +213,12 @@ function ownKey(state: TrustState, key: SigningKeyState): SigningKeyState {
  * changed since the copy was made (the caller checks its size).
  */
 export function adoptDecision(state: TrustState, decided: TrustState): void {
-  for (const key of decided.signingKeys.values()) key.history = key.history.collapse();
+  // Only the keys the decision owns have a layered history (ownKey); the others are the state's.
+  for (const key of decided.signingKeys.layerValues()) key.history = key.history.collapse();
   Object.assign(state, {
     ...decided,
+    members: decided.members.collapse(),
+    signingKeys: decided.signingKeys.collapse(),
     packageSignatures: decided.packageSignatures.collapse(),
     moduleSignatures: decided.moduleSignatures.collapse(),
     published: decided.published.collapse(),

@@ -124,4 +124,48 @@ describe('adoptDecision', () => {
     // Untouched records are still shared: the copy did not pay for them.
     expect(work.signingKeys.get(keyFpr(1))).toBe(state.signingKeys.get(keyFpr(1)));
   });
+
+  it('a copy lists members and keys in the order folding into the original would', () => {
+    const state = emptyState();
+    fold(state, keyDrafts(0, 3, true));
+    const folded = emptyState();
+    fold(folded, keyDrafts(0, 3, true));
+    const group = [
+      ...keyDrafts(3, 1, false),
+      draftOf(
+        { type: 'SigningKeyRetired', v: 1, data: { fingerprint: keyFpr(1), reason: 'rotated' } },
+        signingKeyStream(keyFpr(1)),
+        LEADER,
+        null,
+      ),
+      draftOf(
+        { type: 'MemberRoleChanged', v: 1, data: { fingerprint: LEADER, role: 'member', previousRole: 'leader' } },
+        `member/${LEADER}`,
+        LEADER,
+        null,
+      ),
+    ];
+    const work = cloneForDecision(state);
+    fold(work, group);
+    fold(folded, group);
+    // A changed record stays where it was; a new one comes last, as in a Map.
+    expect([...work.signingKeys].map(([k]) => k)).toEqual([...folded.signingKeys].map(([k]) => k));
+    expect([...work.signingKeys.values()]).toEqual(
+      [...folded.signingKeys.values()].map((k) =>
+        expect.objectContaining({ fingerprint: k.fingerprint, retiredAt: k.retiredAt }),
+      ),
+    );
+    expect([...work.members.values()].map((m) => [m.fingerprint, m.role])).toEqual(
+      [...folded.members.values()].map((m) => [m.fingerprint, m.role]),
+    );
+    expect(work.signingKeys.size).toBe(folded.signingKeys.size);
+    expect(work.members.size).toBe(folded.members.size);
+    // A copy of the copy (a continuity check) lists them the same way.
+    const deeper = cloneForDecision(work);
+    expect([...deeper.signingKeys].map(([k]) => k)).toEqual([...folded.signingKeys].map(([k]) => k));
+    // The original is untouched until the copy is adopted, and then lists them as folding did.
+    expect(state.signingKeys.size).toBe(3);
+    adoptDecision(state, work);
+    expect(plain(state)).toEqual(plain(folded));
+  });
 });
