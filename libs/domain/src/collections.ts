@@ -191,9 +191,10 @@ export class GrowMap<K, V> implements Iterable<[K, V]> {
   }
 
   get size(): number {
-    let n = this.base?.size ?? 0;
-    if (this.base) for (const k of this.own.keys()) if (!this.base.has(k)) n++;
-    return this.base ? n : this.own.size;
+    if (!this.base) return this.own.size;
+    let n = this.base.size;
+    for (const k of this.own.keys()) if (!this.base.has(k)) n++;
+    return n;
   }
 
   toJSON(): [K, V][] {
