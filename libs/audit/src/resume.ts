@@ -92,6 +92,13 @@ export function decodeAuditCheckpoint(text: string): AuditCheckpoint {
     throw new AuditError(null, 'BAD_AUDIT_CHECKPOINT', `the file is not a ${FORMAT} (written by signet audit --save)`);
   const { format: _, tree, ...rest } = parsed;
   const decoded = { ...rest, tree: decodeTreeState(tree as unknown as ReturnType<typeof encodeTreeState>) };
+  // A file saved before 2026-12-05 holds the members and signing keys as plain maps; the state
+  // keeps them as grow-only maps now (decisions layer them), with the same entries in the same order.
+  const state = decoded.state as TrustState | undefined;
+  for (const field of ['members', 'signingKeys'] as const) {
+    const stored = state?.[field] as unknown;
+    if (stored instanceof Map) (state as Record<typeof field, unknown>)[field] = new GrowMap(null, stored);
+  }
   if (decoded.tree.size !== decoded.size || decoded.state?.size !== decoded.size)
     throw new AuditError(
       null,

@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_POLICY, type EventDraft, type EventEnvelope, draftOf, genesisDraft, sealEvent } from '@signet/domain';
+import {
+  DEFAULT_POLICY,
+  type EventDraft,
+  type EventEnvelope,
+  GrowMap,
+  type TrustState,
+  cloneForDecision,
+  draftOf,
+  genesisDraft,
+  sealEvent,
+} from '@signet/domain';
 import { AuditError, Replayer, decodeAuditCheckpoint, encodeAuditCheckpoint } from '@signet/audit';
 
 const VKEY = 'audit.test/log+01020304+AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=';
@@ -184,5 +194,41 @@ describe('Replayer: the log’s decisions re-run, each discrepancy named by seq 
     expect(Buffer.from(back.tree.frontier[0]!).toString('hex')).toBe('03'.repeat(32));
     expect(() => decodeAuditCheckpoint('{"format":"other"}')).toThrow(/signet-audit-checkpoint/);
     expect(() => decodeAuditCheckpoint('not json')).toThrow(AuditError);
+  });
+
+  it('resumes from a file saved before the members and keys became grow-only maps', async () => {
+    const replayer = new Replayer(VKEY);
+    await replayer.accept(genesis(), null);
+    const member = {
+      fingerprint: 'A'.repeat(40),
+      username: 'alice',
+      role: 'leader',
+      key: 'k',
+      addedAt: 'x',
+      removedAt: null,
+    };
+    // What such a file holds: both as plain Maps, tagged 'map'.
+    const old = {
+      ...replayer.state,
+      members: new Map([[member.fingerprint, member]]),
+      signingKeys: new Map(),
+    } as unknown as TrustState;
+    const text = encodeAuditCheckpoint({
+      origin: 'audit.test/log',
+      verifierKey: VKEY,
+      checkpoint: 'note',
+      size: 1,
+      tree: { size: 1, frontier: [new Uint8Array(32)], pending: [] },
+      state: old,
+      memory: replayer.memory(),
+    });
+    expect(text).toContain('"map"');
+    const back = decodeAuditCheckpoint(text);
+    expect(back.state.members).toBeInstanceOf(GrowMap);
+    expect(back.state.signingKeys).toBeInstanceOf(GrowMap);
+    expect([...back.state.members.values()]).toEqual([member]);
+    // A decision's copy of it works (a continuity check makes one).
+    const copy = cloneForDecision(back.state);
+    expect(copy.members.get(member.fingerprint)).toEqual(member);
   });
 });

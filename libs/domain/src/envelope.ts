@@ -59,7 +59,8 @@ export function prepareEvent(draft: EventDraft): PreparedEvent {
   const tail = encoder.encode(
     `,"stream":${canonicalize(draft.stream)},"type":${canonicalize(draft.type)},"v":${draft.v}}`,
   );
-  // recordedAt is always 24 characters; seq at most 16 digits.
+  // recordedAt is 24 characters for years 0 to 9999 (27 beyond, which the seq's allowance covers);
+  // seq at most 16 digits.
   const longest = head.length + tail.length + 24 + SEQ_KEY.length + 16;
   if (longest > MAX_ENTRY_BYTES) {
     throw new DomainError(

@@ -31,27 +31,48 @@ const CONNECT_TIMEOUT_MS = 5000;
  * A statement whose text starts with this is prepared once per Postgres connection: the server
  * parses and plans it the first time, and each later run only binds and executes (for the
  * append, a few hundred microseconds less each time). For statements whose text is fixed (the
- * parameters vary, not the SQL). A connection pooler between the log and Postgres must then keep
- * prepared statements per client (PgBouncer 1.21+ with max_prepared_statements, or session mode).
+ * parameters vary, not the SQL). Where the server loses such a statement (a pooler that does not
+ * keep prepared statements per client, such as PgBouncer before 1.21 in transaction mode; DISCARD
+ * ALL), the statement runs again unprepared and that connection prepares none from then on.
  */
 export const PREPARED = '/* prepared */ ';
+
+/**
+ * The server lost or cannot reuse a statement this connection prepared: 26000 (it does not exist:
+ * a pooler that hands out server connections per transaction, or DISCARD ALL) and 0A000 (a cached
+ * plan whose result type changed under it: a migration while this process ran).
+ */
+const LOST_PREPARED = new Set(['26000', '0A000']);
 
 /** node-postgres's client, naming the statements marked PREPARED on this connection. */
 class PreparingClient extends pg.Client {
   private readonly names = new Map<string, string>();
+  /** Set once the server lost one of its statements: from then on this connection prepares none. */
+  private unprepared = false;
 
   // Kysely runs every statement as query(text, values). The result is passed through as it is,
   // whichever of node-postgres's overloads was called.
   // biome-ignore lint/suspicious/noExplicitAny: the overloads' results differ; each is returned unchanged
   override query(...args: unknown[]): any {
     const [text, values] = args;
-    if (args.length === 2 && typeof text === 'string' && text.startsWith(PREPARED) && Array.isArray(values)) {
+    if (
+      !this.unprepared &&
+      args.length === 2 &&
+      typeof text === 'string' &&
+      text.startsWith(PREPARED) &&
+      Array.isArray(values)
+    ) {
       let name = this.names.get(text);
       if (name === undefined) {
         name = `signet_${this.names.size + 1}`;
         this.names.set(text, name);
       }
-      return super.query({ name, text, values });
+      return (super.query({ name, text, values }) as Promise<unknown>).catch((error: unknown) => {
+        if (!LOST_PREPARED.has(String((error as { code?: unknown }).code))) throw error;
+        // Nothing ran (the statement failed before it executed): run it again as a plain one.
+        this.unprepared = true;
+        return super.query(text, values);
+      });
     }
     return (super.query as (...rest: unknown[]) => unknown)(...args);
   }

@@ -111,6 +111,27 @@ describe('a lost Postgres connection, at the store', () => {
     expect(again.names).toEqual(first.names);
   });
 
+  it('a prepared statement the server lost (a pooler, DISCARD ALL) runs again unprepared, and the connection prepares no more', async () => {
+    // One connection, statements outside a transaction: as the append runs.
+    const one = await connect({ databaseUrl: pgdb.url, dataDir: dir.path, poolSize: 1 });
+    try {
+      const marked = (n: number) => sql<{ n: number }>`${sql.raw(PREPARED)}select ${n}::int as n`;
+      const prepared = sql<{ name: string }>`select name from pg_prepared_statements`;
+      expect((await marked(1).execute(one.db)).rows).toEqual([{ n: 1 }]);
+      // Any other failure of a prepared statement is the caller's, and the connection goes on preparing.
+      await expect(sql`${sql.raw(PREPARED)}select 1 / ${0}::int as n`.execute(one.db)).rejects.toMatchObject({
+        code: '22012',
+      });
+      expect((await prepared.execute(one.db)).rows).toHaveLength(2);
+      await sql`DEALLOCATE ALL`.execute(one.db);
+      expect((await marked(2).execute(one.db)).rows).toEqual([{ n: 2 }]);
+      expect((await marked(3).execute(one.db)).rows).toEqual([{ n: 3 }]);
+      expect((await prepared.execute(one.db)).rows).toEqual([]);
+    } finally {
+      await one.close();
+    }
+  });
+
   it('a statement the database refuses is not mistaken for a lost connection', async () => {
     await expect(sql`select * from no_such_table`.execute(db.db)).rejects.toMatchObject({ code: '42P01' });
   });
