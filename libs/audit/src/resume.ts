@@ -94,10 +94,10 @@ export function decodeAuditCheckpoint(text: string): AuditCheckpoint {
   const decoded = { ...rest, tree: decodeTreeState(tree as unknown as ReturnType<typeof encodeTreeState>) };
   // A file saved before 2026-12-05 holds the members and signing keys as plain maps; the state
   // keeps them as grow-only maps now (decisions layer them), with the same entries in the same order.
-  const state = decoded.state as TrustState | undefined;
+  const state = decoded.state as unknown as Partial<Record<'members' | 'signingKeys', unknown>> | undefined;
   for (const field of ['members', 'signingKeys'] as const) {
-    const stored = state?.[field] as unknown;
-    if (stored instanceof Map) (state as Record<typeof field, unknown>)[field] = new GrowMap(null, stored);
+    const stored = state?.[field];
+    if (stored instanceof Map) state![field] = new GrowMap(null, stored);
   }
   if (decoded.tree.size !== decoded.size || decoded.state?.size !== decoded.size)
     throw new AuditError(
