@@ -1,5 +1,7 @@
 import * as openpgp from 'openpgp';
 import { DomainError, type RevocationFacts } from '@signet/domain/core';
+import { dearmorSignature } from './armor.js';
+import { verifyDirect } from './direct-verify.js';
 import { keyRevocation } from './revocation.js';
 
 // openpgp.js behind a small surface that speaks in facts (fingerprints, times, digests) the
@@ -205,7 +207,10 @@ async function readArmoredSignature(armored: string): Promise<openpgp.Signature>
   if (armored.length > MAX_ARMORED_SIGNATURE)
     throw new DomainError('BAD_SIGNATURE', `the armored signature is larger than ${MAX_ARMORED_SIGNATURE} bytes`);
   try {
-    return await openpgp.readSignature({ armoredSignature: armored });
+    const binarySignature = dearmorSignature(armored);
+    return binarySignature
+      ? await openpgp.readSignature({ binarySignature })
+      : await openpgp.readSignature({ armoredSignature: armored });
   } catch (error) {
     throw new DomainError('BAD_SIGNATURE', `the signature cannot be read: ${(error as Error).message}`);
   }
@@ -258,21 +263,24 @@ export async function verifyDetached(
   let failure: unknown;
   for (const signer of tried) {
     try {
-      const result = await openpgp.verify({
-        message: await openpgp.createMessage({ binary: data as Uint8Array }),
-        signature,
-        verificationKeys: [signer],
-        expectSigned: true,
-        format: 'binary',
-        // Judged against the log's own time by the domain, not openpgp.js's clock.
-        date: packet.created ?? undefined,
-      });
-      // A streamed message is hashed as it is read: drain it before asking for the verdict.
-      if (!(data instanceof Uint8Array)) {
-        const reader = (result.data as unknown as ReadableStream<Uint8Array>).getReader();
-        while (!(await reader.read()).done);
+      // The common case through node:crypto (direct-verify.ts); any other through openpgp.verify.
+      if (!(data instanceof Uint8Array) || !(await verifyDirect(packet, data, signer))) {
+        const result = await openpgp.verify({
+          message: await openpgp.createMessage({ binary: data as Uint8Array }),
+          signature,
+          verificationKeys: [signer],
+          expectSigned: true,
+          format: 'binary',
+          // Judged against the log's own time by the domain, not openpgp.js's clock.
+          date: packet.created ?? undefined,
+        });
+        // A streamed message is hashed as it is read: drain it before asking for the verdict.
+        if (!(data instanceof Uint8Array)) {
+          const reader = (result.data as unknown as ReadableStream<Uint8Array>).getReader();
+          while (!(await reader.read()).done);
+        }
+        await result.signatures[0]!.verified;
       }
-      await result.signatures[0]!.verified;
       return { signer: upper(signer.getFingerprint()), created: packet.created!.toISOString(), digest };
     } catch (error) {
       failure = error;

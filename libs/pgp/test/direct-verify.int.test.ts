@@ -1,0 +1,194 @@
+import * as openpgp from 'openpgp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { verifyDetached } from '@signet/pgp';
+import { crc24, dearmorSignature } from '../src/armor.js';
+import { verifyDirect } from '../src/direct-verify.js';
+import { Gpg } from '../../../test/support/gpg.js';
+
+// The direct path (node:crypto) against openpgp.verify itself: the same verdict, and the same
+// reason, for what GnuPG writes, good and altered.
+
+const day = (n: number) => new Date(Date.parse('2026-01-01T00:00:00Z') + n * 86_400_000);
+
+/** openpgp.js's own verdict, at the signature's creation time, as keys.ts asked before. */
+async function reference(data: Uint8Array, armored: string, key: openpgp.PublicKey): Promise<string> {
+  try {
+    const signature = await openpgp.readSignature({ armoredSignature: armored });
+    const result = await openpgp.verify({
+      message: await openpgp.createMessage({ binary: data }),
+      signature,
+      verificationKeys: [key],
+      expectSigned: true,
+      format: 'binary',
+      date: signature.packets[0]!.created ?? undefined,
+    });
+    await result.signatures[0]!.verified;
+    return 'ok';
+  } catch (error) {
+    return `the signature does not verify: ${(error as Error).message}`;
+  }
+}
+
+async function ours(data: Uint8Array, armored: string, key: openpgp.PublicKey): Promise<string> {
+  try {
+    await verifyDetached(data, armored, [key]);
+    return 'ok';
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
+/** The byte offsets of a signature packet's left 16 bits of the digest and of its last byte. */
+function offsets(packet: Uint8Array): { left16: number; last: number } {
+  let body: number;
+  if (packet[0]! & 0x40) body = packet[1]! < 192 ? 2 : packet[1]! < 224 ? 3 : 6;
+  else body = 1 + [1, 2, 4][packet[0]! & 3]!;
+  const hashed = (packet[body + 4]! << 8) | packet[body + 5]!;
+  const unhashedAt = body + 6 + hashed;
+  const unhashed = (packet[unhashedAt]! << 8) | packet[unhashedAt + 1]!;
+  return { left16: unhashedAt + 2 + unhashed, last: packet.length - 1 };
+}
+
+const rearmor = (bytes: Uint8Array) => openpgp.armor(openpgp.enums.armor.signature, bytes);
+
+describe('direct verification (node:crypto) agrees with openpgp.verify', () => {
+  const gpg = new Gpg();
+  const fpr: Record<string, string> = {};
+  const keys: Record<string, openpgp.PublicKey> = {};
+  const data = new TextEncoder().encode('{"type":"ChangeMemberRole","role":"leader"}\n');
+  beforeAll(async () => {
+    fpr.rsa = gpg.genKey('Rsa <rsa@example.org>', 'rsa3072', day(-30));
+    fpr.ed = gpg.genKey('Ed <ed@example.org>', 'ed25519', day(-30));
+    // A key that expired five days after it was made, one revoked later, one signing with a subkey.
+    gpg.run(['--passphrase', '', '--quick-gen-key', 'Old <old@example.org>', 'ed25519', 'sign', '5d'], day(-30));
+    fpr.old = /^fpr:+([0-9A-F]{40}):/m.exec(gpg.run(['--with-colons', '--list-keys', '<old@example.org>']))![1]!;
+    fpr.gone = gpg.genKey('Gone <gone@example.org>', 'rsa2048', day(-30));
+    fpr.sub = gpg.genKey('Sub <sub@example.org>', 'ed25519', day(-30));
+    gpg.run(['--passphrase', '', '--quick-add-key', fpr.sub, 'ed25519', 'sign', 'never'], day(-29));
+    for (const name of Object.keys(fpr)) keys[name] = await openpgp.readKey({ armoredKey: gpg.exportKey(fpr[name]!) });
+  }, 120_000);
+  afterAll(() => gpg.remove());
+
+  const sign = (who: string, at: Date, digest = 'SHA512') => gpg.detachSign(fpr[who]!, Buffer.from(data), at, digest);
+
+  it('takes the direct path for RSA and Ed25519 signatures with every SHA-2 digest, and they verify', async () => {
+    for (const who of ['rsa', 'ed', 'sub'])
+      for (const digest of ['SHA512', 'SHA384', 'SHA256', ...(who === 'rsa' ? ['SHA224'] : [])]) {
+        const armored = sign(who, day(-1), digest);
+        const signature = await openpgp.readSignature({ armoredSignature: armored });
+        expect(await verifyDirect(signature.packets[0]!, data, keys[who]!), `${who} ${digest}`).toBe(true);
+        expect(await ours(data, armored, keys[who]!)).toBe('ok');
+      }
+  });
+
+  it('gives openpgp.verify’s verdict and reason for altered data, digests and signature values', async () => {
+    for (const who of ['rsa', 'ed']) {
+      const armored = sign(who, day(-1));
+      const packet = dearmorSignature(armored)!;
+      const { left16, last } = offsets(packet);
+      const altered = (at: number) => {
+        const copy = Uint8Array.from(packet);
+        copy[at] ^= 0x01;
+        return rearmor(copy);
+      };
+      const otherData = Uint8Array.from(data);
+      otherData[3] ^= 0x20;
+      const cases: [Uint8Array, string][] = [
+        [otherData, armored],
+        [data, altered(left16)],
+        [data, altered(left16 + 1)],
+        [data, altered(last)],
+        [data, altered(last - 20)],
+      ];
+      for (const [bytes, text] of cases) {
+        const expected = await reference(bytes, text, keys[who]!);
+        expect(expected).not.toBe('ok');
+        expect(await ours(bytes, text, keys[who]!)).toBe(expected);
+      }
+    }
+  });
+
+  it('gives openpgp.verify’s verdict for expired, revoked and too-new keys', async () => {
+    // gpg signs with no expired key: this one signs before it expires and is checked after it did.
+    const beforeExpiry = sign('old', day(-27));
+    const revokedLater = sign('gone', day(-5));
+    gpg.importKey(gpg.genRevoke(fpr.gone!, 1, 'lost laptop', day(-3)));
+    const revoked = await openpgp.readKey({ armoredKey: gpg.exportKey(fpr.gone!) });
+    // Signed with a clock before the key was made.
+    const early = gpg.run(
+      ['-u', fpr.rsa!, '--ignore-time-conflict', '--armor', '--detach-sign'],
+      day(-40),
+      new TextDecoder().decode(data),
+    );
+    const cases: [string, openpgp.PublicKey, 'ok' | 'refused'][] = [
+      [beforeExpiry, keys.old!, 'ok'],
+      [revokedLater, revoked, 'refused'],
+      [early, keys.rsa!, 'refused'],
+    ];
+    for (const [armored, key, verdict] of cases) {
+      const expected = await reference(data, armored, key);
+      expect(expected === 'ok' ? 'ok' : 'refused').toBe(verdict);
+      expect(await ours(data, armored, key)).toBe(expected);
+    }
+  });
+
+  it('leaves other signatures to openpgp.verify: text mode, critical notations, expiring signatures', async () => {
+    const asText = gpg.run(
+      ['-u', fpr.rsa!, '--textmode', '--armor', '--detach-sign'],
+      day(-1),
+      new TextDecoder().decode(data),
+    );
+    const critical = gpg.run(
+      ['-u', fpr.ed!, '--sig-notation', '!policy@example.org=strict', '--armor', '--detach-sign'],
+      day(-1),
+      new TextDecoder().decode(data),
+    );
+    const notation = gpg.run(
+      [
+        '-u',
+        fpr.ed!,
+        '--sig-notation',
+        'note@example.org=plain',
+        '--default-sig-expire',
+        '2d',
+        '--armor',
+        '--detach-sign',
+      ],
+      day(-1),
+      new TextDecoder().decode(data),
+    );
+    for (const [armored, key] of [
+      [asText, keys.rsa!],
+      [critical, keys.ed!],
+      [notation, keys.ed!],
+    ] as const)
+      expect(await ours(data, armored, key)).toBe(await reference(data, armored, key));
+    expect(await ours(data, critical, keys.ed!)).toMatch(/Unknown critical notation/);
+  });
+
+  it('reads the plain armor itself and hands any other form to openpgp.js', async () => {
+    const armored = sign('ed', day(-1));
+    const plain = dearmorSignature(armored)!;
+    expect(Buffer.from(plain)).toEqual(Buffer.from((await openpgp.unarmor(armored)).data as Uint8Array));
+    expect(dearmorSignature(armored.replace(/\n/g, '\r\n'))).toEqual(plain);
+    const withHeader = armored.replace('-----\n\n', '-----\nComment: made by hand\n\n');
+    expect(dearmorSignature(withHeader)).toBeNull();
+    const lines = armored.trim().split('\n');
+    const checksum = lines.findIndex((line) => /^=[A-Za-z0-9+/]{4}$/.test(line));
+    if (checksum > 0) {
+      const wrong = [...lines];
+      wrong[checksum] = wrong[checksum] === '=AAAA' ? '=AAAB' : '=AAAA';
+      expect(dearmorSignature(wrong.join('\n'))).toBeNull();
+      for (const text of [withHeader, wrong.join('\n')])
+        expect(await ours(data, text, keys.ed!)).toBe(await reference(data, text, keys.ed!));
+    }
+    expect(dearmorSignature(armored.replace(/\n[A-Za-z0-9+/]/, '\n*'))).toBeNull();
+    // RFC 4880 6.1: the CRC-24 of no bytes is its initial value; of "123456789" (a common check) 0x21CF02.
+    expect(crc24(new Uint8Array())).toBe(0xb704ce);
+    expect(crc24(new TextEncoder().encode('123456789'))).toBe(0x21cf02);
+    // Garbage is still refused as it was, with openpgp.js's reason.
+    expect(await ours(data, `-----BEGIN PGP SIGNATURE-----\n\nAAAA\n-----END PGP SIGNATURE-----\n`, keys.ed!)).toMatch(
+      /^the signature cannot be read/,
+    );
+  });
+});
