@@ -104,11 +104,15 @@ export async function benchCommands(
 
     // Throughput: 32 clients at once, in rounds over `members` members (each round changes every
     // member's role: any order within a round works; a member's next command waits for its last).
-    // The first round warms the verification threads and the JIT, as the baseline's loop of
-    // several seconds is warm; the rounds after it are timed together, a steady window of about
-    // a second (with no barrier between rounds, so no round's tail is timed alone).
+    // The first rounds warm the verification threads (they start at the first command that finds
+    // another in flight) and the JIT, as a running server's are and as the baseline's loop of
+    // several seconds is; the rounds after them are timed together, a steady window of about a
+    // second (with no barrier between rounds, so no round's tail is timed alone). Measured: with
+    // one warm-up round, V8's compiler threads still took as much CPU as the main thread in the
+    // window, and the figure moved by a third from run to run.
     const members = quick ? 64 : 160;
-    const rounds = quick ? 4 : 7;
+    const warmup = quick ? 1 : 3;
+    const rounds = warmup + (quick ? 3 : 12);
     const fprs: string[] = [];
     for (let i = 0; i < members; i++) {
       const fpr = gpg.genKey(`M${i} <m${i}@bench.example>`, 'ed25519', made);
@@ -143,8 +147,8 @@ export async function benchCommands(
         }),
       );
     };
-    await concurrently(plan[0]!);
-    const timed = plan.slice(1).flat();
+    for (const round of plan.slice(0, warmup)) await concurrently(round);
+    const timed = plan.slice(warmup).flat();
     const t = performance.now();
     await concurrently(timed);
     const rate = timed.length / ((performance.now() - t) / 1000);

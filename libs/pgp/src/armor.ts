@@ -8,17 +8,21 @@ const END = '-----END PGP SIGNATURE-----';
 const BASE64_LINE = /^[A-Za-z0-9+/]+={0,2}$/;
 const CHECKSUM_LINE = /^=[A-Za-z0-9+/]{4}$/;
 
+/** CRC-24 (RFC 4880 6.1) of each byte value, for a byte at a time. */
+const CRC24_TABLE = Uint32Array.from({ length: 256 }, (_, byte) => {
+  let crc = byte << 16;
+  for (let bit = 0; bit < 8; bit++) {
+    crc <<= 1;
+    if (crc & 0x1000000) crc ^= 0x1864cfb;
+  }
+  return crc & 0xffffff;
+});
+
 /** RFC 4880 6.1's CRC-24 of `bytes`. */
 export function crc24(bytes: Uint8Array): number {
   let crc = 0xb704ce;
-  for (const byte of bytes) {
-    crc ^= byte << 16;
-    for (let bit = 0; bit < 8; bit++) {
-      crc <<= 1;
-      if (crc & 0x1000000) crc ^= 0x1864cfb;
-    }
-  }
-  return crc & 0xffffff;
+  for (const byte of bytes) crc = ((crc << 8) & 0xffffff) ^ CRC24_TABLE[(crc >>> 16) ^ byte]!;
+  return crc;
 }
 
 /** The packets of an armored signature in the plain form; null for any other text. */

@@ -1,14 +1,14 @@
 import { type KeyObject, createHash, createPublicKey, createVerify, verify as oneShotVerify } from 'node:crypto';
 import * as openpgp from 'openpgp';
 
-// The common detached signature — OpenPGP v4, over binary data, by an RSA or Ed25519 key, with
-// a SHA-2 digest — checked through node:crypto (OpenSSL) instead of openpgp.js's message and
+// The common signature — OpenPGP v4, detached over bytes or clear-signed over a text, by an RSA
+// or Ed25519 key, with a SHA-2 digest — checked through node:crypto (OpenSSL) instead of openpgp.js's message and
 // stream machinery and its WebCrypto key import on every call. openpgp.js still parses the
 // signature and the key and judges the key's validity; only the hashing and the RSA/EdDSA
 // primitive run here, with the public key imported once per key. About four times the rate of
 // `openpgp.verify` on the same signatures (bench: signed commands, audit replay).
 //
-// The checks are those `openpgp.verify` makes for a detached signature (openpgp.js 6:
+// The checks are those `openpgp.verify` makes (openpgp.js 6:
 // createVerificationObject, SignaturePacket.verify), in the same order and with the same
 // messages; a test compares the two verdicts over good, altered, expired, revoked and
 // wrong-key signatures. Anything outside the common case answers `false`, and the caller asks
@@ -110,32 +110,60 @@ function primitive(
   }
 }
 
+/** What a signature is over: bytes (a detached signature), or the text of a clear-signed message. */
+export type Signed = Uint8Array | { readonly text: string };
+
 /**
- * Checks a detached `signature` over `data` by `key` at the signature's own creation time, as
- * `openpgp.verify` would with `date: signature.created`. Throws openpgp.js's error when it fails;
+ * Checks `signature` over `signed` by `key` at the signature's own creation time, as
+ * `openpgp.verify` would with `date: signature.created`: a detached signature over bytes, or the
+ * signature of a clear-signed message over its text. Throws openpgp.js's error when it fails;
  * `false` when this signature is not one checked here (the caller asks `openpgp.verify`).
  */
 export async function verifyDirect(
   signature: openpgp.SignaturePacket,
-  data: Uint8Array,
+  signed: Signed,
   key: openpgp.PublicKey,
   config: openpgp.Config = openpgp.config,
 ): Promise<boolean> {
   try {
-    return await check(signature, data, key, config);
+    return await check(signature, signed, key, config);
   } catch (error) {
     // openpgp.verify's wording of the same failure.
     throw new Error(`Error verifying signed message: ${(error as Error).message}`);
   }
 }
 
+/** The bytes hashed for `signature` over `signed`; null when openpgp.js must work them out. */
+function hashedParts(signature: openpgp.SignaturePacket, signed: Signed, hashed: Uint8Array): Uint8Array[] | null {
+  if (signed instanceof Uint8Array) {
+    if (signature.signatureType !== SIGNATURE.binary) return null;
+    // RFC 4880 5.2.4: the data, the hashed part of the signature, then 0x04 0xFF and its length.
+    const trailer = new Uint8Array(6);
+    trailer[0] = 4;
+    trailer[1] = 0xff;
+    new DataView(trailer.buffer).setUint32(2, hashed.length);
+    return [signed, hashed, trailer];
+  }
+  if (signature.signatureType !== SIGNATURE.text && signature.signatureType !== SIGNATURE.binary) return null;
+  // A clear-signed text: openpgp.js itself makes the bytes (line endings, trailing whitespace), as
+  // CleartextMessage.verify hands the text to the signature.
+  const literal = new openpgp.LiteralDataPacket() as unknown as { setText(text: string): void };
+  literal.setText(signed.text);
+  const toHash = (signature as unknown as { toHash(type: number, data: unknown, detached: boolean): unknown }).toHash(
+    signature.signatureType,
+    literal,
+    true,
+  );
+  return toHash instanceof Uint8Array ? [toHash] : null;
+}
+
 async function check(
   signature: openpgp.SignaturePacket,
-  data: Uint8Array,
+  signed: Signed,
   key: openpgp.PublicKey,
   config: openpgp.Config,
 ): Promise<boolean> {
-  if (signature.version !== 4 || signature.signatureType !== SIGNATURE.binary || !signature.created) return false;
+  if (signature.version !== 4 || !signature.created) return false;
   const signingKey = key.getKeys(signature.issuerKeyID)[0];
   if (!signingKey) return false;
   const keyPacket = signingKey.keyPacket as KeyPacket;
@@ -143,13 +171,8 @@ async function check(
   const verifies = primitive(signature, keyPacket);
   const hashed = signature.signatureData;
   if (!verifies || !hashed || !signature.signedHashValue) return false;
-
-  // RFC 4880 5.2.4: the data, the hashed part of the signature, then 0x04 0xFF and its length.
-  const trailer = new Uint8Array(6);
-  trailer[0] = 4;
-  trailer[1] = 0xff;
-  new DataView(trailer.buffer).setUint32(2, hashed.length);
-  const parts = [data, hashed, trailer];
+  const parts = hashedParts(signature, signed, hashed);
+  if (!parts) return false;
   const hasher = createHash(NODE_HASH[signature.hashAlgorithm as number]!);
   for (const part of parts) hasher.update(part);
   const digest = hasher.digest();

@@ -341,14 +341,19 @@ export async function verifyCleartext(
     const config = sha1
       ? { rejectMessageHashAlgorithms: new Set([openpgp.enums.hash.md5, openpgp.enums.hash.ripemd]) }
       : undefined;
-    const result = await openpgp.verify({
-      message,
-      verificationKeys: [signer],
-      expectSigned: true,
-      date: packet.created ?? undefined,
-      ...(config ? { config } : {}),
-    });
-    await result.signatures[0]!.verified;
+    // The common case through node:crypto (direct-verify.ts); any other through openpgp.verify.
+    // The text as CleartextMessage.verify hands it to the signature (`text`, with CR LF line ends).
+    const text = (message as unknown as { text: string }).text;
+    if (!(await verifyDirect(packet, { text }, signer, { ...openpgp.config, ...config }))) {
+      const result = await openpgp.verify({
+        message,
+        verificationKeys: [signer],
+        expectSigned: true,
+        date: packet.created ?? undefined,
+        ...(config ? { config } : {}),
+      });
+      await result.signatures[0]!.verified;
+    }
   } catch (error) {
     throw new DomainError('BAD_SIGNATURE', `the clear signature does not verify: ${(error as Error).message}`);
   }

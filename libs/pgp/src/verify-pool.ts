@@ -8,16 +8,27 @@ export interface KeyRef {
   readonly armored: string;
 }
 
-export type VerifyTask =
+export type VerifyRequest =
   | {
-      readonly id: number;
       readonly kind: 'detached';
       readonly data: Uint8Array;
       readonly signature: string;
       readonly keys: readonly KeyRef[];
       readonly requireDigest?: 'SHA512';
     }
-  | { readonly id: number; readonly kind: 'cleartext'; readonly armored: string; readonly keys: readonly KeyRef[] };
+  | { readonly kind: 'cleartext'; readonly armored: string; readonly keys: readonly KeyRef[] };
+
+/** A request as a thread receives it: its keys by fingerprint, each key's text sent to a thread once. */
+export type VerifyTask = DistributeTask<VerifyRequest>;
+type DistributeTask<T> = T extends unknown
+  ? Omit<T, 'keys'> & { readonly id: number; readonly keys: readonly string[] }
+  : never;
+
+/** What the pool sends a thread at a time: the keys it has not seen yet (or whose text changed), then the tasks. */
+export interface VerifyBatch {
+  readonly keys: readonly KeyRef[];
+  readonly tasks: readonly VerifyTask[];
+}
 
 export type VerifyReply =
   | {
@@ -34,9 +45,6 @@ export type VerifyResult =
   | Omit<Extract<VerifyReply, { ok: true }>, 'id'>
   | Omit<Extract<VerifyReply, { ok: false }>, 'id'>;
 
-type Distribute<T> = T extends unknown ? Omit<T, 'id'> : never;
-export type VerifyRequest = Distribute<VerifyTask>;
-
 /**
  * OpenPGP verification on worker threads, one per core: an audit's signatures are independent of
  * each other, so they are checked in parallel while the replay goes on in order.
@@ -48,6 +56,11 @@ export class VerifyPool {
     { worker: number; done: (reply: VerifyReply) => void; fail: (error: Error) => void }
   >();
   private load: number[] = [];
+  /** Per thread: the text of each key it holds, by fingerprint. */
+  private sent: Map<string, string>[] = [];
+  /** Per thread: what goes out at the next flush (one message per thread per turn of the event loop). */
+  private outbox: { keys: KeyRef[]; tasks: VerifyTask[] }[] = [];
+  private flushing = false;
   private next = 0;
   private closed = false;
   private readonly size: number;
@@ -65,10 +78,14 @@ export class VerifyPool {
   private spawn(index: number): Worker {
     // A key or signature so large it exhausts a thread's heap fails that thread, not the process.
     const worker = new Worker(workerScript(), { resourceLimits: { maxOldGenerationSizeMb: 512 } });
-    worker.on('message', (reply: VerifyReply) => {
-      const task = this.waiting.get(reply.id);
-      this.waiting.delete(reply.id);
-      task?.done(reply);
+    this.sent[index] = new Map();
+    this.outbox[index] = { keys: [], tasks: [] };
+    worker.on('message', (replies: readonly VerifyReply[]) => {
+      for (const reply of replies) {
+        const task = this.waiting.get(reply.id);
+        this.waiting.delete(reply.id);
+        task?.done(reply);
+      }
     });
     const lost = (why: string) => {
       if (this.workers[index] !== worker) return; // already replaced ('error' is followed by 'exit')
@@ -106,6 +123,18 @@ export class VerifyPool {
     let w = 0;
     for (let i = 1; i < this.load.length; i++) if (this.load[i]! < this.load[w]!) w = i;
     this.load[w]!++;
+    const sent = this.sent[w]!;
+    const outbox = this.outbox[w]!;
+    for (const key of request.keys)
+      if (sent.get(key.fingerprint) !== key.armored) {
+        sent.set(key.fingerprint, key.armored);
+        outbox.keys.push(key);
+      }
+    outbox.tasks.push({ ...request, id, keys: request.keys.map((k) => k.fingerprint) } as VerifyTask);
+    if (!this.flushing) {
+      this.flushing = true;
+      setImmediate(() => this.flush());
+    }
     return new Promise((resolve, reject) => {
       this.waiting.set(id, {
         worker: w,
@@ -116,8 +145,18 @@ export class VerifyPool {
         },
         fail: reject,
       });
-      this.workers[w]!.postMessage({ ...request, id });
     });
+  }
+
+  /** Sends each thread what was asked of it since the last flush, as one message. */
+  private flush(): void {
+    this.flushing = false;
+    for (let w = 0; w < this.workers.length; w++) {
+      const outbox = this.outbox[w]!;
+      if (outbox.tasks.length === 0) continue;
+      this.outbox[w] = { keys: [], tasks: [] };
+      this.workers[w]!.postMessage(outbox satisfies VerifyBatch);
+    }
   }
 
   /** Stops the threads; verifications not answered yet fail (LOG_CLOSED), later ones are refused. */

@@ -1,24 +1,23 @@
 import { parentPort } from 'node:worker_threads';
 import { DomainError } from '@signet/domain/core';
 import { type PublicKey, readPublicKey, verifyCleartext, verifyDetached } from './keys.js';
-import type { VerifyReply, VerifyTask } from './verify-pool.js';
+import type { VerifyBatch, VerifyReply, VerifyTask } from './verify-pool.js';
 
 // A verification thread: OpenPGP signature checks for the server and the audit, keys parsed once per thread.
 
+/** Each key this thread was sent, parsed once; a key sent again with another text replaces it. */
 const keys = new Map<string, Promise<PublicKey>>();
 
-function key(fingerprint: string, armored: string): Promise<PublicKey> {
-  let parsed = keys.get(fingerprint);
-  if (!parsed) {
-    parsed = readPublicKey(armored).then((k) => k.key);
-    keys.set(fingerprint, parsed);
-  }
+function key(fingerprint: string): Promise<PublicKey> {
+  const parsed = keys.get(fingerprint);
+  // The pool sends a key's text before the first task that names it: a missing key is a pool bug.
+  if (!parsed) return Promise.reject(new Error(`key ${fingerprint} was not sent to this verification thread`));
   return parsed;
 }
 
 async function run(task: VerifyTask): Promise<VerifyReply> {
   try {
-    const signers = await Promise.all(task.keys.map((k) => key(k.fingerprint, k.armored)));
+    const signers = await Promise.all(task.keys.map(key));
     if (task.kind === 'cleartext') {
       const facts = await verifyCleartext(task.armored, signers);
       return {
@@ -42,6 +41,23 @@ async function run(task: VerifyTask): Promise<VerifyReply> {
   }
 }
 
-parentPort!.on('message', (task: VerifyTask) => {
-  void run(task).then((reply) => parentPort!.postMessage(reply));
+// Replies that are ready in the same turn of the event loop go back as one message.
+let replies: VerifyReply[] = [];
+function reply(answer: VerifyReply): void {
+  if (replies.length === 0)
+    setImmediate(() => {
+      const ready = replies;
+      replies = [];
+      parentPort!.postMessage(ready);
+    });
+  replies.push(answer);
+}
+
+parentPort!.on('message', (batch: VerifyBatch) => {
+  for (const k of batch.keys) {
+    const parsed = readPublicKey(k.armored).then((read) => read.key);
+    parsed.catch(() => undefined); // reported by each task that names it
+    keys.set(k.fingerprint, parsed);
+  }
+  for (const task of batch.tasks) void run(task).then(reply);
 });

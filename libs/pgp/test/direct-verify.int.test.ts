@@ -166,6 +166,62 @@ describe('direct verification (node:crypto) agrees with openpgp.verify', () => {
     expect(await ours(data, critical, keys.ed!)).toMatch(/Unknown critical notation/);
   });
 
+  it('gives openpgp.verify’s verdict for clear-signed texts (module.sig), good and altered', async () => {
+    const { verifyCleartext } = await import('@signet/pgp');
+    const text = '[SIGNATURES]\nmodule.xml = 5d41402abc4b2a76b9719d911017c592  \r\nREADME = trailing   \n- dashed\n';
+    const cleartextReference = async (armored: string, key: openpgp.PublicKey, allowSha1 = false) => {
+      try {
+        const message = await openpgp.readCleartextMessage({ cleartextMessage: armored });
+        const packet = (message as unknown as { signature: openpgp.Signature }).signature.packets[0]!;
+        const result = await openpgp.verify({
+          message,
+          verificationKeys: [key],
+          expectSigned: true,
+          date: packet.created ?? undefined,
+          ...(allowSha1
+            ? { config: { rejectMessageHashAlgorithms: new Set([openpgp.enums.hash.md5, openpgp.enums.hash.ripemd]) } }
+            : {}),
+        });
+        await result.signatures[0]!.verified;
+        return 'ok';
+      } catch (error) {
+        return `the clear signature does not verify: ${(error as Error).message}`;
+      }
+    };
+    const ourCleartext = async (armored: string, key: openpgp.PublicKey, allowSha1 = false) => {
+      try {
+        await verifyCleartext(armored, [key], { allowSha1 });
+        return 'ok';
+      } catch (error) {
+        return (error as Error).message;
+      }
+    };
+    for (const who of ['rsa', 'ed']) {
+      const signed = gpg.clearSign(fpr[who]!, text, day(-1));
+      const message = await openpgp.readCleartextMessage({ cleartextMessage: signed });
+      const packet = (message as unknown as { signature: openpgp.Signature }).signature.packets[0]!;
+      const messageText = (message as unknown as { text: string }).text;
+      expect(await verifyDirect(packet, { text: messageText }, keys[who]!), who).toBe(true);
+      const sha1 = gpg.clearSign(fpr[who]!, text, day(-1), 'SHA1');
+      const cases: [string, boolean, 'ok' | 'refused'][] = [
+        [signed, false, 'ok'],
+        [signed.replace('README', 'READNE'), false, 'refused'],
+        [signed.replace('- dashed', 'dashed'), false, 'refused'],
+        // FreePBX's SHA-1, allowed: openpgp.js checks it (and finds it too weak for EdDSA)
+        [sha1, true, who === 'rsa' ? 'ok' : 'refused'],
+        [sha1, false, 'refused'],
+      ];
+      for (const [armored, allowSha1, verdict] of cases) {
+        const expected = await cleartextReference(armored, keys[who]!, allowSha1);
+        const got = await ourCleartext(armored, keys[who]!, allowSha1);
+        if (verdict === 'ok') expect(got, `${who} ${armored.slice(0, 80)}`).toBe('ok');
+        else expect(got).not.toBe('ok');
+        if (got !== 'ok' && !got.startsWith('the clear signature does not verify')) continue; // refused before (SHA-1)
+        expect(got).toBe(expected);
+      }
+    }
+  });
+
   it('reads the plain armor itself and hands any other form to openpgp.js', async () => {
     const armored = sign('ed', day(-1));
     const plain = dearmorSignature(armored)!;
