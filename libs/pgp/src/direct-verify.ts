@@ -42,10 +42,19 @@ interface SignatureParams {
 /** Public keys as OpenSSL objects, imported once per key packet (key packets are parsed once per thread). */
 const imported = new WeakMap<KeyPacket, KeyObject>();
 
-function nodeKey(packet: KeyPacket, make: () => KeyObject): KeyObject {
+/** Keys OpenSSL would not import (sizes past its limits): openpgp.js checks their signatures in JavaScript. */
+const unimportable = new WeakSet<KeyPacket>();
+
+function nodeKey(packet: KeyPacket, make: () => KeyObject): KeyObject | null {
   let key = imported.get(packet);
   if (!key) {
-    key = make();
+    if (unimportable.has(packet)) return null;
+    try {
+      key = make();
+    } catch {
+      unimportable.add(packet);
+      return null;
+    }
     imported.set(packet, key);
   }
   return key;
@@ -76,6 +85,7 @@ function primitive(
       const key = nodeKey(keyPacket, () =>
         createPublicKey({ key: { kty: 'RSA', n: b64url(n), e: b64url(e) }, format: 'jwk' }),
       );
+      if (!key) return null;
       return (parts, _digest, { s }) => {
         if (!s) return false;
         const verifier = createVerify(hash);
@@ -91,6 +101,7 @@ function primitive(
       const key = nodeKey(keyPacket, () =>
         createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: b64url(Q.subarray(1)) }, format: 'jwk' }),
       );
+      if (!key) return null;
       return (_parts, digest, { r, s }) => {
         if (!r || !s) return false;
         const rs = Buffer.concat([leftPad(r, 32), leftPad(s, 32)]);
@@ -103,6 +114,7 @@ function primitive(
       const key = nodeKey(keyPacket, () =>
         createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: b64url(A) }, format: 'jwk' }),
       );
+      if (!key) return null;
       return (_parts, digest, { RS }) => !!RS && RS.length === 64 && oneShotVerify(null, digest, key, RS);
     }
     default:
@@ -183,7 +195,8 @@ async function check(
   try {
     valid = verifies(parts, digest, params);
   } catch {
-    valid = false; // OpenSSL refusing a malformed value is a failed verification
+    // OpenSSL refusing a value outright: openpgp.js would then check it in JavaScript; so do we.
+    return false;
   }
   if (!valid) throw new Error('Signature verification failed');
 
