@@ -63,9 +63,10 @@ function nodeKey(packet: KeyPacket, make: () => KeyObject): KeyObject | null {
 const b64url = (bytes: Uint8Array) =>
   Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url');
 
-/** `bytes` left-padded with zeros to `length`; as is when already that long or longer. */
+/** `bytes` left-padded with zeros to `length`; longer throws (openpgp.js's own error is then given). */
 function leftPad(bytes: Uint8Array, length: number): Uint8Array {
-  if (bytes.length >= length) return bytes;
+  if (bytes.length > length) throw new Error('Input array too long');
+  if (bytes.length === length) return bytes;
   const padded = new Uint8Array(length);
   padded.set(bytes, length - bytes.length);
   return padded;
@@ -104,8 +105,7 @@ function primitive(
       if (!key) return null;
       return (_parts, digest, { r, s }) => {
         if (!r || !s) return false;
-        const rs = Buffer.concat([leftPad(r, 32), leftPad(s, 32)]);
-        return rs.length === 64 && oneShotVerify(null, digest, key, rs);
+        return oneShotVerify(null, digest, key, Buffer.concat([leftPad(r, 32), leftPad(s, 32)]));
       };
     }
     case ALGORITHM.ed25519: {
@@ -177,7 +177,8 @@ async function check(
 ): Promise<boolean> {
   if (signature.version !== 4 || !signature.created) return false;
   const signingKey = key.getKeys(signature.issuerKeyID)[0];
-  if (!signingKey) return false;
+  // getKeys takes an all-zero key ID as "any key"; SignaturePacket.verify refuses it (its wording).
+  if (!signingKey || !signature.issuerKeyID.equals(signingKey.getKeyID())) return false;
   const keyPacket = signingKey.keyPacket as KeyPacket;
   if (signature.publicKeyAlgorithm !== keyPacket.algorithm) return false;
   const verifies = primitive(signature, keyPacket);
@@ -195,7 +196,8 @@ async function check(
   try {
     valid = verifies(parts, digest, params);
   } catch {
-    // OpenSSL refusing a value outright: openpgp.js would then check it in JavaScript; so do we.
+    // A value OpenSSL refuses outright, or one longer than its size: openpgp.js then decides,
+    // in JavaScript or with its own error.
     return false;
   }
   if (!valid) throw new Error('Signature verification failed');

@@ -24,11 +24,12 @@ type DistributeTask<T> = T extends unknown
   ? Omit<T, 'keys'> & { readonly id: number; readonly keys: readonly string[] }
   : never;
 
-/** What the pool sends a thread at a time: the keys it has not seen yet (or whose text changed), then the tasks. */
-export interface VerifyBatch {
-  readonly keys: readonly KeyRef[];
-  readonly tasks: readonly VerifyTask[];
-}
+/**
+ * What the pool sends a thread at a time, in order: a key's text where the thread has not seen it
+ * (or holds another text for that fingerprint), then the task that names it. A task is checked
+ * with the texts sent before it, so one whose key changed later in the same batch still gets its own.
+ */
+export type VerifyBatch = readonly ({ readonly key: KeyRef } | { readonly task: VerifyTask })[];
 
 export type VerifyReply =
   | {
@@ -59,7 +60,7 @@ export class VerifyPool {
   /** Per thread: the text of each key it holds, by fingerprint. */
   private sent: Map<string, string>[] = [];
   /** Per thread: what goes out at the next flush (one message per thread per turn of the event loop). */
-  private outbox: { keys: KeyRef[]; tasks: VerifyTask[] }[] = [];
+  private outbox: ({ key: KeyRef } | { task: VerifyTask })[][] = [];
   private flushing = false;
   private next = 0;
   private closed = false;
@@ -79,7 +80,7 @@ export class VerifyPool {
     // A key or signature so large it exhausts a thread's heap fails that thread, not the process.
     const worker = new Worker(workerScript(), { resourceLimits: { maxOldGenerationSizeMb: 512 } });
     this.sent[index] = new Map();
-    this.outbox[index] = { keys: [], tasks: [] };
+    this.outbox[index] = [];
     worker.on('message', (replies: readonly VerifyReply[]) => {
       for (const reply of replies) {
         const task = this.waiting.get(reply.id);
@@ -128,9 +129,9 @@ export class VerifyPool {
     for (const key of request.keys)
       if (sent.get(key.fingerprint) !== key.armored) {
         sent.set(key.fingerprint, key.armored);
-        outbox.keys.push(key);
+        outbox.push({ key });
       }
-    outbox.tasks.push({ ...request, id, keys: request.keys.map((k) => k.fingerprint) } as VerifyTask);
+    outbox.push({ task: { ...request, id, keys: request.keys.map((k) => k.fingerprint) } as VerifyTask });
     if (!this.flushing) {
       this.flushing = true;
       setImmediate(() => this.flush());
@@ -153,8 +154,8 @@ export class VerifyPool {
     this.flushing = false;
     for (let w = 0; w < this.workers.length; w++) {
       const outbox = this.outbox[w]!;
-      if (outbox.tasks.length === 0) continue;
-      this.outbox[w] = { keys: [], tasks: [] };
+      if (outbox.length === 0) continue;
+      this.outbox[w] = [];
       this.workers[w]!.postMessage(outbox satisfies VerifyBatch);
     }
   }

@@ -15,9 +15,10 @@ function key(fingerprint: string): Promise<PublicKey> {
   return parsed;
 }
 
-async function run(task: VerifyTask): Promise<VerifyReply> {
+/** `task` checked with `signerKeys`, the texts its batch sent before it (taken when the task was read). */
+async function run(task: VerifyTask, signerKeys: readonly Promise<PublicKey>[]): Promise<VerifyReply> {
   try {
-    const signers = await Promise.all(task.keys.map(key));
+    const signers = await Promise.all(signerKeys);
     if (task.kind === 'cleartext') {
       const facts = await verifyCleartext(task.armored, signers);
       return {
@@ -54,10 +55,15 @@ function reply(answer: VerifyReply): void {
 }
 
 parentPort!.on('message', (batch: VerifyBatch) => {
-  for (const k of batch.keys) {
-    const parsed = readPublicKey(k.armored).then((read) => read.key);
-    parsed.catch(() => undefined); // reported by each task that names it
-    keys.set(k.fingerprint, parsed);
+  for (const item of batch) {
+    if ('key' in item) {
+      const parsed = readPublicKey(item.key.armored).then((read) => read.key);
+      parsed.catch(() => undefined); // reported by each task that names it
+      keys.set(item.key.fingerprint, parsed);
+    } else {
+      const signers = item.task.keys.map(key);
+      for (const s of signers) s.catch(() => undefined); // reported by the task
+      void run(item.task, signers).then(reply);
+    }
   }
-  for (const task of batch.tasks) void run(task).then(reply);
 });

@@ -1,7 +1,7 @@
 import * as openpgp from 'openpgp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyDetached } from '@signet/pgp';
-import { crc24, dearmorSignature } from '../src/armor.js';
+import { dearmorSignature } from '../src/armor.js';
 import { verifyDirect } from '../src/direct-verify.js';
 import { Gpg } from '../../../test/support/gpg.js';
 
@@ -38,15 +38,34 @@ async function ours(data: Uint8Array, armored: string, key: openpgp.PublicKey): 
   }
 }
 
-/** The byte offsets of a signature packet's left 16 bits of the digest and of its last byte. */
-function offsets(packet: Uint8Array): { left16: number; last: number } {
+/** The byte offsets of a signature packet's body, its left 16 bits of the digest and its last byte. */
+function offsets(packet: Uint8Array): { body: number; left16: number; last: number } {
   let body: number;
   if (packet[0]! & 0x40) body = packet[1]! < 192 ? 2 : packet[1]! < 224 ? 3 : 6;
   else body = 1 + [1, 2, 4][packet[0]! & 3]!;
   const hashed = (packet[body + 4]! << 8) | packet[body + 5]!;
   const unhashedAt = body + 6 + hashed;
   const unhashed = (packet[unhashedAt]! << 8) | packet[unhashedAt + 1]!;
-  return { left16: unhashedAt + 2 + unhashed, last: packet.length - 1 };
+  return { body, left16: unhashedAt + 2 + unhashed, last: packet.length - 1 };
+}
+
+/** The signature packet with its first value (RSA's s, EdDSA's r) one zero byte longer, its bit count to match. */
+function longerFirstValue(packet: Uint8Array): Uint8Array {
+  const { body, left16 } = offsets(packet);
+  const at = left16 + 2;
+  const length = Math.ceil(((packet[at]! << 8) | packet[at + 1]!) / 8);
+  const bits = (length + 1) * 8;
+  const content = Buffer.concat([
+    packet.subarray(body, at),
+    Buffer.from([bits >> 8, bits & 0xff, 0]),
+    packet.subarray(at + 2),
+  ]);
+  // A new-format signature packet (tag 2) with a one- or two-octet length.
+  const header =
+    content.length < 192
+      ? Buffer.from([0xc2, content.length])
+      : Buffer.from([0xc2, ((content.length - 192) >> 8) + 192, (content.length - 192) & 0xff]);
+  return Buffer.concat([header, content]);
 }
 
 const rearmor = (bytes: Uint8Array) => openpgp.armor(openpgp.enums.armor.signature, bytes);
@@ -222,29 +241,68 @@ describe('direct verification (node:crypto) agrees with openpgp.verify', () => {
     }
   });
 
-  it('reads the plain armor itself and hands any other form to openpgp.js', async () => {
+  it('reads the plain armor itself and hands any other form to openpgp.js, with openpgp.js’s verdict', async () => {
     const armored = sign('ed', day(-1));
     const plain = dearmorSignature(armored)!;
     expect(Buffer.from(plain)).toEqual(Buffer.from((await openpgp.unarmor(armored)).data as Uint8Array));
     expect(dearmorSignature(armored.replace(/\n/g, '\r\n'))).toEqual(plain);
-    const withHeader = armored.replace('-----\n\n', '-----\nComment: made by hand\n\n');
-    expect(dearmorSignature(withHeader)).toBeNull();
     const lines = armored.trim().split('\n');
     const checksum = lines.findIndex((line) => /^=[A-Za-z0-9+/]{4}$/.test(line));
-    if (checksum > 0) {
-      const wrong = [...lines];
-      wrong[checksum] = wrong[checksum] === '=AAAA' ? '=AAAB' : '=AAAA';
-      expect(dearmorSignature(wrong.join('\n'))).toBeNull();
-      for (const text of [withHeader, wrong.join('\n')])
-        expect(await ours(data, text, keys.ed!)).toBe(await reference(data, text, keys.ed!));
-    }
-    expect(dearmorSignature(armored.replace(/\n[A-Za-z0-9+/]/, '\n*'))).toBeNull();
-    // RFC 4880 6.1: the CRC-24 of no bytes is its initial value; of "123456789" (a common check) 0x21CF02.
-    expect(crc24(new Uint8Array())).toBe(0xb704ce);
-    expect(crc24(new TextEncoder().encode('123456789'))).toBe(0x21cf02);
+    const wrongChecksum = [...lines];
+    if (checksum > 0) wrongChecksum[checksum] = wrongChecksum[checksum] === '=AAAA' ? '=AAAB' : '=AAAA';
+    const variants = {
+      crlf: armored.replace(/\n/g, '\r\n'),
+      header: armored.replace('-----\n\n', '-----\nComment: made by hand\n\n'),
+      // openpgp.js 6 skips the checksum: read here as it reads it
+      wrongChecksum: wrongChecksum.join('\n'),
+      leadingSpace: `  ${armored}`,
+      leadingTab: `\t${armored}`,
+      bom: `\uFEFF${armored}`,
+      nbsp: `\u00A0${armored}`,
+      trailingNbsp: `${armored.trimEnd()}\u00A0`,
+      twoLineEnds: `${armored}\n`,
+      strayCharacter: armored.replace(/\n[A-Za-z0-9+/]/, '\n*'),
+    };
+    for (const name of [
+      'header',
+      'leadingSpace',
+      'leadingTab',
+      'bom',
+      'nbsp',
+      'trailingNbsp',
+      'strayCharacter',
+    ] as const)
+      expect(dearmorSignature(variants[name]), name).toBeNull();
+    expect(dearmorSignature(variants.wrongChecksum)).toEqual(plain);
+    // A text openpgp.js cannot read is refused by both with its reason (ours says "cannot be read").
+    const reason = (message: string) => message.replace(/^the signature (cannot be read|does not verify): /, '');
+    for (const [name, text] of Object.entries(variants))
+      expect(reason(await ours(data, text, keys.ed!)), name).toBe(reason(await reference(data, text, keys.ed!)));
     // Garbage is still refused as it was, with openpgp.js's reason.
     expect(await ours(data, `-----BEGIN PGP SIGNATURE-----\n\nAAAA\n-----END PGP SIGNATURE-----\n`, keys.ed!)).toMatch(
       /^the signature cannot be read/,
     );
+  });
+
+  it('gives openpgp.verify’s verdict for an all-zero issuer key ID and for over-long signature values', async () => {
+    for (const who of ['rsa', 'ed']) {
+      const armored = sign(who, day(-1));
+      // An unhashed issuer subpacket of zeros: anyone can add it, and the signature stays valid;
+      // openpgp.js's key lookup takes it for any key, its SignaturePacket.verify refuses it.
+      const wildcard = await openpgp.readSignature({ armoredSignature: armored });
+      (
+        wildcard.packets[0]!.unhashedSubpackets as unknown as { type: number; critical: boolean; body: Uint8Array }[]
+      ).push({ type: 16, critical: false, body: new Uint8Array(8) });
+      const zeroIssuer = wildcard.armor();
+      const expected = await reference(data, zeroIssuer, keys[who]!);
+      expect(expected).not.toBe('ok');
+      expect(await ours(data, zeroIssuer, keys[who]!)).toBe(expected);
+
+      // A signature value one byte longer than its size (a leading zero): openpgp.js's "too long".
+      const text = rearmor(longerFirstValue(dearmorSignature(armored)!));
+      const expectedLong = await reference(data, text, keys[who]!);
+      expect(expectedLong).not.toBe('ok');
+      expect(await ours(data, text, keys[who]!)).toBe(expectedLong);
+    }
   });
 });
