@@ -29,7 +29,11 @@ type DistributeTask<T> = T extends unknown
  * (or holds another text for that fingerprint), then the task that names it. A task is checked
  * with the texts sent before it, so one whose key changed later in the same batch still gets its own.
  */
-export type VerifyBatch = readonly ({ readonly key: KeyRef } | { readonly task: VerifyTask })[];
+export type VerifyBatch = readonly BatchItem[];
+type BatchItem = { readonly key: KeyRef } | { readonly task: VerifyTask } | { readonly forget: string };
+
+/** Keys a thread holds parsed at most, the least recently used forgotten first (an audit meets every key of the log). */
+const KEYS_PER_THREAD = 1000;
 
 export type VerifyReply =
   | {
@@ -57,18 +61,26 @@ export class VerifyPool {
     { worker: number; done: (reply: VerifyReply) => void; fail: (error: Error) => void }
   >();
   private load: number[] = [];
-  /** Per thread: the text of each key it holds, by fingerprint. */
+  /** Per thread: the text of each key it holds, by fingerprint, least recently used first. */
   private sent: Map<string, string>[] = [];
   /** Per thread: what goes out at the next flush (one message per thread per turn of the event loop). */
-  private outbox: ({ key: KeyRef } | { task: VerifyTask })[][] = [];
+  private outbox: BatchItem[][] = [];
   private flushing = false;
   private next = 0;
   private closed = false;
   private readonly size: number;
 
   /** The threads start at the first verification: a process that never verifies has none. */
-  constructor(threads = availableParallelism()) {
+  constructor(
+    threads = availableParallelism(),
+    private readonly keysPerThread = KEYS_PER_THREAD,
+  ) {
     this.size = Math.max(1, threads);
+  }
+
+  /** How many keys each thread holds parsed (tests). */
+  keysHeld(): number[] {
+    return this.sent.map((held) => held.size);
   }
 
   get threads(): number {
@@ -126,12 +138,21 @@ export class VerifyPool {
     this.load[w]!++;
     const sent = this.sent[w]!;
     const outbox = this.outbox[w]!;
-    for (const key of request.keys)
-      if (sent.get(key.fingerprint) !== key.armored) {
-        sent.set(key.fingerprint, key.armored);
-        outbox.push({ key });
-      }
+    for (const key of request.keys) {
+      const held = sent.get(key.fingerprint);
+      sent.delete(key.fingerprint); // (re)inserted last: the most recently used
+      sent.set(key.fingerprint, key.armored);
+      if (held !== key.armored) outbox.push({ key });
+    }
     outbox.push({ task: { ...request, id, keys: request.keys.map((k) => k.fingerprint) } as VerifyTask });
+    // The thread forgets in the same order: tasks before this point took their keys already, and
+    // a later task naming a forgotten key sends it again.
+    for (const fingerprint of sent.keys()) {
+      if (sent.size <= this.keysPerThread) break;
+      if (request.keys.some((k) => k.fingerprint === fingerprint)) continue;
+      sent.delete(fingerprint);
+      outbox.push({ forget: fingerprint });
+    }
     if (!this.flushing) {
       this.flushing = true;
       setImmediate(() => this.flush());

@@ -5,7 +5,7 @@ import type { VerifyBatch, VerifyReply, VerifyTask } from './verify-pool.js';
 
 // A verification thread: OpenPGP signature checks for the server and the audit, keys parsed once per thread.
 
-/** Each key this thread was sent, parsed once; a key sent again with another text replaces it. */
+/** Each key this thread was sent, parsed once; a key sent again with another text replaces it, and the pool says which to forget. */
 const keys = new Map<string, Promise<PublicKey>>();
 
 function key(fingerprint: string): Promise<PublicKey> {
@@ -56,7 +56,8 @@ function reply(answer: VerifyReply): void {
 
 parentPort!.on('message', (batch: VerifyBatch) => {
   for (const item of batch) {
-    if ('key' in item) {
+    if ('forget' in item) keys.delete(item.forget);
+    else if ('key' in item) {
       const parsed = readPublicKey(item.key.armored).then((read) => read.key);
       parsed.catch(() => undefined); // reported by each task that names it
       keys.set(item.key.fingerprint, parsed);

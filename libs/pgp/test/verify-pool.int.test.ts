@@ -40,6 +40,37 @@ describe('VerifyPool', () => {
     }
   });
 
+  it('holds at most so many keys per thread, forgetting the least recently used, and sends one again when needed', async () => {
+    const others = ['Quinn', 'Rae', 'Sam'].map((name) => {
+      const fingerprint = gpg.genKey(`${name} <${name.toLowerCase()}@example.org>`, 'ed25519', day(-30));
+      return {
+        key: { fingerprint, armored: gpg.exportKey(fingerprint) },
+        signature: gpg.detachSign(fingerprint, Buffer.from(data), day(-5)),
+      };
+    });
+    const all = [{ key: plain, signature }, ...others];
+    const pool = new VerifyPool(1, 2);
+    try {
+      // One turn of the event loop (one batch) naming four keys, the first twice: the thread is
+      // told to forget keys in the same order, after the tasks that used them took them.
+      const asked = [...all, all[0]!].map(({ key, signature: sig }) =>
+        pool.verify({ kind: 'detached', data, signature: sig, keys: [key] }),
+      );
+      expect((await Promise.all(asked)).map((a) => a.ok)).toEqual([true, true, true, true, true]);
+      expect(pool.keysHeld()).toEqual([2]);
+      // Then one at a time, each key forgotten and sent again in turn.
+      for (const { key, signature: sig } of [...all, ...all])
+        expect((await pool.verify({ kind: 'detached', data, signature: sig, keys: [key] })).ok).toBe(true);
+      expect(pool.keysHeld()).toEqual([2]);
+      // A wrong signature is still refused with a forgotten-then-resent key.
+      expect((await pool.verify({ kind: 'detached', data, signature: others[0]!.signature, keys: [plain] })).ok).toBe(
+        false,
+      );
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('answers many tasks batched across threads, each with its own verdict', async () => {
     const pool = new VerifyPool(2);
     try {
