@@ -2,17 +2,17 @@ import { type KeyObject, createHash, createPublicKey, createVerify, verify as on
 import * as openpgp from 'openpgp';
 
 // The common signature — OpenPGP v4, detached over bytes or clear-signed over a text, by an RSA
-// or Ed25519 key, with a SHA-2 digest — checked through node:crypto (OpenSSL) instead of openpgp.js's message and
-// stream machinery and its WebCrypto key import on every call. openpgp.js still parses the
-// signature and the key and judges the key's validity; only the hashing and the RSA/EdDSA
-// primitive run here, with the public key imported once per key. About four times the rate of
-// `openpgp.verify` on the same signatures (bench: signed commands, audit replay).
+// or Ed25519 key, with a SHA-2 digest — checked through node:crypto (OpenSSL) instead of
+// openpgp.js's message and stream machinery and its WebCrypto key import on every call.
+// openpgp.js still parses the signature and the key, makes a clear-signed text's bytes, and
+// judges the key's validity; only the hashing and the RSA/EdDSA primitive run here, with the
+// public key imported once per key. About three times the rate of `openpgp.verify` on one
+// thread (README, Signature checks).
 //
-// The checks are those `openpgp.verify` makes (openpgp.js 6:
-// createVerificationObject, SignaturePacket.verify), in the same order and with the same
-// messages; a test compares the two verdicts over good, altered, expired, revoked and
-// wrong-key signatures. Anything outside the common case answers `false`, and the caller asks
-// `openpgp.verify`.
+// The checks are those `openpgp.verify` makes (openpgp.js 6: createVerificationObject,
+// SignaturePacket.verify), in the same order and with the same messages; a test sets the two
+// verdicts side by side over GnuPG's good and altered signatures. Anything outside the common
+// case answers `false`, and the caller asks `openpgp.verify`.
 
 const { publicKey: ALGORITHM, signature: SIGNATURE, hash: HASH } = openpgp.enums;
 
