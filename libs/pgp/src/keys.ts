@@ -344,7 +344,8 @@ export async function verifyCleartext(
     // The common case through node:crypto (direct-verify.ts); any other through openpgp.verify.
     // The text as CleartextMessage.verify hands it to the signature (`text`, with CR LF line ends).
     const text = (message as unknown as { text: string }).text;
-    if (!(await verifyDirect(packet, { text }, signer, { ...openpgp.config, ...config }))) {
+    // (SHA-1, the one digest the config changes anything for, is never checked directly.)
+    if (!(await verifyDirect(packet, { text }, signer))) {
       const result = await openpgp.verify({
         message,
         verificationKeys: [signer],

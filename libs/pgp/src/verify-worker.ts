@@ -62,9 +62,8 @@ parentPort!.on('message', (batch: VerifyBatch) => {
       parsed.catch(() => undefined); // reported by each task that names it
       keys.set(item.key.fingerprint, parsed);
     } else {
-      const signers = item.task.keys.map(key);
-      for (const s of signers) s.catch(() => undefined); // reported by the task
-      void run(item.task, signers).then(reply);
+      // Taken now, before a later item replaces or forgets them.
+      void run(item.task, item.task.keys.map(key)).then(reply);
     }
   }
 });
