@@ -18,20 +18,26 @@ export function canonicalize(value: unknown): string {
         throw new DomainError('NOT_CANONICAL_JSON', 'JSON strings must be valid Unicode (no lone surrogates)');
       return JSON.stringify(value);
     case 'object': {
+      // Built by appending to one string (V8 joins such strings lazily), not with arrays and joins.
       if (value === null) return 'null';
-      if (Array.isArray(value)) return `[${value.map(canonicalize).join(',')}]`;
+      if (Array.isArray(value)) {
+        let out = '[';
+        for (let i = 0; i < value.length; i++) out += (i === 0 ? '' : ',') + canonicalize(value[i]);
+        return `${out}]`;
+      }
       const proto = Object.getPrototypeOf(value);
       if (proto !== Object.prototype && proto !== null)
         throw new DomainError('NOT_CANONICAL_JSON', 'only plain objects can be canonicalized');
       const keys = Object.keys(value).sort();
-      const parts: string[] = [];
-      for (const key of keys) {
+      let out = '{';
+      for (let i = 0; i < keys.length; i++) {
+        const key = keys[i]!;
         const v = (value as Record<string, unknown>)[key];
         if (v === undefined) throw new DomainError('NOT_CANONICAL_JSON', `property "${key}" is undefined`);
         if (!key.isWellFormed()) throw new DomainError('NOT_CANONICAL_JSON', 'JSON keys must be valid Unicode');
-        parts.push(`${JSON.stringify(key)}:${canonicalize(v)}`);
+        out += `${i === 0 ? '' : ','}${JSON.stringify(key)}:${canonicalize(v)}`;
       }
-      return `{${parts.join(',')}}`;
+      return `${out}}`;
     }
     default:
       throw new DomainError('NOT_CANONICAL_JSON', `a ${typeof value} is not JSON`);

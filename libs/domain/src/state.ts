@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { GrowList, GrowMap, KeySet } from './collections.js';
 import { InfrastructureError } from './errors.js';
 import {
@@ -86,7 +86,7 @@ let lastDigest = '';
 export function textDigest(text: string): string {
   // A decision and the fold of its event ask for the same text in turn: hash it once.
   if (text !== lastText) {
-    lastDigest = createHash('sha256').update(text).digest('hex');
+    lastDigest = hash('sha256', text, 'hex');
     lastText = text;
   }
   return lastDigest;
