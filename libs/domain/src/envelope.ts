@@ -60,9 +60,7 @@ export function prepareEvent(draft: EventDraft): PreparedEvent {
   const head = utf8(
     `{"actor":${canonicalize(draft.actor)},"data":${canonicalize(draft.data)},"evidence":${canonicalize(draft.evidence)},"recordedAt":"`,
   );
-  const tail = utf8(
-    `,"stream":${canonicalize(draft.stream)},"type":${canonicalize(draft.type)},"v":${draft.v}}`,
-  );
+  const tail = utf8(`,"stream":${canonicalize(draft.stream)},"type":${canonicalize(draft.type)},"v":${draft.v}}`);
   // recordedAt is 24 characters for years 0 to 9999 (27 beyond, which the seq's allowance covers);
   // seq at most 16 digits.
   const longest = head.length + tail.length + 24 + SEQ_KEY.length + 16;
