@@ -54,7 +54,12 @@ async function outboxLag(queue: 'bullmq' | 'in-process', keys: number): Promise<
   const adopt = projection.adopt.bind(projection);
   projection.adopt = (decided: TrustState, events: readonly EventEnvelope[]) => {
     seen(events);
-    adopt(decided, events);
+    return adopt(decided, events);
+  };
+  const apply = projection.apply.bind(projection);
+  projection.apply = (events: readonly EventEnvelope[]) => {
+    seen(events);
+    apply(events);
   };
   workers = await startWorkers({ services, config }, { queue });
   await log.writer.append(keyDrafts(0, 0, true));

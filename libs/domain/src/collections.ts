@@ -7,10 +7,12 @@
 /** An append-only list; `layer()` is a copy that sees the first `length` items of the original. */
 export class GrowList<T> implements Iterable<T> {
   private readonly own: T[] = [];
+  /** What this layer was collapsed into, once it was. */
+  private merged: GrowList<T> | null = null;
   private readonly baseLength: number;
 
   constructor(
-    private readonly base: GrowList<T> | null = null,
+    private base: GrowList<T> | null = null,
     items: Iterable<T> = [],
   ) {
     this.baseLength = base?.length ?? 0;
@@ -48,7 +50,17 @@ export class GrowList<T> implements Iterable<T> {
     if (!this.base) return this;
     if (this.base.length !== this.baseLength) throw new Error('GrowList.collapse: the original grew since the layer');
     for (const item of this.own) this.base.push(item);
+    this.merged = this.base;
     return this.base;
+  }
+
+  /**
+   * Re-points a layer whose original was since collapsed (its decision is in the log) to what that
+   * original went into: the same view, one layer less. A group decided while the group before it
+   * was being appended is a layer over that group's layer until then.
+   */
+  rebase(): void {
+    while (this.base?.merged) this.base = this.base.merged;
   }
 
   *[Symbol.iterator](): IterableIterator<T> {
@@ -90,9 +102,11 @@ export class GrowList<T> implements Iterable<T> {
 /** A grow-only set of keys; `layer()` is a copy whose additions the original does not see. */
 export class KeySet implements Iterable<string> {
   private readonly own = new Set<string>();
+  /** What this layer was collapsed into, once it was. */
+  private merged: KeySet | null = null;
 
   constructor(
-    private readonly base: KeySet | null = null,
+    private base: KeySet | null = null,
     values: Iterable<string> = [],
   ) {
     for (const v of values) this.own.add(v);
@@ -115,7 +129,17 @@ export class KeySet implements Iterable<string> {
   collapse(): KeySet {
     if (!this.base) return this;
     for (const key of this.own) this.base.add(key);
+    this.merged = this.base;
     return this.base;
+  }
+
+  /**
+   * Re-points a layer whose original was since collapsed (its decision is in the log) to what that
+   * original went into: the same view, one layer less. A group decided while the group before it
+   * was being appended is a layer over that group's layer until then.
+   */
+  rebase(): void {
+    while (this.base?.merged) this.base = this.base.merged;
   }
 
   *[Symbol.iterator](): IterableIterator<string> {
@@ -135,9 +159,11 @@ export class KeySet implements Iterable<string> {
 /** A map whose entries are only added (a value may change in the layer that added it); `layer()` as above. */
 export class GrowMap<K, V> implements Iterable<[K, V]> {
   private readonly own = new Map<K, V>();
+  /** What this layer was collapsed into, once it was. */
+  private merged: GrowMap<K, V> | null = null;
 
   constructor(
-    private readonly base: GrowMap<K, V> | null = null,
+    private base: GrowMap<K, V> | null = null,
     entries: Iterable<[K, V]> = [],
   ) {
     for (const [k, v] of entries) this.own.set(k, v);
@@ -164,7 +190,17 @@ export class GrowMap<K, V> implements Iterable<[K, V]> {
   collapse(): GrowMap<K, V> {
     if (!this.base) return this;
     for (const [k, v] of this.own) this.base.set(k, v);
+    this.merged = this.base;
     return this.base;
+  }
+
+  /**
+   * Re-points a layer whose original was since collapsed (its decision is in the log) to what that
+   * original went into: the same view, one layer less. A group decided while the group before it
+   * was being appended is a layer over that group's layer until then.
+   */
+  rebase(): void {
+    while (this.base?.merged) this.base = this.base.merged;
   }
 
   /**

@@ -228,6 +228,24 @@ export function adoptDecision(state: TrustState, decided: TrustState): void {
   });
 }
 
+/**
+ * `decided` is a `cloneForDecision` of a decision's copy that `state` has since adopted (a group
+ * decided while the one before it was being appended): makes it a copy of `state` itself, so that
+ * `state` adopts it in turn without a layer more for each such group.
+ */
+export function rebaseDecision(decided: TrustState, state: TrustState): void {
+  for (const key of decided.signingKeys.layerValues()) key.history.rebase();
+  decided.members.rebase();
+  decided.signingKeys.rebase();
+  decided.packageSignatures.rebase();
+  decided.moduleSignatures.rebase();
+  decided.published.rebase();
+  decided.commands.rebase();
+  decided.outcomes.rebase();
+  decided.announcements.rebase();
+  copied.set(decided, state);
+}
+
 export function isRoot(state: TrustState, fingerprint: string): boolean {
   return state.policy.rootKeys.some((k) => k.fingerprint === fingerprint);
 }

@@ -7,6 +7,7 @@ import {
   draftOf,
   emptyState,
   evolve,
+  rebaseDecision,
   signingKeyStream,
 } from '@signet/domain';
 import { LEADER, keyDrafts, keyFpr } from '../../../test/support/workers.js';
@@ -167,5 +168,50 @@ describe('adoptDecision', () => {
     expect(state.signingKeys.size).toBe(3);
     adoptDecision(state, work);
     expect(plain(state)).toEqual(plain(folded));
+  });
+
+  it('adopts a group decided behind another (a copy of its copy) once rebased, with no layer left over', () => {
+    const groups: EventDraft[][] = [
+      keyDrafts(0, 3, true),
+      [...keyDrafts(3, 2, false), published(0), published(1)],
+      [published(3), published(0)],
+      [published(0), published(1), published(2)],
+      [
+        draftOf(
+          { type: 'SigningKeyRetired', v: 1, data: { fingerprint: keyFpr(1), reason: 'rotated' } },
+          signingKeyStream(keyFpr(1)),
+          LEADER,
+          null,
+        ),
+        published(4),
+      ],
+    ];
+    const folded = emptyState();
+    const adopted = emptyState();
+    // As the sequencer does on Postgres: group i + 1 is decided on group i's copy before group i
+    // is adopted, then rebased onto the state that adopted group i, then adopted in turn.
+    let front: TrustState | null = null;
+    for (const group of groups) {
+      const work = cloneForDecision(front ?? adopted);
+      fold(work, group);
+      if (front) {
+        adoptDecision(adopted, front);
+        rebaseDecision(work, adopted);
+      }
+      front = work;
+    }
+    adoptDecision(adopted, front!);
+    for (const group of groups) fold(folded, group);
+    expect(plain(adopted)).toEqual(plain(folded));
+    // Every collection of the state is whole again, not a layer over another (a chain would grow
+    // by one with each group and make every lookup walk it).
+    const layered = (c: object) => Reflect.get(c, 'base') !== null;
+    const { members, signingKeys, packageSignatures, moduleSignatures, published: ids, commands, outcomes } = adopted;
+    for (const c of [members, signingKeys, packageSignatures, moduleSignatures, ids, commands, outcomes])
+      expect(layered(c)).toBe(false);
+    for (const key of adopted.signingKeys.values()) expect(layered(key.history)).toBe(false);
+    expect(adopted.signingKeys.get(keyFpr(0))!.history.toArray()).toEqual(
+      folded.signingKeys.get(keyFpr(0))!.history.toArray(),
+    );
   });
 });

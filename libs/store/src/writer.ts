@@ -37,6 +37,13 @@ export interface AppendOptions {
   readonly recordedAt?: Date;
   /** How many requests the batch answers (for the batch metrics). */
   readonly requests?: number;
+  /**
+   * The events were decided on the state the appends in flight will leave, not on a state in the
+   * log: this is `sentHead` as it was then. They are appended right behind those appends, on
+   * exactly the head they make, or not at all (LOG_SIZE_CHANGED: decide again). The log's size
+   * alone would not tell: if those appends fail, others of the same length may take their place.
+   */
+  readonly behind?: object;
 }
 
 export interface BatchStats {
@@ -71,23 +78,68 @@ interface Head {
 /** Tries before giving up when other writers keep moving the head (an unconditional append only). */
 const MAX_ATTEMPTS = 100;
 
+/** An append decided behind others that cannot be written right behind them. */
+function notBehind(): Promise<never> {
+  return Promise.reject(
+    new DomainError(
+      'LOG_SIZE_CHANGED',
+      'the appends this one was decided behind were not written as decided; decide again on the current state',
+    ),
+  );
+}
+
+/** A batch made ready on a head: its envelopes, the head it makes and the statement's columns. */
+interface Composed {
+  readonly head: Head;
+  readonly next: Head;
+  readonly recordedAt: Date;
+  readonly envelopes: EventEnvelope[];
+  readonly types: string[];
+  readonly streams: string[];
+  readonly actors: string[];
+  /** The leaves one after another, `lengths[i]` bytes each. */
+  readonly entries: Buffer;
+  readonly lengths: number[];
+  /** The leaf hashes, 32 bytes each. */
+  readonly leaves: Buffer;
+  readonly outcomes: (string | null)[];
+  /** The tree nodes above the leaves the batch completes: levels, indexes and hashes (32 bytes each). */
+  readonly levels: number[];
+  readonly indexes: string[];
+  readonly nodes: Buffer;
+}
+
 /**
  * The log's one transactional append. `append` writes a batch of events, every tree node they
  * complete and the new signed checkpoint in one statement and one transaction holding the log
- * lock (migrations/0005_packed_append.ts, signet_append_packed) — all of it or none. Batching many requests into
- * one append is the sequencer's job (libs/service); here, appends of this process run one at a
- * time, each on the head this process last wrote (re-read only when another process moved it).
+ * lock (migrations/0005_packed_append.ts, signet_append_packed) — all of it or none. Batching many
+ * requests into one append is the sequencer's job (libs/service); here, each append is made on the
+ * head this process last wrote (re-read only when another process moved it).
+ *
+ * On Postgres an append may be sent while the one before it is still being written: it is made on
+ * the head that one will leave, and the database, which takes the log lock for each in turn,
+ * writes it only on that head (so only if the one before committed). Whatever finds another head
+ * is made again on the database's head once the appends before it settled, as an append that
+ * found another process's events is.
  */
 export class LogWriter {
   private closed = false;
-  /** The append in flight, if any: the next one starts when it settles. */
+  /** Settles once every append made so far settled. */
   private tail: Promise<unknown> = Promise.resolve();
   /** The head as this process last saw or wrote it. */
   private head: Head | null = null;
+  /**
+   * The head once every statement sent so far commits: the next append is made on it and sent at
+   * once. Null when unknown (one failed, or the head must be read), and on PGlite, whose one
+   * connection runs statements one at a time in this thread anyway.
+   */
+  private predicted: Head | null = null;
   private readonly maxBatch: number;
+  private readonly pipelines: boolean;
 
   constructor(private readonly options: LogWriterOptions) {
     this.maxBatch = options.maxBatch ?? 1000;
+    this.pipelines = options.db.kind === 'postgres';
   }
 
   /** Most events one append takes. */
@@ -95,10 +147,15 @@ export class LogWriter {
     return this.maxBatch;
   }
 
+  /** Whether an append is sent while the one before it is being written (Postgres). */
+  get pipelined(): boolean {
+    return this.pipelines;
+  }
+
   /**
    * Appends the drafts contiguously and resolves with their envelopes once committed. With
    * `expectedSize`, only on a log of exactly that size (LOG_SIZE_CHANGED otherwise, nothing
-   * written); without, at the head, whatever it is.
+   * written); without, at the head, whatever it is. Appends commit in the order they are made.
    */
   append(drafts: readonly EventDraft[], options: AppendOptions = {}): Promise<EventEnvelope[]> {
     if (this.closed)
@@ -119,15 +176,71 @@ export class LogWriter {
     } catch (error) {
       return Promise.reject(error);
     }
-    const run = this.tail.then(() => this.write(events, options));
-    this.tail = run.catch(() => undefined);
+    const before = this.tail;
+    let run: Promise<EventEnvelope[]>;
+    if (options.behind !== undefined)
+      run = options.behind === this.predicted ? this.sendBehind(this.predicted, before, events, options) : notBehind();
+    else if (this.predicted) run = this.sendBehind(this.predicted, before, events, options);
+    else run = before.then(() => this.write(events, options));
+    // Settles once those before it did too, whichever answer comes back first.
+    const settled = run.catch(() => undefined);
+    this.tail = before.then(() => settled);
     return run;
   }
 
-  /** Stops taking appends and resolves once the one in flight settled. */
+  /**
+   * The head the appends sent so far will leave, when an append made now is sent at once on it
+   * (null otherwise). Opaque: an append decided on the state they leave passes it as `behind`.
+   */
+  get sentHead(): object | null {
+    return this.predicted;
+  }
+
+  /** Stops taking appends and resolves once those in flight settled. */
   async close(): Promise<void> {
     this.closed = true;
     await this.tail;
+  }
+
+  /**
+   * Sends the batch at once, made on the head the appends in flight will leave. Not written there
+   * (one before it failed, or another process appended): made again on the database's head once
+   * those before it settled, unless its events were decided behind those (`behind`).
+   */
+  private sendBehind(
+    head: Head,
+    before: Promise<unknown>,
+    prepared: readonly PreparedEvent[],
+    options: AppendOptions,
+  ): Promise<EventEnvelope[]> {
+    const notWritten = () => {
+      this.predicted = null;
+      return options.behind !== undefined ? notBehind() : before.then(() => this.write(prepared, options));
+    };
+    if (this.moved(head, options)) return notWritten();
+    const started = performance.now();
+    let batch: Composed;
+    try {
+      batch = this.compose(head, prepared, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    this.predicted = batch.next;
+    return this.send(batch).then(
+      (written) => (written ? this.committed(batch, options, started) : notWritten()),
+      (error: unknown) => {
+        this.predicted = null;
+        this.head = null;
+        throw error;
+      },
+    );
+  }
+
+  private moved(head: Head, options: AppendOptions): boolean {
+    return (
+      (options.expectedSize !== undefined && options.expectedSize !== head.size) ||
+      (options.recordedAt !== undefined && options.recordedAt.getTime() < head.recordedAt)
+    );
   }
 
   private async write(prepared: readonly PreparedEvent[], options: AppendOptions): Promise<EventEnvelope[]> {
@@ -136,10 +249,7 @@ export class LogWriter {
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
         const cached = this.head !== null;
         const head = this.head ?? (this.head = await this.readHead());
-        const moved =
-          (options.expectedSize !== undefined && options.expectedSize !== head.size) ||
-          (options.recordedAt !== undefined && options.recordedAt.getTime() < head.recordedAt);
-        if (moved) {
+        if (this.moved(head, options)) {
           // A refusal must rest on the database's head, not on what this process last saw.
           this.head = null;
           if (cached) continue;
@@ -148,31 +258,23 @@ export class LogWriter {
             `the log moved on since the decision (size ${head.size}, expected ${options.expectedSize ?? '?'}); decide again on the current state`,
           );
         }
-        const written = await this.tryWrite(head, prepared, options);
-        if (written) {
-          this.options.onBatch?.({
-            events: written.length,
-            requests: options.requests ?? 1,
-            treeSize: this.head!.size,
-            millis: performance.now() - started,
-          });
-          return written;
-        }
+        const batch = this.compose(head, prepared, options);
+        // The next append is made on the head this one leaves and sent behind it.
+        if (this.pipelines) this.predicted = batch.next;
+        if (await this.send(batch)) return this.committed(batch, options, started);
         this.head = null;
+        this.predicted = null;
       }
     } catch (error) {
       this.head = null;
+      this.predicted = null;
       throw error;
     }
     throw new InfrastructureError('LOG_BUSY', 'other writers kept moving the log head; retry the append');
   }
 
-  /** One statement on `head`: the envelopes when committed, null when another writer moved the head first. */
-  private async tryWrite(
-    head: Head,
-    prepared: readonly PreparedEvent[],
-    options: AppendOptions,
-  ): Promise<EventEnvelope[] | null> {
+  /** The batch's leaves, tree nodes and checkpoint on `head`, ready to send. */
+  private compose(head: Head, prepared: readonly PreparedEvent[], options: AppendOptions): Composed {
     // The log's time never runs backwards, even if the host clock does.
     const recordedAt = options.recordedAt ?? new Date(Math.max(this.options.clock.now().getTime(), head.recordedAt));
     const iso = recordedAt.toISOString();
@@ -201,30 +303,62 @@ export class LogWriter {
       { origin: this.options.origin, size: grown.size, root: grown.root, extensions: [] },
       this.options.signer,
     );
-    // Level 0 (the leaf hashes) goes into the events rows; the rest into tree_nodes. Byte strings
-    // go packed, one bytea each (binary on the wire; see migrations/0005_packed_append.ts).
+    // Level 0 (the leaf hashes) goes into the events rows; the rest into tree_nodes.
     const inner = grown.newNodes.filter((n) => n.level > 0);
-    const result = await sql<{ appended: boolean }>`${sql.raw(PREPARED)}
-      SELECT * FROM signet_append_packed(
-        ${SEQUENCER_LOCK}::bigint, ${head.size}::bigint, ${head.root}::bytea, ${recordedAt}::timestamptz,
-        ${types}::text[], ${streams}::text[], ${actors}::text[], ${entries}::bytea, ${lengths}::integer[],
-        ${Buffer.concat(leaves)}::bytea, ${outcomes}::text[],
-        ${inner.map((n) => n.level)}::smallint[], ${inner.map((n) => String(n.index))}::bigint[],
-        ${Buffer.concat(inner.map((n) => n.hash))}::bytea,
-        ${grown.size}::bigint, ${grown.root}::bytea, ${note}::text)`.execute(this.options.db.db);
-    if (!result.rows[0]!.appended) return null;
-    const next = {
+    const next: Head = {
       size: grown.size,
       root: grown.root,
       note,
       recordedAt: recordedAt.getTime(),
       frontier: grown.frontier,
     };
-    this.head = next;
+    return {
+      head,
+      next,
+      recordedAt,
+      envelopes,
+      types,
+      streams,
+      actors,
+      entries,
+      lengths,
+      leaves: Buffer.concat(leaves),
+      outcomes,
+      levels: inner.map((n) => n.level),
+      indexes: inner.map((n) => String(n.index)),
+      nodes: Buffer.concat(inner.map((n) => n.hash)),
+    };
+  }
+
+  /** One statement: true once committed, false when the database's head was not the batch's. */
+  private async send(batch: Composed): Promise<boolean> {
+    const { head, next, recordedAt } = batch;
+    // Byte strings go packed, one bytea each (binary on the wire; see migrations/0005_packed_append.ts).
+    const result = await sql<{ appended: boolean }>`${sql.raw(PREPARED)}
+      SELECT * FROM signet_append_packed(
+        ${SEQUENCER_LOCK}::bigint, ${head.size}::bigint, ${head.root}::bytea, ${recordedAt}::timestamptz,
+        ${batch.types}::text[], ${batch.streams}::text[], ${batch.actors}::text[], ${batch.entries}::bytea,
+        ${batch.lengths}::integer[], ${batch.leaves}::bytea, ${batch.outcomes}::text[],
+        ${batch.levels}::smallint[], ${batch.indexes}::bigint[], ${batch.nodes}::bytea,
+        ${next.size}::bigint, ${next.root}::bytea, ${next.note}::text)`.execute(this.options.db.db);
+    return result.rows[0]!.appended;
+  }
+
+  /** A batch is in the log: its head is the newest this process knows of, and it extends the watermark. */
+  private committed(batch: Composed, options: AppendOptions, started: number): EventEnvelope[] {
+    const { next } = batch;
+    // Appends commit in order, but their answers may come back out of it.
+    if (!this.head || this.head.size < next.size) this.head = next;
     // Committed on the head checked when it was read, so it extends the watermark. The file is
     // written in the background: a read of the head that serves its note waits for it.
     this.options.watermark?.raise(next);
-    return envelopes;
+    this.options.onBatch?.({
+      events: batch.envelopes.length,
+      requests: options.requests ?? 1,
+      treeSize: next.size,
+      millis: performance.now() - started,
+    });
+    return batch.envelopes;
   }
 
   /**

@@ -56,16 +56,18 @@ export class TrustProjection {
    * Takes in events this process just appended, already folded into `decided` (a
    * `cloneForDecision` of this projection's state, made when it was at the first event's seq):
    * the state adopts the copy rather than folding each event again. When the state moved
-   * meanwhile (a catch-up folded some of them first), they are folded as by `apply`.
+   * meanwhile (a catch-up folded some of them first), they are folded as by `apply`. True when
+   * the copy was adopted.
    */
-  adopt(decided: TrustState, events: readonly EventEnvelope[]): void {
+  adopt(decided: TrustState, events: readonly EventEnvelope[]): boolean {
     const first = events[0];
     if (!first || first.seq !== this.current.size || decided.size !== first.seq + events.length) {
       this.apply(events);
-      return;
+      return false;
     }
     adoptDecision(this.current, decided);
     for (const e of events) this.remember(e);
+    return true;
   }
 
   /** An event folded lately, or undefined (then read it from the log). */

@@ -7,6 +7,7 @@ import {
   type TrustState,
   cloneForDecision,
   evolve,
+  rebaseDecision,
 } from '@signet/domain';
 import type { SignetLog } from '@signet/store';
 import type { TrustProjection } from './projection.js';
@@ -33,6 +34,19 @@ export const STALE = Symbol('stale');
 interface Waiting extends Decision {
   readonly resolve: (events: EventEnvelope[] | typeof STALE) => void;
   readonly reject: (error: unknown) => void;
+}
+
+/** A group decided and sent, while its append is in flight. */
+interface Sent {
+  /** The state its events leave: the next group is decided on a copy of it. */
+  readonly work: TrustState;
+  /** The head its append makes (the writer's `sentHead`), when it was sent at once: a group goes behind it only then. */
+  readonly head: object | null;
+  /**
+   * Settles once the group is answered; true when its events are in the log and the projection
+   * adopted `work`, so that the group sent behind it can be adopted in turn. Never rejects.
+   */
+  readonly settled: Promise<boolean>;
 }
 
 function tooLarge(events: number, limit: number): DomainError {
@@ -118,17 +132,116 @@ export class Sequencer {
   }
 
   private async drain(): Promise<void> {
+    // The group whose append is in flight. On Postgres the next group is decided on the state it
+    // leaves and sent behind it: the database writes one group while this thread makes the next.
+    let front: Sent | null = null;
     while (this.waiting.length > 0) {
-      const group = this.waiting.splice(0, MAX_GROUP);
-      try {
-        await this.sequence(group);
-      } catch (error) {
-        for (const w of group) w.reject(error);
+      // With nothing in flight, half of those waiting go first and the rest right behind them, so
+      // that callers answered by one group make the group after the next while it is written.
+      const pipelined = this.log.writer.pipelined;
+      const take: number = pipelined && !front ? Math.ceil(this.waiting.length / 2) : this.waiting.length;
+      const group: Waiting[] = this.waiting.splice(0, Math.min(take, MAX_GROUP));
+      const sent: Sent | null = pipelined ? this.sendBehind(group, front) : null;
+      if (front) await front.settled;
+      front = sent;
+      if (!sent) {
+        try {
+          await this.sequence(group);
+        } catch (error) {
+          for (const w of group) w.reject(error);
+        }
       }
       // Callers whose decision just resolved queue their next one in this turn of the event
       // loop: let them, so that they join the next group rather than wait for the one after.
       await new Promise((resolve) => setImmediate(resolve));
     }
+    if (front) await front.settled;
+  }
+
+  /**
+   * Decides `group` on the state `front` leaves (the projection's when none is in flight) and
+   * sends its events, without waiting for `front` to be written. Only a group whose every decision
+   * appends something: null for one that refuses, finds nothing to do, was prepared against
+   * another key set or would not fit one append, whose answer rests on the database's head; it
+   * is sequenced as usual once `front` settled.
+   */
+  private sendBehind(group: Waiting[], front: Sent | null): Sent | null {
+    // Behind a group only right behind its append, on the head that append makes.
+    if (front && (front.head === null || front.head !== this.log.writer.sentHead)) return null;
+    const base = front ? front.work : this.projection.state;
+    const work = cloneForDecision(base);
+    const now = new Date(
+      Math.max(this.clock.now().getTime(), base.lastRecordedAt ? Date.parse(base.lastRecordedAt) : 0),
+    );
+    const nowIso = now.toISOString();
+    const limit = this.log.writer.maxEvents;
+    const drafts: EventDraft[] = [];
+    const counts: number[] = [];
+    for (const w of group) {
+      if (w.keysVersion !== null && w.keysVersion !== work.keysVersion) return null;
+      let decided: EventDraft[];
+      try {
+        decided = w.decide(work, now);
+      } catch {
+        return null;
+      }
+      if (decided.length === 0 || drafts.length + decided.length > limit) return null;
+      for (const d of decided) evolve(work, { ...d, seq: work.size, recordedAt: nowIso });
+      drafts.push(...decided);
+      counts.push(decided.length);
+    }
+    const appending = this.log.writer.append(drafts, {
+      expectedSize: base.size,
+      recordedAt: now,
+      requests: group.length,
+      behind: front?.head ?? undefined,
+    });
+    const head = this.log.writer.sentHead;
+    const settled = this.settle(group, counts, work, appending, front).catch((error: unknown) => {
+      for (const w of group) w.reject(error);
+      return false;
+    });
+    return { work, head, settled };
+  }
+
+  /** Answers a group sent behind `front`, after `front` is answered: the log's order. */
+  private async settle(
+    group: Waiting[],
+    counts: readonly number[],
+    work: TrustState,
+    appending: Promise<EventEnvelope[]>,
+    front: Sent | null,
+  ): Promise<boolean> {
+    let appended: EventEnvelope[] | null = null;
+    let failure: unknown = null;
+    try {
+      appended = await appending;
+    } catch (error) {
+      failure = error;
+    }
+    const frontAdopted = front ? await front.settled : true;
+    if (!appended) {
+      if (!(failure instanceof DomainError && failure.code === 'LOG_SIZE_CHANGED')) throw failure;
+      // Not written on the state it was decided on (the group before failed, or another process
+      // appended): decided again, as usual, on the database's head.
+      await this.sequence(group);
+      return false;
+    }
+    // In the log, so the group before it is too. Its state is taken over when the projection
+    // took over the state of that group (otherwise its events are folded in).
+    let adopted = false;
+    if (frontAdopted) {
+      if (front) rebaseDecision(work, this.projection.state);
+      adopted = this.projection.adopt(work, appended);
+    } else {
+      this.projection.apply(appended);
+    }
+    let at = 0;
+    for (let i = 0; i < group.length; i++) {
+      group[i]!.resolve(appended.slice(at, at + counts[i]!));
+      at += counts[i]!;
+    }
+    return adopted;
   }
 
   /** Decides `group` on the head's state and appends its events; again on a newer state if the log moved. */
