@@ -143,12 +143,20 @@ export class KeySet implements Iterable<string> {
   }
 
   *[Symbol.iterator](): IterableIterator<string> {
-    if (this.base) yield* this.base;
-    yield* this.own;
+    if (!this.base) {
+      yield* this.own;
+      return;
+    }
+    yield* this.base;
+    // A layer collapsed into its base, still read through by a copy of it, holds keys its base has.
+    for (const key of this.own) if (!this.base.has(key)) yield key;
   }
 
   get size(): number {
-    return this.own.size + (this.base?.size ?? 0);
+    if (!this.base) return this.own.size;
+    let n = this.base.size;
+    for (const key of this.own) if (!this.base.has(key)) n++;
+    return n;
   }
 
   toJSON(): string[] {

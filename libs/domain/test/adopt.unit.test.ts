@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import {
   type EventDraft,
+  GrowMap,
+  KeySet,
   type TrustState,
   adoptDecision,
   cloneForDecision,
@@ -213,5 +215,28 @@ describe('adoptDecision', () => {
     expect(adopted.signingKeys.get(keyFpr(0))!.history.toArray()).toEqual(
       folded.signingKeys.get(keyFpr(0))!.history.toArray(),
     );
+  });
+
+  it('a copy read through a layer since collapsed counts each key once', () => {
+    const base = new KeySet();
+    base.add('a');
+    const first = base.layer();
+    first.add('b');
+    const second = first.layer();
+    second.add('c');
+    first.collapse(); // its keys now in `base` too, while `second` still reads through it
+    expect([...second].sort()).toEqual(['a', 'b', 'c']);
+    expect(second.size).toBe(3);
+    const map = new GrowMap<string, number>();
+    map.set('a', 1);
+    const m1 = map.layer();
+    m1.set('b', 2);
+    const m2 = m1.layer();
+    m1.collapse();
+    expect([...m2]).toEqual([
+      ['a', 1],
+      ['b', 2],
+    ]);
+    expect(m2.size).toBe(2);
   });
 });

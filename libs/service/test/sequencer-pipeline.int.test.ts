@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type EventEnvelope, ManualClock, type TrustState, emptyState, evolve } from '@signet/domain';
+import { type EventDraft, type EventEnvelope, ManualClock, type TrustState, emptyState, evolve } from '@signet/domain';
 import { STALE, type SignetServices, createServices } from '@signet/service';
 import { type SignetLog, openLog } from '@signet/store';
 import { type Backend, newBackend } from '../../../test/support/backends.js';
@@ -133,6 +133,30 @@ describe('groups sent behind the group being written (Postgres)', () => {
     expect((refusal as Error).message).toBe(`refused at ${first + 1}`);
     expect(await log.reader.size()).toBe(first + 1);
     await expectDecidedInOrder(events);
+  });
+
+  it('refuses a decision whose events do not fold (CORRUPT_LOG), alone or behind a group, and appends none of it', async () => {
+    // A key retired that the log never added: the fold refuses it.
+    const fingerprint = 'A'.repeat(40);
+    const retired = {
+      type: 'SigningKeyRetired',
+      v: 1,
+      stream: `signing-key/${fingerprint}`,
+      actor: 'log',
+      data: { fingerprint, reason: 'rotated' },
+      evidence: null,
+    } as unknown as EventDraft;
+    const size = await log.reader.size();
+    const alone = await services.sequencer.append([retired]).then(
+      () => null,
+      (error: unknown) => error,
+    );
+    expect(alone).toMatchObject({ code: 'CORRUPT_LOG' });
+    const [good, behind] = await Promise.allSettled([seeing(), services.sequencer.append([retired])]);
+    expect(good.status).toBe('fulfilled');
+    expect(behind).toMatchObject({ status: 'rejected', reason: { code: 'CORRUPT_LOG' } });
+    expect(await log.reader.size()).toBe(size + 1);
+    await expectDecidedInOrder((good as PromiseFulfilledResult<EventEnvelope[]>).value);
   });
 
   it('writes an append decided behind another only right behind it, never on a head of that size made by others', async () => {

@@ -134,6 +134,8 @@ export class LogWriter {
    * connection runs statements one at a time in this thread anyway.
    */
   private predicted: Head | null = null;
+  /** How many appends were made: the last one made is the only one a later append is sent behind. */
+  private made = 0;
   private readonly maxBatch: number;
   private readonly pipelines: boolean;
 
@@ -177,11 +179,15 @@ export class LogWriter {
       return Promise.reject(error);
     }
     const before = this.tail;
+    const index = ++this.made;
     let run: Promise<EventEnvelope[]>;
     if (options.behind !== undefined)
-      run = options.behind === this.predicted ? this.sendBehind(this.predicted, before, events, options) : notBehind();
-    else if (this.predicted) run = this.sendBehind(this.predicted, before, events, options);
-    else run = before.then(() => this.write(events, options));
+      run =
+        options.behind === this.predicted
+          ? this.sendBehind(this.predicted, before, index, events, options)
+          : notBehind();
+    else if (this.predicted) run = this.sendBehind(this.predicted, before, index, events, options);
+    else run = before.then(() => this.write(index, events, options));
     // Settles once those before it did too, whichever answer comes back first.
     const settled = run.catch(() => undefined);
     this.tail = before.then(() => settled);
@@ -210,12 +216,13 @@ export class LogWriter {
   private sendBehind(
     head: Head,
     before: Promise<unknown>,
+    index: number,
     prepared: readonly PreparedEvent[],
     options: AppendOptions,
   ): Promise<EventEnvelope[]> {
     const notWritten = () => {
       this.predicted = null;
-      return options.behind !== undefined ? notBehind() : before.then(() => this.write(prepared, options));
+      return options.behind !== undefined ? notBehind() : before.then(() => this.write(index, prepared, options));
     };
     if (this.moved(head, options)) return notWritten();
     const started = performance.now();
@@ -243,7 +250,12 @@ export class LogWriter {
     );
   }
 
-  private async write(prepared: readonly PreparedEvent[], options: AppendOptions): Promise<EventEnvelope[]> {
+  /** The append made `index`-th, on the head this process knows (read when unknown), again while others move it. */
+  private async write(
+    index: number,
+    prepared: readonly PreparedEvent[],
+    options: AppendOptions,
+  ): Promise<EventEnvelope[]> {
     const started = performance.now();
     try {
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
@@ -259,8 +271,9 @@ export class LogWriter {
           );
         }
         const batch = this.compose(head, prepared, options);
-        // The next append is made on the head this one leaves and sent behind it.
-        if (this.pipelines) this.predicted = batch.next;
+        // The next append is made on the head this one leaves and sent behind it, unless one was
+        // made since (it waits for this one, and appends commit in the order they are made).
+        if (this.pipelines && index === this.made) this.predicted = batch.next;
         if (await this.send(batch)) return this.committed(batch, options, started);
         this.head = null;
         this.predicted = null;

@@ -141,7 +141,12 @@ export class Sequencer {
       const pipelined = this.log.writer.pipelined;
       const take: number = pipelined && !front ? Math.ceil(this.waiting.length / 2) : this.waiting.length;
       const group: Waiting[] = this.waiting.splice(0, Math.min(take, MAX_GROUP));
-      const sent: Sent | null = pipelined ? this.sendBehind(group, front) : null;
+      let sent: Sent | null = null;
+      try {
+        if (pipelined) sent = this.sendBehind(group, front);
+      } catch {
+        sent = null; // not sent: sequenced as usual below
+      }
       if (front) await front.settled;
       front = sent;
       if (!sent) {
@@ -177,18 +182,18 @@ export class Sequencer {
     const limit = this.log.writer.maxEvents;
     const drafts: EventDraft[] = [];
     const counts: number[] = [];
-    for (const w of group) {
-      if (w.keysVersion !== null && w.keysVersion !== work.keysVersion) return null;
-      let decided: EventDraft[];
-      try {
-        decided = w.decide(work, now);
-      } catch {
-        return null;
+    try {
+      for (const w of group) {
+        if (w.keysVersion !== null && w.keysVersion !== work.keysVersion) return null;
+        const decided = w.decide(work, now);
+        if (decided.length === 0 || drafts.length + decided.length > limit) return null;
+        for (const d of decided) evolve(work, { ...d, seq: work.size, recordedAt: nowIso });
+        drafts.push(...decided);
+        counts.push(decided.length);
       }
-      if (decided.length === 0 || drafts.length + decided.length > limit) return null;
-      for (const d of decided) evolve(work, { ...d, seq: work.size, recordedAt: nowIso });
-      drafts.push(...decided);
-      counts.push(decided.length);
+    } catch {
+      // A refusal, or events that do not fold (CORRUPT_LOG): given by `sequence`, on the head.
+      return null;
     }
     const appending = this.log.writer.append(drafts, {
       expectedSize: base.size,
