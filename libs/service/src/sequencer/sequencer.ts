@@ -73,6 +73,10 @@ const MAX_ROUNDS = 20;
  * expects the size decided on), and a refusal is only given on a state caught up to the
  * database's head: a member added through another process is known here before anyone is told
  * "unknown signer".
+ *
+ * On Postgres a group whose every decision appends something is decided on the state the group
+ * still being written will leave and sent right behind it (`sendBehind`): written only on the
+ * exact head that group makes, or decided again once it settled (`settle`).
  */
 export class Sequencer {
   private readonly waiting: Waiting[] = [];
