@@ -185,4 +185,35 @@ describe('groups sent behind the group being written (Postgres)', () => {
     await expect(stale).rejects.toMatchObject({ code: 'LOG_SIZE_CHANGED' });
     expect(await log.reader.size()).toBe(size + 2);
   });
+
+  it('commits appends in the order they were made when one is made again on a head another process moved', async () => {
+    await log.writer.append([inertDraft(++cause, { actor: 'test' })]);
+    // Behind this process's back the log grows by one event: X, made on the cached head, is made
+    // again on the database's head; Y, sent behind X, waits for it.
+    await other.writer.append([inertDraft(++cause, { actor: 'test', text: 'from the other process' })]);
+    const size = await log.reader.size();
+    const text = (e: EventEnvelope) => (e.data as { text: string }).text;
+    // Z is made the moment X is sent on the database's head: after Y, so it must commit after Y.
+    const writer = log.writer as unknown as {
+      send: (batch: { head: { size: number }; envelopes: EventEnvelope[] }) => Promise<boolean>;
+    };
+    const send = writer.send.bind(writer);
+    let z: Promise<EventEnvelope[]> | null = null;
+    writer.send = (batch) => {
+      const sent = send(batch);
+      if (!z && batch.head.size === size && text(batch.envelopes[0]!) === 'X')
+        z = log.writer.append([inertDraft(++cause, { actor: 'test', text: 'Z' })]);
+      return sent;
+    };
+    try {
+      const x = log.writer.append([inertDraft(++cause, { actor: 'test', text: 'X' })]);
+      const y = log.writer.append([inertDraft(++cause, { actor: 'test', text: 'Y' })]);
+      const [[ex], [ey]] = await Promise.all([x, y]);
+      expect(z).not.toBeNull();
+      const [ez] = await z!;
+      expect([ex!.seq, ey!.seq, ez!.seq]).toEqual([size, size + 1, size + 2]);
+    } finally {
+      Reflect.deleteProperty(writer, 'send');
+    }
+  });
 });
