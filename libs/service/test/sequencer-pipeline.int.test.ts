@@ -159,6 +159,30 @@ describe('groups sent behind the group being written (Postgres)', () => {
     await expectDecidedInOrder((good as PromiseFulfilledResult<EventEnvelope[]>).value);
   });
 
+  it('sends nothing behind a group whose append was refused before any statement', async () => {
+    // The first group's event is too large (EVENT_TOO_LARGE): no statement is sent, and the group
+    // behind it is decided once, on the state of the log, not sent behind a head nobody makes.
+    let behindDecided = 0;
+    const tooLarge = services.sequencer.decide({
+      decide: () => [inertDraft(++cause, { actor: 'test', text: 'x'.repeat(70_000) })],
+      keysVersion: null,
+    });
+    const next = written(
+      services.sequencer.decide({
+        decide: (state) => {
+          behindDecided += 1;
+          return [inertDraft(++cause, { actor: 'test', text: `saw ${state.size}` })];
+        },
+        keysVersion: null,
+      }),
+    );
+    const [refused, appended] = await Promise.allSettled([tooLarge, next]);
+    expect(refused).toMatchObject({ status: 'rejected', reason: { code: 'EVENT_TOO_LARGE' } });
+    expect(appended.status).toBe('fulfilled');
+    expect(behindDecided).toBe(1);
+    await expectDecidedInOrder((appended as PromiseFulfilledResult<EventEnvelope[]>).value);
+  });
+
   it('writes an append decided behind another only right behind it, never on a head of that size made by others', async () => {
     await log.writer.append([inertDraft(++cause, { actor: 'test' })]);
     const size = await log.reader.size();

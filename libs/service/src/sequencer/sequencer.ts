@@ -199,13 +199,17 @@ export class Sequencer {
       // A refusal, or events that do not fold (CORRUPT_LOG): given by `sequence`, on the head.
       return null;
     }
+    const before = this.log.writer.sentHead;
     const appending = this.log.writer.append(drafts, {
       expectedSize: base.size,
       recordedAt: now,
       requests: group.length,
       behind: front?.head ?? undefined,
     });
-    const head = this.log.writer.sentHead;
+    // The head this group's append makes, if it was sent at once: a new one. (An append refused
+    // before any statement, an event too large say, leaves the writer's as it was.)
+    const after = this.log.writer.sentHead;
+    const head = after !== before ? after : null;
     const settled = this.settle(group, counts, work, appending, front).catch((error: unknown) => {
       for (const w of group) w.reject(error);
       return false;
