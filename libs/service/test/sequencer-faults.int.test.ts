@@ -39,12 +39,12 @@ describe('the sequencer under faults (PGlite)', () => {
       if (state.size > base) throw new DomainError('NO_CHANGE', 'A came first');
       return events(1);
     };
-    const append = log.writer.append.bind(log.writer);
+    const append = log.writer.appendPrepared.bind(log.writer);
     let failures = 1;
-    log.writer.append = (drafts, options) => {
+    log.writer.appendPrepared = (prepared, options) => {
       if (failures-- > 0)
         return Promise.reject(new InfrastructureError('DATABASE_UNAVAILABLE', 'test: the database went away', 2));
-      return append(drafts, options);
+      return append(prepared, options);
     };
     try {
       const first = await Promise.allSettled([
@@ -65,7 +65,7 @@ describe('the sequencer under faults (PGlite)', () => {
       expect((again[1] as PromiseRejectedResult).reason?.code).toBe('NO_CHANGE');
       expect(await log.reader.size()).toBe(base + 1);
     } finally {
-      log.writer.append = append;
+      log.writer.appendPrepared = append;
     }
   });
 

@@ -65,9 +65,9 @@ describe('groups sent behind the group being written (Postgres)', () => {
     log = await openLog(backend.config, { init: true, clock });
     other = await openLog(backend.config, { clock });
     services = await createServices(log, backend.config, clock);
-    const append = log.writer.append.bind(log.writer);
+    const append = log.writer.appendPrepared.bind(log.writer);
     let inFlight = 0;
-    log.writer.append = (...args) => {
+    log.writer.appendPrepared = (...args) => {
       inFlight += 1;
       most = Math.max(most, inFlight);
       return append(...args).finally(() => (inFlight -= 1));
@@ -159,28 +159,22 @@ describe('groups sent behind the group being written (Postgres)', () => {
     await expectDecidedInOrder((good as PromiseFulfilledResult<EventEnvelope[]>).value);
   });
 
-  it('sends nothing behind a group whose append was refused before any statement', async () => {
-    // The first group's event is too large (EVENT_TOO_LARGE): no statement is sent, and the group
-    // behind it is decided once, on the state of the log, not sent behind a head nobody makes.
-    let behindDecided = 0;
-    const tooLarge = services.sequencer.decide({
-      decide: () => [inertDraft(++cause, { actor: 'test', text: 'x'.repeat(70_000) })],
-      keysVersion: null,
-    });
-    const next = written(
+  it('refuses an event too large alone (EVENT_TOO_LARGE): the decisions grouped with it are appended', async () => {
+    // Four decisions at once: two groups, the first holding the decision whose event is too large.
+    const decide = (text: string) =>
       services.sequencer.decide({
-        decide: (state) => {
-          behindDecided += 1;
-          return [inertDraft(++cause, { actor: 'test', text: `saw ${state.size}` })];
-        },
+        decide: (state) => [inertDraft(++cause, { actor: 'test', text: text || `saw ${state.size}` })],
         keysVersion: null,
-      }),
-    );
-    const [refused, appended] = await Promise.allSettled([tooLarge, next]);
-    expect(refused).toMatchObject({ status: 'rejected', reason: { code: 'EVENT_TOO_LARGE' } });
-    expect(appended.status).toBe('fulfilled');
-    expect(behindDecided).toBe(1);
-    await expectDecidedInOrder((appended as PromiseFulfilledResult<EventEnvelope[]>).value);
+      });
+    const size = await log.reader.size();
+    const answers = await Promise.allSettled([decide(''), decide('x'.repeat(70_000)), decide(''), decide('')]);
+    expect(answers[1]).toMatchObject({ status: 'rejected', reason: { code: 'EVENT_TOO_LARGE' } });
+    const appended = [answers[0], answers[2], answers[3]].map((a) => {
+      expect(a.status).toBe('fulfilled');
+      return (a as PromiseFulfilledResult<EventEnvelope[]>).value;
+    });
+    expect(await log.reader.size()).toBe(size + 3);
+    await expectDecidedInOrder(appended.flat());
   });
 
   it('writes an append decided behind another only right behind it, never on a head of that size made by others', async () => {

@@ -167,7 +167,6 @@ export class LogWriter {
           'the log is shutting down and takes no more appends; retry against another instance',
         ),
       );
-    if (drafts.length === 0) return Promise.resolve([]);
     if (drafts.length > this.maxBatch)
       return Promise.reject(
         new DomainError('BATCH_TOO_LARGE', `at most ${this.maxBatch} events can be appended at once`),
@@ -178,6 +177,26 @@ export class LogWriter {
     } catch (error) {
       return Promise.reject(error);
     }
+    return this.appendPrepared(events, options);
+  }
+
+  /**
+   * `append` for events already checked and encoded (`prepareEvent`): the sequencer prepares each
+   * decision's events as it takes it, so that one too large is refused alone, not with its group.
+   */
+  appendPrepared(events: readonly PreparedEvent[], options: AppendOptions = {}): Promise<EventEnvelope[]> {
+    if (this.closed)
+      return Promise.reject(
+        new InfrastructureError(
+          'LOG_CLOSED',
+          'the log is shutting down and takes no more appends; retry against another instance',
+        ),
+      );
+    if (events.length === 0) return Promise.resolve([]);
+    if (events.length > this.maxBatch)
+      return Promise.reject(
+        new DomainError('BATCH_TOO_LARGE', `at most ${this.maxBatch} events can be appended at once`),
+      );
     const before = this.tail;
     const index = ++this.made;
     let run: Promise<EventEnvelope[]>;

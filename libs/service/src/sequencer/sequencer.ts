@@ -4,9 +4,11 @@ import {
   type EventDraft,
   type EventEnvelope,
   InfrastructureError,
+  type PreparedEvent,
   type TrustState,
   cloneForDecision,
   evolve,
+  prepareEvent,
   rebaseDecision,
 } from '@signet/domain';
 import type { SignetLog } from '@signet/store';
@@ -184,23 +186,25 @@ export class Sequencer {
     );
     const nowIso = now.toISOString();
     const limit = this.log.writer.maxEvents;
-    const drafts: EventDraft[] = [];
+    const events: PreparedEvent[] = [];
     const counts: number[] = [];
     try {
       for (const w of group) {
         if (w.keysVersion !== null && w.keysVersion !== work.keysVersion) return null;
         const decided = w.decide(work, now);
-        if (decided.length === 0 || drafts.length + decided.length > limit) return null;
+        if (decided.length === 0 || events.length + decided.length > limit) return null;
+        const prepared = decided.map(prepareEvent);
         for (const d of decided) evolve(work, { ...d, seq: work.size, recordedAt: nowIso });
-        drafts.push(...decided);
+        events.push(...prepared);
         counts.push(decided.length);
       }
     } catch {
-      // A refusal, or events that do not fold (CORRUPT_LOG): given by `sequence`, on the head.
+      // A refusal, an event too large, or events that do not fold (CORRUPT_LOG): given by
+      // `sequence`, on the head.
       return null;
     }
     const before = this.log.writer.sentHead;
-    const appending = this.log.writer.append(drafts, {
+    const appending = this.log.writer.appendPrepared(events, {
       expectedSize: base.size,
       recordedAt: now,
       requests: group.length,
@@ -270,7 +274,7 @@ export class Sequencer {
         Math.max(this.clock.now().getTime(), state.lastRecordedAt ? Date.parse(state.lastRecordedAt) : 0),
       );
       const nowIso = now.toISOString();
-      const drafts: EventDraft[] = [];
+      const events: PreparedEvent[] = [];
       const taken: { waiting: Waiting; count: number }[] = [];
       const refused: { waiting: Waiting; error: unknown }[] = [];
       const limit = this.log.writer.maxEvents;
@@ -284,13 +288,17 @@ export class Sequencer {
           stale.add(w);
           continue;
         }
-        if (drafts.length >= limit) {
+        if (events.length >= limit) {
           later.push(w);
           continue;
         }
         let decided: EventDraft[];
+        let prepared: PreparedEvent[];
         try {
           decided = w.decide(work, now);
+          // Checked and encoded here, so that an event too large (EVENT_TOO_LARGE) refuses its
+          // decision alone, not the group it would have been appended with.
+          prepared = decided.map(prepareEvent);
         } catch (error) {
           refused.push({ waiting: w, error });
           continue;
@@ -300,13 +308,13 @@ export class Sequencer {
           refused.push({ waiting: w, error: tooLarge(decided.length, limit) });
           continue;
         }
-        if (drafts.length + decided.length > limit) {
+        if (events.length + decided.length > limit) {
           later.push(w); // decided again in the next round, on the state this round leaves
           continue;
         }
         // Later decisions in the group see this one's events.
         for (const d of decided) evolve(work, { ...d, seq: work.size, recordedAt: nowIso });
-        drafts.push(...decided);
+        events.push(...prepared);
         taken.push({ waiting: w, count: decided.length });
       }
       // A refusal, or a decision of the log's that nothing is left to do, rests on the
@@ -317,7 +325,7 @@ export class Sequencer {
         pending = pending.filter((w) => !stale.has(w));
         continue;
       }
-      if (drafts.length === 0) {
+      if (events.length === 0) {
         for (const r of refused) r.waiting.reject(r.error);
         for (const t of taken) t.waiting.resolve([]);
         pending = later;
@@ -325,7 +333,7 @@ export class Sequencer {
       }
       let appended: EventEnvelope[];
       try {
-        appended = await this.log.writer.append(drafts, {
+        appended = await this.log.writer.appendPrepared(events, {
           expectedSize: base,
           recordedAt: now,
           requests: taken.length,
