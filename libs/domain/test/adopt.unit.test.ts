@@ -53,22 +53,27 @@ function published(i: number): EventDraft {
   );
 }
 
+/** Groups of events that add keys, publish by them (growing their history) and retire one. */
+function someGroups(): EventDraft[][] {
+  return [
+    keyDrafts(0, 3, true),
+    [...keyDrafts(3, 2, false), published(0), published(1)],
+    [published(3), published(0)],
+    [
+      draftOf(
+        { type: 'SigningKeyRetired', v: 1, data: { fingerprint: keyFpr(1), reason: 'rotated' } },
+        signingKeyStream(keyFpr(1)),
+        LEADER,
+        null,
+      ),
+      published(4),
+    ],
+  ];
+}
+
 describe('adoptDecision', () => {
   it('leaves the state as folding the same events would, group after group', () => {
-    const groups: EventDraft[][] = [
-      keyDrafts(0, 3, true),
-      [...keyDrafts(3, 2, false), published(0), published(1)],
-      [published(3), published(0)],
-      [
-        draftOf(
-          { type: 'SigningKeyRetired', v: 1, data: { fingerprint: keyFpr(1), reason: 'rotated' } },
-          signingKeyStream(keyFpr(1)),
-          LEADER,
-          null,
-        ),
-        published(4),
-      ],
-    ];
+    const groups = someGroups();
     const folded = emptyState();
     const adopted = emptyState();
     for (const group of groups) {
@@ -173,21 +178,9 @@ describe('adoptDecision', () => {
   });
 
   it('adopts a group decided behind another (a copy of its copy) once rebased, with no layer left over', () => {
-    const groups: EventDraft[][] = [
-      keyDrafts(0, 3, true),
-      [...keyDrafts(3, 2, false), published(0), published(1)],
-      [published(3), published(0)],
-      [published(0), published(1), published(2)],
-      [
-        draftOf(
-          { type: 'SigningKeyRetired', v: 1, data: { fingerprint: keyFpr(1), reason: 'rotated' } },
-          signingKeyStream(keyFpr(1)),
-          LEADER,
-          null,
-        ),
-        published(4),
-      ],
-    ];
+    // Keys 0 and 1 gain history in consecutive groups: a history layered over a layer.
+    const groups = someGroups();
+    groups.splice(3, 0, [published(0), published(1), published(2)]);
     const folded = emptyState();
     const adopted = emptyState();
     // As the sequencer does on Postgres: group i + 1 is decided on group i's copy before group i

@@ -160,17 +160,8 @@ export class LogWriter {
    * written); without, at the head, whatever it is. Appends commit in the order they are made.
    */
   append(drafts: readonly EventDraft[], options: AppendOptions = {}): Promise<EventEnvelope[]> {
-    if (this.closed)
-      return Promise.reject(
-        new InfrastructureError(
-          'LOG_CLOSED',
-          'the log is shutting down and takes no more appends; retry against another instance',
-        ),
-      );
-    if (drafts.length > this.maxBatch)
-      return Promise.reject(
-        new DomainError('BATCH_TOO_LARGE', `at most ${this.maxBatch} events can be appended at once`),
-      );
+    const refused = this.refuses(drafts.length);
+    if (refused) return refused;
     let events: PreparedEvent[];
     try {
       events = drafts.map(prepareEvent);
@@ -185,18 +176,9 @@ export class LogWriter {
    * decision's events as it takes it, so that one too large is refused alone, not with its group.
    */
   appendPrepared(events: readonly PreparedEvent[], options: AppendOptions = {}): Promise<EventEnvelope[]> {
-    if (this.closed)
-      return Promise.reject(
-        new InfrastructureError(
-          'LOG_CLOSED',
-          'the log is shutting down and takes no more appends; retry against another instance',
-        ),
-      );
+    const refused = this.refuses(events.length);
+    if (refused) return refused;
     if (events.length === 0) return Promise.resolve([]);
-    if (events.length > this.maxBatch)
-      return Promise.reject(
-        new DomainError('BATCH_TOO_LARGE', `at most ${this.maxBatch} events can be appended at once`),
-      );
     const before = this.tail;
     const index = ++this.made;
     let run: Promise<EventEnvelope[]>;
@@ -211,6 +193,22 @@ export class LogWriter {
     const settled = run.catch(() => undefined);
     this.tail = before.then(() => settled);
     return run;
+  }
+
+  /** The refusal of an append of `count` events before anything is made: closed, or too many. */
+  private refuses(count: number): Promise<never> | null {
+    if (this.closed)
+      return Promise.reject(
+        new InfrastructureError(
+          'LOG_CLOSED',
+          'the log is shutting down and takes no more appends; retry against another instance',
+        ),
+      );
+    if (count > this.maxBatch)
+      return Promise.reject(
+        new DomainError('BATCH_TOO_LARGE', `at most ${this.maxBatch} events can be appended at once`),
+      );
+    return null;
   }
 
   /**

@@ -51,6 +51,26 @@ interface Sent {
   readonly settled: Promise<boolean>;
 }
 
+/** A decision taken into a group, and how many of the group's events are its own. */
+interface Taken {
+  readonly waiting: Waiting;
+  readonly count: number;
+}
+
+/** A decision's events folded into the group's state, so that the decisions after it see them. */
+function foldDecision(work: TrustState, decided: readonly EventDraft[], nowIso: string): void {
+  for (const d of decided) evolve(work, { ...d, seq: work.size, recordedAt: nowIso });
+}
+
+/** Each decision of a group answered with its own events, in the group's order. */
+function answer(taken: readonly Taken[], appended: readonly EventEnvelope[]): void {
+  let at = 0;
+  for (const t of taken) {
+    t.waiting.resolve(appended.slice(at, at + t.count));
+    at += t.count;
+  }
+}
+
 function tooLarge(events: number, limit: number): DomainError {
   return new DomainError(
     'BATCH_TOO_LARGE',
@@ -181,22 +201,20 @@ export class Sequencer {
     if (front && (front.head === null || front.head !== this.log.writer.sentHead)) return null;
     const base = front ? front.work : this.projection.state;
     const work = cloneForDecision(base);
-    const now = new Date(
-      Math.max(this.clock.now().getTime(), base.lastRecordedAt ? Date.parse(base.lastRecordedAt) : 0),
-    );
+    const now = this.decisionTime(base);
     const nowIso = now.toISOString();
     const limit = this.log.writer.maxEvents;
     const events: PreparedEvent[] = [];
-    const counts: number[] = [];
+    const taken: Taken[] = [];
     try {
       for (const w of group) {
         if (w.keysVersion !== null && w.keysVersion !== work.keysVersion) return null;
         const decided = w.decide(work, now);
         if (decided.length === 0 || events.length + decided.length > limit) return null;
         const prepared = decided.map(prepareEvent);
-        for (const d of decided) evolve(work, { ...d, seq: work.size, recordedAt: nowIso });
+        foldDecision(work, decided, nowIso);
         events.push(...prepared);
-        counts.push(decided.length);
+        taken.push({ waiting: w, count: decided.length });
       }
     } catch {
       // A refusal, an event too large, or events that do not fold (CORRUPT_LOG): given by
@@ -214,7 +232,7 @@ export class Sequencer {
     // before any statement, an event too large say, leaves the writer's as it was.)
     const after = this.log.writer.sentHead;
     const head = after !== before ? after : null;
-    const settled = this.settle(group, counts, work, appending, front).catch((error: unknown) => {
+    const settled = this.settle(taken, work, appending, front).catch((error: unknown) => {
       for (const w of group) w.reject(error);
       return false;
     });
@@ -223,8 +241,7 @@ export class Sequencer {
 
   /** Answers a group sent behind `front`, after `front` is answered: the log's order. */
   private async settle(
-    group: Waiting[],
-    counts: readonly number[],
+    taken: readonly Taken[],
     work: TrustState,
     appending: Promise<EventEnvelope[]>,
     front: Sent | null,
@@ -241,7 +258,7 @@ export class Sequencer {
       if (!(failure instanceof DomainError && failure.code === 'LOG_SIZE_CHANGED')) throw failure;
       // Not written on the state it was decided on (the group before failed, or another process
       // appended): decided again, as usual, on the database's head.
-      await this.sequence(group);
+      await this.sequence(taken.map((t) => t.waiting));
       return false;
     }
     // In the log, so the group before it is too. Its state is taken over when the projection
@@ -253,12 +270,16 @@ export class Sequencer {
     } else {
       this.projection.apply(appended);
     }
-    let at = 0;
-    for (let i = 0; i < group.length; i++) {
-      group[i]!.resolve(appended.slice(at, at + counts[i]!));
-      at += counts[i]!;
-    }
+    answer(taken, appended);
     return adopted;
+  }
+
+  /**
+   * The time a group is decided at: the time its events will carry, never before the log's last
+   * event, so that replaying the log with recordedAt as the clock reaches the same decisions.
+   */
+  private decisionTime(state: TrustState): Date {
+    return new Date(Math.max(this.clock.now().getTime(), state.lastRecordedAt ? Date.parse(state.lastRecordedAt) : 0));
   }
 
   /** Decides `group` on the head's state and appends its events; again on a newer state if the log moved. */
@@ -268,14 +289,10 @@ export class Sequencer {
       const state = this.projection.state;
       const base = state.size;
       const work = cloneForDecision(state);
-      // Decided at the time the events will carry (never before the log's last event), so that
-      // replaying the log with recordedAt as the clock reaches the same decisions.
-      const now = new Date(
-        Math.max(this.clock.now().getTime(), state.lastRecordedAt ? Date.parse(state.lastRecordedAt) : 0),
-      );
+      const now = this.decisionTime(state);
       const nowIso = now.toISOString();
       const events: PreparedEvent[] = [];
-      const taken: { waiting: Waiting; count: number }[] = [];
+      const taken: Taken[] = [];
       const refused: { waiting: Waiting; error: unknown }[] = [];
       const limit = this.log.writer.maxEvents;
       const later: Waiting[] = [];
@@ -312,8 +329,7 @@ export class Sequencer {
           later.push(w); // decided again in the next round, on the state this round leaves
           continue;
         }
-        // Later decisions in the group see this one's events.
-        for (const d of decided) evolve(work, { ...d, seq: work.size, recordedAt: nowIso });
+        foldDecision(work, decided, nowIso);
         events.push(...prepared);
         taken.push({ waiting: w, count: decided.length });
       }
@@ -352,11 +368,7 @@ export class Sequencer {
       for (const r of refused) r.waiting.reject(r.error);
       // Each event folded once: `work` holds them all, the projection takes it over.
       this.projection.adopt(work, appended);
-      let at = 0;
-      for (const t of taken) {
-        t.waiting.resolve(appended.slice(at, at + t.count));
-        at += t.count;
-      }
+      answer(taken, appended);
       pending = later;
       round = -1; // a round that appended is progress, not contention
     }
