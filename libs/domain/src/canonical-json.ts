@@ -28,7 +28,7 @@ export function canonicalize(value: unknown): string {
       const proto = Object.getPrototypeOf(value);
       if (proto !== Object.prototype && proto !== null)
         throw new DomainError('NOT_CANONICAL_JSON', 'only plain objects can be canonicalized');
-      const keys = Object.keys(value).sort();
+      const keys = sortKeys(Object.keys(value));
       let out = '{';
       for (let i = 0; i < keys.length; i++) {
         const key = keys[i]!;
@@ -42,6 +42,22 @@ export function canonicalize(value: unknown): string {
     default:
       throw new DomainError('NOT_CANONICAL_JSON', `a ${typeof value} is not JSON`);
   }
+}
+
+/**
+ * `keys` in UTF-16 code unit order, in place. An object of a few keys (every object an event
+ * holds) is sorted by insertion, which allocates nothing: Array.prototype.sort allocates a work
+ * array per call, and canonicalization sorts a few objects per appended event.
+ */
+function sortKeys(keys: string[]): string[] {
+  if (keys.length > 16) return keys.sort();
+  for (let i = 1; i < keys.length; i++) {
+    const key = keys[i]!;
+    let j = i - 1;
+    for (; j >= 0 && keys[j]! > key; j--) keys[j + 1] = keys[j]!;
+    keys[j + 1] = key;
+  }
+  return keys;
 }
 
 const encoder = new TextEncoder();

@@ -9,6 +9,7 @@ import {
   type PackageSignaturePublished,
   type Role,
   draftOf,
+  placeEvent,
 } from './events.js';
 import { type KeyPolicyFacts, checkKeyStrength, checkSigningKeyUserId } from './policy.js';
 import {
@@ -506,7 +507,7 @@ function certificationEvents(
 function continuity(state: TrustState, drafts: EventDraft[], now: Date, cause: string): EventDraft[] {
   if (!cause) return [];
   const after = cloneForDecision(state);
-  drafts.forEach((d, i) => evolve(after, { ...d, seq: state.size + i, recordedAt: now.toISOString() }));
+  drafts.forEach((d, i) => evolve(after, placeEvent(d, state.size + i, now.toISOString())));
   const out: EventDraft[] = [];
   const required = state.policy.authorizationsRequired;
   for (const key of after.signingKeys.values()) {

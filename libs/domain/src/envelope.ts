@@ -1,6 +1,6 @@
 import { canonicalize } from './canonical-json.js';
 import { DomainError } from './errors.js';
-import type { EventDraft, EventEnvelope } from './events.js';
+import { type EventDraft, type EventEnvelope, placeEvent } from './events.js';
 import { checkEvent } from './schemas.js';
 
 /** Entry bundles carry a uint16 length, so no leaf can be larger (C2SP tlog-tiles). */
@@ -82,7 +82,7 @@ export function prepareEvent(draft: EventDraft): PreparedEvent {
     at += SEQ_KEY.length;
     for (let i = 0; i < digits.length; i++) target[at++] = digits.charCodeAt(i);
     target.set(tail, at);
-    return { ...draft, seq, recordedAt: iso };
+    return placeEvent(draft, seq, iso);
   };
   return {
     draft,

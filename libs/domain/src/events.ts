@@ -223,6 +223,23 @@ export type EventEnvelope<E extends DomainEvent = DomainEvent> = E extends Domai
 /** An event before the sequencer gives it a place and a time. */
 export type EventDraft<E extends DomainEvent = DomainEvent> = E extends DomainEvent ? Placement & E : never;
 
+/**
+ * The envelope of `draft` at `seq` and `recordedAt`. Its fields written out rather than spread:
+ * every append and fold makes one, and a literal of one shape is several times cheaper.
+ */
+export function placeEvent(draft: EventDraft, seq: number, recordedAt: string): EventEnvelope {
+  return {
+    type: draft.type,
+    v: draft.v,
+    stream: draft.stream,
+    actor: draft.actor,
+    data: draft.data,
+    evidence: draft.evidence,
+    seq,
+    recordedAt,
+  } as EventEnvelope;
+}
+
 /** A draft of a known event type. */
 export function draftOf(event: DomainEvent, stream: string, actor: string, evidence: Evidence | null): EventDraft {
   return { ...event, stream, actor, evidence };

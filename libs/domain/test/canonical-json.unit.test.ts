@@ -35,6 +35,23 @@ describe('RFC 8785 canonical JSON', () => {
     );
     expect([...order].sort((a, b) => a - b)).toEqual(order);
   });
+  it('orders keys as Array.prototype.sort does, for objects of any size', () => {
+    // Small objects are sorted by insertion, larger ones by sort(): both must give the same order.
+    const alphabet = ['a', 'B', '1', '_', '\u00e9', '\u20ac', '\ud83d\ude00', '\ufb33', 'aa', 'a\u0000', ''];
+    let seed = 7;
+    const next = () => (seed = (seed * 1103515245 + 12345) % 2147483648);
+    for (let size = 0; size <= 20; size++) {
+      for (let round = 0; round < 20; round++) {
+        const input: Record<string, number> = {};
+        for (let i = 0; i < size; i++) input[`${alphabet[next() % alphabet.length]}${next() % 50}`] = i;
+        const expected = `{${Object.keys(input)
+          .sort()
+          .map((k) => `${JSON.stringify(k)}:${input[k]}`)
+          .join(',')}}`;
+        expect(canonicalize(input)).toBe(expected);
+      }
+    }
+  });
   it('writes numbers as ECMAScript does (RFC 8785 Appendix B samples)', () => {
     const cases: [number, string][] = [
       [0, '0'],

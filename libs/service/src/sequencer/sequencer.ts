@@ -8,6 +8,7 @@ import {
   type TrustState,
   cloneForDecision,
   evolve,
+  placeEvent,
   prepareEvent,
   rebaseDecision,
 } from '@signet/domain';
@@ -59,7 +60,7 @@ interface Taken {
 
 /** A decision's events folded into the group's state, so that the decisions after it see them. */
 function foldDecision(work: TrustState, decided: readonly EventDraft[], nowIso: string): void {
-  for (const d of decided) evolve(work, { ...d, seq: work.size, recordedAt: nowIso });
+  for (const d of decided) evolve(work, placeEvent(d, work.size, nowIso));
 }
 
 /** Each decision of a group answered with its own events, in the group's order. */
