@@ -165,62 +165,83 @@ async function rawPackedInsert(url: string, total: number, batch: number): Promi
   return total / seconds;
 }
 
-/** Rounds of ours-then-raw, so drift on a shared machine hits both; the median ratio is reported. */
+/** One round of ours, then raw in batches of 32, at our mean batch, and packed, on a new database. */
+async function appendRound(name: BackendName, total: number): Promise<AppendRound> {
+  const backend = await newBackend(name);
+  let batches = 0;
+  let events = 0;
+  const log = await openLog(backend.config, {
+    init: true,
+    onBatch: (s) => {
+      batches += 1;
+      events += s.events;
+    },
+  });
+  try {
+    const { seconds } = await appendConcurrently(log, backend.config, total, 32);
+    const mean = Math.max(1, Math.round(events / batches));
+    // Our batches are smaller than the appenders' number when groups go behind one another
+    // (Postgres): the raw insert in batches of 32 too, which a smaller batch does not flatter.
+    const raw32 = mean === 32 ? 0 : await rawInsert(name, backend.config.databaseUrl, total, 32, 'plain_events_32');
+    const raw = await rawInsert(name, backend.config.databaseUrl, total, mean);
+    const packed = name === 'postgres' ? await rawPackedInsert(backend.config.databaseUrl!, total, mean) : 0;
+    return { ours: total / seconds, raw, raw32: raw32 || raw, packed, mean };
+  } finally {
+    await log.close();
+    await backend.cleanup();
+  }
+}
+
+interface AppendRound {
+  readonly ours: number;
+  readonly raw: number;
+  readonly raw32: number;
+  readonly packed: number;
+  readonly mean: number;
+}
+
+/**
+ * Rounds of ours-then-raw, so drift on a shared machine hits both; each ratio is the median of
+ * the rounds' own. A first, shorter round warms up both sides (the JIT, the drivers, the server's
+ * caches) and is not counted: a cold first round flattered neither side the same way.
+ */
 async function benchAppend(name: BackendName): Promise<void> {
   const total = name === 'postgres' ? (quick ? 3_000 : 10_000) : quick ? 1_000 : 3_000;
-  const rounds = quick ? 1 : 3;
-  const results: { ours: number; raw: number; raw32: number; packed: number; mean: number }[] = [];
-  for (let round = 0; round < rounds; round++) {
-    const backend = await newBackend(name);
-    let batches = 0;
-    let events = 0;
-    const log = await openLog(backend.config, {
-      init: true,
-      onBatch: (s) => {
-        batches += 1;
-        events += s.events;
-      },
-    });
-    try {
-      const { seconds } = await appendConcurrently(log, backend.config, total, 32);
-      const mean = Math.max(1, Math.round(events / batches));
-      // Our batches are smaller than the appenders' number when groups go behind one another
-      // (Postgres): the raw insert in batches of 32 too, which a smaller batch does not flatter.
-      const raw32 = mean === 32 ? 0 : await rawInsert(name, backend.config.databaseUrl, total, 32, 'plain_events_32');
-      const raw = await rawInsert(name, backend.config.databaseUrl, total, mean);
-      const packed = name === 'postgres' ? await rawPackedInsert(backend.config.databaseUrl!, total, mean) : 0;
-      results.push({ ours: total / seconds, raw, raw32: raw32 || raw, packed, mean });
-    } finally {
-      await log.close();
-      await backend.cleanup();
-    }
-  }
-  results.sort((a, b) => a.ours / a.raw - b.ours / b.raw);
-  const mid = results[Math.floor(results.length / 2)]!;
-  const all = results.map((r) => (r.ours / r.raw).toFixed(2)).join(', ');
+  const rounds = quick ? 1 : 5;
+  if (!quick) await appendRound(name, Math.round(total / 5));
+  const results: AppendRound[] = [];
+  for (let round = 0; round < rounds; round++) results.push(await appendRound(name, total));
+  const ratios = (of: (r: AppendRound) => number) => results.map((r) => r.ours / of(r));
+  const ours = median(results.map((r) => r.ours));
+  const mean = Math.round(median(results.map((r) => r.mean)));
+  const shown = (values: number[]) => values.map((v) => v.toFixed(2)).join(', ');
+  const againstMean = ratios((r) => r.raw);
   line(
-    `append, 32 appenders, ${name} (mean batch ${mid.mean})`,
-    `${mid.ours.toFixed(0)} ev/s`,
-    `${mid.raw.toFixed(0)} ev/s`,
-    mid.ours / mid.raw,
+    `append, 32 appenders, ${name} (mean batch ${mean})`,
+    `${ours.toFixed(0)} ev/s`,
+    `${median(results.map((r) => r.raw)).toFixed(0)} ev/s`,
+    median(againstMean),
     name === 'postgres' ? '>= 0.7' : undefined,
   );
-  if (rounds > 1) console.log(`  (median of ${rounds} rounds; ratios ${all})`);
-  if (mid.mean !== 32)
+  if (rounds > 1) console.log(`  (medians of ${rounds} rounds after a warm-up; ratios in order ${shown(againstMean)})`);
+  if (results.some((r) => r.mean !== 32)) {
+    const against32 = ratios((r) => r.raw32);
     line(
       `append, 32 appenders, ${name}, beside raw batches of 32`,
-      `${mid.ours.toFixed(0)} ev/s`,
-      `${mid.raw32.toFixed(0)} ev/s`,
-      mid.ours / mid.raw32,
-      undefined,
+      `${ours.toFixed(0)} ev/s`,
+      `${median(results.map((r) => r.raw32)).toFixed(0)} ev/s`,
+      median(against32),
+      name === 'postgres' ? '>= 0.7' : undefined,
       'raw, 32',
     );
-  if (mid.packed > 0)
+    if (rounds > 1) console.log(`  (ratios in order ${shown(against32)})`);
+  }
+  if (name === 'postgres')
     line(
       `append, 32 appenders, ${name}, beside a packed insert`,
-      `${mid.ours.toFixed(0)} ev/s`,
-      `${mid.packed.toFixed(0)} ev/s`,
-      mid.ours / mid.packed,
+      `${ours.toFixed(0)} ev/s`,
+      `${median(results.map((r) => r.packed)).toFixed(0)} ev/s`,
+      median(ratios((r) => r.packed)),
       undefined,
       'raw packed',
     );
