@@ -225,7 +225,8 @@ export type EventDraft<E extends DomainEvent = DomainEvent> = E extends DomainEv
 
 /**
  * The envelope of `draft` at `seq` and `recordedAt`. Its fields written out rather than spread:
- * every append and fold makes one, and a literal of one shape is several times cheaper.
+ * every append and fold makes one, and a literal of one shape is cheaper to make and to read than
+ * a spread of drafts of many shapes (the spread was a fifth of the sequencer's fold, profiled).
  */
 export function placeEvent(draft: EventDraft, seq: number, recordedAt: string): EventEnvelope {
   return {

@@ -39,8 +39,8 @@ export async function readNodes(db: Kysely<Database>, ids: readonly NodeId[]): P
     }
   }
   // One statement text whatever the nodes, prepared once per connection: a list of row values
-  // (`(level, idx) IN (…)`) is planned again on every read, longer the more nodes it names (most
-  // of a proof's time in a log of a million events, measured).
+  // (`(level, idx) IN (…)`) is planned again on every read, longer the more nodes it names (about
+  // half of a proof's time in a log of a million events, measured).
   const rows = await sql<{ level: number; idx: number | string | bigint; hash: Uint8Array }>`${sql.raw(PREPARED)}
     SELECT t.level, t.idx, t.hash
       FROM unnest(${levels}::smallint[], ${indexes}::bigint[]) AS u(level, idx)
