@@ -261,7 +261,7 @@ async function fill(log: SignetLog, total: number): Promise<void> {
   await Promise.all(inflight);
 }
 
-/** p50 over `samples` random proofs, after as many unmeasured ones (a serving log's caches are warm). */
+/** The time of each of `samples` inclusion proofs of random leaves, in ms. */
 async function proofTimes(log: SignetLog, size: number, samples: number): Promise<number[]> {
   const times: number[] = [];
   for (let i = 0; i < samples; i++) {
@@ -309,7 +309,7 @@ async function benchProof(): Promise<void> {
       'at 10k',
     );
     console.log(
-      `  (filled ${big} events in ${fillSeconds.toFixed(1)} s: ${(big / fillSeconds).toFixed(0)} ev/s in batches of 1000; 5 alternating rounds of 400 proofs each)`,
+      `  (filled to ${big} events in ${fillSeconds.toFixed(1)} s: ${(big / fillSeconds).toFixed(0)} ev/s in batches of 1000; 2000 warm-up proofs each, then 5 alternating rounds of 400)`,
     );
   } finally {
     for (const log of logs) await log.close();
